@@ -1,0 +1,35 @@
+# Pola: the two commands a newcomer needs (`make run`, `make test`), and the benchmarks.
+# Every target installs what is missing from Debian's packages and keeps its state in ./var.
+
+SHELL := /bin/bash
+TEST_DB_PORT := 3317
+
+.PHONY: run test bench lint deps stop clean-var
+
+## Run the platform: private MariaDB on 127.0.0.1:3307, demo shop, API on http://127.0.0.1:8080
+run: deps
+	bash scripts/run.sh
+
+## Run every test: formatting, lints, unit and integration tests against a private MariaDB
+test: deps
+	bash scripts/mariadb.sh start test-mariadb $(TEST_DB_PORT) fast
+	$(MAKE) --no-print-directory lint
+	POLA_TEST_DATABASE_URL=mysql://root@127.0.0.1:$(TEST_DB_PORT) cargo test --workspace --locked
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+## Measure catalog reads and checkouts on a release build (see scripts/bench.sh)
+bench:
+	bash scripts/deps.sh --bench
+	bash scripts/bench.sh
+
+deps:
+	bash scripts/deps.sh
+
+## Stop the private MariaDB instances
+stop:
+	-bash scripts/mariadb.sh stop mariadb
+	-bash scripts/mariadb.sh stop test-mariadb
+	-bash scripts/mariadb.sh stop bench-mariadb

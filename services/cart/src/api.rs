@@ -1,0 +1,148 @@
+//! Cart's HTTP handlers. A signed-in customer's cart follows their account; a guest's follows the
+//! `X-Cart-Token` header. A signed-in call that still sends a guest token merges that cart first.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{FromRequestParts, State},
+    http::{HeaderValue, StatusCode, request::Parts},
+    response::{IntoResponse, Response},
+};
+use pola_core::{
+    Error,
+    auth::MaybeCustomer,
+    error::Problem,
+    extract::{Json, Path},
+};
+use uuid::Uuid;
+
+use crate::{
+    Cart, Owner,
+    model::{AddLine, CartView, UpdateLine, parse_quantity},
+};
+
+/// The guest cart token header.
+pub const CART_TOKEN: &str = "x-cart-token";
+
+/// Whose cart: the signed-in customer's, or the guest's behind `X-Cart-Token`.
+pub struct CartOwner {
+    customer: Option<Uuid>,
+    token: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CartOwner {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let MaybeCustomer(customer) = MaybeCustomer::from_request_parts(parts, state).await?;
+        let token = match parts.headers.get(CART_TOKEN) {
+            None => None,
+            Some(v) => Some(
+                v.to_str()
+                    .ok()
+                    .filter(|t| t.starts_with("ct_") && t.len() <= 100)
+                    .ok_or_else(|| Error::BadRequest("X-Cart-Token is not a cart token.".into()))?
+                    .to_owned(),
+            ),
+        };
+        Ok(Self {
+            customer: customer.map(|c| c.id),
+            token,
+        })
+    }
+}
+
+impl CartOwner {
+    /// The owner to act for, after merging a guest cart into a signed-in customer's.
+    async fn resolve(self, cart: &Cart) -> Result<Owner, Error> {
+        match (self.customer, self.token) {
+            (Some(customer), Some(token)) => {
+                cart.merge_guest(customer, &token).await?;
+                Ok(Owner::Customer(customer))
+            }
+            (Some(customer), None) => Ok(Owner::Customer(customer)),
+            (None, token) => Ok(Owner::Guest(token)),
+        }
+    }
+}
+
+/// A cart reply; a new guest token also travels as the `X-Cart-Token` response header.
+pub struct CartReply(StatusCode, CartView);
+
+impl IntoResponse for CartReply {
+    fn into_response(self) -> Response {
+        let token = self.1.cart_token.clone();
+        let mut response = (self.0, Json(self.1)).into_response();
+        if let Some(value) = token.and_then(|t| HeaderValue::from_str(&t).ok()) {
+            response.headers_mut().insert(CART_TOKEN, value);
+        }
+        response
+    }
+}
+
+/// The cart: a signed-in customer's, or a guest's (`X-Cart-Token`).
+#[utoipa::path(get, path = "/api/v1/cart", tag = "cart",
+    params(("X-Cart-Token" = Option<String>, Header, description = "Guest cart token")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The cart at today's prices", body = CartView),
+        (status = 401, description = "A bad access token", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_cart(State(cart): State<Arc<Cart>>, owner: CartOwner) -> Result<CartReply, Error> {
+    let owner = owner.resolve(&cart).await?;
+    Ok(CartReply(StatusCode::OK, cart.get(&owner).await?))
+}
+
+/// Put units of a variant in the cart; this holds them for the customer for a while
+/// (`inventory.reservation_ttl_secs`). A guest without a token gets a new cart and its token.
+#[utoipa::path(post, path = "/api/v1/cart/lines", tag = "cart",
+    params(("X-Cart-Token" = Option<String>, Header, description = "Guest cart token")),
+    request_body = AddLine,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 201, description = "The cart", body = CartView),
+        (status = 409, description = "Not enough stock; `available` says how many can be had", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown variant or bad quantity", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn add_line(State(cart): State<Arc<Cart>>, owner: CartOwner, Json(add): Json<AddLine>) -> Result<CartReply, Error> {
+    let quantity = parse_quantity(add.quantity).map_err(|e| Error::Validation(vec![e]))?;
+    let owner = owner.resolve(&cart).await?;
+    Ok(CartReply(
+        StatusCode::CREATED,
+        cart.add_line(&owner, add.variant_id, quantity).await?,
+    ))
+}
+
+/// Change a line's quantity.
+#[utoipa::path(patch, path = "/api/v1/cart/lines/{id}", tag = "cart",
+    params(("id" = Uuid, Path, description = "Cart line id"), ("X-Cart-Token" = Option<String>, Header, description = "Guest cart token")),
+    request_body = UpdateLine,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The cart", body = CartView),
+        (status = 404, description = "No such line in this cart", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not enough stock", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_line(
+    State(cart): State<Arc<Cart>>,
+    owner: CartOwner,
+    Path(id): Path<Uuid>,
+    Json(update): Json<UpdateLine>,
+) -> Result<CartReply, Error> {
+    let quantity = parse_quantity(update.quantity).map_err(|e| Error::Validation(vec![e]))?;
+    let owner = owner.resolve(&cart).await?;
+    Ok(CartReply(StatusCode::OK, cart.update_line(&owner, id, quantity).await?))
+}
+
+/// Take a line out of the cart; its stock is released.
+#[utoipa::path(delete, path = "/api/v1/cart/lines/{id}", tag = "cart",
+    params(("id" = Uuid, Path, description = "Cart line id"), ("X-Cart-Token" = Option<String>, Header, description = "Guest cart token")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The cart", body = CartView),
+        (status = 404, description = "No such line in this cart", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn remove_line(State(cart): State<Arc<Cart>>, owner: CartOwner, Path(id): Path<Uuid>) -> Result<CartReply, Error> {
+    let owner = owner.resolve(&cart).await?;
+    Ok(CartReply(StatusCode::OK, cart.remove_line(&owner, id).await?))
+}

@@ -1,0 +1,53 @@
+//! How other services use the cart.
+
+use async_trait::async_trait;
+use pola_core::Error;
+use uuid::Uuid;
+
+use crate::{Cart, store};
+
+/// A cart line as checkout takes it. `line_id` is also the id of the reservation holding its stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckoutLine {
+    pub line_id: Uuid,
+    pub variant_id: Uuid,
+    pub quantity: u32,
+}
+
+/// The cart as orders sees it.
+#[async_trait]
+pub trait CartClient: Send + Sync {
+    /// The customer's cart lines (none if they have no cart).
+    async fn checkout_lines(&self, customer: Uuid) -> Result<Vec<CheckoutLine>, Error>;
+    /// Removes lines that became an order; their reservations were used up by the sale.
+    async fn remove_checked_out(&self, customer: Uuid, lines: &[Uuid]) -> Result<(), Error>;
+}
+
+#[async_trait]
+impl CartClient for Cart {
+    async fn checkout_lines(&self, customer: Uuid) -> Result<Vec<CheckoutLine>, Error> {
+        let Some(cart) = store::find_customer_cart(&self.pool, customer).await? else {
+            return Ok(vec![]);
+        };
+        Ok(store::lines(&self.pool, cart)
+            .await?
+            .into_iter()
+            .map(|l| CheckoutLine {
+                line_id: l.id,
+                variant_id: l.variant_id,
+                quantity: l.quantity,
+            })
+            .collect())
+    }
+
+    async fn remove_checked_out(&self, customer: Uuid, lines: &[Uuid]) -> Result<(), Error> {
+        let Some(cart) = store::find_customer_cart(&self.pool, customer).await? else {
+            return Ok(());
+        };
+        let mut tx = self.pool.begin().await?;
+        store::lock_cart(&mut tx, cart).await?;
+        store::delete_lines(&mut tx, cart, lines).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,330 @@
+//! Cart: one persistent cart per customer, guest carts behind a cart token, and stock held by an
+//! inventory reservation for every line.
+
+pub mod api;
+pub mod client;
+pub mod model;
+pub mod store;
+
+use std::{collections::HashMap, sync::Arc};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use pola_catalog::client::{CatalogClient, VariantInfo};
+use pola_core::{Error, FieldError, Money};
+use pola_inventory::{client::InventoryClient, model::StockItem};
+use sha2::{Digest, Sha256};
+use sqlx::{MySqlPool, migrate::Migrator};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::model::{CartLineView, CartView, Line, MAX_LINES, merged_quantity};
+
+/// The database this service owns: `<prefix>_cart`.
+pub const SERVICE: &str = "cart";
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// Whose cart a request is about.
+#[derive(Debug, Clone)]
+pub enum Owner {
+    Customer(Uuid),
+    /// A guest, with the cart token they sent, if any.
+    Guest(Option<String>),
+}
+
+/// A cart located for a request, with a new guest token when one was just made.
+struct Located {
+    cart: Option<Uuid>,
+    new_token: Option<String>,
+}
+
+/// The cart service.
+pub struct Cart {
+    pool: MySqlPool,
+    catalog: Arc<dyn CatalogClient>,
+    inventory: Arc<dyn InventoryClient>,
+}
+
+fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    format!("ct_{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn stock_items(info: &VariantInfo, quantity: u32) -> Vec<StockItem> {
+    info.stock_items
+        .iter()
+        .map(|i| StockItem {
+            variant_id: i.variant_id,
+            quantity: i.quantity * quantity,
+        })
+        .collect()
+}
+
+impl Cart {
+    pub fn new(pool: MySqlPool, catalog: Arc<dyn CatalogClient>, inventory: Arc<dyn InventoryClient>) -> Arc<Self> {
+        Arc::new(Self {
+            pool,
+            catalog,
+            inventory,
+        })
+    }
+
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    pub fn router(self: &Arc<Self>) -> OpenApiRouter {
+        OpenApiRouter::new()
+            .routes(routes!(api::get_cart))
+            .routes(routes!(api::add_line))
+            .routes(routes!(api::update_line, api::remove_line))
+            .with_state(self.clone())
+    }
+
+    /// Finds (or, with `create`, makes) the cart of `owner`. A customer who sends a guest cart
+    /// token gets the guest cart merged into theirs.
+    async fn locate(&self, owner: &Owner, create: bool) -> Result<Located, Error> {
+        match owner {
+            Owner::Customer(customer) => {
+                let cart = match create {
+                    true => Some(store::customer_cart(&self.pool, *customer).await?),
+                    false => store::find_customer_cart(&self.pool, *customer).await?,
+                };
+                Ok(Located { cart, new_token: None })
+            }
+            Owner::Guest(Some(token)) => {
+                if let Some(cart) = store::guest_cart(&self.pool, &hash_token(token)).await? {
+                    return Ok(Located {
+                        cart: Some(cart),
+                        new_token: None,
+                    });
+                }
+                // An unknown or merged token: start afresh rather than fail the shopper.
+                self.new_guest_cart(create).await
+            }
+            Owner::Guest(None) => self.new_guest_cart(create).await,
+        }
+    }
+
+    async fn new_guest_cart(&self, create: bool) -> Result<Located, Error> {
+        if !create {
+            return Ok(Located {
+                cart: None,
+                new_token: None,
+            });
+        }
+        let token = new_token();
+        let cart = store::create_guest_cart(&self.pool, &hash_token(&token)).await?;
+        Ok(Located {
+            cart: Some(cart),
+            new_token: Some(token),
+        })
+    }
+
+    /// Merges the guest cart behind `token` into `customer`'s cart, once: the guest cart is gone
+    /// afterwards. A line whose merged quantity cannot be reserved keeps the customer's quantity.
+    pub async fn merge_guest(&self, customer: Uuid, token: &str) -> Result<(), Error> {
+        let Some(guest) = store::guest_cart(&self.pool, &hash_token(token)).await? else {
+            return Ok(());
+        };
+        let target = store::customer_cart(&self.pool, customer).await?;
+        let mut tx = self.pool.begin().await?;
+        // Lock both carts in id order, so that two merges cannot deadlock each other.
+        let (first, second) = if guest < target { (guest, target) } else { (target, guest) };
+        store::lock_cart(&mut tx, first).await?;
+        store::lock_cart(&mut tx, second).await?;
+        let guest_lines = store::lines(&mut *tx, guest).await?;
+        let mine: HashMap<Uuid, Line> = store::lines(&mut *tx, target)
+            .await?
+            .into_iter()
+            .map(|l| (l.variant_id, l))
+            .collect();
+        let ids: Vec<Uuid> = guest_lines.iter().map(|l| l.variant_id).collect();
+        let infos = self.catalog.variants(&ids).await?;
+        for line in &guest_lines {
+            match (mine.get(&line.variant_id), infos.get(&line.variant_id)) {
+                (Some(existing), Some(info)) => {
+                    let quantity = merged_quantity(existing.quantity, line.quantity);
+                    self.inventory.release(line.id).await?;
+                    match self.inventory.reserve(existing.id, &stock_items(info, quantity)).await {
+                        Ok(()) => store::upsert_line(&mut tx, target, Line { quantity, ..*existing }).await?,
+                        Err(Error::Conflict { .. }) => {
+                            tracing::info!(cart.id = %target, variant.id = %line.variant_id, "merged quantity not in stock; kept the customer's");
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                _ => store::move_line(&mut tx, line.id, target).await?,
+            }
+        }
+        store::delete_cart(&mut tx, guest).await?;
+        tx.commit().await?;
+        tracing::info!(cart.id = %target, lines.merged = guest_lines.len(), "guest cart merged");
+        Ok(())
+    }
+
+    /// The cart as the customer sees it, at current prices.
+    async fn view(&self, located: Located) -> Result<CartView, Error> {
+        let Some(cart) = located.cart else {
+            return Ok(CartView {
+                id: None,
+                lines: vec![],
+                total: Money::lkr(0),
+                cart_token: None,
+            });
+        };
+        let lines = store::lines(&self.pool, cart).await?;
+        let ids: Vec<Uuid> = lines.iter().map(|l| l.variant_id).collect();
+        let infos = self.catalog.variants(&ids).await?;
+        let views: Vec<CartLineView> = lines
+            .iter()
+            .filter_map(|line| {
+                let info = infos.get(&line.variant_id)?;
+                Some(CartLineView {
+                    id: line.id,
+                    variant_id: line.variant_id,
+                    sku: info.sku.clone(),
+                    title: info.title.clone(),
+                    quantity: line.quantity,
+                    unit_price: info.price,
+                    line_total: info.price.times(line.quantity)?,
+                    purchasable: info.purchasable,
+                })
+            })
+            .collect();
+        let total = model::total(&views).ok_or_else(|| Error::Internal(anyhow::anyhow!("cart total overflows")))?;
+        Ok(CartView {
+            id: Some(cart),
+            lines: views,
+            total,
+            cart_token: located.new_token,
+        })
+    }
+
+    async fn purchasable(&self, variant: Uuid) -> Result<VariantInfo, Error> {
+        let info = self
+            .catalog
+            .variants(&[variant])
+            .await?
+            .remove(&variant)
+            .ok_or_else(|| Error::field("variant_id", "no such variant"))?;
+        if !info.purchasable {
+            return Err(Error::field("variant_id", "is no longer sold"));
+        }
+        Ok(info)
+    }
+
+    /// Reserves stock for `quantity` units on the line's reservation; on shortage the 409 says
+    /// how many units of this variant could be had.
+    async fn reserve(&self, line: Uuid, info: &VariantInfo, quantity: u32) -> Result<(), Error> {
+        match self.inventory.reserve(line, &stock_items(info, quantity)).await {
+            Err(Error::Conflict { code, detail, mut extra }) => {
+                let available = extra
+                    .get("shortages")
+                    .and_then(|s| s.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| {
+                        let variant: Uuid = s.get("variant_id")?.as_str()?.parse().ok()?;
+                        let per_unit = info.stock_items.iter().find(|i| i.variant_id == variant)?.quantity;
+                        Some(s.get("available")?.as_i64()? / i64::from(per_unit.max(1)))
+                    })
+                    .min()
+                    .unwrap_or(0);
+                extra.insert("available".into(), available.into());
+                let detail = if info.stock_items.len() == 1 {
+                    format!("Only {available} of {} can be had right now.", info.sku)
+                } else {
+                    detail
+                };
+                Err(Error::Conflict { code, detail, extra })
+            }
+            other => other,
+        }
+    }
+
+    pub async fn get(&self, owner: &Owner) -> Result<CartView, Error> {
+        let located = self.locate(owner, false).await?;
+        self.view(located).await
+    }
+
+    /// Adds units of a variant (to its line, if the cart has one).
+    pub async fn add_line(&self, owner: &Owner, variant: Uuid, quantity: u32) -> Result<CartView, Error> {
+        let info = self.purchasable(variant).await?;
+        let located = self.locate(owner, true).await?;
+        let cart = located
+            .cart
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("cart was not created")))?;
+        let mut tx = self.pool.begin().await?;
+        store::lock_cart(&mut tx, cart).await?;
+        let lines = store::lines(&mut *tx, cart).await?;
+        let existing = lines.iter().find(|l| l.variant_id == variant).copied();
+        if existing.is_none() && lines.len() >= MAX_LINES {
+            return Err(Error::conflict(
+                "cart-full",
+                format!("A cart holds at most {MAX_LINES} lines."),
+            ));
+        }
+        let line = match existing {
+            Some(line) => {
+                let total = line.quantity + quantity;
+                if total > model::MAX_LINE_QUANTITY {
+                    return Err(Error::Validation(vec![FieldError::new(
+                        "quantity",
+                        format!(
+                            "the cart would hold {total}; at most {} of one variant",
+                            model::MAX_LINE_QUANTITY
+                        ),
+                    )]));
+                }
+                Line { quantity: total, ..line }
+            }
+            None => Line {
+                id: pola_core::new_id(),
+                variant_id: variant,
+                quantity,
+            },
+        };
+        self.reserve(line.id, &info, line.quantity).await?;
+        store::upsert_line(&mut tx, cart, line).await?;
+        tx.commit().await?;
+        self.view(located).await
+    }
+
+    /// Sets a line's quantity.
+    pub async fn update_line(&self, owner: &Owner, line_id: Uuid, quantity: u32) -> Result<CartView, Error> {
+        let located = self.locate(owner, false).await?;
+        let cart = located.cart.ok_or_else(|| Error::not_found("No such cart line."))?;
+        let mut tx = self.pool.begin().await?;
+        store::lock_cart(&mut tx, cart).await?;
+        let line = store::lines(&mut *tx, cart)
+            .await?
+            .into_iter()
+            .find(|l| l.id == line_id)
+            .ok_or_else(|| Error::not_found("No such cart line."))?;
+        let info = self.purchasable(line.variant_id).await?;
+        self.reserve(line.id, &info, quantity).await?;
+        store::upsert_line(&mut tx, cart, Line { quantity, ..line }).await?;
+        tx.commit().await?;
+        self.view(located).await
+    }
+
+    /// Removes a line and gives its stock back.
+    pub async fn remove_line(&self, owner: &Owner, line_id: Uuid) -> Result<CartView, Error> {
+        let located = self.locate(owner, false).await?;
+        let cart = located.cart.ok_or_else(|| Error::not_found("No such cart line."))?;
+        let mut tx = self.pool.begin().await?;
+        store::lock_cart(&mut tx, cart).await?;
+        if !store::lines(&mut *tx, cart).await?.iter().any(|l| l.id == line_id) {
+            return Err(Error::not_found("No such cart line."));
+        }
+        store::delete_lines(&mut tx, cart, &[line_id]).await?;
+        tx.commit().await?;
+        self.inventory.release(line_id).await?;
+        self.view(located).await
+    }
+}

@@ -1,0 +1,101 @@
+//! Cart types and rules, without I/O.
+
+use pola_core::{FieldError, Money};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Most units of one variant in a cart.
+pub const MAX_LINE_QUANTITY: u32 = 100;
+/// Most lines in a cart.
+pub const MAX_LINES: usize = 100;
+
+/// `POST /api/v1/cart/lines`
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"variant_id": "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d", "quantity": 2}))]
+pub struct AddLine {
+    pub variant_id: Uuid,
+    /// 1 to 100; added to what the cart already has of this variant.
+    pub quantity: i64,
+}
+
+/// `PATCH /api/v1/cart/lines/{id}`
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"quantity": 3}))]
+pub struct UpdateLine {
+    /// The new quantity, 1 to 100.
+    pub quantity: i64,
+}
+
+/// A quantity as the client sent it, checked.
+pub fn parse_quantity(raw: i64) -> Result<u32, FieldError> {
+    u32::try_from(raw)
+        .ok()
+        .filter(|q| (1..=MAX_LINE_QUANTITY).contains(q))
+        .ok_or_else(|| FieldError::new("quantity", format!("must be between 1 and {MAX_LINE_QUANTITY}")))
+}
+
+/// A cart line as the customer sees it, at today's price.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CartLineView {
+    pub id: Uuid,
+    pub variant_id: Uuid,
+    pub sku: String,
+    pub title: String,
+    pub quantity: u32,
+    pub unit_price: Money,
+    pub line_total: Money,
+    /// False when the product was archived since it was added; checkout refuses it.
+    pub purchasable: bool,
+}
+
+/// A cart.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"id": "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d", "lines": [], "total": {"amount_minor": 0, "currency": "LKR"}}))]
+pub struct CartView {
+    /// Absent for a guest who has not added anything yet.
+    pub id: Option<Uuid>,
+    pub lines: Vec<CartLineView>,
+    pub total: Money,
+    /// For guests: send it back as `X-Cart-Token` on later cart calls, and once after signing
+    /// in to merge this cart into the customer's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cart_token: Option<String>,
+}
+
+/// A stored line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line {
+    pub id: Uuid,
+    pub variant_id: Uuid,
+    pub quantity: u32,
+}
+
+/// Total of the lines' prices, or `None` on overflow.
+pub fn total(lines: &[CartLineView]) -> Option<Money> {
+    lines.iter().try_fold(Money::lkr(0), |sum, l| sum.plus(l.line_total))
+}
+
+/// The quantity two lines of the same variant merge into, capped at the line maximum.
+pub fn merged_quantity(a: u32, b: u32) -> u32 {
+    a.saturating_add(b).min(MAX_LINE_QUANTITY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_outside_one_to_a_hundred_are_refused() {
+        for bad in [0, -1, 101, i64::MAX, i64::MIN] {
+            assert!(parse_quantity(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_quantity(100).ok(), Some(100));
+    }
+
+    #[test]
+    fn merging_caps_at_the_line_maximum() {
+        assert_eq!(merged_quantity(2, 3), 5);
+        assert_eq!(merged_quantity(90, 30), MAX_LINE_QUANTITY);
+    }
+}

@@ -1,0 +1,139 @@
+//! Cart's SQL.
+
+use chrono::Utc;
+use sqlx::{MySqlConnection, MySqlPool, Row};
+use uuid::Uuid;
+
+use crate::model::Line;
+
+/// The customer's cart, created on first use.
+pub async fn customer_cart(pool: &MySqlPool, customer: Uuid) -> sqlx::Result<Uuid> {
+    let now = Utc::now();
+    sqlx::query(
+        "INSERT INTO carts (id, customer_id, created_at, updated_at) VALUES (?, ?, ?, ?)
+         ON DUPLICATE KEY UPDATE id = id",
+    )
+    .bind(pola_core::new_id())
+    .bind(customer)
+    .bind(now)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    sqlx::query_scalar("SELECT id FROM carts WHERE customer_id = ?")
+        .bind(customer)
+        .fetch_one(pool)
+        .await
+}
+
+/// The customer's cart if they have one.
+pub async fn find_customer_cart(pool: &MySqlPool, customer: Uuid) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM carts WHERE customer_id = ?")
+        .bind(customer)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn guest_cart(pool: &MySqlPool, token_hash: &[u8; 32]) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM carts WHERE guest_token_hash = ?")
+        .bind(&token_hash[..])
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn create_guest_cart(pool: &MySqlPool, token_hash: &[u8; 32]) -> sqlx::Result<Uuid> {
+    let id = pola_core::new_id();
+    let now = Utc::now();
+    sqlx::query("INSERT INTO carts (id, guest_token_hash, created_at, updated_at) VALUES (?, ?, ?, ?)")
+        .bind(id)
+        .bind(&token_hash[..])
+        .bind(now)
+        .bind(now)
+        .execute(pool)
+        .await?;
+    Ok(id)
+}
+
+/// Locks the cart row: changes to one cart are serialised.
+pub async fn lock_cart(conn: &mut MySqlConnection, cart: Uuid) -> sqlx::Result<bool> {
+    let found: Option<Uuid> = sqlx::query_scalar("SELECT id FROM carts WHERE id = ? FOR UPDATE")
+        .bind(cart)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+fn line_of(row: &sqlx::mysql::MySqlRow) -> sqlx::Result<Line> {
+    let quantity: i32 = row.try_get("quantity")?;
+    Ok(Line {
+        id: row.try_get("id")?,
+        variant_id: row.try_get("variant_id")?,
+        quantity: u32::try_from(quantity).unwrap_or(0),
+    })
+}
+
+pub async fn lines(conn: impl sqlx::MySqlExecutor<'_>, cart: Uuid) -> sqlx::Result<Vec<Line>> {
+    let rows = sqlx::query("SELECT id, variant_id, quantity FROM cart_lines WHERE cart_id = ? ORDER BY created_at, id")
+        .bind(cart)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(line_of).collect()
+}
+
+pub async fn upsert_line(conn: &mut MySqlConnection, cart: Uuid, line: Line) -> sqlx::Result<()> {
+    let now = Utc::now();
+    sqlx::query(
+        "INSERT INTO cart_lines (id, cart_id, variant_id, quantity, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON DUPLICATE KEY UPDATE quantity = VALUES(quantity), updated_at = VALUES(updated_at)",
+    )
+    .bind(line.id)
+    .bind(cart)
+    .bind(line.variant_id)
+    .bind(line.quantity)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    touch(conn, cart).await
+}
+
+/// Moves a line to another cart (a guest's line joining the customer's cart).
+pub async fn move_line(conn: &mut MySqlConnection, line: Uuid, to: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE cart_lines SET cart_id = ? WHERE id = ?")
+        .bind(to)
+        .bind(line)
+        .execute(&mut *conn)
+        .await?;
+    touch(conn, to).await
+}
+
+pub async fn delete_lines(conn: &mut MySqlConnection, cart: Uuid, ids: &[Uuid]) -> sqlx::Result<()> {
+    for id in ids {
+        sqlx::query("DELETE FROM cart_lines WHERE cart_id = ? AND id = ?")
+            .bind(cart)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    touch(conn, cart).await
+}
+
+pub async fn delete_cart(conn: &mut MySqlConnection, cart: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM cart_lines WHERE cart_id = ?")
+        .bind(cart)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM carts WHERE id = ?")
+        .bind(cart)
+        .execute(&mut *conn)
+        .await
+        .map(drop)
+}
+
+async fn touch(conn: &mut MySqlConnection, cart: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE carts SET updated_at = ? WHERE id = ?")
+        .bind(Utc::now())
+        .bind(cart)
+        .execute(conn)
+        .await
+        .map(drop)
+}

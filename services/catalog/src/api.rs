@@ -1,0 +1,243 @@
+//! Catalog's HTTP handlers.
+
+use std::sync::Arc;
+
+use axum::{extract::State, http::StatusCode};
+use pola_core::{
+    Error,
+    auth::{Role, Staff},
+    error::Problem,
+    extract::{Json, Path, Query},
+    pagination::{Page, PageParams},
+};
+use uuid::Uuid;
+
+use crate::{
+    Catalog,
+    model::{
+        Category, MAX_PRICE_MINOR, NewCategory, NewProduct, NewProductType, NewVariant, ProductDetail, ProductPatch,
+        ProductQuery, ProductSummary, ProductType, Status, VariantPatch,
+    },
+    store,
+};
+
+type AppState = State<Arc<Catalog>>;
+
+/// Browse products, newest first, with filters and full-text search.
+#[utoipa::path(get, path = "/api/v1/catalog/products", tag = "catalog",
+    params(ProductQuery),
+    responses(
+        (status = 200, description = "A page of products", body = Page<ProductSummary>),
+        (status = 422, description = "Invalid filters", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_products(
+    State(catalog): AppState,
+    Query(query): Query<ProductQuery>,
+) -> Result<Json<Page<ProductSummary>>, Error> {
+    let page = PageParams {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .parse()?;
+    let filter = query.filter().map_err(Error::Validation)?;
+    Ok(Json(catalog.list(&filter, page).await?))
+}
+
+/// One product with its variants, their prices and stock.
+#[utoipa::path(get, path = "/api/v1/catalog/products/{id}", tag = "catalog",
+    params(("id" = Uuid, Path, description = "Product id")),
+    responses(
+        (status = 200, description = "The product", body = ProductDetail),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_product(State(catalog): AppState, Path(id): Path<Uuid>) -> Result<Json<ProductDetail>, Error> {
+    Ok(Json(catalog.detail(id, false).await?))
+}
+
+/// Create a product, service or bundle with its variants (staff, role `catalog`).
+#[utoipa::path(post, path = "/api/v1/catalog/products", tag = "catalog",
+    request_body = NewProduct,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = ProductDetail),
+        (status = 409, description = "A SKU is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_product(
+    State(catalog): AppState,
+    staff: Staff,
+    Json(new): Json<NewProduct>,
+) -> Result<(StatusCode, Json<ProductDetail>), Error> {
+    staff.require(Role::Catalog)?;
+    let product = catalog.create_product(&new).await?;
+    tracing::info!(product.id = %product.id, staff.id = %staff.id, "product created");
+    Ok((StatusCode::CREATED, Json(product)))
+}
+
+/// Change a product's name, description, category or status (staff, role `catalog`).
+#[utoipa::path(patch, path = "/api/v1/catalog/products/{id}", tag = "catalog",
+    params(("id" = Uuid, Path, description = "Product id")),
+    request_body = ProductPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Updated", body = ProductDetail),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_product(
+    State(catalog): AppState,
+    staff: Staff,
+    Path(id): Path<Uuid>,
+    Json(patch): Json<ProductPatch>,
+) -> Result<Json<ProductDetail>, Error> {
+    staff.require(Role::Catalog)?;
+    let mut errors = vec![];
+    if patch
+        .name
+        .as_deref()
+        .is_some_and(|n| n.trim().is_empty() || n.chars().count() > 200)
+    {
+        errors.push(pola_core::FieldError::new("name", "must be 1-200 characters"));
+    }
+    if patch.description.as_deref().is_some_and(|d| d.chars().count() > 5000) {
+        errors.push(pola_core::FieldError::new("description", "must be at most 5000 characters"));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let category = match &patch.category {
+        Some(slug) => Some(
+            store::category_id(&catalog.pool, slug)
+                .await?
+                .ok_or_else(|| Error::field("category", "no such category"))?,
+        ),
+        None => None,
+    };
+    let name = patch.name.as_deref().map(str::trim);
+    if !store::update_product(&catalog.pool, id, name, patch.description.as_deref(), category, patch.status).await? {
+        return Err(Error::not_found("No such product."));
+    }
+    tracing::info!(product.id = %id, staff.id = %staff.id, "product updated");
+    Ok(Json(catalog.detail(id, true).await?))
+}
+
+/// Archive a product: customers no longer see or buy it (staff, role `catalog`).
+#[utoipa::path(post, path = "/api/v1/catalog/products/{id}/archive", tag = "catalog",
+    params(("id" = Uuid, Path, description = "Product id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Archived", body = ProductDetail),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn archive_product(State(catalog): AppState, staff: Staff, Path(id): Path<Uuid>) -> Result<Json<ProductDetail>, Error> {
+    staff.require(Role::Catalog)?;
+    if !store::update_product(&catalog.pool, id, None, None, None, Some(Status::Archived)).await? {
+        return Err(Error::not_found("No such product."));
+    }
+    tracing::info!(product.id = %id, staff.id = %staff.id, "product archived");
+    Ok(Json(catalog.detail(id, true).await?))
+}
+
+/// Add a variant to a product (staff, role `catalog`).
+#[utoipa::path(post, path = "/api/v1/catalog/products/{id}/variants", tag = "catalog",
+    params(("id" = Uuid, Path, description = "Product id")),
+    request_body = NewVariant,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The product with its new variant", body = ProductDetail),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The SKU is taken", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn add_variant(
+    State(catalog): AppState,
+    staff: Staff,
+    Path(id): Path<Uuid>,
+    Json(new): Json<NewVariant>,
+) -> Result<(StatusCode, Json<ProductDetail>), Error> {
+    staff.require(Role::Catalog)?;
+    Ok((StatusCode::CREATED, Json(catalog.add_variant(id, &new).await?)))
+}
+
+/// Change a variant's price or status (staff, role `catalog`). Carts and checkouts read the new
+/// price from then on.
+#[utoipa::path(patch, path = "/api/v1/catalog/variants/{id}", tag = "catalog",
+    params(("id" = Uuid, Path, description = "Variant id")),
+    request_body = VariantPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The product with the changed variant", body = ProductDetail),
+        (status = 404, description = "No such variant", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_variant(
+    State(catalog): AppState,
+    staff: Staff,
+    Path(id): Path<Uuid>,
+    Json(patch): Json<VariantPatch>,
+) -> Result<Json<ProductDetail>, Error> {
+    staff.require(Role::Catalog)?;
+    if patch.price_minor.is_some_and(|p| !(0..=MAX_PRICE_MINOR).contains(&p)) {
+        return Err(Error::field("price_minor", "must be between 0 and 10000000000"));
+    }
+    let product = store::update_variant(&catalog.pool, id, patch.price_minor, patch.status)
+        .await?
+        .ok_or_else(|| Error::not_found("No such variant."))?;
+    tracing::info!(variant.id = %id, staff.id = %staff.id, "variant updated");
+    Ok(Json(catalog.detail(product, true).await?))
+}
+
+/// Every category.
+#[utoipa::path(get, path = "/api/v1/catalog/categories", tag = "catalog",
+    responses((status = 200, description = "Categories by name", body = Vec<Category>)))]
+pub async fn list_categories(State(catalog): AppState) -> Result<Json<Vec<Category>>, Error> {
+    Ok(Json(store::list_categories(&catalog.pool).await?))
+}
+
+/// Create a category (staff, role `catalog`).
+#[utoipa::path(post, path = "/api/v1/catalog/categories", tag = "catalog",
+    request_body = NewCategory,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = Category),
+        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_category(
+    State(catalog): AppState,
+    staff: Staff,
+    Json(new): Json<NewCategory>,
+) -> Result<(StatusCode, Json<Category>), Error> {
+    staff.require(Role::Catalog)?;
+    let id = catalog.create_category(&new).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Category {
+            id,
+            slug: new.slug,
+            name: new.name.trim().to_owned(),
+            parent: new.parent,
+        }),
+    ))
+}
+
+/// Every product type with its attributes.
+#[utoipa::path(get, path = "/api/v1/catalog/product-types", tag = "catalog",
+    responses((status = 200, description = "Product types by code", body = Vec<ProductType>)))]
+pub async fn list_product_types(State(catalog): AppState) -> Result<Json<Vec<ProductType>>, Error> {
+    Ok(Json(store::list_product_types(&catalog.pool).await?))
+}
+
+/// Declare a new kind of product and its typed attributes (staff, role `catalog`).
+#[utoipa::path(post, path = "/api/v1/catalog/product-types", tag = "catalog",
+    request_body = NewProductType,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = ProductType),
+        (status = 409, description = "The code is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_product_type(
+    State(catalog): AppState,
+    staff: Staff,
+    Json(new): Json<NewProductType>,
+) -> Result<(StatusCode, Json<ProductType>), Error> {
+    staff.require(Role::Catalog)?;
+    Ok((StatusCode::CREATED, Json(catalog.create_product_type(&new).await?)))
+}

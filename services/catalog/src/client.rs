@@ -1,0 +1,85 @@
+//! How other services use the catalog.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use pola_core::{Error, Money};
+use pola_inventory::model::StockItem;
+use uuid::Uuid;
+
+use crate::{Catalog, store};
+
+/// What cart and orders need to know of a variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariantInfo {
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub sku: String,
+    /// Product name with the variant's attribute values: `Batik shirt (M, Blue)`.
+    pub title: String,
+    pub price: Money,
+    /// Variant and product are both active.
+    pub purchasable: bool,
+    /// The stock one unit takes: itself, or a bundle's components.
+    pub stock_items: Vec<StockItem>,
+}
+
+/// The catalog as other services see it.
+#[async_trait]
+pub trait CatalogClient: Send + Sync {
+    /// The variants that exist among `ids` (archived ones included, not purchasable).
+    async fn variants(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, VariantInfo>, Error>;
+}
+
+#[async_trait]
+impl CatalogClient for Catalog {
+    async fn variants(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, VariantInfo>, Error> {
+        let rows = store::variants(&self.pool, ids, false).await?;
+        let mut products: Vec<Uuid> = rows.iter().map(|v| v.product_id).collect();
+        products.sort();
+        products.dedup();
+        let names = store::product_names(&self.pool, &products).await?;
+        Ok(rows
+            .into_iter()
+            .map(|v| {
+                let values: Vec<String> = v
+                    .attributes
+                    .values()
+                    .map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_owned))
+                    .collect();
+                let name = names.get(&v.product_id).cloned().unwrap_or_default();
+                let title = if values.is_empty() {
+                    name
+                } else {
+                    format!("{name} ({})", values.join(", "))
+                };
+                let stock_items = if v.components.is_empty() {
+                    vec![StockItem {
+                        variant_id: v.id,
+                        quantity: 1,
+                    }]
+                } else {
+                    v.components
+                        .iter()
+                        .map(|c| StockItem {
+                            variant_id: c.variant_id,
+                            quantity: c.quantity,
+                        })
+                        .collect()
+                };
+                (
+                    v.id,
+                    VariantInfo {
+                        id: v.id,
+                        product_id: v.product_id,
+                        sku: v.sku,
+                        title,
+                        price: v.price,
+                        purchasable: v.active,
+                        stock_items,
+                    },
+                )
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,329 @@
+//! Catalog: categories, product types with typed attributes, products, services and bundles
+//! with their variants; browsing with filters, search and keyset paging.
+
+pub mod api;
+pub mod client;
+pub mod model;
+pub mod store;
+
+use std::{collections::HashMap, sync::Arc};
+
+use pola_core::{
+    Error, Money,
+    db::is_duplicate_key,
+    pagination::{Page, PageRequest, encode_cursor},
+};
+use pola_inventory::client::InventoryClient;
+use sqlx::{MySqlPool, migrate::Migrator};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::model::{
+    NewCategory, NewProduct, NewProductType, ProductDetail, ProductFilter, ProductKind, ProductSummary, ProductType, VariantView,
+    bundle_available,
+};
+
+/// The database this service owns: `<prefix>_catalog`.
+pub const SERVICE: &str = "catalog";
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// How many batches an `in_stock` listing reads before it returns a short page with a cursor.
+const IN_STOCK_SCAN_BATCHES: usize = 10;
+
+/// The catalog service.
+pub struct Catalog {
+    pool: MySqlPool,
+    inventory: Arc<dyn InventoryClient>,
+}
+
+impl Catalog {
+    pub fn new(pool: MySqlPool, inventory: Arc<dyn InventoryClient>) -> Arc<Self> {
+        Arc::new(Self { pool, inventory })
+    }
+
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    pub fn router(self: &Arc<Self>) -> OpenApiRouter {
+        OpenApiRouter::new()
+            .routes(routes!(api::list_products, api::create_product))
+            .routes(routes!(api::get_product, api::update_product))
+            .routes(routes!(api::archive_product))
+            .routes(routes!(api::add_variant))
+            .routes(routes!(api::update_variant))
+            .routes(routes!(api::list_categories, api::create_category))
+            .routes(routes!(api::list_product_types, api::create_product_type))
+            .with_state(self.clone())
+    }
+
+    /// Units available per variant, bundles computed from their components.
+    async fn stock(&self, variants: &[store::VariantRow]) -> Result<HashMap<Uuid, i64>, Error> {
+        let mut ids: Vec<Uuid> = variants
+            .iter()
+            .flat_map(|v| {
+                if v.components.is_empty() {
+                    vec![v.id]
+                } else {
+                    v.components.iter().map(|c| c.variant_id).collect()
+                }
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let available = self.inventory.availability(&ids).await?;
+        let of = |id: Uuid| available.get(&id).copied().unwrap_or(0);
+        Ok(variants
+            .iter()
+            .map(|v| {
+                let units = if v.components.is_empty() {
+                    of(v.id)
+                } else {
+                    bundle_available(&v.components, of)
+                };
+                (v.id, if v.active { units } else { 0 })
+            })
+            .collect())
+    }
+
+    /// A page of products, newest first.
+    pub async fn list(&self, filter: &ProductFilter, page: PageRequest) -> Result<Page<ProductSummary>, Error> {
+        let categories = match &filter.category {
+            Some(slug) => Some(
+                store::category_scope(&self.pool, slug)
+                    .await?
+                    .ok_or_else(|| Error::field("category", "no such category"))?,
+            ),
+            None => None,
+        };
+        let want = page.limit as usize + 1;
+        // Without the stock filter one batch of limit + 1 is the page; with it, batches are
+        // read until the page is full, all are read, or the scan budget is spent.
+        let batch = if filter.in_stock {
+            (want * 2).max(50) as u32
+        } else {
+            want as u32
+        };
+        let mut after = page.after;
+        let mut out: Vec<ProductSummary> = vec![];
+        let mut exhausted = false;
+        'scan: for _ in 0..IN_STOCK_SCAN_BATCHES {
+            let rows = store::list_products(&self.pool, filter, categories.as_deref(), after, batch).await?;
+            exhausted = rows.len() < batch as usize;
+            let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+            let variants = store::variants(&self.pool, &ids, true).await?;
+            let stock = self.stock(&variants).await?;
+            let mut per_product: HashMap<Uuid, i64> = HashMap::new();
+            for v in &variants {
+                *per_product.entry(v.product_id).or_default() += stock.get(&v.id).copied().unwrap_or(0);
+            }
+            for row in rows {
+                after = Some(row.id);
+                let stock_available = per_product.get(&row.id).copied().unwrap_or(0);
+                if filter.in_stock && stock_available <= 0 {
+                    continue;
+                }
+                out.push(ProductSummary {
+                    id: row.id,
+                    name: row.name,
+                    kind: row.kind,
+                    category: row.category,
+                    product_type: row.product_type,
+                    price: Money::lkr(row.price_min),
+                    price_max: Money::lkr(row.price_max),
+                    stock_available,
+                });
+                if out.len() == want {
+                    break 'scan;
+                }
+            }
+            if exhausted || !filter.in_stock {
+                break;
+            }
+        }
+        let mut result = Page::from_rows(out, page.limit, |p| p.id);
+        if result.next_cursor.is_none() && !exhausted && filter.in_stock {
+            // The scan budget ran out before the page filled: continue from the last row read.
+            result.next_cursor = after.map(encode_cursor);
+        }
+        Ok(result)
+    }
+
+    /// One product with its variants; archived products are not found.
+    pub async fn detail(&self, id: Uuid, include_archived: bool) -> Result<ProductDetail, Error> {
+        let product = store::product(&self.pool, id)
+            .await?
+            .filter(|p| include_archived || p.status == model::Status::Active)
+            .ok_or_else(|| Error::not_found("No such product."))?;
+        let variants: Vec<_> = store::variants(&self.pool, &[id], true)
+            .await?
+            .into_iter()
+            .filter(|v| include_archived || v.active)
+            .collect();
+        let stock = self.stock(&variants).await?;
+        let views: Vec<VariantView> = variants
+            .into_iter()
+            .map(|v| VariantView {
+                stock_available: stock.get(&v.id).copied().unwrap_or(0),
+                id: v.id,
+                sku: v.sku,
+                attributes: v.attributes,
+                price: v.price,
+                components: v.components,
+            })
+            .collect();
+        Ok(ProductDetail {
+            id: product.id,
+            name: product.name,
+            description: product.description,
+            kind: product.kind,
+            status: product.status,
+            category: product.category,
+            product_type: product.product_type,
+            price: views
+                .iter()
+                .map(|v| v.price)
+                .min_by_key(|m| m.amount_minor)
+                .unwrap_or(Money::lkr(0)),
+            stock_available: views.iter().map(|v| v.stock_available).sum(),
+            variants: views,
+        })
+    }
+
+    pub async fn create_category(&self, new: &NewCategory) -> Result<Uuid, Error> {
+        if !model::is_code(&new.slug.replace('-', "_")) || new.slug.len() > 80 {
+            return Err(Error::field("slug", "must be lower-case letters, digits, - and _"));
+        }
+        if new.name.trim().is_empty() || new.name.chars().count() > 100 {
+            return Err(Error::field("name", "must be 1-100 characters"));
+        }
+        let parent = match &new.parent {
+            Some(slug) => Some(
+                store::category_id(&self.pool, slug)
+                    .await?
+                    .ok_or_else(|| Error::field("parent", "no such category"))?,
+            ),
+            None => None,
+        };
+        let id = pola_core::new_id();
+        store::insert_category(&self.pool, id, new, parent).await.map_err(|e| {
+            if is_duplicate_key(&e, "uq_categories_slug") {
+                Error::conflict("slug-taken", "A category with this slug exists.")
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(id)
+    }
+
+    pub async fn create_product_type(&self, new: &NewProductType) -> Result<ProductType, Error> {
+        new.validate().map_err(Error::Validation)?;
+        let id = pola_core::new_id();
+        store::insert_product_type(&self.pool, id, new).await.map_err(|e| {
+            if is_duplicate_key(&e, "uq_product_types_code") {
+                Error::conflict("code-taken", "A product type with this code exists.")
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(ProductType {
+            id,
+            code: new.code.clone(),
+            name: new.name.trim().to_owned(),
+            attributes: new.attributes.clone(),
+        })
+    }
+
+    /// Checks that every bundle component is an existing, active, non-bundle variant.
+    async fn check_components(&self, variants: &[&model::NewVariant]) -> Result<(), Error> {
+        let mut wanted: Vec<Uuid> = variants
+            .iter()
+            .flat_map(|v| v.components.iter().map(|c| c.variant_id))
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        let found = store::plain_variants(&self.pool, &wanted).await?;
+        if found.len() != wanted.len() {
+            return Err(Error::field(
+                "variants.components",
+                "every component must be an active variant that is not a bundle",
+            ));
+        }
+        Ok(())
+    }
+
+    fn sku_taken(e: sqlx::Error) -> Error {
+        if is_duplicate_key(&e, "uq_variants_sku") {
+            Error::conflict("sku-taken", "A variant with one of these SKUs exists.")
+        } else {
+            e.into()
+        }
+    }
+
+    pub async fn create_product(&self, new: &NewProduct) -> Result<ProductDetail, Error> {
+        let product_type = store::product_type_by_code(&self.pool, &new.product_type)
+            .await?
+            .ok_or_else(|| Error::field("product_type", "no such product type"))?;
+        let category = store::category_id(&self.pool, &new.category)
+            .await?
+            .ok_or_else(|| Error::field("category", "no such category"))?;
+        new.validate(&product_type).map_err(Error::Validation)?;
+        if new.kind == ProductKind::Bundle {
+            self.check_components(&new.variants.iter().collect::<Vec<_>>()).await?;
+        }
+        let id = pola_core::new_id();
+        let variant_ids: Vec<Uuid> = new.variants.iter().map(|_| pola_core::new_id()).collect();
+        let mut tx = self.pool.begin().await?;
+        store::insert_products(&mut tx, &[(id, product_type.id, category, new)], &[variant_ids])
+            .await
+            .map_err(Self::sku_taken)?;
+        tx.commit().await?;
+        self.detail(id, true).await
+    }
+
+    /// Bulk insert for the demo seed: categories and types must exist (by slug and code).
+    pub async fn seed_products(&self, products: &[NewProduct], variant_ids: &[Vec<Uuid>]) -> Result<Vec<Uuid>, Error> {
+        let mut types: HashMap<String, Uuid> = HashMap::new();
+        for t in store::list_product_types(&self.pool).await? {
+            types.insert(t.code, t.id);
+        }
+        let categories: HashMap<String, Uuid> = store::list_categories(&self.pool)
+            .await?
+            .into_iter()
+            .map(|c| (c.slug, c.id))
+            .collect();
+        let rows: Vec<(Uuid, Uuid, Uuid, &NewProduct)> = products
+            .iter()
+            .map(|p| {
+                let missing = || Error::Internal(anyhow::anyhow!("seed names an unknown category or type"));
+                Ok((
+                    pola_core::new_id(),
+                    *types.get(&p.product_type).ok_or_else(missing)?,
+                    *categories.get(&p.category).ok_or_else(missing)?,
+                    p,
+                ))
+            })
+            .collect::<Result<_, Error>>()?;
+        let mut tx = self.pool.begin().await?;
+        store::insert_products(&mut tx, &rows, variant_ids)
+            .await
+            .map_err(Self::sku_taken)?;
+        tx.commit().await?;
+        Ok(rows.iter().map(|r| r.0).collect())
+    }
+
+    pub async fn add_variant(&self, product: Uuid, new: &model::NewVariant) -> Result<ProductDetail, Error> {
+        let (product_type, kind) = store::product_type_of_product(&self.pool, product)
+            .await?
+            .ok_or_else(|| Error::not_found("No such product."))?;
+        new.check(0, kind, &product_type).map_err(Error::Validation)?;
+        if kind == ProductKind::Bundle {
+            self.check_components(&[new]).await?;
+        }
+        let mut conn = self.pool.acquire().await?;
+        store::insert_variants(&mut conn, &[(pola_core::new_id(), product, new)])
+            .await
+            .map_err(Self::sku_taken)?;
+        self.detail(product, true).await
+    }
+}

@@ -1,0 +1,459 @@
+//! Catalog's SQL.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::Utc;
+use pola_core::Money;
+use serde_json::Value;
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row, mysql::MySqlRow};
+use uuid::Uuid;
+
+use crate::model::{
+    AttributeDef, BundleComponent, Category, NewCategory, NewProduct, NewProductType, NewVariant, ProductFilter, ProductKind,
+    ProductType, Status,
+};
+
+/// A product list row, before stock is known.
+#[derive(Debug, Clone)]
+pub struct SummaryRow {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: ProductKind,
+    pub category: String,
+    pub product_type: String,
+    pub price_min: i64,
+    pub price_max: i64,
+}
+
+/// A variant row, with the bundle components it is sold as.
+#[derive(Debug, Clone)]
+pub struct VariantRow {
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub sku: String,
+    pub price: Money,
+    pub attributes: BTreeMap<String, Value>,
+    pub active: bool,
+    pub components: Vec<BundleComponent>,
+}
+
+/// A product row for the detail page and for the client.
+#[derive(Debug, Clone)]
+pub struct ProductRow {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub kind: ProductKind,
+    pub status: Status,
+    pub category: String,
+    pub product_type: String,
+}
+
+fn kind_of(row: &MySqlRow) -> sqlx::Result<ProductKind> {
+    let kind: String = row.try_get("kind")?;
+    ProductKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("unknown product kind {kind}").into()))
+}
+
+fn status_of(s: &str) -> Status {
+    if s == "active" { Status::Active } else { Status::Archived }
+}
+
+pub async fn insert_category(pool: &MySqlPool, id: Uuid, new: &NewCategory, parent: Option<Uuid>) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO categories (id, slug, name, parent_id) VALUES (?, ?, ?, ?)")
+        .bind(id)
+        .bind(&new.slug)
+        .bind(new.name.trim())
+        .bind(parent)
+        .execute(pool)
+        .await
+        .map(drop)
+}
+
+pub async fn category_id(pool: &MySqlPool, slug: &str) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM categories WHERE slug = ?")
+        .bind(slug)
+        .fetch_optional(pool)
+        .await
+}
+
+/// The category with this slug and its direct children; `None` if there is no such category.
+pub async fn category_scope(pool: &MySqlPool, slug: &str) -> sqlx::Result<Option<Vec<Uuid>>> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT c.id FROM categories c WHERE c.slug = ?
+         UNION SELECT k.id FROM categories k JOIN categories p ON k.parent_id = p.id WHERE p.slug = ?",
+    )
+    .bind(slug)
+    .bind(slug)
+    .fetch_all(pool)
+    .await?;
+    Ok((!ids.is_empty()).then_some(ids))
+}
+
+pub async fn list_categories(pool: &MySqlPool) -> sqlx::Result<Vec<Category>> {
+    let rows = sqlx::query(
+        "SELECT c.id, c.slug, c.name, p.slug AS parent FROM categories c LEFT JOIN categories p ON p.id = c.parent_id
+         ORDER BY c.name",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Category {
+                id: row.try_get("id")?,
+                slug: row.try_get("slug")?,
+                name: row.try_get("name")?,
+                parent: row.try_get("parent")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn insert_product_type(pool: &MySqlPool, id: Uuid, new: &NewProductType) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO product_types (id, code, name, attributes) VALUES (?, ?, ?, ?)")
+        .bind(id)
+        .bind(&new.code)
+        .bind(new.name.trim())
+        .bind(sqlx::types::Json(&new.attributes))
+        .execute(pool)
+        .await
+        .map(drop)
+}
+
+fn product_type_of(row: &MySqlRow) -> sqlx::Result<ProductType> {
+    let sqlx::types::Json(attributes): sqlx::types::Json<Vec<AttributeDef>> = row.try_get("attributes")?;
+    Ok(ProductType {
+        id: row.try_get("id")?,
+        code: row.try_get("code")?,
+        name: row.try_get("name")?,
+        attributes,
+    })
+}
+
+pub async fn product_type_by_code(pool: &MySqlPool, code: &str) -> sqlx::Result<Option<ProductType>> {
+    let row = sqlx::query("SELECT id, code, name, attributes FROM product_types WHERE code = ?")
+        .bind(code)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(product_type_of).transpose()
+}
+
+pub async fn product_type_of_product(pool: &MySqlPool, product: Uuid) -> sqlx::Result<Option<(ProductType, ProductKind)>> {
+    let row = sqlx::query(
+        "SELECT t.id, t.code, t.name, t.attributes, p.kind FROM product_types t JOIN products p ON p.product_type_id = t.id
+         WHERE p.id = ?",
+    )
+    .bind(product)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| Ok((product_type_of(&row)?, kind_of(&row)?))).transpose()
+}
+
+pub async fn list_product_types(pool: &MySqlPool) -> sqlx::Result<Vec<ProductType>> {
+    let rows = sqlx::query("SELECT id, code, name, attributes FROM product_types ORDER BY code")
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(product_type_of).collect()
+}
+
+/// Inserts products with their variants and bundle components, many rows to a statement. All
+/// categories and product types must exist; ids are the caller's.
+pub async fn insert_products(
+    conn: &mut MySqlConnection,
+    products: &[(Uuid, Uuid, Uuid, &NewProduct)],
+    variant_ids: &[Vec<Uuid>],
+) -> sqlx::Result<()> {
+    if products.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let mut insert: QueryBuilder<MySql> = QueryBuilder::new(
+        "INSERT INTO products (id, product_type_id, category_id, kind, name, description, status, created_at, updated_at) ",
+    );
+    insert.push_values(products, |mut row, (id, type_id, category_id, p)| {
+        row.push_bind(*id)
+            .push_bind(*type_id)
+            .push_bind(*category_id)
+            .push_bind(p.kind.as_str())
+            .push_bind(p.name.trim())
+            .push_bind(&p.description)
+            .push_bind("active")
+            .push_bind(now)
+            .push_bind(now);
+    });
+    insert.build().execute(&mut *conn).await?;
+    let variants: Vec<(Uuid, Uuid, &NewVariant)> = products
+        .iter()
+        .zip(variant_ids)
+        .flat_map(|((product_id, _, _, p), ids)| ids.iter().zip(&p.variants).map(move |(id, v)| (*id, *product_id, v)))
+        .collect();
+    insert_variants(conn, &variants).await
+}
+
+/// Inserts variants (`id`, `product_id`, what) and their components.
+pub async fn insert_variants(conn: &mut MySqlConnection, variants: &[(Uuid, Uuid, &NewVariant)]) -> sqlx::Result<()> {
+    let now = Utc::now();
+    for chunk in variants.chunks(1000) {
+        let mut insert: QueryBuilder<MySql> = QueryBuilder::new(
+            "INSERT INTO variants (id, product_id, sku, price_minor, currency, attributes, status, created_at) ",
+        );
+        insert.push_values(chunk, |mut row, (id, product_id, v)| {
+            row.push_bind(*id)
+                .push_bind(*product_id)
+                .push_bind(&v.sku)
+                .push_bind(v.price_minor)
+                .push_bind("LKR")
+                .push_bind(sqlx::types::Json(&v.attributes))
+                .push_bind("active")
+                .push_bind(now);
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    let components: Vec<(Uuid, BundleComponent)> = variants
+        .iter()
+        .flat_map(|(id, _, v)| v.components.iter().map(move |c| (*id, *c)))
+        .collect();
+    for chunk in components.chunks(1000) {
+        let mut insert: QueryBuilder<MySql> =
+            QueryBuilder::new("INSERT INTO bundle_components (bundle_variant_id, component_variant_id, quantity) ");
+        insert.push_values(chunk, |mut row, (id, c)| {
+            row.push_bind(*id).push_bind(c.variant_id).push_bind(c.quantity);
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Active variants among `ids` that are not themselves bundles (what a bundle may be made of).
+pub async fn plain_variants(pool: &MySqlPool, ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut query: QueryBuilder<MySql> = QueryBuilder::new(
+        "SELECT v.id FROM variants v JOIN products p ON p.id = v.product_id
+         WHERE p.kind <> 'bundle' AND v.status = 'active' AND v.id IN (",
+    );
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    query.push(")");
+    query.build_query_scalar().fetch_all(pool).await
+}
+
+/// One batch of the product list: up to `limit` active products after `after`, newest first.
+pub async fn list_products(
+    pool: &MySqlPool,
+    filter: &ProductFilter,
+    categories: Option<&[Uuid]>,
+    after: Option<Uuid>,
+    limit: u32,
+) -> sqlx::Result<Vec<SummaryRow>> {
+    let mut query: QueryBuilder<MySql> = QueryBuilder::new(
+        "SELECT p.id, p.name, p.kind, c.slug AS category, t.code AS product_type,
+           (SELECT MIN(v.price_minor) FROM variants v WHERE v.product_id = p.id AND v.status = 'active') AS price_min,
+           (SELECT MAX(v.price_minor) FROM variants v WHERE v.product_id = p.id AND v.status = 'active') AS price_max
+         FROM products p
+         JOIN categories c ON c.id = p.category_id
+         JOIN product_types t ON t.id = p.product_type_id
+         WHERE p.status = 'active'",
+    );
+    if let Some(after) = after {
+        query.push(" AND p.id < ").push_bind(after);
+    }
+    if let Some(categories) = categories {
+        query.push(" AND p.category_id IN (");
+        let mut list = query.separated(", ");
+        for id in categories {
+            list.push_bind(*id);
+        }
+        query.push(")");
+    }
+    if let Some(search) = &filter.search {
+        query
+            .push(" AND MATCH (p.name, p.description) AGAINST (")
+            .push_bind(search)
+            .push(" IN BOOLEAN MODE)");
+    }
+    if filter.min_price.is_some() || filter.max_price.is_some() || !filter.attributes.is_empty() {
+        // One variant must satisfy every variant-level condition at once.
+        query.push(" AND EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND v.status = 'active'");
+        if let Some(min) = filter.min_price {
+            query.push(" AND v.price_minor >= ").push_bind(min);
+        }
+        if let Some(max) = filter.max_price {
+            query.push(" AND v.price_minor <= ").push_bind(max);
+        }
+        for (code, value) in &filter.attributes {
+            // `code` is validated as [a-z0-9_]+, and is bound, not spliced.
+            query
+                .push(" AND JSON_UNQUOTE(JSON_EXTRACT(v.attributes, ")
+                .push_bind(format!("$.\"{code}\""))
+                .push(")) = ")
+                .push_bind(value);
+        }
+        query.push(")");
+    }
+    query.push(" ORDER BY p.id DESC LIMIT ").push_bind(limit);
+    let rows = query.build().fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(SummaryRow {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                kind: kind_of(row)?,
+                category: row.try_get("category")?,
+                product_type: row.try_get("product_type")?,
+                price_min: row.try_get::<Option<i64>, _>("price_min")?.unwrap_or(0),
+                price_max: row.try_get::<Option<i64>, _>("price_max")?.unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+async fn components_of(pool: &MySqlPool, variants: &[Uuid]) -> sqlx::Result<HashMap<Uuid, Vec<BundleComponent>>> {
+    let mut by_bundle: HashMap<Uuid, Vec<BundleComponent>> = HashMap::new();
+    if variants.is_empty() {
+        return Ok(by_bundle);
+    }
+    let mut query: QueryBuilder<MySql> = QueryBuilder::new(
+        "SELECT bundle_variant_id, component_variant_id, quantity FROM bundle_components WHERE bundle_variant_id IN (",
+    );
+    let mut list = query.separated(", ");
+    for v in variants {
+        list.push_bind(*v);
+    }
+    query.push(") ORDER BY bundle_variant_id, component_variant_id");
+    for row in query.build().fetch_all(pool).await? {
+        let quantity: i32 = row.try_get("quantity")?;
+        by_bundle
+            .entry(row.try_get("bundle_variant_id")?)
+            .or_default()
+            .push(BundleComponent {
+                variant_id: row.try_get("component_variant_id")?,
+                quantity: u32::try_from(quantity).unwrap_or(0),
+            });
+    }
+    Ok(by_bundle)
+}
+
+/// Variants by product (`by_product`) or by id, with their components; active and archived.
+pub async fn variants(pool: &MySqlPool, ids: &[Uuid], by_product: bool) -> sqlx::Result<Vec<VariantRow>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut query: QueryBuilder<MySql> = QueryBuilder::new(
+        "SELECT v.id, v.product_id, v.sku, v.price_minor, v.attributes,
+                (v.status = 'active' AND p.status = 'active') AS active
+         FROM variants v JOIN products p ON p.id = v.product_id WHERE ",
+    );
+    query.push(if by_product { "v.product_id IN (" } else { "v.id IN (" });
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    query.push(") ORDER BY v.product_id, v.price_minor, v.sku");
+    let rows = query.build().fetch_all(pool).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.try_get("id")).collect::<sqlx::Result<_>>()?;
+    let mut components = components_of(pool, &ids).await?;
+    rows.iter()
+        .map(|row| {
+            let id: Uuid = row.try_get("id")?;
+            let sqlx::types::Json(attributes) = row.try_get("attributes")?;
+            let active: i64 = row.try_get("active")?;
+            Ok(VariantRow {
+                id,
+                product_id: row.try_get("product_id")?,
+                sku: row.try_get("sku")?,
+                price: Money::lkr(row.try_get("price_minor")?),
+                attributes,
+                active: active == 1,
+                components: components.remove(&id).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+pub async fn product(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<ProductRow>> {
+    let row = sqlx::query(
+        "SELECT p.id, p.name, p.description, p.kind, p.status, c.slug AS category, t.code AS product_type
+         FROM products p JOIN categories c ON c.id = p.category_id JOIN product_types t ON t.id = p.product_type_id
+         WHERE p.id = ?",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| {
+        Ok(ProductRow {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            kind: kind_of(&row)?,
+            status: status_of(row.try_get("status")?),
+            category: row.try_get("category")?,
+            product_type: row.try_get("product_type")?,
+        })
+    })
+    .transpose()
+}
+
+/// Products by id (names for order lines).
+pub async fn product_names(pool: &MySqlPool, ids: &[Uuid]) -> sqlx::Result<HashMap<Uuid, String>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut query: QueryBuilder<MySql> = QueryBuilder::new("SELECT id, name FROM products WHERE id IN (");
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    query.push(")");
+    let rows = query.build().fetch_all(pool).await?;
+    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("name")?))).collect()
+}
+
+/// Applies a patch; false when there is no such product.
+pub async fn update_product(
+    pool: &MySqlPool,
+    id: Uuid,
+    name: Option<&str>,
+    description: Option<&str>,
+    category: Option<Uuid>,
+    status: Option<Status>,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE products SET name = COALESCE(?, name), description = COALESCE(?, description),
+           category_id = COALESCE(?, category_id), status = COALESCE(?, status), updated_at = ? WHERE id = ?",
+    )
+    .bind(name)
+    .bind(description)
+    .bind(category)
+    .bind(status.map(Status::as_str))
+    .bind(Utc::now())
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected() == 1 || product(pool, id).await?.is_some())
+}
+
+/// Applies a patch to a variant; false when there is no such variant.
+pub async fn update_variant(
+    pool: &MySqlPool,
+    id: Uuid,
+    price_minor: Option<i64>,
+    status: Option<Status>,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query("UPDATE variants SET price_minor = COALESCE(?, price_minor), status = COALESCE(?, status) WHERE id = ?")
+        .bind(price_minor)
+        .bind(status.map(Status::as_str))
+        .bind(id)
+        .execute(pool)
+        .await?;
+    sqlx::query_scalar("SELECT product_id FROM variants WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn count_products(pool: &MySqlPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(pool).await
+}

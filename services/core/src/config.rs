@@ -1,0 +1,256 @@
+//! Configuration: one TOML file plus `POLA_…` environment overrides (`POLA_DATABASE__URL`,
+//! `POLA_HTTP__ADDR`, …), read once at start into one typed struct per concern and validated.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Everything `pola` reads at start.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub inventory: InventoryConfig,
+    pub log: LogConfig,
+}
+
+/// The public HTTP listener.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to listen on. Default `127.0.0.1:8080`; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Largest request body accepted, in bytes. Default 262144 (256 KiB); larger bodies get 413.
+    pub body_limit_bytes: usize,
+    /// Time a handler may take before the client gets 503. Default 30 s.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit_bytes: 256 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+/// The MariaDB server. Each service gets its own database on it, named `<prefix>_<service>`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Server URL without a database name. Default `mysql://root@127.0.0.1:3307` (the private
+    /// instance `make run` starts). Secret: it may hold a password, and is never printed.
+    #[serde(serialize_with = "redact")]
+    pub url: SecretString,
+    /// Database name prefix. Default `pola`, giving `pola_identity`, `pola_catalog`, ….
+    pub prefix: String,
+    /// Connections per service pool. Default 10.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it fails with 503. Default 5 s.
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("mysql://root@127.0.0.1:3307"),
+            prefix: "pola".into(),
+            max_connections: 10,
+            acquire_timeout_secs: 5,
+        }
+    }
+}
+
+/// Tokens and passwords.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// PKCS#8 PEM file with the Ed25519 key that signs access tokens. Default
+    /// `var/jwt-signing-key.pem`; `pola serve` creates it when it does not exist.
+    pub signing_key_file: PathBuf,
+    /// `iss` claim of issued tokens. Default `pola`.
+    pub issuer: String,
+    /// Access token lifetime in seconds. Default 300 (5 minutes); 30 to 3600.
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime in seconds. Default 2592000 (30 days).
+    pub refresh_token_ttl_secs: u64,
+    /// Argon2id memory cost in KiB. Default 19456 (OWASP's recommendation).
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations. Default 2.
+    pub argon2_iterations: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            signing_key_file: PathBuf::from("var/jwt-signing-key.pem"),
+            issuer: "pola".into(),
+            access_token_ttl_secs: 300,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+        }
+    }
+}
+
+/// Stock reservations.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InventoryConfig {
+    /// How long an item in a cart holds its stock, in seconds. Default 900 (15 minutes).
+    pub reservation_ttl_secs: u64,
+    /// How often the sweeper returns expired reservations to stock, in seconds. Default 10.
+    pub sweep_interval_secs: u64,
+    /// Location that staff adjustments and the demo seed use when none is named. Default `colombo`.
+    pub default_location: String,
+}
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        Self {
+            reservation_ttl_secs: 900,
+            sweep_interval_secs: 10,
+            default_location: "colombo".into(),
+        }
+    }
+}
+
+impl InventoryConfig {
+    pub fn reservation_ttl(&self) -> Duration {
+        Duration::from_secs(self.reservation_ttl_secs)
+    }
+}
+
+/// Logs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `json` (one object a line, the default) or `pretty` (for a terminal).
+    pub format: LogFormat,
+    /// A `tracing` filter. Default `info,sqlx=warn`. `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Json,
+            filter: "info,sqlx=warn".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+fn redact<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("[redacted]")
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Read(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads the defaults, then `file` if given, then `POLA_…` environment variables
+    /// (`__` separates levels: `POLA_AUTH__ACCESS_TOKEN_TTL_SECS=60`).
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("POLA_").split("__").ignore(&["config"]))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        let prefix = &self.database.prefix;
+        if prefix.is_empty()
+            || prefix.len() > 40
+            || !prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return invalid("database.prefix must be 1-40 characters of a-z, 0-9 and _");
+        }
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections must be at least 1");
+        }
+        if !(30..=3600).contains(&self.auth.access_token_ttl_secs) {
+            return invalid("auth.access_token_ttl_secs must be between 30 and 3600");
+        }
+        if self.auth.refresh_token_ttl_secs < self.auth.access_token_ttl_secs {
+            return invalid("auth.refresh_token_ttl_secs must not be shorter than the access token's");
+        }
+        if self.auth.argon2_memory_kib < 8 || self.auth.argon2_iterations == 0 {
+            return invalid("auth.argon2_memory_kib must be at least 8 and argon2_iterations at least 1");
+        }
+        if self.inventory.reservation_ttl_secs == 0 || self.inventory.sweep_interval_secs == 0 {
+            return invalid("inventory.reservation_ttl_secs and sweep_interval_secs must be positive");
+        }
+        if self.http.body_limit_bytes < 1024 {
+            return invalid("http.body_limit_bytes must be at least 1024");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn defaults_are_valid_and_the_database_url_never_prints() {
+        let config = Config::default();
+        config.validate().expect("defaults validate");
+        assert!(!format!("{config:?}").contains("mysql://"));
+        let toml = serde_json::to_string(&config).expect("serialises");
+        assert!(!toml.contains("mysql://"), "{toml}");
+        assert_eq!(config.database.url.expose_secret(), "mysql://root@127.0.0.1:3307");
+    }
+
+    #[test]
+    fn a_bad_prefix_is_refused() {
+        let mut config = Config::default();
+        config.database.prefix = "pola; DROP".into();
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    #[expect(clippy::result_large_err, reason = "figment's Jail closure returns figment::Error")]
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("pola.toml", "[http]\naddr = \"127.0.0.1:9000\"\n")?;
+            jail.set_env("POLA_AUTH__ACCESS_TOKEN_TTL_SECS", "60");
+            let config = Config::load(Some(std::path::Path::new("pola.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.http.addr.port(), 9000);
+            assert_eq!(config.auth.access_token_ttl_secs, 60);
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,143 @@
+//! What every HTTP service shares: request ids, access logs, metrics, health and readiness.
+
+use std::time::{Duration, Instant};
+
+use axum::{
+    Router,
+    extract::{MatchedPath, Request},
+    http::{HeaderName, HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use sqlx::MySqlPool;
+use tower_http::timeout::TimeoutLayer;
+use tracing::Instrument;
+
+use crate::{Error, auth::TokenKeys, config::HttpConfig, extract::Json};
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being served on this task, if any.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
+    let s = value.to_str().ok()?;
+    (1..=64).contains(&s.len()).then_some(())?;
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        .then(|| s.to_owned())
+}
+
+/// Gives every request an id (the client's `x-request-id` if sane, else a new UUIDv7), a span
+/// carrying it, one access-log line and request metrics.
+async fn observe(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(acceptable_request_id)
+        .unwrap_or_else(|| crate::new_id().to_string());
+    let method = request.method().clone();
+    let mut request = request;
+    let slot = RouteSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let span =
+        tracing::info_span!("http.request", request_id = %request_id, http.method = %method, http.route = tracing::field::Empty);
+    let mut response = REQUEST_ID
+        .scope(request_id.clone(), next.run(request))
+        .instrument(span.clone())
+        .await;
+    let elapsed = started.elapsed();
+    let route = slot.0.get().cloned().unwrap_or_else(|| "unmatched".to_owned());
+    span.record("http.route", route.as_str());
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(
+            http.status = status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "request finished"
+        );
+    });
+    let labels = [
+        ("method", method.to_string()),
+        ("route", route),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    }
+    response
+}
+
+/// The matched route of a request, filled in after routing (`record_route`) and read by `observe`,
+/// which runs before routing and so cannot see it directly.
+#[derive(Clone, Default)]
+struct RouteSlot(std::sync::Arc<std::sync::OnceLock<String>>);
+
+async fn record_route(request: Request, next: Next) -> Response {
+    if let (Some(slot), Some(path)) = (
+        request.extensions().get::<RouteSlot>(),
+        request.extensions().get::<MatchedPath>(),
+    ) {
+        // Set once per request; a second set cannot happen and would be harmless.
+        let _ = slot.0.set(path.as_str().to_owned());
+    }
+    next.run(request).await
+}
+
+async fn fallback() -> Error {
+    Error::NotFound("No such endpoint.".into())
+}
+
+async fn method_not_allowed(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        return Error::Status {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            detail: "This endpoint does not take that method.".into(),
+        }
+        .into_response();
+    }
+    response
+}
+
+/// Wraps the merged service routes with the shared layers and adds `/healthz`, `/readyz` and
+/// `/metrics`. `pools` are the databases `/readyz` pings.
+pub fn finish(router: Router, config: &HttpConfig, keys: TokenKeys, pools: Vec<(&'static str, MySqlPool)>) -> Router {
+    // Install the recorder now: what is recorded before it exists is lost.
+    let metrics = crate::telemetry::metrics();
+    router
+        .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route("/readyz", get(move || ready(pools.clone())))
+        .route("/metrics", get(move || async move { metrics.render() }))
+        .route_layer(middleware::from_fn(record_route))
+        .fallback(fallback)
+        .layer(middleware::from_fn(method_not_allowed))
+        .layer(axum::extract::DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(axum::Extension(keys))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(config.request_timeout_secs),
+        ))
+        .layer(middleware::from_fn(observe))
+}
+
+async fn ready(pools: Vec<(&'static str, MySqlPool)>) -> Result<Json<serde_json::Value>, Error> {
+    for (name, pool) in &pools {
+        let ping = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool)).await;
+        if !matches!(ping, Ok(Ok(_))) {
+            tracing::warn!(database = name, "readiness check failed");
+            return Err(Error::Unavailable(format!("The {name} database is not reachable.")));
+        }
+    }
+    Ok(Json(serde_json::json!({"status": "ready"})))
+}

@@ -1,0 +1,24 @@
+//! Pola's shared foundation: configuration, databases, errors, authentication, money, paging,
+//! telemetry and the HTTP plumbing every service uses.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod http;
+pub mod money;
+pub mod pagination;
+pub mod password;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{Error, FieldError, Result};
+pub use money::{Currency, Money};
+
+/// A new time-ordered public id (UUIDv7): sorts by creation time, so keyset paging by id is
+/// paging by age.
+pub fn new_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}

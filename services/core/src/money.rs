@@ -1,0 +1,113 @@
+//! Money as integer minor units with a currency. Never floating point.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The currencies Pola prices in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum Currency {
+    /// Sri Lankan rupee; 100 cents to the rupee.
+    #[serde(rename = "LKR")]
+    Lkr,
+}
+
+impl Currency {
+    pub fn code(self) -> &'static str {
+        match self {
+            Currency::Lkr => "LKR",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        (code == "LKR").then_some(Currency::Lkr)
+    }
+}
+
+/// An amount of money: `amount_minor` cents of `currency`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"amount_minor": 450000, "currency": "LKR"}))]
+pub struct Money {
+    /// Amount in the currency's minor unit (cents for LKR).
+    pub amount_minor: i64,
+    pub currency: Currency,
+}
+
+impl Money {
+    pub const fn lkr(amount_minor: i64) -> Self {
+        Self {
+            amount_minor,
+            currency: Currency::Lkr,
+        }
+    }
+
+    pub fn zero(currency: Currency) -> Self {
+        Self {
+            amount_minor: 0,
+            currency,
+        }
+    }
+
+    /// `self × quantity`, or `None` on overflow.
+    pub fn times(self, quantity: u32) -> Option<Self> {
+        Some(Self {
+            amount_minor: self.amount_minor.checked_mul(i64::from(quantity))?,
+            ..self
+        })
+    }
+
+    /// `self + other`, or `None` on overflow or mixed currencies.
+    pub fn plus(self, other: Self) -> Option<Self> {
+        if self.currency != other.currency {
+            return None;
+        }
+        Some(Self {
+            amount_minor: self.amount_minor.checked_add(other.amount_minor)?,
+            ..self
+        })
+    }
+}
+
+impl fmt::Display for Money {
+    /// `LKR 4,500.00`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.amount_minor < 0 { "-" } else { "" };
+        let abs = self.amount_minor.unsigned_abs();
+        let (major, minor) = (abs / 100, abs % 100);
+        let digits = major.to_string();
+        let mut grouped = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(c);
+        }
+        write!(f, "{} {sign}{grouped}.{minor:02}", self.currency.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn displays_rupees_with_grouping() {
+        assert_eq!(Money::lkr(450_000).to_string(), "LKR 4,500.00");
+        assert_eq!(Money::lkr(123_456_789).to_string(), "LKR 1,234,567.89");
+        assert_eq!(Money::lkr(-5).to_string(), "LKR -0.05");
+    }
+
+    #[test]
+    fn arithmetic_refuses_overflow() {
+        assert_eq!(Money::lkr(i64::MAX).times(2), None);
+        assert_eq!(Money::lkr(250).times(3), Some(Money::lkr(750)));
+        assert_eq!(Money::lkr(i64::MAX).plus(Money::lkr(1)), None);
+    }
+
+    #[test]
+    fn serialises_with_the_iso_code() {
+        let json = serde_json::to_value(Money::lkr(100)).expect("serialises");
+        assert_eq!(json, serde_json::json!({"amount_minor": 100, "currency": "LKR"}));
+    }
+}

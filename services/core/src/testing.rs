@@ -1,0 +1,198 @@
+//! Test harness (feature `testing`): private databases per test on the test MariaDB, and a
+//! small typed HTTP client. The test MariaDB is the one `make test` starts; a test that cannot
+//! reach it fails loudly rather than skipping.
+
+use reqwest::{Method, RequestBuilder, header::HeaderMap};
+use secrecy::SecretString;
+use serde_json::Value;
+use sqlx::{AssertSqlSafe, Connection, Executor, Row};
+
+use crate::{
+    config::{AuthConfig, DatabaseConfig},
+    db::connect_server,
+};
+
+/// Where the test MariaDB listens: `POLA_TEST_DATABASE_URL`, default `mysql://root@127.0.0.1:3317`.
+pub fn test_server_url() -> String {
+    std::env::var("POLA_TEST_DATABASE_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3317".into())
+}
+
+/// A set of databases only this test uses (`t<random>_<service>`), dropped when it goes away.
+#[derive(Debug)]
+pub struct TestDatabases {
+    pub config: DatabaseConfig,
+}
+
+impl TestDatabases {
+    pub fn new() -> Self {
+        let suffix: u64 = rand::random();
+        Self {
+            config: DatabaseConfig {
+                url: SecretString::from(test_server_url()),
+                prefix: format!("t{suffix:016x}"),
+                max_connections: 20,
+                acquire_timeout_secs: 10,
+            },
+        }
+    }
+
+    async fn drop_all(config: &DatabaseConfig) -> anyhow::Result<()> {
+        let mut conn = connect_server(config).await?;
+        let pattern = format!("{}\\_%", config.prefix);
+        let names = sqlx::query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?")
+            .bind(pattern)
+            .fetch_all(&mut conn)
+            .await?;
+        for row in names {
+            let name: String = row.try_get(0)?;
+            conn.execute(AssertSqlSafe(format!("DROP DATABASE `{name}`"))).await?;
+        }
+        conn.close().await?;
+        Ok(())
+    }
+}
+
+impl Default for TestDatabases {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestDatabases {
+    fn drop(&mut self) {
+        // Drop runs inside (or after) the test's runtime, which cannot be blocked on; a thread with
+        // its own small runtime does the clean-up.
+        let config = self.config.clone();
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(Self::drop_all(&config))
+        });
+        if let Ok(Err(e)) = cleanup.join() {
+            eprintln!("could not drop test databases: {e}");
+        }
+    }
+}
+
+/// Authentication settings for tests: a cheap Argon2 cost, so hundreds of customers register fast.
+pub fn test_auth_config() -> AuthConfig {
+    AuthConfig {
+        argon2_memory_kib: 64,
+        argon2_iterations: 1,
+        ..AuthConfig::default()
+    }
+}
+
+/// A client for one running app.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+/// A response with its body read: JSON when it is JSON, else a string.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The body's `field`, panicking with the whole reply when it is missing (tests only).
+    pub fn get(&self, field: &str) -> &Value {
+        self.body
+            .get(field)
+            .unwrap_or_else(|| panic!("no `{field}` in reply {} {}", self.status, self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        self
+    }
+
+    /// Asserts a problem+json reply with this status.
+    #[track_caller]
+    pub fn expect_problem(self, status: u16) -> Self {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "not a problem document: {}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status, "{}", self.body);
+        assert!(self.body["request_id"].is_string(), "no request id: {}", self.body);
+        self
+    }
+}
+
+impl Api {
+    pub fn new(base: impl Into<String>) -> Self {
+        Self {
+            base: base.into(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        with_token(self.request(Method::GET, path), token).send_reply().await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        with_token(self.request(Method::POST, path), token)
+            .json(&body)
+            .send_reply()
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        with_token(self.request(Method::PATCH, path), token)
+            .json(&body)
+            .send_reply()
+            .await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        with_token(self.request(Method::PUT, path), token)
+            .json(&body)
+            .send_reply()
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        with_token(self.request(Method::DELETE, path), token).send_reply().await
+    }
+}
+
+fn with_token(request: RequestBuilder, token: Option<&str>) -> RequestBuilder {
+    match token {
+        Some(t) => request.bearer_auth(t),
+        None => request,
+    }
+}
+
+/// Sends a request and reads the whole reply.
+pub trait SendReply {
+    fn send_reply(self) -> impl Future<Output = Reply> + Send;
+}
+
+impl SendReply for RequestBuilder {
+    async fn send_reply(self) -> Reply {
+        let response = self.send().await.expect("the app answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a readable body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, headers, body }
+    }
+}

@@ -1,0 +1,254 @@
+//! Identity's types and rules: validated inputs, no I/O.
+
+use pola_core::{FieldError, auth::Role};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// An email address, trimmed and lower-cased so that one mailbox is one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let email = raw.trim().to_lowercase();
+        let Some((local, domain)) = email.split_once('@') else {
+            return Err("must be an email address");
+        };
+        let valid = !local.is_empty()
+            && email.len() <= 254
+            && local.len() <= 64
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+            && !domain.contains('@');
+        if valid {
+            Ok(Self(email))
+        } else {
+            Err("must be an email address")
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password as typed: 10 to 128 characters. Only ever hashed, never stored or logged.
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(raw: String) -> Result<Self, &'static str> {
+        match raw.chars().count() {
+            0..10 => Err("must be at least 10 characters"),
+            10..=128 => Ok(Self(raw)),
+            _ => Err("must be at most 128 characters"),
+        }
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A person's name as they want to be addressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonName(String);
+
+impl PersonName {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let name = raw.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err("must be 1 to 100 characters");
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A Sri Lankan mobile number in E.164 (`+947XXXXXXXX`), from any common spelling:
+/// `0771234567`, `077 123 4567`, `94771234567`, `+94 77 123 4567`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone(String);
+
+impl Phone {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
+        let national = digits
+            .strip_prefix("+94")
+            .or_else(|| digits.strip_prefix("0094"))
+            .or_else(|| digits.strip_prefix("94").filter(|n| n.len() == 9))
+            .or_else(|| digits.strip_prefix('0'))
+            .unwrap_or(&digits);
+        if national.len() == 9 && national.starts_with('7') && national.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(format!("+94{national}")))
+        } else {
+            Err("must be a Sri Lankan mobile number, e.g. 077 123 4567")
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `POST /api/v1/identity/register`
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "nimal@example.lk", "password": "a long passphrase", "name": "Nimal Perera", "phone": "077 123 4567"}))]
+pub struct RegisterRequest {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+    pub phone: Option<String>,
+}
+
+/// A registration that passed validation.
+pub struct NewCustomer {
+    pub email: Email,
+    pub password: Password,
+    pub name: PersonName,
+    pub phone: Option<Phone>,
+}
+
+impl RegisterRequest {
+    pub fn validate(self) -> Result<NewCustomer, Vec<FieldError>> {
+        let mut errors = vec![];
+        let mut check = |field: &str, r: Result<(), &str>| {
+            if let Err(m) = r {
+                errors.push(FieldError::new(field, m));
+            }
+        };
+        let email = Email::parse(&self.email);
+        check("email", email.as_ref().map(|_| ()).map_err(|e| *e));
+        let password = Password::parse(self.password);
+        check("password", password.as_ref().map(|_| ()).map_err(|e| *e));
+        let name = PersonName::parse(&self.name);
+        check("name", name.as_ref().map(|_| ()).map_err(|e| *e));
+        let phone = self.phone.as_deref().map(Phone::parse).transpose();
+        check("phone", phone.as_ref().map(|_| ()).map_err(|e| *e));
+        match (email, password, name, phone) {
+            (Ok(email), Ok(password), Ok(name), Ok(phone)) if errors.is_empty() => Ok(NewCustomer {
+                email,
+                password,
+                name,
+                phone,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A customer's own profile.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d", "email": "nimal@example.lk", "name": "Nimal Perera", "phone": "+94771234567"}))]
+pub struct CustomerProfile {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub phone: Option<String>,
+}
+
+/// `POST /api/v1/identity/token` (RFC 6749 §4.3 and §6, as JSON).
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"grant_type": "password", "username": "nimal@example.lk", "password": "a long passphrase"}))]
+pub struct TokenRequest {
+    /// `password` or `refresh_token`.
+    pub grant_type: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub refresh_token: Option<String>,
+}
+
+/// A grant the token endpoint understands.
+pub enum Grant {
+    Password { username: String, password: String },
+    RefreshToken(String),
+}
+
+impl TokenRequest {
+    pub fn grant(self) -> Result<Grant, (&'static str, &'static str)> {
+        match self.grant_type.as_str() {
+            "password" => match (self.username, self.password) {
+                (Some(username), Some(password)) => Ok(Grant::Password { username, password }),
+                _ => Err(("invalid_request", "username and password are required")),
+            },
+            "refresh_token" => self
+                .refresh_token
+                .map(Grant::RefreshToken)
+                .ok_or(("invalid_request", "refresh_token is required")),
+            _ => Err(("unsupported_grant_type", "grant_type must be password or refresh_token")),
+        }
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"access_token": "eyJhbGciOiJFZERTQSJ9…", "token_type": "Bearer", "expires_in": 300, "refresh_token": "rt_9sQk…"}))]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub refresh_token: String,
+}
+
+/// `POST /api/v1/identity/logout`
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LogoutRequest {
+    pub refresh_token: String,
+}
+
+/// Parses a stored role list (`admin,catalog`).
+pub fn parse_roles(stored: &str) -> Vec<Role> {
+    stored.split(',').filter_map(Role::parse).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_in_every_common_spelling_become_e164() {
+        for spelling in [
+            "0771234567",
+            "077 123 4567",
+            "94771234567",
+            "+94 77 123 4567",
+            "0094771234567",
+        ] {
+            assert_eq!(Phone::parse(spelling).expect(spelling).as_str(), "+94771234567", "{spelling}");
+        }
+        for bad in ["12345", "0112345678", "+1 555 123 4567", "07712345678"] {
+            assert!(Phone::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn emails_are_normalised() {
+        assert_eq!(
+            Email::parse("  Kamala@Example.LK ").expect("valid").as_str(),
+            "kamala@example.lk"
+        );
+        for bad in ["", "no-at-sign", "a@b", "a b@c.lk", "@x.lk", "a@.lk"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_registration_reports_every_bad_field() {
+        let request = RegisterRequest {
+            email: "nope".into(),
+            password: "short".into(),
+            name: " ".into(),
+            phone: Some("123".into()),
+        };
+        let errors = request.validate().err().expect("invalid");
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["email", "password", "name", "phone"]);
+    }
+}

@@ -1,0 +1,74 @@
+//! Inventory's HTTP handlers (staff only: customers see availability through the catalog).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use pola_core::{
+    Error, FieldError,
+    auth::{Role, Staff},
+    error::Problem,
+    extract::{Json, Path},
+};
+use uuid::Uuid;
+
+use crate::{
+    Inventory,
+    model::{SetStockRequest, VariantStock, parse_location},
+    store,
+};
+
+/// A variant's stock at every location, with its latest ledger entries.
+#[utoipa::path(get, path = "/api/v1/inventory/variants/{id}/stock", tag = "inventory",
+    params(("id" = Uuid, Path, description = "Variant id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Stock", body = VariantStock),
+        (status = 403, description = "Needs the catalog role", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_stock(
+    State(inventory): State<Arc<Inventory>>,
+    staff: Staff,
+    Path(id): Path<Uuid>,
+) -> Result<Json<VariantStock>, Error> {
+    staff.require(Role::Catalog)?;
+    Ok(Json(store::variant_stock(&inventory.pool, id).await?))
+}
+
+/// Set the counted stock of a variant at one location (staff, role `catalog`). The change and its
+/// reason go into the ledger.
+#[utoipa::path(put, path = "/api/v1/inventory/variants/{id}/stock", tag = "inventory",
+    params(("id" = Uuid, Path, description = "Variant id")),
+    request_body = SetStockRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Stock after the change", body = VariantStock),
+        (status = 403, description = "Needs the catalog role", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_stock(
+    State(inventory): State<Arc<Inventory>>,
+    staff: Staff,
+    Path(id): Path<Uuid>,
+    Json(request): Json<SetStockRequest>,
+) -> Result<Json<VariantStock>, Error> {
+    staff.require(Role::Catalog)?;
+    let mut errors = vec![];
+    let location = parse_location(&request.location).map_err(|m| errors.push(FieldError::new("location", m)));
+    if !(0..=1_000_000_000).contains(&request.on_hand) {
+        errors.push(FieldError::new("on_hand", "must be between 0 and 1000000000"));
+    }
+    let reason = request.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        errors.push(FieldError::new("reason", "must be 1-200 characters"));
+    }
+    let Ok(location) = location else {
+        return Err(Error::Validation(errors));
+    };
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    pola_core::db::retry_deadlocks(|| store::set_stock(&inventory.pool, id, &location, request.on_hand, reason, Some(staff.id)))
+        .await?;
+    tracing::info!(variant.id = %id, stock.location = %location, stock.on_hand = request.on_hand, staff.id = %staff.id, "stock set");
+    Ok(Json(store::variant_stock(&inventory.pool, id).await?))
+}

@@ -1,0 +1,453 @@
+//! Inventory's SQL. Every change runs in one transaction that locks what it touches in one order
+//! — reservation rows first, then stock rows by (variant, location) — so concurrent checkouts
+//! serialise on the rows they share and never deadlock each other by order; the rules in
+//! `model` then run on the locked rows.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row};
+use uuid::Uuid;
+
+use crate::model::{self, Allocation, LedgerEntry, Level, Levels, LocationStock, Shortage, StockItem, Take, VariantStock};
+
+/// Why a change could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum StockError {
+    #[error("not enough stock")]
+    Shortage(Vec<Shortage>),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl pola_core::db::AsDeadlock for StockError {
+    fn is_deadlock(&self) -> bool {
+        matches!(self, StockError::Database(e) if pola_core::db::is_retryable(e))
+    }
+}
+
+async fn lock_levels(conn: &mut MySqlConnection, variants: &BTreeSet<Uuid>) -> sqlx::Result<Levels> {
+    if variants.is_empty() {
+        return Ok(Levels::new());
+    }
+    let mut query: QueryBuilder<MySql> =
+        QueryBuilder::new("SELECT variant_id, location, on_hand, reserved FROM stock WHERE variant_id IN (");
+    let mut list = query.separated(", ");
+    for v in variants {
+        list.push_bind(*v);
+    }
+    query.push(") ORDER BY variant_id, location FOR UPDATE");
+    let rows = query.build().fetch_all(&mut *conn).await?;
+    rows.into_iter()
+        .map(|row| {
+            let on_hand: i32 = row.try_get("on_hand")?;
+            let reserved: i32 = row.try_get("reserved")?;
+            Ok((
+                (row.try_get("variant_id")?, row.try_get("location")?),
+                Level {
+                    on_hand: i64::from(on_hand),
+                    reserved: i64::from(reserved),
+                },
+            ))
+        })
+        .collect()
+}
+
+async fn write_levels(conn: &mut MySqlConnection, before: &Levels, after: &Levels) -> sqlx::Result<()> {
+    let now = Utc::now();
+    for (key, level) in after {
+        if before.get(key) == Some(level) {
+            continue;
+        }
+        sqlx::query("UPDATE stock SET on_hand = ?, reserved = ?, updated_at = ? WHERE variant_id = ? AND location = ?")
+            .bind(level.on_hand)
+            .bind(level.reserved)
+            .bind(now)
+            .bind(key.0)
+            .bind(&key.1)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Locks a reservation and returns what it holds (nothing if it does not exist).
+async fn lock_held(conn: &mut MySqlConnection, reservation: Uuid) -> sqlx::Result<Vec<Allocation>> {
+    sqlx::query("SELECT id FROM reservations WHERE id = ? FOR UPDATE")
+        .bind(reservation)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let rows = sqlx::query(
+        "SELECT variant_id, location, quantity FROM reservation_items WHERE reservation_id = ? ORDER BY variant_id, location",
+    )
+    .bind(reservation)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let quantity: i32 = row.try_get("quantity")?;
+            Ok(Allocation {
+                variant_id: row.try_get("variant_id")?,
+                location: row.try_get("location")?,
+                quantity: i64::from(quantity),
+            })
+        })
+        .collect()
+}
+
+async fn delete_reservation(conn: &mut MySqlConnection, reservation: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM reservation_items WHERE reservation_id = ?")
+        .bind(reservation)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM reservations WHERE id = ?")
+        .bind(reservation)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+fn variants_of(held: &[Allocation], items: &[StockItem]) -> BTreeSet<Uuid> {
+    held.iter()
+        .map(|a| a.variant_id)
+        .chain(items.iter().map(|i| i.variant_id))
+        .collect()
+}
+
+/// Sets what `reservation` holds to `items` (creating it, or replacing what it held), until
+/// `expires_at`. All or nothing: on shortage the reservation keeps what it had.
+pub async fn reserve(
+    pool: &MySqlPool,
+    reservation: Uuid,
+    items: &[StockItem],
+    expires_at: DateTime<Utc>,
+) -> Result<(), StockError> {
+    let mut tx = pool.begin().await?;
+    let held = lock_held(&mut tx, reservation).await?;
+    let mut levels = lock_levels(&mut tx, &variants_of(&held, items)).await?;
+    let before = levels.clone();
+    model::release(&mut levels, &held);
+    let allocations = model::take(&mut levels, items, Take::Reserve).map_err(StockError::Shortage)?;
+    write_levels(&mut tx, &before, &levels).await?;
+    sqlx::query("DELETE FROM reservation_items WHERE reservation_id = ?")
+        .bind(reservation)
+        .execute(&mut *tx)
+        .await?;
+    if !allocations.is_empty() {
+        let mut insert: QueryBuilder<MySql> =
+            QueryBuilder::new("INSERT INTO reservation_items (reservation_id, variant_id, location, quantity) ");
+        insert.push_values(&allocations, |mut row, a| {
+            row.push_bind(reservation)
+                .push_bind(a.variant_id)
+                .push_bind(&a.location)
+                .push_bind(a.quantity);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    sqlx::query(
+        "INSERT INTO reservations (id, expires_at, created_at) VALUES (?, ?, ?)
+         ON DUPLICATE KEY UPDATE expires_at = VALUES(expires_at)",
+    )
+    .bind(reservation)
+    .bind(expires_at)
+    .bind(Utc::now())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Returns what a reservation holds to stock and forgets it. Releasing an unknown or expired
+/// reservation does nothing.
+pub async fn release(pool: &MySqlPool, reservation: Uuid) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    let held = lock_held(&mut tx, reservation).await?;
+    let mut levels = lock_levels(&mut tx, &variants_of(&held, &[])).await?;
+    let before = levels.clone();
+    model::release(&mut levels, &held);
+    write_levels(&mut tx, &before, &levels).await?;
+    delete_reservation(&mut tx, reservation).await?;
+    tx.commit().await
+}
+
+async fn insert_ledger(
+    conn: &mut MySqlConnection,
+    entries: &[(Allocation, i64)],
+    kind: &str,
+    reason: &str,
+    order: Option<Uuid>,
+    staff: Option<Uuid>,
+) -> sqlx::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let mut insert: QueryBuilder<MySql> = QueryBuilder::new(
+        "INSERT INTO stock_ledger (variant_id, location, kind, delta, on_hand_after, reason, order_id, staff_id, created_at) ",
+    );
+    insert.push_values(entries, |mut row, (a, after)| {
+        row.push_bind(a.variant_id)
+            .push_bind(&a.location)
+            .push_bind(kind)
+            .push_bind(a.quantity)
+            .push_bind(*after)
+            .push_bind(reason)
+            .push_bind(order)
+            .push_bind(staff)
+            .push_bind(now);
+    });
+    insert.build().execute(&mut *conn).await.map(drop)
+}
+
+/// Sells `items` to `order`, using up the `consume`d reservations first. All or nothing, and
+/// idempotent per order: committing an order that was already committed changes nothing.
+pub async fn commit(pool: &MySqlPool, order: Uuid, consume: &[Uuid], items: &[StockItem]) -> Result<(), StockError> {
+    let mut tx = pool.begin().await?;
+    let done: Option<i32> = sqlx::query_scalar("SELECT 1 FROM sales WHERE order_id = ? LIMIT 1")
+        .bind(order)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if done.is_some() {
+        return Ok(());
+    }
+    let mut consume = consume.to_vec();
+    consume.sort();
+    consume.dedup();
+    let mut held = vec![];
+    for &reservation in &consume {
+        held.extend(lock_held(&mut tx, reservation).await?);
+    }
+    let mut levels = lock_levels(&mut tx, &variants_of(&held, items)).await?;
+    let before = levels.clone();
+    model::release(&mut levels, &held);
+    let sold = model::take(&mut levels, items, Take::Sell).map_err(StockError::Shortage)?;
+    write_levels(&mut tx, &before, &levels).await?;
+    for &reservation in &consume {
+        delete_reservation(&mut tx, reservation).await?;
+    }
+    let now = Utc::now();
+    let mut insert: QueryBuilder<MySql> =
+        QueryBuilder::new("INSERT INTO sales (order_id, variant_id, location, quantity, created_at) ");
+    insert.push_values(&sold, |mut row, a| {
+        row.push_bind(order)
+            .push_bind(a.variant_id)
+            .push_bind(&a.location)
+            .push_bind(a.quantity)
+            .push_bind(now);
+    });
+    insert.build().execute(&mut *tx).await?;
+    let ledger: Vec<(Allocation, i64)> = sold
+        .into_iter()
+        .map(|a| {
+            let after = levels[&(a.variant_id, a.location.clone())].on_hand;
+            (
+                Allocation {
+                    quantity: -a.quantity,
+                    ..a
+                },
+                after,
+            )
+        })
+        .collect();
+    insert_ledger(&mut tx, &ledger, "sale", "order placed", Some(order), None).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Puts back what `order` took (a cancellation). Idempotent.
+pub async fn return_order(pool: &MySqlPool, order: Uuid) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query(
+        "SELECT variant_id, location, quantity FROM sales WHERE order_id = ? AND returned_at IS NULL
+         ORDER BY variant_id, location FOR UPDATE",
+    )
+    .bind(order)
+    .fetch_all(&mut *tx)
+    .await?;
+    let sold: Vec<Allocation> = rows
+        .into_iter()
+        .map(|row| {
+            let quantity: i32 = row.try_get("quantity")?;
+            Ok(Allocation {
+                variant_id: row.try_get("variant_id")?,
+                location: row.try_get("location")?,
+                quantity: i64::from(quantity),
+            })
+        })
+        .collect::<sqlx::Result<_>>()?;
+    if sold.is_empty() {
+        return Ok(());
+    }
+    let mut levels = lock_levels(&mut tx, &variants_of(&sold, &[])).await?;
+    let before = levels.clone();
+    let mut ledger = vec![];
+    for a in sold {
+        let level = levels
+            .entry((a.variant_id, a.location.clone()))
+            .or_insert(Level { on_hand: 0, reserved: 0 });
+        level.on_hand += a.quantity;
+        ledger.push((a, level.on_hand));
+    }
+    write_levels(&mut tx, &before, &levels).await?;
+    sqlx::query("UPDATE sales SET returned_at = ? WHERE order_id = ?")
+        .bind(Utc::now())
+        .bind(order)
+        .execute(&mut *tx)
+        .await?;
+    insert_ledger(&mut tx, &ledger, "return", "order cancelled", Some(order), None).await?;
+    tx.commit().await
+}
+
+/// Sets the counted stock of a variant at a location, keeping the change in the ledger.
+pub async fn set_stock(
+    pool: &MySqlPool,
+    variant: Uuid,
+    location: &str,
+    on_hand: i64,
+    reason: &str,
+    staff: Option<Uuid>,
+) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    let current: Option<i32> = sqlx::query_scalar("SELECT on_hand FROM stock WHERE variant_id = ? AND location = ? FOR UPDATE")
+        .bind(variant)
+        .bind(location)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let now = Utc::now();
+    sqlx::query(
+        "INSERT INTO stock (variant_id, location, on_hand, reserved, updated_at) VALUES (?, ?, ?, 0, ?)
+         ON DUPLICATE KEY UPDATE on_hand = VALUES(on_hand), updated_at = VALUES(updated_at)",
+    )
+    .bind(variant)
+    .bind(location)
+    .bind(on_hand)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let delta = on_hand - i64::from(current.unwrap_or(0));
+    let entry = Allocation {
+        variant_id: variant,
+        location: location.to_owned(),
+        quantity: delta,
+    };
+    insert_ledger(&mut tx, &[(entry, on_hand)], "adjustment", reason, None, staff).await?;
+    tx.commit().await
+}
+
+/// Loads many stock rows at once without a ledger entry each (the demo seed).
+pub async fn seed_stock(pool: &MySqlPool, rows: &[(Uuid, String, i64)]) -> sqlx::Result<()> {
+    let now = Utc::now();
+    for chunk in rows.chunks(1000) {
+        let mut insert: QueryBuilder<MySql> =
+            QueryBuilder::new("INSERT INTO stock (variant_id, location, on_hand, reserved, updated_at) ");
+        insert.push_values(chunk, |mut row, (v, location, on_hand)| {
+            row.push_bind(*v)
+                .push_bind(location)
+                .push_bind(*on_hand)
+                .push_bind(0)
+                .push_bind(now);
+        });
+        insert.push(" ON DUPLICATE KEY UPDATE on_hand = VALUES(on_hand)");
+        insert.build().execute(pool).await?;
+    }
+    Ok(())
+}
+
+/// Units available now, per variant (variants without stock rows are absent).
+pub async fn availability(pool: &MySqlPool, variants: &[Uuid]) -> sqlx::Result<HashMap<Uuid, i64>> {
+    if variants.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut query: QueryBuilder<MySql> = QueryBuilder::new(
+        "SELECT variant_id, CAST(SUM(GREATEST(on_hand - reserved, 0)) AS SIGNED) AS available FROM stock WHERE variant_id IN (",
+    );
+    let mut list = query.separated(", ");
+    for v in variants {
+        list.push_bind(*v);
+    }
+    query.push(") GROUP BY variant_id");
+    let rows = query.build().fetch_all(pool).await?;
+    rows.into_iter()
+        .map(|row| Ok((row.try_get("variant_id")?, row.try_get("available")?)))
+        .collect()
+}
+
+/// Reservations whose time is up, oldest first.
+pub async fn expired_reservations(pool: &MySqlPool, now: DateTime<Utc>, limit: u32) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM reservations WHERE expires_at <= ? ORDER BY expires_at LIMIT ?")
+        .bind(now)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
+/// Releases one reservation if it is still expired once locked (a cart may have renewed it).
+pub async fn release_if_expired(pool: &MySqlPool, reservation: Uuid, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let expires_at: Option<DateTime<Utc>> = sqlx::query_scalar("SELECT expires_at FROM reservations WHERE id = ? FOR UPDATE")
+        .bind(reservation)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if expires_at.is_none_or(|at| at > now) {
+        return Ok(false);
+    }
+    let held = lock_held(&mut tx, reservation).await?;
+    let mut levels = lock_levels(&mut tx, &variants_of(&held, &[])).await?;
+    let before = levels.clone();
+    model::release(&mut levels, &held);
+    write_levels(&mut tx, &before, &levels).await?;
+    delete_reservation(&mut tx, reservation).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Stock and recent ledger of one variant.
+pub async fn variant_stock(pool: &MySqlPool, variant: Uuid) -> sqlx::Result<VariantStock> {
+    let rows = sqlx::query("SELECT location, on_hand, reserved FROM stock WHERE variant_id = ? ORDER BY location")
+        .bind(variant)
+        .fetch_all(pool)
+        .await?;
+    let locations = rows
+        .into_iter()
+        .map(|row| {
+            let level = Level {
+                on_hand: i64::from(row.try_get::<i32, _>("on_hand")?),
+                reserved: i64::from(row.try_get::<i32, _>("reserved")?),
+            };
+            Ok(LocationStock {
+                location: row.try_get("location")?,
+                on_hand: level.on_hand,
+                reserved: level.reserved,
+                available: level.available(),
+            })
+        })
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    let rows = sqlx::query(
+        "SELECT location, kind, delta, on_hand_after, reason, order_id, staff_id, created_at
+         FROM stock_ledger WHERE variant_id = ? ORDER BY id DESC LIMIT 50",
+    )
+    .bind(variant)
+    .fetch_all(pool)
+    .await?;
+    let ledger = rows
+        .into_iter()
+        .map(|row| {
+            Ok(LedgerEntry {
+                location: row.try_get("location")?,
+                kind: row.try_get("kind")?,
+                delta: i64::from(row.try_get::<i32, _>("delta")?),
+                on_hand_after: i64::from(row.try_get::<i32, _>("on_hand_after")?),
+                reason: row.try_get("reason")?,
+                order_id: row.try_get("order_id")?,
+                staff_id: row.try_get("staff_id")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    Ok(VariantStock {
+        variant_id: variant,
+        available: locations.iter().map(|l| l.available).sum(),
+        locations,
+        ledger,
+    })
+}

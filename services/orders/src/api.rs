@@ -1,0 +1,141 @@
+//! Orders' HTTP handlers.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use pola_core::{
+    Error,
+    auth::{Customer, Role, Staff},
+    error::Problem,
+    extract::{Json, Path, Query},
+    pagination::{Page, PageParams},
+};
+use uuid::Uuid;
+
+use crate::{
+    Orders,
+    model::{ChangeStatus, Order, OrderStatus, OrderSummary, PlaceOrder, check_idempotency_key},
+    store,
+};
+
+type AppState = State<Arc<Orders>>;
+
+/// Check out the cart (`{}`) or buy lines now (`{"lines": […]}`).
+///
+/// `Idempotency-Key` is required: retrying with the same key returns the same order (with
+/// `Idempotent-Replayed: true`) and sells nothing twice; the same key with another body is a 422.
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders",
+    params(("Idempotency-Key" = String, Header, description = "A key you make per order, e.g. a UUID; 1-100 visible characters")),
+    request_body = PlaceOrder,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Placed (or replayed)", body = Order),
+        (status = 400, description = "Missing or malformed Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not enough stock; `shortages` lists what is short", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Empty cart, unknown variant, bad quantity, or a reused key", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn place_order(
+    State(orders): AppState,
+    customer: Customer,
+    headers: HeaderMap,
+    Json(request): Json<PlaceOrder>,
+) -> Result<Response, Error> {
+    let key = headers
+        .get("idempotency-key")
+        .ok_or_else(|| Error::BadRequest("The Idempotency-Key header is required.".into()))?
+        .to_str()
+        .ok()
+        .filter(|k| check_idempotency_key(k))
+        .ok_or_else(|| Error::BadRequest("Idempotency-Key must be 1-100 visible ASCII characters.".into()))?;
+    let placed = orders.place(customer.id, key, &request).await?;
+    let mut response = (StatusCode::CREATED, Json(placed.order)).into_response();
+    if placed.replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// The signed-in customer's orders, newest first.
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders",
+    params(PageParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of orders", body = Page<OrderSummary>),
+        (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_orders(
+    State(orders): AppState,
+    customer: Customer,
+    Query(params): Query<PageParams>,
+) -> Result<Json<Page<OrderSummary>>, Error> {
+    let page = params.parse()?;
+    let rows = store::list_orders(&orders.pool, customer.id, page.after, page.limit + 1).await?;
+    Ok(Json(Page::from_rows(rows, page.limit, |o| o.id)))
+}
+
+/// One of the signed-in customer's orders. Another customer's order is not found.
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The order", body = Order),
+        (status = 404, description = "No such order of yours", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_order(State(orders): AppState, customer: Customer, Path(id): Path<Uuid>) -> Result<Json<Order>, Error> {
+    store::order(&orders.pool, id, Some(customer.id))
+        .await?
+        .map(Json)
+        .ok_or_else(|| Error::not_found("No such order."))
+}
+
+/// Cancel an order that is not paid yet; its stock goes back on sale.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Cancelled", body = Order),
+        (status = 404, description = "No such order of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already paid, shipped or cancelled", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel_order(State(orders): AppState, customer: Customer, Path(id): Path<Uuid>) -> Result<Json<Order>, Error> {
+    Ok(Json(
+        orders
+            .change_status(id, Some(customer.id), OrderStatus::Cancelled, "customer")
+            .await?,
+    ))
+}
+
+/// Move an order along (staff): `paid` and `refunded` need the `finance` role, the rest `support`.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/status", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    request_body = ChangeStatus,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed", body = Order),
+        (status = 403, description = "Missing role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a legal move from the current status", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn change_status(
+    State(orders): AppState,
+    staff: Staff,
+    Path(id): Path<Uuid>,
+    Json(change): Json<ChangeStatus>,
+) -> Result<Json<Order>, Error> {
+    let role = match change.status {
+        OrderStatus::Paid | OrderStatus::Refunded => Role::Finance,
+        _ => Role::Support,
+    };
+    staff.require(role)?;
+    Ok(Json(
+        orders
+            .change_status(id, None, change.status, &format!("staff:{}", staff.id))
+            .await?,
+    ))
+}

@@ -1,0 +1,200 @@
+//! Orders: checkout with an `Idempotency-Key`, prices re-read and stock sold all-or-nothing;
+//! history; cancellation; the order status machine.
+
+pub mod api;
+pub mod model;
+pub mod store;
+
+use std::sync::Arc;
+
+use pola_cart::client::CartClient;
+use pola_catalog::client::CatalogClient;
+use pola_core::{Error, FieldError, Money};
+use pola_inventory::{client::InventoryClient, model::StockItem};
+use sha2::{Digest, Sha256};
+use sqlx::{MySqlConnection, MySqlPool, migrate::Migrator};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::model::{Order, OrderLine, OrderStatus, PlaceOrder, check_lines, subtotal};
+
+/// The database this service owns: `<prefix>_orders`.
+pub const SERVICE: &str = "orders";
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// The orders service.
+pub struct Orders {
+    pool: MySqlPool,
+    catalog: Arc<dyn CatalogClient>,
+    inventory: Arc<dyn InventoryClient>,
+    cart: Arc<dyn CartClient>,
+}
+
+/// A placed order, and whether it was placed by an earlier request with the same key.
+pub struct Placed {
+    pub order: Order,
+    pub replayed: bool,
+}
+
+impl Orders {
+    pub fn new(
+        pool: MySqlPool,
+        catalog: Arc<dyn CatalogClient>,
+        inventory: Arc<dyn InventoryClient>,
+        cart: Arc<dyn CartClient>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            pool,
+            catalog,
+            inventory,
+            cart,
+        })
+    }
+
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    pub fn router(self: &Arc<Self>) -> OpenApiRouter {
+        OpenApiRouter::new()
+            .routes(routes!(api::place_order, api::list_orders))
+            .routes(routes!(api::get_order))
+            .routes(routes!(api::cancel_order))
+            .routes(routes!(api::change_status))
+            .with_state(self.clone())
+    }
+
+    /// Places an order exactly once per (customer, key).
+    ///
+    /// The key's row is written first and then locked for the whole checkout, so a retry that
+    /// arrives while the first attempt runs waits for it and then returns its order. The order
+    /// id is fixed by that row, and inventory's commit is idempotent per order id, so a retry
+    /// after a crash between the sale and the order insert sells nothing twice. A request
+    /// refused as the client's fault (4xx) sold nothing, and forgets the key.
+    pub async fn place(&self, customer: Uuid, key: &str, request: &PlaceOrder) -> Result<Placed, Error> {
+        let hash: [u8; 32] = Sha256::digest(serde_json::to_vec(request).map_err(anyhow::Error::from)?).into();
+        store::claim_idempotency_key(&self.pool, customer, key, &hash, pola_core::new_id()).await?;
+        let mut tx = self.pool.begin().await?;
+        let (stored_hash, order_id) = store::lock_idempotency_key(&mut tx, customer, key).await?;
+        if stored_hash != hash {
+            return Err(Error::Unprocessable {
+                code: "idempotency-key-reused",
+                detail: "This Idempotency-Key was used for a different order; use a new key for a new order.".into(),
+            });
+        }
+        if store::order_exists(&mut tx, order_id).await? {
+            drop(tx);
+            let order = store::order(&self.pool, order_id, Some(customer))
+                .await?
+                .ok_or_else(|| Error::not_found("No such order."))?;
+            return Ok(Placed { order, replayed: true });
+        }
+        let consumed = match self.sell(&mut tx, customer, order_id, request).await {
+            Ok(consumed) => consumed,
+            Err(e) if e.status().is_client_error() => {
+                store::forget_idempotency_key(&mut tx, customer, key).await?;
+                tx.commit().await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        tx.commit().await?;
+        if !consumed.is_empty()
+            && let Err(e) = self.cart.remove_checked_out(customer, &consumed).await
+        {
+            // The order stands; the lines stay in the cart with their stock already sold, and a
+            // later checkout of them reserves afresh.
+            tracing::warn!(order.id = %order_id, error = %e, "could not clear checked-out cart lines");
+        }
+        let order = store::order(&self.pool, order_id, Some(customer))
+            .await?
+            .ok_or_else(|| Error::not_found("No such order."))?;
+        Ok(Placed { order, replayed: false })
+    }
+
+    /// Prices the lines (from the cart, or the request), sells their stock and writes the order
+    /// in `tx`. Returns the cart lines it used up.
+    async fn sell(
+        &self,
+        tx: &mut MySqlConnection,
+        customer: Uuid,
+        order_id: Uuid,
+        request: &PlaceOrder,
+    ) -> Result<Vec<Uuid>, Error> {
+        let (wanted, from_cart) = match &request.lines {
+            Some(lines) => (check_lines(lines).map_err(Error::Validation)?, vec![]),
+            None => {
+                let lines = self.cart.checkout_lines(customer).await?;
+                if lines.is_empty() {
+                    return Err(Error::Unprocessable {
+                        code: "empty-cart",
+                        detail: "The cart is empty: add something first, or send the lines to buy.".into(),
+                    });
+                }
+                (lines.iter().map(|l| (l.variant_id, l.quantity)).collect(), lines)
+            }
+        };
+        let ids: Vec<Uuid> = wanted.iter().map(|(v, _)| *v).collect();
+        let infos = self.catalog.variants(&ids).await?;
+        let mut lines = vec![];
+        let mut items = vec![];
+        let mut errors = vec![];
+        for (i, (variant, quantity)) in wanted.iter().enumerate() {
+            match infos.get(variant) {
+                Some(info) if info.purchasable => {
+                    let line = OrderLine::new(
+                        *variant,
+                        info.product_id,
+                        info.sku.clone(),
+                        info.title.clone(),
+                        info.price,
+                        *quantity,
+                    )
+                    .ok_or_else(|| Error::field(format!("lines[{i}].quantity"), "is too large"))?;
+                    lines.push(line);
+                    items.extend(info.stock_items.iter().map(|s| StockItem {
+                        variant_id: s.variant_id,
+                        quantity: s.quantity * quantity,
+                    }));
+                }
+                Some(_) => errors.push(FieldError::new(format!("lines[{i}].variant_id"), "is no longer sold")),
+                None => errors.push(FieldError::new(format!("lines[{i}].variant_id"), "no such variant")),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        let subtotal = subtotal(&lines).ok_or_else(|| Error::field("lines", "the total is too large"))?;
+        let total: Money = subtotal;
+        let consume: Vec<Uuid> = from_cart.iter().map(|l| l.line_id).collect();
+        self.inventory.commit(order_id, &consume, &items).await?;
+        store::insert_order(tx, order_id, customer, &lines, subtotal, total).await?;
+        tracing::info!(order.id = %order_id, order.total_minor = total.amount_minor, order.lines = lines.len(), "order placed");
+        Ok(consume)
+    }
+
+    /// Moves an order to `to`; a cancellation returns its stock. `customer` limits it to their
+    /// own orders.
+    pub async fn change_status(&self, id: Uuid, customer: Option<Uuid>, to: OrderStatus, actor: &str) -> Result<Order, Error> {
+        match store::transition(&self.pool, id, customer, to, actor).await? {
+            store::Transition::NotFound => return Err(Error::not_found("No such order.")),
+            store::Transition::Illegal { from } => {
+                return Err(Error::conflict(
+                    "illegal-transition",
+                    format!("An order that is {from} cannot become {to}."),
+                ));
+            }
+            store::Transition::Done { from } => {
+                tracing::info!(order.id = %id, order.from = %from, order.to = %to, actor, "order status changed");
+            }
+        }
+        if to == OrderStatus::Cancelled {
+            // After the status is committed, never before: stock returned for an order that then
+            // failed to cancel could be sold twice.
+            self.inventory.return_order(id).await?;
+        }
+        store::order(&self.pool, id, customer)
+            .await?
+            .ok_or_else(|| Error::not_found("No such order."))
+    }
+}

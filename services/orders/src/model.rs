@@ -1,0 +1,244 @@
+//! Order types and rules, without I/O: the status machine, line pricing and request checks.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use pola_core::{FieldError, Money};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    PendingPayment,
+    Paid,
+    Packed,
+    Shipped,
+    Delivered,
+    Cancelled,
+    Refunded,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 7] = [
+        OrderStatus::PendingPayment,
+        OrderStatus::Paid,
+        OrderStatus::Packed,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        OrderStatus::Cancelled,
+        OrderStatus::Refunded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "pending_payment",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Packed => "packed",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Delivered => "delivered",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Refunded => "refunded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// The legal moves. Cancelling is only possible before payment; after it, money goes back by
+    /// a refund. Delivered, cancelled and refunded are final except delivered → refunded.
+    pub fn can_become(self, next: OrderStatus) -> bool {
+        use OrderStatus::*;
+        matches!(
+            (self, next),
+            (PendingPayment, Paid | Cancelled)
+                | (Paid, Packed | Refunded)
+                | (Packed, Shipped | Refunded)
+                | (Shipped, Delivered | Refunded)
+                | (Delivered, Refunded)
+        )
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One line of a "buy now" checkout.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RequestedLine {
+    pub variant_id: Uuid,
+    /// 1 to 100.
+    pub quantity: i64,
+}
+
+/// `POST /api/v1/orders`: `{}` checks out the cart; `{"lines": […]}` buys those lines now.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"lines": [{"variant_id": "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d", "quantity": 1}]}))]
+pub struct PlaceOrder {
+    pub lines: Option<Vec<RequestedLine>>,
+}
+
+/// Most lines in one order.
+pub const MAX_ORDER_LINES: usize = 50;
+
+/// Checks explicit lines and merges repeats of a variant.
+pub fn check_lines(lines: &[RequestedLine]) -> Result<Vec<(Uuid, u32)>, Vec<FieldError>> {
+    let mut errors = vec![];
+    if lines.is_empty() || lines.len() > MAX_ORDER_LINES {
+        errors.push(FieldError::new("lines", format!("must have 1-{MAX_ORDER_LINES} lines")));
+    }
+    let mut merged: Vec<(Uuid, u32)> = vec![];
+    for (i, line) in lines.iter().enumerate() {
+        match u32::try_from(line.quantity).ok().filter(|q| (1..=100).contains(q)) {
+            Some(q) => match merged.iter_mut().find(|(v, _)| *v == line.variant_id) {
+                Some((_, total)) => *total += q,
+                None => merged.push((line.variant_id, q)),
+            },
+            None => errors.push(FieldError::new(format!("lines[{i}].quantity"), "must be between 1 and 100")),
+        }
+    }
+    if errors.is_empty() { Ok(merged) } else { Err(errors) }
+}
+
+/// An `Idempotency-Key`: 1-100 visible ASCII characters.
+pub fn check_idempotency_key(key: &str) -> bool {
+    (1..=100).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A priced order line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct OrderLine {
+    pub variant_id: Uuid,
+    pub product_id: Uuid,
+    pub sku: String,
+    pub title: String,
+    pub unit_price: Money,
+    pub quantity: u32,
+    pub line_total: Money,
+}
+
+impl OrderLine {
+    pub fn new(variant_id: Uuid, product_id: Uuid, sku: String, title: String, unit_price: Money, quantity: u32) -> Option<Self> {
+        Some(Self {
+            line_total: unit_price.times(quantity)?,
+            variant_id,
+            product_id,
+            sku,
+            title,
+            unit_price,
+            quantity,
+        })
+    }
+}
+
+/// The sum of the lines, or `None` on overflow.
+pub fn subtotal(lines: &[OrderLine]) -> Option<Money> {
+    lines.iter().try_fold(Money::lkr(0), |sum, l| sum.plus(l.line_total))
+}
+
+/// One status change.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatusChange {
+    pub from: Option<OrderStatus>,
+    pub to: OrderStatus,
+    /// `customer`, `staff:<id>` or `system`.
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+/// An order as its customer sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Order {
+    pub id: Uuid,
+    pub status: OrderStatus,
+    pub lines: Vec<OrderLine>,
+    pub subtotal: Money,
+    pub total: Money,
+    pub created_at: DateTime<Utc>,
+    pub history: Vec<StatusChange>,
+}
+
+/// A line of the order history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OrderSummary {
+    pub id: Uuid,
+    pub status: OrderStatus,
+    pub total: Money,
+    pub item_count: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/orders/{id}/status` (staff).
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"status": "packed"}))]
+pub struct ChangeStatus {
+    pub status: OrderStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OrderStatus::*;
+
+    #[test]
+    fn the_happy_path_is_legal_and_going_back_is_not() {
+        for pair in [PendingPayment, Paid, Packed, Shipped, Delivered].windows(2) {
+            assert!(pair[0].can_become(pair[1]), "{} -> {}", pair[0], pair[1]);
+            assert!(!pair[1].can_become(pair[0]), "{} -> {}", pair[1], pair[0]);
+        }
+    }
+
+    #[test]
+    fn only_unpaid_orders_cancel_and_final_states_stay_final() {
+        assert!(PendingPayment.can_become(Cancelled));
+        for s in [Paid, Packed, Shipped, Delivered, Refunded, Cancelled] {
+            assert!(!s.can_become(Cancelled), "{s}");
+        }
+        for s in OrderStatus::ALL {
+            assert!(!Cancelled.can_become(s) && !Refunded.can_become(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn lines_merge_repeats_and_refuse_bad_quantities() {
+        let v = Uuid::now_v7();
+        let lines = [
+            RequestedLine {
+                variant_id: v,
+                quantity: 2,
+            },
+            RequestedLine {
+                variant_id: v,
+                quantity: 3,
+            },
+        ];
+        assert_eq!(check_lines(&lines).expect("valid"), [(v, 5)]);
+        let bad = [
+            RequestedLine {
+                variant_id: v,
+                quantity: 0,
+            },
+            RequestedLine {
+                variant_id: v,
+                quantity: -4,
+            },
+        ];
+        assert_eq!(check_lines(&bad).expect_err("invalid").len(), 2);
+        assert!(check_lines(&[]).is_err());
+    }
+
+    #[test]
+    fn idempotency_keys_are_short_visible_ascii() {
+        assert!(check_idempotency_key("3f2a-checkout-1"));
+        assert!(!check_idempotency_key(""));
+        assert!(!check_idempotency_key("has space"));
+        assert!(!check_idempotency_key(&"k".repeat(101)));
+    }
+}

@@ -1,0 +1,252 @@
+//! Orders' SQL.
+
+use chrono::Utc;
+use pola_core::Money;
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row, mysql::MySqlRow};
+use uuid::Uuid;
+
+use crate::model::{Order, OrderLine, OrderStatus, OrderSummary, StatusChange};
+
+/// Records the key's order id unless the key is known already.
+pub async fn claim_idempotency_key(
+    pool: &MySqlPool,
+    customer: Uuid,
+    key: &str,
+    hash: &[u8; 32],
+    order: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT IGNORE INTO idempotency_keys (customer_id, idem_key, request_hash, order_id, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(customer)
+    .bind(key)
+    .bind(&hash[..])
+    .bind(order)
+    .bind(Utc::now())
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+/// Locks the key's row for the rest of the transaction and returns its request hash and order id.
+pub async fn lock_idempotency_key(conn: &mut MySqlConnection, customer: Uuid, key: &str) -> sqlx::Result<(Vec<u8>, Uuid)> {
+    let row =
+        sqlx::query("SELECT request_hash, order_id FROM idempotency_keys WHERE customer_id = ? AND idem_key = ? FOR UPDATE")
+            .bind(customer)
+            .bind(key)
+            .fetch_one(conn)
+            .await?;
+    Ok((row.try_get("request_hash")?, row.try_get("order_id")?))
+}
+
+/// Forgets a key whose request was refused, so that nothing of it remains.
+pub async fn forget_idempotency_key(conn: &mut MySqlConnection, customer: Uuid, key: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE customer_id = ? AND idem_key = ?")
+        .bind(customer)
+        .bind(key)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn insert_order(
+    conn: &mut MySqlConnection,
+    id: Uuid,
+    customer: Uuid,
+    lines: &[OrderLine],
+    subtotal: Money,
+    total: Money,
+) -> sqlx::Result<()> {
+    let now = Utc::now();
+    sqlx::query(
+        "INSERT INTO orders (id, customer_id, status, currency, subtotal_minor, total_minor, created_at, updated_at)
+         VALUES (?, ?, 'pending_payment', ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(customer)
+    .bind(total.currency.code())
+    .bind(subtotal.amount_minor)
+    .bind(total.amount_minor)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let mut insert: QueryBuilder<MySql> = QueryBuilder::new(
+        "INSERT INTO order_lines (order_id, line_no, variant_id, product_id, sku, title, unit_price_minor, quantity, line_total_minor) ",
+    );
+    insert.push_values(lines.iter().enumerate(), |mut row, (i, l)| {
+        row.push_bind(id)
+            .push_bind(i as i32)
+            .push_bind(l.variant_id)
+            .push_bind(l.product_id)
+            .push_bind(&l.sku)
+            .push_bind(&l.title)
+            .push_bind(l.unit_price.amount_minor)
+            .push_bind(l.quantity)
+            .push_bind(l.line_total.amount_minor);
+    });
+    insert.build().execute(&mut *conn).await?;
+    insert_history(conn, id, None, OrderStatus::PendingPayment, "customer").await
+}
+
+async fn insert_history(
+    conn: &mut MySqlConnection,
+    order: Uuid,
+    from: Option<OrderStatus>,
+    to: OrderStatus,
+    actor: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO order_status_history (order_id, from_status, to_status, actor, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(order)
+        .bind(from.map(OrderStatus::as_str))
+        .bind(to.as_str())
+        .bind(actor)
+        .bind(Utc::now())
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+fn status_of(row: &MySqlRow) -> sqlx::Result<OrderStatus> {
+    let s: String = row.try_get("status")?;
+    OrderStatus::parse(&s).ok_or_else(|| sqlx::Error::Decode(format!("unknown order status {s}").into()))
+}
+
+/// The order, if it is `customer`'s (any customer's when `customer` is `None`: staff).
+pub async fn order(pool: &MySqlPool, id: Uuid, customer: Option<Uuid>) -> sqlx::Result<Option<Order>> {
+    let Some(row) =
+        sqlx::query("SELECT id, customer_id, status, subtotal_minor, total_minor, created_at FROM orders WHERE id = ?")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let owner: Uuid = row.try_get("customer_id")?;
+    if customer.is_some_and(|c| c != owner) {
+        return Ok(None);
+    }
+    let lines = sqlx::query(
+        "SELECT variant_id, product_id, sku, title, unit_price_minor, quantity, line_total_minor
+         FROM order_lines WHERE order_id = ? ORDER BY line_no",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|l| {
+        let quantity: i32 = l.try_get("quantity")?;
+        Ok(OrderLine {
+            variant_id: l.try_get("variant_id")?,
+            product_id: l.try_get("product_id")?,
+            sku: l.try_get("sku")?,
+            title: l.try_get("title")?,
+            unit_price: Money::lkr(l.try_get("unit_price_minor")?),
+            quantity: u32::try_from(quantity).unwrap_or(0),
+            line_total: Money::lkr(l.try_get("line_total_minor")?),
+        })
+    })
+    .collect::<sqlx::Result<Vec<_>>>()?;
+    let history =
+        sqlx::query("SELECT from_status, to_status, actor, created_at FROM order_status_history WHERE order_id = ? ORDER BY id")
+            .bind(id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|h| {
+                let from: Option<String> = h.try_get("from_status")?;
+                let to: String = h.try_get("to_status")?;
+                Ok(StatusChange {
+                    from: from.as_deref().and_then(OrderStatus::parse),
+                    to: OrderStatus::parse(&to).ok_or_else(|| sqlx::Error::Decode("unknown status".into()))?,
+                    actor: h.try_get("actor")?,
+                    at: h.try_get("created_at")?,
+                })
+            })
+            .collect::<sqlx::Result<Vec<_>>>()?;
+    Ok(Some(Order {
+        id,
+        status: status_of(&row)?,
+        lines,
+        subtotal: Money::lkr(row.try_get("subtotal_minor")?),
+        total: Money::lkr(row.try_get("total_minor")?),
+        created_at: row.try_get("created_at")?,
+        history,
+    }))
+}
+
+pub async fn order_exists(conn: &mut MySqlConnection, id: Uuid) -> sqlx::Result<bool> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM orders WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// A page of a customer's orders, newest first.
+pub async fn list_orders(pool: &MySqlPool, customer: Uuid, after: Option<Uuid>, limit: u32) -> sqlx::Result<Vec<OrderSummary>> {
+    let rows = sqlx::query(
+        "SELECT o.id, o.status, o.total_minor, o.created_at,
+                CAST((SELECT COALESCE(SUM(l.quantity), 0) FROM order_lines l WHERE l.order_id = o.id) AS SIGNED) AS item_count
+         FROM orders o WHERE o.customer_id = ? AND (? IS NULL OR o.id < ?) ORDER BY o.id DESC LIMIT ?",
+    )
+    .bind(customer)
+    .bind(after)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(OrderSummary {
+                id: row.try_get("id")?,
+                status: status_of(row)?,
+                total: Money::lkr(row.try_get("total_minor")?),
+                item_count: row.try_get("item_count")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// What a status change found.
+pub enum Transition {
+    Done { from: OrderStatus },
+    NotFound,
+    Illegal { from: OrderStatus },
+}
+
+/// Moves an order to `to` if that is legal from its current status, recording who did it.
+pub async fn transition(
+    pool: &MySqlPool,
+    id: Uuid,
+    customer: Option<Uuid>,
+    to: OrderStatus,
+    actor: &str,
+) -> sqlx::Result<Transition> {
+    let mut tx = pool.begin().await?;
+    let Some(row) = sqlx::query("SELECT customer_id, status FROM orders WHERE id = ? FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+    else {
+        return Ok(Transition::NotFound);
+    };
+    let owner: Uuid = row.try_get("customer_id")?;
+    if customer.is_some_and(|c| c != owner) {
+        return Ok(Transition::NotFound);
+    }
+    let from = status_of(&row)?;
+    if !from.can_become(to) {
+        return Ok(Transition::Illegal { from });
+    }
+    sqlx::query("UPDATE orders SET status = ?, updated_at = ? WHERE id = ?")
+        .bind(to.as_str())
+        .bind(Utc::now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    insert_history(&mut tx, id, Some(from), to, actor).await?;
+    tx.commit().await?;
+    Ok(Transition::Done { from })
+}

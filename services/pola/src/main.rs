@@ -1,0 +1,158 @@
+//! `pola`: every Pola service in one binary.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pola::{ServiceName, Services};
+use pola_core::{
+    auth::{Role, TokenKeys},
+    config::Config,
+};
+
+/// Pola, a self-hosted shop: run the services, prepare the databases, seed a demo shop, and
+/// manage staff accounts.
+///
+/// Configuration is read from the TOML file given with --config (or POLA_CONFIG), then from
+/// POLA_… environment variables, e.g. POLA_DATABASE__URL=mysql://root@127.0.0.1:3307 or
+/// POLA_HTTP__ADDR=0.0.0.0:8080 (two underscores between levels). See README.md for every key.
+#[derive(Debug, Parser)]
+#[command(name = "pola", version)]
+struct Cli {
+    /// The configuration file (TOML). Without it, built-in defaults and the environment apply.
+    #[arg(long, global = true, env = "POLA_CONFIG")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (all services, or those named with --only) until Ctrl-C or SIGTERM.
+    ///
+    /// Applies pending database migrations first unless --no-migrate is given, and creates the
+    /// token signing key file if it does not exist.
+    Serve {
+        /// Serve only these services, comma-separated: identity,catalog,inventory,cart,orders.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<ServiceName>,
+        /// Do not apply migrations; fail if the databases are missing.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Create every service's database if needed and apply pending migrations, then exit.
+    Migrate,
+    /// Fill the catalog and stock with a demo shop (once: does nothing if products exist).
+    Seed {
+        /// Seed the Sri Lankan demo shop. (Required, so that seeding is never an accident.)
+        #[arg(long, required = true)]
+        demo: bool,
+        /// How many products to create.
+        #[arg(long, default_value_t = 10_000)]
+        products: usize,
+    },
+    /// Manage staff accounts.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StaffCommand {
+    /// Create a staff account; prints its id.
+    Create {
+        /// Sign-in email.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long, default_value = "Staff")]
+        name: String,
+        /// A role (admin, catalog, support, finance); repeat for several.
+        #[arg(long = "role", required = true, value_parser = parse_role)]
+        roles: Vec<Role>,
+        /// The password (at least 10 characters). Prefer the environment variable, which does
+        /// not show in the process list.
+        #[arg(long, env = "POLA_STAFF_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("unknown role `{s}`; roles are admin, catalog, support, finance"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref())?;
+    pola_core::telemetry::init_logging(&config.log);
+    match cli.command {
+        Command::Serve { only, no_migrate } => serve(&config, &only, !no_migrate).await,
+        Command::Migrate => {
+            connect(&config, true).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Seed { demo: _, products } => {
+            let services = connect(&config, true).await?;
+            pola::seed::demo(&services, &config, products).await
+        }
+        Command::Staff {
+            command:
+                StaffCommand::Create {
+                    email,
+                    name,
+                    roles,
+                    password,
+                },
+        } => {
+            let services = connect(&config, true).await?;
+            let id = services
+                .identity
+                .create_staff(&email, &name, &roles, password)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{id}");
+            Ok(())
+        }
+    }
+}
+
+async fn connect(config: &Config, migrate: bool) -> anyhow::Result<Services> {
+    let keys = TokenKeys::load_or_create(&config.auth.signing_key_file, &config.auth.issuer)
+        .with_context(|| format!("token signing key {}", config.auth.signing_key_file.display()))?;
+    Services::connect(config, keys, migrate).await
+}
+
+async fn serve(config: &Config, only: &[ServiceName], migrate: bool) -> anyhow::Result<()> {
+    let services = connect(config, migrate).await?;
+    let running = pola::start(config, &services, only).await?;
+    let names: Vec<&str> = if only.is_empty() {
+        ServiceName::ALL.to_vec()
+    } else {
+        only.to_vec()
+    }
+    .into_iter()
+    .map(ServiceName::as_str)
+    .collect();
+    tracing::info!(http.addr = %running.addr, services = %names.join(","), "pola is serving");
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    running.stop().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    drop(ctrl_c.await);
+}

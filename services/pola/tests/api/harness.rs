@@ -1,0 +1,245 @@
+//! Starting the app and talking to it in the terms of the shop.
+
+use std::time::Duration;
+
+use pola::{Running, Services};
+use pola_core::{
+    auth::{Realm, Role, TokenKeys},
+    config::Config,
+    testing::{Api, Reply, TestDatabases, test_auth_config},
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A running app with its own databases.
+pub struct TestApp {
+    pub api: Api,
+    pub keys: TokenKeys,
+    pub services: Services,
+    // Dropped after the server, so that the databases outlive every request.
+    _running: Running,
+    _databases: TestDatabases,
+}
+
+/// A signed-in customer.
+#[derive(Debug, Clone)]
+pub struct Shopper {
+    pub email: String,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+/// A variant on sale, with stock.
+#[derive(Debug, Clone, Copy)]
+pub struct OnSale {
+    pub product: Uuid,
+    pub variant: Uuid,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    // Errors the app logs show up with the failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into()))
+        .with_test_writer()
+        .try_init();
+    let databases = TestDatabases::new();
+    let mut config = Config::default();
+    config.database = databases.config.clone();
+    config.auth = test_auth_config();
+    config.http.addr = "127.0.0.1:0".parse().expect("an address");
+    adjust(&mut config);
+    let keys = TokenKeys::generate(&config.auth.issuer).expect("a key");
+    let services = Services::connect(&config, keys.clone(), true)
+        .await
+        .expect("the test MariaDB (make test starts it)");
+    let running = pola::start(&config, &services, &[]).await.expect("the app starts");
+    TestApp {
+        api: Api::new(format!("http://{}", running.addr)),
+        keys,
+        services,
+        _running: running,
+        _databases: databases,
+    }
+}
+
+/// A unique email for this run.
+pub fn email() -> String {
+    format!("shopper-{}@example.lk", Uuid::now_v7().simple())
+}
+
+impl TestApp {
+    /// Registers and signs in a new customer.
+    pub async fn shopper(&self) -> Shopper {
+        let email = email();
+        let password = "kottu roti at midnight".to_owned();
+        self.api
+            .post(
+                "/api/v1/identity/register",
+                None,
+                json!({"email": email, "password": password, "name": "Test Shopper"}),
+            )
+            .await
+            .expect(201);
+        let tokens = self.login(&email, &password).await;
+        Shopper {
+            email,
+            password,
+            access: tokens.get("access_token").as_str().expect("a token").to_owned(),
+            refresh: tokens.get("refresh_token").as_str().expect("a token").to_owned(),
+        }
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.api
+            .post(
+                "/api/v1/identity/token",
+                None,
+                json!({"grant_type": "password", "username": email, "password": password}),
+            )
+            .await
+            .expect(200)
+    }
+
+    /// An access token for a customer id, without an account (for load tests of other services).
+    pub fn customer_token(&self, customer: Uuid) -> String {
+        self.keys
+            .issue(Realm::Customer, customer, vec![], Duration::from_secs(600))
+            .expect("a token")
+    }
+
+    /// A staff member with `roles`, signed in through the staff token endpoint.
+    pub async fn staff(&self, roles: &[Role]) -> String {
+        let email = format!("staff-{}@pola.lk", Uuid::now_v7().simple());
+        self.services
+            .identity
+            .create_staff(&email, "Test Staff", roles, "staff password 123".into())
+            .await
+            .expect("staff created");
+        let reply = self
+            .api
+            .post(
+                "/api/v1/identity/staff/token",
+                None,
+                json!({"grant_type": "password", "username": email, "password": "staff password 123"}),
+            )
+            .await
+            .expect(200);
+        reply.get("access_token").as_str().expect("a token").to_owned()
+    }
+
+    /// Creates the categories and product types the tests use.
+    pub async fn basics(&self, staff: &str) {
+        for (slug, parent) in [
+            ("clothing", None),
+            ("batik", Some("clothing")),
+            ("tea", None),
+            ("gifts", None),
+        ] {
+            let reply = self
+                .api
+                .post(
+                    "/api/v1/catalog/categories",
+                    Some(staff),
+                    json!({"slug": slug, "name": slug, "parent": parent}),
+                )
+                .await;
+            assert!(matches!(reply.status, 201 | 409), "{reply:?}");
+        }
+        for body in [
+            json!({"code": "shirt", "name": "Shirt", "attributes": [
+                {"code": "size", "name": "Size", "kind": "enum", "values": ["S", "M", "L"]},
+                {"code": "colour", "name": "Colour", "kind": "enum", "values": ["Indigo", "Maroon"]}]}),
+            json!({"code": "tea", "name": "Tea", "attributes": [
+                {"code": "flavour", "name": "Flavour", "kind": "enum", "values": ["Pure Ceylon", "Cinnamon"]},
+                {"code": "weight", "name": "Weight", "kind": "number", "unit": "g"}]}),
+            json!({"code": "gift_box", "name": "Gift box", "attributes": []}),
+        ] {
+            let reply = self.api.post("/api/v1/catalog/product-types", Some(staff), body).await;
+            assert!(matches!(reply.status, 201 | 409), "{reply:?}");
+        }
+    }
+
+    /// A tea with one 100 g variant priced `price_minor`, with `stock` units in Colombo.
+    pub async fn tea(&self, staff: &str, name: &str, price_minor: i64, stock: i64) -> OnSale {
+        self.basics(staff).await;
+        let sku = format!("TEA-{}", Uuid::now_v7().simple()).to_uppercase();
+        let reply = self
+            .api
+            .post(
+                "/api/v1/catalog/products",
+                Some(staff),
+                json!({"name": name, "description": "Estate tea", "kind": "product", "category": "tea", "product_type": "tea",
+                       "variants": [{"sku": sku, "price_minor": price_minor, "attributes": {"flavour": "Pure Ceylon", "weight": 100}}]}),
+            )
+            .await
+            .expect(201);
+        let on_sale = OnSale {
+            product: uuid(reply.get("id")),
+            variant: uuid(&reply.get("variants")[0]["id"]),
+        };
+        self.set_stock(staff, on_sale.variant, stock).await;
+        on_sale
+    }
+
+    pub async fn set_stock(&self, staff: &str, variant: Uuid, on_hand: i64) {
+        self.api
+            .put(
+                &format!("/api/v1/inventory/variants/{variant}/stock"),
+                Some(staff),
+                json!({"location": "colombo", "on_hand": on_hand, "reason": "test stock"}),
+            )
+            .await
+            .expect(200);
+    }
+
+    /// Units of `variant` available now, as the catalog shows them.
+    pub async fn available(&self, product: Uuid, variant: Uuid) -> i64 {
+        let reply = self
+            .api
+            .get(&format!("/api/v1/catalog/products/{product}"), None)
+            .await
+            .expect(200);
+        reply
+            .get("variants")
+            .as_array()
+            .expect("variants")
+            .iter()
+            .find(|v| uuid(&v["id"]) == variant)
+            .expect("the variant")["stock_available"]
+            .as_i64()
+            .expect("a number")
+    }
+
+    /// Places an order with a fresh idempotency key.
+    pub async fn checkout(&self, token: &str, body: Value) -> Reply {
+        self.api
+            .request(reqwest::Method::POST, "/api/v1/orders")
+            .bearer_auth(token)
+            .header("Idempotency-Key", Uuid::now_v7().to_string())
+            .json(&body)
+            .send_reply()
+            .await
+    }
+
+    /// Counts rows in a service's database, to show that bad requests changed nothing.
+    pub async fn count(&self, pool: &sqlx::MySqlPool, table: &'static str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(pool)
+            .await
+            .expect("a count")
+    }
+}
+
+pub use pola_core::testing::SendReply;
+
+pub fn uuid(value: &Value) -> Uuid {
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a uuid: {value}"))
+}

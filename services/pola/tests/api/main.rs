@@ -1,0 +1,13 @@
+//! Integration tests of the whole API, against a real MariaDB (the one `make test` starts),
+//! each test with its own databases and its own server on a free port.
+
+mod bad_input;
+mod cart;
+mod catalog;
+mod concurrency;
+mod harness;
+mod identity;
+mod openapi;
+mod orders;
+mod platform;
+mod tour;

@@ -1,0 +1,267 @@
+//! Checkout, idempotency, history, cancellation and the status machine.
+
+use futures::future::join_all;
+use pola_core::auth::Role;
+use serde_json::json;
+
+use crate::harness::{SendReply, spawn_app, uuid};
+
+#[tokio::test]
+async fn replaying_a_checkout_returns_the_same_order_and_sells_once() {
+    let app = spawn_app().await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Dimbula", 100_000, 10).await;
+    let shopper = app.shopper().await;
+    let body = json!({"lines": [{"variant_id": tea.variant, "quantity": 1}]});
+    let place = |body: serde_json::Value| {
+        app.api
+            .request(reqwest::Method::POST, "/api/v1/orders")
+            .bearer_auth(&shopper.access)
+            .header("Idempotency-Key", "checkout-7f3a")
+            .json(&body)
+            .send_reply()
+    };
+
+    let first = place(body.clone()).await.expect(201);
+    let replies = join_all((0..5).map(|_| place(body.clone()))).await;
+    for reply in replies {
+        let reply = reply.expect(201);
+        assert_eq!(reply.get("id"), first.get("id"));
+        assert_eq!(reply.header("idempotent-replayed"), Some("true"));
+    }
+    assert_eq!(app.available(tea.product, tea.variant).await, 9);
+
+    let other = place(json!({"lines": [{"variant_id": tea.variant, "quantity": 2}]}))
+        .await
+        .expect_problem(422);
+    assert_eq!(other.body["type"], "https://pola.lk/problems/idempotency-key-reused");
+    assert_eq!(app.available(tea.product, tea.variant).await, 9);
+    let history = app.api.get("/api/v1/orders", Some(&shopper.access)).await.expect(200);
+    assert_eq!(history.get("items").as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn concurrent_retries_with_one_key_make_one_order() {
+    let app = spawn_app().await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Uva", 100_000, 10).await;
+    let shopper = app.shopper().await;
+    let body = json!({"lines": [{"variant_id": tea.variant, "quantity": 2}]});
+    let replies = join_all((0..8).map(|_| {
+        app.api
+            .request(reqwest::Method::POST, "/api/v1/orders")
+            .bearer_auth(&shopper.access)
+            .header("Idempotency-Key", "same-key")
+            .json(&body)
+            .send_reply()
+    }))
+    .await;
+    let ids: std::collections::HashSet<String> = replies.into_iter().map(|r| r.expect(201).get("id").to_string()).collect();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(app.available(tea.product, tea.variant).await, 8);
+}
+
+#[tokio::test]
+async fn a_checkout_without_an_idempotency_key_is_refused() {
+    let app = spawn_app().await;
+    let shopper = app.shopper().await;
+    app.api
+        .post("/api/v1/orders", Some(&shopper.access), json!({}))
+        .await
+        .expect_problem(400);
+    let bad = app
+        .api
+        .request(reqwest::Method::POST, "/api/v1/orders")
+        .bearer_auth(&shopper.access)
+        .header("Idempotency-Key", "has spaces in it")
+        .json(&json!({}))
+        .send_reply()
+        .await;
+    bad.expect_problem(400);
+}
+
+#[tokio::test]
+async fn an_empty_cart_or_an_archived_product_cannot_be_checked_out() {
+    let app = spawn_app().await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Kelani valley", 30_000, 10).await;
+    let shopper = app.shopper().await;
+    let empty = app.checkout(&shopper.access, json!({})).await.expect_problem(422);
+    assert_eq!(empty.body["type"], "https://pola.lk/problems/empty-cart");
+    app.api
+        .post(
+            &format!("/api/v1/catalog/products/{}/archive", tea.product),
+            Some(&staff),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    app.checkout(
+        &shopper.access,
+        json!({"lines": [{"variant_id": tea.variant, "quantity": 1}]}),
+    )
+    .await
+    .expect_problem(422);
+    assert_eq!(app.count(app.services.orders.pool(), "orders").await, 0);
+}
+
+#[tokio::test]
+async fn cancelling_before_payment_returns_the_stock_once() {
+    let app = spawn_app().await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Ruhuna low-grown", 45_000, 5).await;
+    let shopper = app.shopper().await;
+    let order = app
+        .checkout(
+            &shopper.access,
+            json!({"lines": [{"variant_id": tea.variant, "quantity": 3}]}),
+        )
+        .await
+        .expect(201);
+    let id = uuid(order.get("id"));
+    assert_eq!(app.available(tea.product, tea.variant).await, 2);
+    let cancelled = app
+        .api
+        .post(&format!("/api/v1/orders/{id}/cancel"), Some(&shopper.access), json!({}))
+        .await
+        .expect(200);
+    assert_eq!(cancelled.get("status"), "cancelled");
+    assert_eq!(app.available(tea.product, tea.variant).await, 5);
+    app.api
+        .post(&format!("/api/v1/orders/{id}/cancel"), Some(&shopper.access), json!({}))
+        .await
+        .expect_problem(409);
+    assert_eq!(app.available(tea.product, tea.variant).await, 5);
+}
+
+#[tokio::test]
+async fn one_customer_cannot_see_or_cancel_anothers_order() {
+    let app = spawn_app().await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Galle", 45_000, 5).await;
+    let owner = app.shopper().await;
+    let intruder = app.shopper().await;
+    let order = app
+        .checkout(&owner.access, json!({"lines": [{"variant_id": tea.variant, "quantity": 1}]}))
+        .await
+        .expect(201);
+    let id = uuid(order.get("id"));
+    app.api
+        .get(&format!("/api/v1/orders/{id}"), Some(&intruder.access))
+        .await
+        .expect_problem(404);
+    app.api
+        .post(&format!("/api/v1/orders/{id}/cancel"), Some(&intruder.access), json!({}))
+        .await
+        .expect_problem(404);
+    let theirs = app.api.get("/api/v1/orders", Some(&intruder.access)).await.expect(200);
+    assert_eq!(theirs.get("items").as_array().map(Vec::len), Some(0));
+    app.api
+        .get(&format!("/api/v1/orders/{id}"), Some(&owner.access))
+        .await
+        .expect(200);
+}
+
+#[tokio::test]
+async fn staff_move_an_order_through_its_life_and_illegal_moves_are_refused() {
+    let app = spawn_app().await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let finance = app.staff(&[Role::Finance]).await;
+    let support = app.staff(&[Role::Support]).await;
+    let tea = app.tea(&staff, "Matale", 45_000, 5).await;
+    let shopper = app.shopper().await;
+    let order = app
+        .checkout(
+            &shopper.access,
+            json!({"lines": [{"variant_id": tea.variant, "quantity": 1}]}),
+        )
+        .await
+        .expect(201);
+    let path = format!("/api/v1/orders/{}/status", uuid(order.get("id")));
+
+    app.api
+        .post(&path, Some(&support), json!({"status": "paid"}))
+        .await
+        .expect_problem(403);
+    app.api
+        .post(&path, Some(&support), json!({"status": "shipped"}))
+        .await
+        .expect_problem(409);
+    app.api
+        .post(&path, Some(&finance), json!({"status": "paid"}))
+        .await
+        .expect(200);
+    for status in ["packed", "shipped", "delivered"] {
+        app.api
+            .post(&path, Some(&support), json!({"status": status}))
+            .await
+            .expect(200);
+    }
+    app.api
+        .post(&path, Some(&support), json!({"status": "packed"}))
+        .await
+        .expect_problem(409);
+    app.api
+        .post(&path, Some(&shopper.access), json!({"status": "refunded"}))
+        .await
+        .expect_problem(401);
+    let done = app
+        .api
+        .post(&path, Some(&finance), json!({"status": "refunded"}))
+        .await
+        .expect(200);
+    let steps: Vec<&str> = done
+        .get("history")
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| h["to"].as_str().expect("status"))
+        .collect();
+    assert_eq!(
+        steps,
+        ["pending_payment", "paid", "packed", "shipped", "delivered", "refunded"]
+    );
+    app.api
+        .post(
+            &format!("/api/v1/orders/{}/cancel", uuid(order.get("id"))),
+            Some(&shopper.access),
+            json!({}),
+        )
+        .await
+        .expect_problem(409);
+}
+
+#[tokio::test]
+async fn order_history_pages_newest_first() {
+    let app = spawn_app().await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Kandy", 10_000, 50).await;
+    let shopper = app.shopper().await;
+    let mut placed = vec![];
+    for _ in 0..5 {
+        let order = app
+            .checkout(
+                &shopper.access,
+                json!({"lines": [{"variant_id": tea.variant, "quantity": 1}]}),
+            )
+            .await
+            .expect(201);
+        placed.push(order.get("id").clone());
+    }
+    placed.reverse();
+    let mut seen = vec![];
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/orders?limit=2&cursor={c}"),
+            None => "/api/v1/orders?limit=2".to_owned(),
+        };
+        let page = app.api.get(&path, Some(&shopper.access)).await.expect(200);
+        seen.extend(page.get("items").as_array().expect("items").iter().map(|o| o["id"].clone()));
+        match page.get("next_cursor").as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, placed);
+}
