@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row};
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row, mysql::MySqlRow};
 use uuid::Uuid;
 
 use crate::model::{self, Allocation, LedgerEntry, Level, Levels, LocationStock, Shortage, StockItem, Take, VariantStock};
@@ -83,16 +83,17 @@ async fn lock_held(conn: &mut MySqlConnection, reservation: Uuid) -> sqlx::Resul
     .bind(reservation)
     .fetch_all(&mut *conn)
     .await?;
-    rows.into_iter()
-        .map(|row| {
-            let quantity: i32 = row.try_get("quantity")?;
-            Ok(Allocation {
-                variant_id: row.try_get("variant_id")?,
-                location: row.try_get("location")?,
-                quantity: i64::from(quantity),
-            })
-        })
-        .collect()
+    rows.iter().map(allocation_of).collect()
+}
+
+/// A row of (variant_id, location, quantity) as an allocation.
+fn allocation_of(row: &MySqlRow) -> sqlx::Result<Allocation> {
+    let quantity: i32 = row.try_get("quantity")?;
+    Ok(Allocation {
+        variant_id: row.try_get("variant_id")?,
+        location: row.try_get("location")?,
+        quantity: i64::from(quantity),
+    })
 }
 
 async fn delete_reservation(conn: &mut MySqlConnection, reservation: Uuid) -> sqlx::Result<()> {
@@ -264,17 +265,7 @@ pub async fn return_order(pool: &MySqlPool, order: Uuid) -> sqlx::Result<()> {
     .bind(order)
     .fetch_all(&mut *tx)
     .await?;
-    let sold: Vec<Allocation> = rows
-        .into_iter()
-        .map(|row| {
-            let quantity: i32 = row.try_get("quantity")?;
-            Ok(Allocation {
-                variant_id: row.try_get("variant_id")?,
-                location: row.try_get("location")?,
-                quantity: i64::from(quantity),
-            })
-        })
-        .collect::<sqlx::Result<_>>()?;
+    let sold: Vec<Allocation> = rows.iter().map(allocation_of).collect::<sqlx::Result<_>>()?;
     if sold.is_empty() {
         return Ok(());
     }

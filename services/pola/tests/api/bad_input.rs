@@ -1,6 +1,6 @@
 //! Bad input gets a clear 4xx problem document and changes nothing.
 
-use pola_core::auth::{Claims, Realm, Role, TokenKeys};
+use pola_core::auth::{Realm, Role, TokenKeys};
 use serde_json::json;
 
 use crate::harness::{SendReply, TestApp, spawn_app};
@@ -120,18 +120,7 @@ async fn expired_forged_and_misdirected_tokens_are_refused() {
     let before = footprint(&app).await;
     let me = app.api.get("/api/v1/identity/me", Some(&shopper.access)).await.expect(200);
     let id = crate::harness::uuid(me.get("id"));
-    let now = chrono::Utc::now().timestamp();
-    let expired = app
-        .keys
-        .sign(&Claims {
-            iss: "pola".into(),
-            aud: "pola-customer".into(),
-            sub: id,
-            iat: now - 60,
-            exp: now - 1,
-            roles: vec![],
-        })
-        .expect("signed");
+    let expired = app.expired_token(id);
     let forger = TokenKeys::generate("pola").expect("a key");
     let forged = forger
         .issue(Realm::Customer, id, vec![], std::time::Duration::from_secs(60))

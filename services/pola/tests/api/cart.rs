@@ -32,14 +32,7 @@ async fn a_guest_cart_merges_into_the_customers_cart_on_sign_in() {
 
     // The customer already has one of the same tea; after signing in the carts merge.
     let shopper = app.shopper().await;
-    app.api
-        .post(
-            "/api/v1/cart/lines",
-            Some(&shopper.access),
-            json!({"variant_id": tea.variant, "quantity": 1}),
-        )
-        .await
-        .expect(201);
+    app.add_to_cart(&shopper.access, tea.variant, 1).await.expect(201);
     let merged = app
         .api
         .request(reqwest::Method::GET, "/api/v1/cart")
@@ -82,34 +75,11 @@ async fn adding_more_than_is_available_is_a_409_that_says_how_many_can_be_had() 
     let first = app.shopper().await;
     let second = app.shopper().await;
 
-    let short = app
-        .api
-        .post(
-            "/api/v1/cart/lines",
-            Some(&first.access),
-            json!({"variant_id": tea.variant, "quantity": 5}),
-        )
-        .await
-        .expect_problem(409);
+    let short = app.add_to_cart(&first.access, tea.variant, 5).await.expect_problem(409);
     assert_eq!(short.body["available"], 3);
     assert_eq!(short.body["type"], "https://pola.lk/problems/out-of-stock");
-    app.api
-        .post(
-            "/api/v1/cart/lines",
-            Some(&first.access),
-            json!({"variant_id": tea.variant, "quantity": 3}),
-        )
-        .await
-        .expect(201);
-    let none = app
-        .api
-        .post(
-            "/api/v1/cart/lines",
-            Some(&second.access),
-            json!({"variant_id": tea.variant, "quantity": 1}),
-        )
-        .await
-        .expect_problem(409);
+    app.add_to_cart(&first.access, tea.variant, 3).await.expect(201);
+    let none = app.add_to_cart(&second.access, tea.variant, 1).await.expect_problem(409);
     assert_eq!(none.body["available"], 0);
     assert_eq!(app.available(tea.product, tea.variant).await, 0);
 }
@@ -120,15 +90,7 @@ async fn changing_and_removing_lines_moves_the_stock_held() {
     let staff = app.staff(&[Role::Catalog]).await;
     let tea = app.tea(&staff, "Sabaragamuwa", 40_000, 5).await;
     let shopper = app.shopper().await;
-    let cart = app
-        .api
-        .post(
-            "/api/v1/cart/lines",
-            Some(&shopper.access),
-            json!({"variant_id": tea.variant, "quantity": 2}),
-        )
-        .await
-        .expect(201);
+    let cart = app.add_to_cart(&shopper.access, tea.variant, 2).await.expect(201);
     let line = uuid(&cart.get("lines")[0]["id"]);
     assert_eq!(app.available(tea.product, tea.variant).await, 3);
     let updated = app
@@ -169,15 +131,7 @@ async fn one_customer_cannot_see_or_change_anothers_cart() {
     let tea = app.tea(&staff, "Uda Pussellawa", 70_000, 10).await;
     let owner = app.shopper().await;
     let intruder = app.shopper().await;
-    let cart = app
-        .api
-        .post(
-            "/api/v1/cart/lines",
-            Some(&owner.access),
-            json!({"variant_id": tea.variant, "quantity": 2}),
-        )
-        .await
-        .expect(201);
+    let cart = app.add_to_cart(&owner.access, tea.variant, 2).await.expect(201);
     let line = uuid(&cart.get("lines")[0]["id"]);
 
     app.api

@@ -216,21 +216,10 @@ async fn a_bundle_is_stocked_by_its_components_and_selling_it_sells_them() {
     assert_eq!(bundle.get("stock_available"), 3);
 
     let shopper = app.shopper().await;
-    app.checkout(
-        &shopper.access,
-        json!({"lines": [{"variant_id": box_variant, "quantity": 2}]}),
-    )
-    .await
-    .expect(201);
+    app.buy_now(&shopper.access, box_variant, 2).await.expect(201);
     assert_eq!(app.available(black.product, black.variant).await, 6);
     assert_eq!(app.available(green.product, green.variant).await, 1);
-    let short = app
-        .checkout(
-            &shopper.access,
-            json!({"lines": [{"variant_id": box_variant, "quantity": 2}]}),
-        )
-        .await
-        .expect_problem(409);
+    let short = app.buy_now(&shopper.access, box_variant, 2).await.expect_problem(409);
     assert!(short.body["shortages"].is_array());
     app.api
         .post(

@@ -37,8 +37,7 @@ async fn two_hundred_buyers_for_fifty_units_make_exactly_fifty_orders() {
         let app = app.clone();
         tokio::spawn(async move {
             let token = app.customer_token(Uuid::now_v7());
-            app.checkout(&token, json!({"lines": [{"variant_id": tea.variant, "quantity": 1}]}))
-                .await
+            app.buy_now(&token, tea.variant, 1).await
         })
     });
     let replies: Vec<_> = join_all(attempts).await.into_iter().map(|r| r.expect("task")).collect();
@@ -73,14 +72,7 @@ async fn carts_whose_reservations_expire_mid_checkout_never_oversell() {
         let app = app.clone();
         tokio::spawn(async move {
             let token = app.customer_token(Uuid::now_v7());
-            let added = app
-                .api
-                .post(
-                    "/api/v1/cart/lines",
-                    Some(&token),
-                    json!({"variant_id": tea.variant, "quantity": 1}),
-                )
-                .await;
+            let added = app.add_to_cart(&token, tea.variant, 1).await;
             assert!(matches!(added.status, 201 | 409), "{added:?}");
             tokio::time::sleep(Duration::from_millis(i * 10 % 2000)).await;
             let body = if added.status == 201 {
@@ -120,9 +112,7 @@ async fn stock_never_goes_below_zero_when_staff_recount_during_checkouts() {
         let app = app.clone();
         tokio::spawn(async move {
             let token = app.customer_token(Uuid::now_v7());
-            app.checkout(&token, json!({"lines": [{"variant_id": tea.variant, "quantity": 1}]}))
-                .await
-                .status
+            app.buy_now(&token, tea.variant, 1).await.status
         })
     });
     let recount = {

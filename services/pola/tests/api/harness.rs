@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use pola::{Running, Services};
 use pola_core::{
-    auth::{Realm, Role, TokenKeys},
+    auth::{Claims, Realm, Role, TokenKeys},
     config::Config,
     testing::{Api, Reply, TestDatabases, test_auth_config},
 };
@@ -224,6 +224,37 @@ impl TestApp {
             .json(&body)
             .send_reply()
             .await
+    }
+
+    /// "Buy now": an order of one line, with a fresh idempotency key.
+    pub async fn buy_now(&self, token: &str, variant: Uuid, quantity: i64) -> Reply {
+        self.checkout(token, json!({"lines": [{"variant_id": variant, "quantity": quantity}]}))
+            .await
+    }
+
+    pub async fn add_to_cart(&self, token: &str, variant: Uuid, quantity: i64) -> Reply {
+        self.api
+            .post(
+                "/api/v1/cart/lines",
+                Some(token),
+                json!({"variant_id": variant, "quantity": quantity}),
+            )
+            .await
+    }
+
+    /// An access token for `customer` that expired five minutes ago, validly signed.
+    pub fn expired_token(&self, customer: Uuid) -> String {
+        let now = chrono::Utc::now().timestamp();
+        self.keys
+            .sign(&Claims {
+                iss: "pola".into(),
+                aud: "pola-customer".into(),
+                sub: customer,
+                iat: now - 600,
+                exp: now - 300,
+                roles: vec![],
+            })
+            .expect("signed")
     }
 
     /// Counts rows in a service's database, to show that bad requests changed nothing.

@@ -96,12 +96,7 @@ async fn an_empty_cart_or_an_archived_product_cannot_be_checked_out() {
         )
         .await
         .expect(200);
-    app.checkout(
-        &shopper.access,
-        json!({"lines": [{"variant_id": tea.variant, "quantity": 1}]}),
-    )
-    .await
-    .expect_problem(422);
+    app.buy_now(&shopper.access, tea.variant, 1).await.expect_problem(422);
     assert_eq!(app.count(app.services.orders.pool(), "orders").await, 0);
 }
 
@@ -111,13 +106,7 @@ async fn cancelling_before_payment_returns_the_stock_once() {
     let staff = app.staff(&[Role::Catalog]).await;
     let tea = app.tea(&staff, "Ruhuna low-grown", 45_000, 5).await;
     let shopper = app.shopper().await;
-    let order = app
-        .checkout(
-            &shopper.access,
-            json!({"lines": [{"variant_id": tea.variant, "quantity": 3}]}),
-        )
-        .await
-        .expect(201);
+    let order = app.buy_now(&shopper.access, tea.variant, 3).await.expect(201);
     let id = uuid(order.get("id"));
     assert_eq!(app.available(tea.product, tea.variant).await, 2);
     let cancelled = app
@@ -141,10 +130,7 @@ async fn one_customer_cannot_see_or_cancel_anothers_order() {
     let tea = app.tea(&staff, "Galle", 45_000, 5).await;
     let owner = app.shopper().await;
     let intruder = app.shopper().await;
-    let order = app
-        .checkout(&owner.access, json!({"lines": [{"variant_id": tea.variant, "quantity": 1}]}))
-        .await
-        .expect(201);
+    let order = app.buy_now(&owner.access, tea.variant, 1).await.expect(201);
     let id = uuid(order.get("id"));
     app.api
         .get(&format!("/api/v1/orders/{id}"), Some(&intruder.access))
@@ -170,13 +156,7 @@ async fn staff_move_an_order_through_its_life_and_illegal_moves_are_refused() {
     let support = app.staff(&[Role::Support]).await;
     let tea = app.tea(&staff, "Matale", 45_000, 5).await;
     let shopper = app.shopper().await;
-    let order = app
-        .checkout(
-            &shopper.access,
-            json!({"lines": [{"variant_id": tea.variant, "quantity": 1}]}),
-        )
-        .await
-        .expect(201);
+    let order = app.buy_now(&shopper.access, tea.variant, 1).await.expect(201);
     let path = format!("/api/v1/orders/{}/status", uuid(order.get("id")));
 
     app.api
@@ -239,13 +219,7 @@ async fn order_history_pages_newest_first() {
     let shopper = app.shopper().await;
     let mut placed = vec![];
     for _ in 0..5 {
-        let order = app
-            .checkout(
-                &shopper.access,
-                json!({"lines": [{"variant_id": tea.variant, "quantity": 1}]}),
-            )
-            .await
-            .expect(201);
+        let order = app.buy_now(&shopper.access, tea.variant, 1).await.expect(201);
         placed.push(order.get("id").clone());
     }
     placed.reverse();

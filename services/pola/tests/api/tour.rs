@@ -1,6 +1,6 @@
 //! The README's five-minute tour, and a cart that outlives tokens and devices.
 
-use pola_core::auth::{Claims, Role};
+use pola_core::auth::Role;
 use serde_json::json;
 
 use crate::harness::{spawn_app, uuid};
@@ -42,15 +42,7 @@ async fn the_readme_tour_works_from_registration_to_order_history() {
     assert_eq!(uuid(&product.get("variants")[0]["id"]), tea.variant);
 
     // Add to the cart, sign out, sign in again: the cart is still there.
-    let cart = app
-        .api
-        .post(
-            "/api/v1/cart/lines",
-            Some(&access),
-            json!({"variant_id": tea.variant, "quantity": 2}),
-        )
-        .await
-        .expect(201);
+    let cart = app.add_to_cart(&access, tea.variant, 2).await.expect(201);
     assert_eq!(cart.get("total")["amount_minor"], 240_000);
     app.api
         .post("/api/v1/identity/logout", None, json!({"refresh_token": refresh}))
@@ -97,31 +89,12 @@ async fn a_cart_survives_token_expiry_and_a_sign_in_from_another_device() {
     let staff = app.staff(&[Role::Catalog]).await;
     let tea = app.tea(&staff, "Uva highlands", 90_000, 5).await;
     let shopper = app.shopper().await;
-    let cart = app
-        .api
-        .post(
-            "/api/v1/cart/lines",
-            Some(&shopper.access),
-            json!({"variant_id": tea.variant, "quantity": 1}),
-        )
-        .await
-        .expect(201);
+    let cart = app.add_to_cart(&shopper.access, tea.variant, 1).await.expect(201);
     let cart_id = cart.get("id").clone();
 
     // The access token expires: the API says so, and a refresh gets a working token.
     let me = app.api.get("/api/v1/identity/me", Some(&shopper.access)).await.expect(200);
-    let now = chrono::Utc::now().timestamp();
-    let expired = app
-        .keys
-        .sign(&Claims {
-            iss: "pola".into(),
-            aud: "pola-customer".into(),
-            sub: uuid(me.get("id")),
-            iat: now - 600,
-            exp: now - 300,
-            roles: vec![],
-        })
-        .expect("signed");
+    let expired = app.expired_token(uuid(me.get("id")));
     app.api.get("/api/v1/cart", Some(&expired)).await.expect_problem(401);
     let refreshed = app
         .api

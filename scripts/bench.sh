@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# `make bench`: catalogue reads and checkouts against a release build, with wrk.
+#
+# A private MariaDB on 127.0.0.1:3327 (durable: binary log, fsync per commit) holds fresh
+# `bench_*` databases each run; `pola serve` listens on 127.0.0.1:8090. wrk runs on the same
+# two cores as the server and the database, so read the figures as this machine's, and compare
+# ratios taken in one run rather than numbers from different days.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${BENCH_DURATION:-15s}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+out=var/bench
+mkdir -p "$out"
+db=(mariadb -h127.0.0.1 -P3327 -uroot -N)
+
+bash scripts/mariadb.sh start bench-mariadb 3327
+cargo build --release --locked -p pola
+pola=target/release/pola
+
+export POLA_DATABASE__URL=mysql://root@127.0.0.1:3327
+export POLA_DATABASE__PREFIX=bench
+export POLA_DATABASE__MAX_CONNECTIONS=${BENCH_POOL:-32}
+export POLA_HTTP__ADDR=127.0.0.1:8090
+export POLA_AUTH__SIGNING_KEY_FILE=$out/jwt-signing-key.pem
+export POLA_AUTH__ACCESS_TOKEN_TTL_SECS=3600
+export POLA_LOG__FILTER=warn
+API=http://$POLA_HTTP__ADDR
+
+for name in $("${db[@]}" -e "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'bench\\_%'"); do
+  "${db[@]}" -e "DROP DATABASE \`$name\`"
+done
+"$pola" migrate
+"$pola" seed --demo
+
+"$pola" serve >"$out/serve.log" 2>&1 &
+server=$!
+trap 'kill -INT $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -sf "$API/readyz" >/dev/null && break
+  sleep 0.1
+done
+
+json='content-type: application/json'
+curl -sf "$API/api/v1/identity/register" -H "$json" \
+  -d '{"email":"bench@example.lk","password":"benchmark passphrase","name":"Bench"}' >/dev/null
+token=$(curl -sf "$API/api/v1/identity/token" -H "$json" \
+  -d '{"grant_type":"password","username":"bench@example.lk","password":"benchmark passphrase"}' | jq -r .access_token)
+
+uuid_of="LOWER(CONCAT_WS('-', SUBSTR(HEX(v.id),1,8), SUBSTR(HEX(v.id),9,4), SUBSTR(HEX(v.id),13,4), SUBSTR(HEX(v.id),17,4), SUBSTR(HEX(v.id),21)))"
+plain="FROM bench_catalog.variants v JOIN bench_catalog.products p ON p.id = v.product_id WHERE p.kind = 'product'"
+hot=$("${db[@]}" -e "SELECT $uuid_of $plain ORDER BY v.id LIMIT 1")
+mapfile -t spread < <("${db[@]}" -e "SELECT $uuid_of $plain ORDER BY v.id LIMIT 1000 OFFSET 1")
+# Plenty of stock, so that every checkout can succeed and the figures are of selling, not refusing.
+"${db[@]}" -e "UPDATE bench_inventory.stock SET on_hand = 1000000 WHERE location = 'colombo'"
+
+lua() { # NAME VARIANT…: a wrk script posting "buy now" orders, each with a new Idempotency-Key
+  local file="$out/$1.lua"
+  shift
+  {
+    echo "local variants = {"
+    printf '  "%s",\n' "$@"
+    echo "}"
+    cat <<LUA
+local counter, prefix = 0, ""
+function init(args) math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16)); prefix = tostring(math.random(1, 1e9)) end
+function request()
+  counter = counter + 1
+  local v = variants[math.random(#variants)]
+  return wrk.format("POST", "/api/v1/orders", {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer $token",
+    ["Idempotency-Key"] = "bench-" .. prefix .. "-" .. counter,
+  }, '{"lines":[{"variant_id":"' .. v .. '","quantity":1}]}')
+end
+LUA
+  } >"$file"
+  echo "$file"
+}
+
+run() { # NAME ARGS…: one wrk run, its full output kept, one summary line printed
+  local name=$1
+  shift
+  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" >"$out/$name.txt"
+  local rps p50 p99 errors
+  rps=$(awk '/^Requests\/sec/ {print $2}' "$out/$name.txt")
+  p50=$(awk '$1 == "50%" {print $2}' "$out/$name.txt")
+  p99=$(awk '$1 == "99%" {print $2}' "$out/$name.txt")
+  errors=$(awk '/Non-2xx/ {print $5}' "$out/$name.txt")
+  printf '%-34s %10s req/s   p50 %8s   p99 %8s   non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "${errors:-0}" | tee -a "$out/summary.txt"
+}
+
+: >"$out/summary.txt"
+echo "pola bench $(date -u +%FT%TZ), $(nproc) cores, wrk -t2 -c$CONNECTIONS -d$DURATION" | tee -a "$out/summary.txt"
+run catalog-list "$API/api/v1/catalog/products?limit=20"
+run catalog-list-filtered "$API/api/v1/catalog/products?limit=20&category=clothing&attr=size:M&in_stock=true"
+run checkout-hot-variant -s "$(lua hot "$hot")" "$API/api/v1/orders"
+run checkout-spread-variants -s "$(lua spread "${spread[@]}")" "$API/api/v1/orders"
+
+negative=$("${db[@]}" -e "SELECT COUNT(*) FROM bench_inventory.stock WHERE on_hand < 0 OR reserved < 0")
+sold=$("${db[@]}" -e "SELECT COALESCE(SUM(quantity), 0) FROM bench_inventory.sales")
+ordered=$("${db[@]}" -e "SELECT COALESCE(SUM(quantity), 0) FROM bench_orders.order_lines")
+orders=$("${db[@]}" -e "SELECT COUNT(*) FROM bench_orders.orders")
+echo "orders $orders, units ordered $ordered, units sold $sold, stock rows below zero $negative" | tee -a "$out/summary.txt"
+if [ "$negative" != 0 ] || [ "$sold" != "$ordered" ]; then
+  echo "stock does not add up" >&2
+  exit 1
+fi
