@@ -51,7 +51,7 @@ pub async fn place_order(
         .ok()
         .filter(|k| check_idempotency_key(k))
         .ok_or_else(|| Error::BadRequest("Idempotency-Key must be 1-100 visible ASCII characters.".into()))?;
-    let placed = orders.place(customer.id, key, &request).await?;
+    let placed = orders.place(customer.id, key, request).await?;
     let mut response = (StatusCode::CREATED, Json(placed.order)).into_response();
     if placed.replayed {
         response
@@ -106,7 +106,7 @@ pub async fn get_order(State(orders): AppState, customer: Customer, Path(id): Pa
 pub async fn cancel_order(State(orders): AppState, customer: Customer, Path(id): Path<Uuid>) -> Result<Json<Order>, Error> {
     Ok(Json(
         orders
-            .change_status(id, Some(customer.id), OrderStatus::Cancelled, "customer")
+            .change_status(id, Some(customer.id), OrderStatus::Cancelled, "customer".into())
             .await?,
     ))
 }
@@ -135,7 +135,7 @@ pub async fn change_status(
     staff.require(role)?;
     Ok(Json(
         orders
-            .change_status(id, None, change.status, &format!("staff:{}", staff.id))
+            .change_status(id, None, change.status, format!("staff:{}", staff.id))
             .await?,
     ))
 }

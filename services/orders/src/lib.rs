@@ -5,7 +5,7 @@ pub mod api;
 pub mod model;
 pub mod store;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use pola_cart::client::CartClient;
 use pola_catalog::client::CatalogClient;
@@ -13,6 +13,7 @@ use pola_core::{Error, FieldError, Money};
 use pola_inventory::{client::InventoryClient, model::StockItem};
 use sha2::{Digest, Sha256};
 use sqlx::{MySqlConnection, MySqlPool, migrate::Migrator};
+use tokio::sync::watch;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -64,6 +65,16 @@ impl Orders {
             .with_state(self.clone())
     }
 
+    /// Places an order; see `place_uncancelled`. The work runs on its own task, so that a client
+    /// hanging up half-way cannot cancel it between the sale and the order.
+    pub async fn place(self: &Arc<Self>, customer: Uuid, key: &str, request: PlaceOrder) -> Result<Placed, Error> {
+        let this = self.clone();
+        let key = key.to_owned();
+        tokio::spawn(async move { this.place_uncancelled(customer, &key, &request).await })
+            .await
+            .map_err(|e| Error::Internal(e.into()))?
+    }
+
     /// Places an order exactly once per (customer, key).
     ///
     /// The key's row is written first and then locked for the whole checkout, so a retry that
@@ -71,7 +82,7 @@ impl Orders {
     /// id is fixed by that row, and inventory's commit is idempotent per order id, so a retry
     /// after a crash between the sale and the order insert sells nothing twice. A request
     /// refused as the client's fault (4xx) sold nothing, and forgets the key.
-    pub async fn place(&self, customer: Uuid, key: &str, request: &PlaceOrder) -> Result<Placed, Error> {
+    async fn place_uncancelled(&self, customer: Uuid, key: &str, request: &PlaceOrder) -> Result<Placed, Error> {
         let hash: [u8; 32] = Sha256::digest(serde_json::to_vec(request).map_err(anyhow::Error::from)?).into();
         store::claim_idempotency_key(&self.pool, customer, key, &hash, pola_core::new_id()).await?;
         let mut tx = self.pool.begin().await?;
@@ -173,9 +184,67 @@ impl Orders {
         Ok(consume)
     }
 
+    /// Returns the stock of checkouts that sold but never wrote their order (the process died
+    /// between the two) and forgets their keys, once they are `older_than` old. A checkout in
+    /// flight holds its key's row lock, and is skipped.
+    pub async fn reap_abandoned_checkouts(&self, older_than: Duration) -> Result<u64, Error> {
+        let before = chrono::Utc::now() - older_than;
+        let mut reaped = 0;
+        for (customer, key, order) in store::abandoned_keys(&self.pool, before, 100).await? {
+            let mut tx = self.pool.begin().await?;
+            if !store::lock_abandoned_key(&mut tx, customer, &key, order).await? {
+                continue;
+            }
+            self.inventory.return_order(order).await?;
+            store::forget_idempotency_key(&mut tx, customer, &key).await?;
+            tx.commit().await?;
+            tracing::warn!(order.id = %order, "abandoned checkout reaped: its stock is back on sale");
+            reaped += 1;
+        }
+        Ok(reaped)
+    }
+
+    /// Runs `reap_abandoned_checkouts` every minute, for checkouts over two minutes old, until
+    /// `shutdown` changes.
+    pub fn spawn_reaper(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.changed() => return,
+                }
+                if let Err(e) = this.reap_abandoned_checkouts(Duration::from_secs(120)).await {
+                    tracing::warn!(error = %e, "reaping abandoned checkouts failed; will retry");
+                }
+            }
+        })
+    }
+
     /// Moves an order to `to`; a cancellation returns its stock. `customer` limits it to their
-    /// own orders.
-    pub async fn change_status(&self, id: Uuid, customer: Option<Uuid>, to: OrderStatus, actor: &str) -> Result<Order, Error> {
+    /// own orders. Runs on its own task: a cancellation must not stop between the status change
+    /// and the stock's return.
+    pub async fn change_status(
+        self: &Arc<Self>,
+        id: Uuid,
+        customer: Option<Uuid>,
+        to: OrderStatus,
+        actor: String,
+    ) -> Result<Order, Error> {
+        let this = self.clone();
+        tokio::spawn(async move { this.change_status_uncancelled(id, customer, to, &actor).await })
+            .await
+            .map_err(|e| Error::Internal(e.into()))?
+    }
+
+    async fn change_status_uncancelled(
+        &self,
+        id: Uuid,
+        customer: Option<Uuid>,
+        to: OrderStatus,
+        actor: &str,
+    ) -> Result<Order, Error> {
         match store::transition(&self.pool, id, customer, to, actor).await? {
             store::Transition::NotFound => return Err(Error::not_found("No such order.")),
             store::Transition::Illegal { from } => {

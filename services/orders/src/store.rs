@@ -39,6 +39,39 @@ pub async fn lock_idempotency_key(conn: &mut MySqlConnection, customer: Uuid, ke
     Ok((row.try_get("request_hash")?, row.try_get("order_id")?))
 }
 
+/// Keys older than `before` whose order was never written: checkouts that died half-way.
+pub async fn abandoned_keys(
+    pool: &MySqlPool,
+    before: chrono::DateTime<Utc>,
+    limit: u32,
+) -> sqlx::Result<Vec<(Uuid, String, Uuid)>> {
+    let rows = sqlx::query(
+        "SELECT k.customer_id, k.idem_key, k.order_id FROM idempotency_keys k
+         WHERE k.created_at < ? AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = k.order_id) LIMIT ?",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("customer_id")?, r.try_get("idem_key")?, r.try_get("order_id")?)))
+        .collect()
+}
+
+/// Locks an abandoned key unless a checkout holds it; false when it is held, gone, or its order
+/// now exists.
+pub async fn lock_abandoned_key(conn: &mut MySqlConnection, customer: Uuid, key: &str, order: Uuid) -> sqlx::Result<bool> {
+    let locked: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM idempotency_keys WHERE customer_id = ? AND idem_key = ? AND order_id = ? FOR UPDATE SKIP LOCKED",
+    )
+    .bind(customer)
+    .bind(key)
+    .bind(order)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(locked.is_some() && !order_exists(conn, order).await?)
+}
+
 /// Forgets a key whose request was refused, so that nothing of it remains.
 pub async fn forget_idempotency_key(conn: &mut MySqlConnection, customer: Uuid, key: &str) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM idempotency_keys WHERE customer_id = ? AND idem_key = ?")

@@ -178,7 +178,7 @@ pub struct Running {
     pub addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
-    sweeper: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Running {
@@ -186,12 +186,15 @@ impl Running {
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.send_replace(true);
         self.task.await??;
-        self.sweeper.await?;
+        for task in self.background {
+            task.await?;
+        }
         Ok(())
     }
 }
 
-/// Starts serving `services` on `config.http.addr`, with the reservation sweeper running.
+/// Starts serving `services` on `config.http.addr`, with the reservation sweeper and the
+/// abandoned-checkout reaper running.
 pub async fn start(config: &Config, services: &Services, only: &[ServiceName]) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(config.http.addr)
         .await
@@ -199,7 +202,10 @@ pub async fn start(config: &Config, services: &Services, only: &[ServiceName]) -
     let addr = listener.local_addr()?;
     let app = services.router(config, only);
     let (shutdown, mut stopped) = watch::channel(false);
-    let sweeper = services.inventory.spawn_sweeper(shutdown.subscribe());
+    let background = vec![
+        services.inventory.spawn_sweeper(shutdown.subscribe()),
+        services.orders.spawn_reaper(shutdown.subscribe()),
+    ];
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -212,6 +218,6 @@ pub async fn start(config: &Config, services: &Services, only: &[ServiceName]) -
         addr,
         shutdown,
         task,
-        sweeper,
+        background,
     })
 }

@@ -2,7 +2,10 @@
 
 use futures::future::join_all;
 use pola_core::auth::Role;
+use pola_inventory::{client::InventoryClient, model::StockItem};
+use pola_orders::model::{PlaceOrder, RequestedLine};
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::harness::{SendReply, spawn_app, uuid};
 
@@ -238,4 +241,105 @@ async fn order_history_pages_newest_first() {
         }
     }
     assert_eq!(seen, placed);
+}
+
+/// Leaves what a process killed between the sale and the order insert leaves: the key's row,
+/// and the units sold to its order id, but no order.
+async fn die_after_selling(
+    app: &crate::harness::TestApp,
+    customer: Uuid,
+    key: &str,
+    request: &PlaceOrder,
+    age: chrono::Duration,
+) -> Uuid {
+    use sha2::Digest;
+    let order = Uuid::now_v7();
+    let hash = sha2::Sha256::digest(serde_json::to_vec(request).expect("json"));
+    sqlx::query(
+        "INSERT INTO idempotency_keys (customer_id, idem_key, request_hash, order_id, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(customer)
+    .bind(key)
+    .bind(&hash[..])
+    .bind(order)
+    .bind(chrono::Utc::now() - age)
+    .execute(app.services.orders.pool())
+    .await
+    .expect("key row");
+    let lines = request.lines.as_ref().expect("lines");
+    let items: Vec<StockItem> = lines
+        .iter()
+        .map(|l| StockItem {
+            variant_id: l.variant_id,
+            quantity: u32::try_from(l.quantity).expect("quantity"),
+        })
+        .collect();
+    app.services.inventory.commit(order, &[], &items).await.expect("sold");
+    order
+}
+
+#[tokio::test]
+async fn a_retry_after_a_crash_between_sale_and_order_completes_the_same_order_once() {
+    let app = spawn_app().await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Crash-tested", 10_000, 5).await;
+    let customer = Uuid::now_v7();
+    let request = PlaceOrder {
+        lines: Some(vec![RequestedLine {
+            variant_id: tea.variant,
+            quantity: 2,
+        }]),
+    };
+    let order = die_after_selling(&app, customer, "retry-me", &request, chrono::Duration::zero()).await;
+    assert_eq!(app.available(tea.product, tea.variant).await, 3);
+
+    let retry = app
+        .api
+        .request(reqwest::Method::POST, "/api/v1/orders")
+        .bearer_auth(app.customer_token(customer))
+        .header("Idempotency-Key", "retry-me")
+        .json(&request)
+        .send_reply()
+        .await
+        .expect(201);
+    assert_eq!(uuid(retry.get("id")), order);
+    assert_eq!(
+        app.available(tea.product, tea.variant).await,
+        3,
+        "the retry sold nothing more"
+    );
+}
+
+#[tokio::test]
+async fn a_checkout_abandoned_after_selling_gives_its_stock_back() {
+    let app = spawn_app().await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Abandoned", 10_000, 5).await;
+    let request = PlaceOrder {
+        lines: Some(vec![RequestedLine {
+            variant_id: tea.variant,
+            quantity: 2,
+        }]),
+    };
+    die_after_selling(&app, Uuid::now_v7(), "old", &request, chrono::Duration::minutes(10)).await;
+    die_after_selling(&app, Uuid::now_v7(), "recent", &request, chrono::Duration::zero()).await;
+    assert_eq!(app.available(tea.product, tea.variant).await, 1);
+
+    let reaped = app
+        .services
+        .orders
+        .reap_abandoned_checkouts(std::time::Duration::from_secs(120))
+        .await
+        .expect("reaped");
+    assert_eq!(reaped, 1, "only the old one: the recent one may still be retried");
+    assert_eq!(app.available(tea.product, tea.variant).await, 3);
+    assert_eq!(app.count(app.services.orders.pool(), "idempotency_keys").await, 1);
+    assert_eq!(
+        app.services
+            .orders
+            .reap_abandoned_checkouts(std::time::Duration::from_secs(120))
+            .await
+            .expect("reaped"),
+        0
+    );
 }
