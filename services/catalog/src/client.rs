@@ -35,10 +35,6 @@ pub trait CatalogClient: Send + Sync {
 impl CatalogClient for Catalog {
     async fn variants(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, VariantInfo>, Error> {
         let rows = store::variants(&self.pool, ids, false).await?;
-        let mut products: Vec<Uuid> = rows.iter().map(|v| v.product_id).collect();
-        products.sort();
-        products.dedup();
-        let names = store::product_names(&self.pool, &products).await?;
         Ok(rows
             .into_iter()
             .map(|v| {
@@ -47,7 +43,7 @@ impl CatalogClient for Catalog {
                     .values()
                     .map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_owned))
                     .collect();
-                let name = names.get(&v.product_id).cloned().unwrap_or_default();
+                let name = v.product_name;
                 let title = if values.is_empty() {
                     name
                 } else {

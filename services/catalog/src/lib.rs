@@ -113,13 +113,17 @@ impl Catalog {
             let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
             let variants = store::variants(&self.pool, &ids, true).await?;
             let stock = self.stock(&variants).await?;
-            let mut per_product: HashMap<Uuid, i64> = HashMap::new();
-            for v in &variants {
-                *per_product.entry(v.product_id).or_default() += stock.get(&v.id).copied().unwrap_or(0);
+            // (units available, lowest price, highest price) of each product's active variants.
+            let mut per_product: HashMap<Uuid, (i64, i64, i64)> = HashMap::new();
+            for v in variants.iter().filter(|v| v.active) {
+                let entry = per_product.entry(v.product_id).or_insert((0, i64::MAX, 0));
+                entry.0 += stock.get(&v.id).copied().unwrap_or(0);
+                entry.1 = entry.1.min(v.price.amount_minor);
+                entry.2 = entry.2.max(v.price.amount_minor);
             }
             for row in rows {
                 after = Some(row.id);
-                let stock_available = per_product.get(&row.id).copied().unwrap_or(0);
+                let (stock_available, price_min, price_max) = per_product.get(&row.id).copied().unwrap_or((0, 0, 0));
                 if filter.in_stock && stock_available <= 0 {
                     continue;
                 }
@@ -129,8 +133,8 @@ impl Catalog {
                     kind: row.kind,
                     category: row.category,
                     product_type: row.product_type,
-                    price: Money::lkr(row.price_min),
-                    price_max: Money::lkr(row.price_max),
+                    price: Money::lkr(price_min),
+                    price_max: Money::lkr(price_max),
                     stock_available,
                 });
                 if out.len() == want {

@@ -21,8 +21,6 @@ pub struct SummaryRow {
     pub kind: ProductKind,
     pub category: String,
     pub product_type: String,
-    pub price_min: i64,
-    pub price_max: i64,
 }
 
 /// A variant row, with the bundle components it is sold as.
@@ -30,6 +28,7 @@ pub struct SummaryRow {
 pub struct VariantRow {
     pub id: Uuid,
     pub product_id: Uuid,
+    pub product_name: String,
     pub sku: String,
     pub price: Money,
     pub attributes: BTreeMap<String, Value>,
@@ -248,10 +247,12 @@ pub async fn list_products(
     after: Option<Uuid>,
     limit: u32,
 ) -> sqlx::Result<Vec<SummaryRow>> {
+    // Without semi-join flattening, the variant conditions run per product through
+    // ix_variants_product and stop at the page's end; flattened, MariaDB materialises them over
+    // every variant first (43 ms instead of 0.9 ms for `attr=size:M` on the demo shop).
     let mut query: QueryBuilder<MySql> = QueryBuilder::new(
-        "SELECT p.id, p.name, p.kind, c.slug AS category, t.code AS product_type,
-           (SELECT MIN(v.price_minor) FROM variants v WHERE v.product_id = p.id AND v.status = 'active') AS price_min,
-           (SELECT MAX(v.price_minor) FROM variants v WHERE v.product_id = p.id AND v.status = 'active') AS price_max
+        "SET STATEMENT optimizer_switch = 'semijoin=off,materialization=off' FOR
+         SELECT p.id, p.name, p.kind, c.slug AS category, t.code AS product_type
          FROM products p
          JOIN categories c ON c.id = p.category_id
          JOIN product_types t ON t.id = p.product_type_id
@@ -303,8 +304,6 @@ pub async fn list_products(
                 kind: kind_of(row)?,
                 category: row.try_get("category")?,
                 product_type: row.try_get("product_type")?,
-                price_min: row.try_get::<Option<i64>, _>("price_min")?.unwrap_or(0),
-                price_max: row.try_get::<Option<i64>, _>("price_max")?.unwrap_or(0),
             })
         })
         .collect()
@@ -336,13 +335,14 @@ async fn components_of(pool: &MySqlPool, variants: &[Uuid]) -> sqlx::Result<Hash
     Ok(by_bundle)
 }
 
-/// Variants by product (`by_product`) or by id, with their components; active and archived.
+/// Variants by product (`by_product`) or by id, with their product's name and, for bundles, their
+/// components; active and archived.
 pub async fn variants(pool: &MySqlPool, ids: &[Uuid], by_product: bool) -> sqlx::Result<Vec<VariantRow>> {
     if ids.is_empty() {
         return Ok(vec![]);
     }
     let mut query: QueryBuilder<MySql> = QueryBuilder::new(
-        "SELECT v.id, v.product_id, v.sku, v.price_minor, v.attributes,
+        "SELECT v.id, v.product_id, v.sku, v.price_minor, v.attributes, p.name AS product_name, p.kind,
                 (v.status = 'active' AND p.status = 'active') AS active
          FROM variants v JOIN products p ON p.id = v.product_id WHERE ",
     );
@@ -353,8 +353,13 @@ pub async fn variants(pool: &MySqlPool, ids: &[Uuid], by_product: bool) -> sqlx:
     }
     query.push(") ORDER BY v.product_id, v.price_minor, v.sku");
     let rows = query.build().fetch_all(pool).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.try_get("id")).collect::<sqlx::Result<_>>()?;
-    let mut components = components_of(pool, &ids).await?;
+    let mut bundles = vec![];
+    for row in &rows {
+        if kind_of(row)? == ProductKind::Bundle {
+            bundles.push(row.try_get("id")?);
+        }
+    }
+    let mut components = components_of(pool, &bundles).await?;
     rows.iter()
         .map(|row| {
             let id: Uuid = row.try_get("id")?;
@@ -363,6 +368,7 @@ pub async fn variants(pool: &MySqlPool, ids: &[Uuid], by_product: bool) -> sqlx:
             Ok(VariantRow {
                 id,
                 product_id: row.try_get("product_id")?,
+                product_name: row.try_get("product_name")?,
                 sku: row.try_get("sku")?,
                 price: Money::lkr(row.try_get("price_minor")?),
                 attributes,
@@ -394,21 +400,6 @@ pub async fn product(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<ProductR
         })
     })
     .transpose()
-}
-
-/// Products by id (names for order lines).
-pub async fn product_names(pool: &MySqlPool, ids: &[Uuid]) -> sqlx::Result<HashMap<Uuid, String>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut query: QueryBuilder<MySql> = QueryBuilder::new("SELECT id, name FROM products WHERE id IN (");
-    let mut list = query.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    query.push(")");
-    let rows = query.build().fetch_all(pool).await?;
-    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("name")?))).collect()
 }
 
 /// Applies a patch; false when there is no such product.

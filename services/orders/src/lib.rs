@@ -17,7 +17,9 @@ use tokio::sync::watch;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::model::{Order, OrderLine, OrderStatus, PlaceOrder, check_lines, subtotal};
+use chrono::SubsecRound;
+
+use crate::model::{Order, OrderLine, OrderStatus, PlaceOrder, StatusChange, check_lines, subtotal};
 
 /// The database this service owns: `<prefix>_orders`.
 pub const SERVICE: &str = "orders";
@@ -86,22 +88,23 @@ impl Orders {
         let hash: [u8; 32] = Sha256::digest(serde_json::to_vec(request).map_err(anyhow::Error::from)?).into();
         store::claim_idempotency_key(&self.pool, customer, key, &hash, pola_core::new_id()).await?;
         let mut tx = self.pool.begin().await?;
-        let (stored_hash, order_id) = store::lock_idempotency_key(&mut tx, customer, key).await?;
-        if stored_hash != hash {
+        let claimed = store::lock_idempotency_key(&mut tx, customer, key).await?;
+        let order_id = claimed.order_id;
+        if claimed.request_hash != hash {
             return Err(Error::Unprocessable {
                 code: "idempotency-key-reused",
                 detail: "This Idempotency-Key was used for a different order; use a new key for a new order.".into(),
             });
         }
-        if store::order_exists(&mut tx, order_id).await? {
+        if claimed.placed {
             drop(tx);
             let order = store::order(&self.pool, order_id, Some(customer))
                 .await?
                 .ok_or_else(|| Error::not_found("No such order."))?;
             return Ok(Placed { order, replayed: true });
         }
-        let consumed = match self.sell(&mut tx, customer, order_id, request).await {
-            Ok(consumed) => consumed,
+        let (consumed, order) = match self.sell(&mut tx, customer, order_id, request).await {
+            Ok(sold) => sold,
             Err(e) if e.status().is_client_error() => {
                 store::forget_idempotency_key(&mut tx, customer, key).await?;
                 tx.commit().await?;
@@ -117,21 +120,18 @@ impl Orders {
             // later checkout of them reserves afresh.
             tracing::warn!(order.id = %order_id, error = %e, "could not clear checked-out cart lines");
         }
-        let order = store::order(&self.pool, order_id, Some(customer))
-            .await?
-            .ok_or_else(|| Error::not_found("No such order."))?;
         Ok(Placed { order, replayed: false })
     }
 
     /// Prices the lines (from the cart, or the request), sells their stock and writes the order
-    /// in `tx`. Returns the cart lines it used up.
+    /// in `tx`. Returns the cart lines it used up, and the order.
     async fn sell(
         &self,
         tx: &mut MySqlConnection,
         customer: Uuid,
         order_id: Uuid,
         request: &PlaceOrder,
-    ) -> Result<Vec<Uuid>, Error> {
+    ) -> Result<(Vec<Uuid>, Order), Error> {
         let (wanted, from_cart) = match &request.lines {
             Some(lines) => (check_lines(lines).map_err(Error::Validation)?, vec![]),
             None => {
@@ -179,9 +179,25 @@ impl Orders {
         let total: Money = subtotal;
         let consume: Vec<Uuid> = from_cart.iter().map(|l| l.line_id).collect();
         self.inventory.commit(order_id, &consume, &items).await?;
-        store::insert_order(tx, order_id, customer, &lines, subtotal, total).await?;
-        tracing::info!(order.id = %order_id, order.total_minor = total.amount_minor, order.lines = lines.len(), "order placed");
-        Ok(consume)
+        // Microseconds: what the database keeps, so that a replay reads back the same order.
+        let now = chrono::Utc::now().trunc_subsecs(6);
+        let order = Order {
+            id: order_id,
+            status: OrderStatus::PendingPayment,
+            lines,
+            subtotal,
+            total,
+            created_at: now,
+            history: vec![StatusChange {
+                from: None,
+                to: OrderStatus::PendingPayment,
+                actor: "customer".into(),
+                at: now,
+            }],
+        };
+        store::insert_order(tx, customer, &order).await?;
+        tracing::info!(order.id = %order_id, order.total_minor = total.amount_minor, order.lines = order.lines.len(), "order placed");
+        Ok((consume, order))
     }
 
     /// Returns the stock of checkouts that sold but never wrote their order (the process died

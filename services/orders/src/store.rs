@@ -28,15 +28,29 @@ pub async fn claim_idempotency_key(
     .map(drop)
 }
 
-/// Locks the key's row for the rest of the transaction and returns its request hash and order id.
-pub async fn lock_idempotency_key(conn: &mut MySqlConnection, customer: Uuid, key: &str) -> sqlx::Result<(Vec<u8>, Uuid)> {
-    let row =
-        sqlx::query("SELECT request_hash, order_id FROM idempotency_keys WHERE customer_id = ? AND idem_key = ? FOR UPDATE")
-            .bind(customer)
-            .bind(key)
-            .fetch_one(conn)
-            .await?;
-    Ok((row.try_get("request_hash")?, row.try_get("order_id")?))
+/// A claimed idempotency key, locked.
+pub struct ClaimedKey {
+    pub request_hash: Vec<u8>,
+    pub order_id: Uuid,
+    /// The order was placed already (this request is a replay).
+    pub placed: bool,
+}
+
+/// Locks the key's row for the rest of the transaction.
+pub async fn lock_idempotency_key(conn: &mut MySqlConnection, customer: Uuid, key: &str) -> sqlx::Result<ClaimedKey> {
+    let row = sqlx::query(
+        "SELECT k.request_hash, k.order_id, EXISTS (SELECT 1 FROM orders o WHERE o.id = k.order_id) AS placed
+         FROM idempotency_keys k WHERE k.customer_id = ? AND k.idem_key = ? FOR UPDATE",
+    )
+    .bind(customer)
+    .bind(key)
+    .fetch_one(conn)
+    .await?;
+    Ok(ClaimedKey {
+        request_hash: row.try_get("request_hash")?,
+        order_id: row.try_get("order_id")?,
+        placed: row.try_get::<i64, _>("placed")? == 1,
+    })
 }
 
 /// Keys older than `before` whose order was never written: checkouts that died half-way.
@@ -82,24 +96,18 @@ pub async fn forget_idempotency_key(conn: &mut MySqlConnection, customer: Uuid, 
         .map(drop)
 }
 
-pub async fn insert_order(
-    conn: &mut MySqlConnection,
-    id: Uuid,
-    customer: Uuid,
-    lines: &[OrderLine],
-    subtotal: Money,
-    total: Money,
-) -> sqlx::Result<()> {
-    let now = Utc::now();
+/// Writes a new order with its lines and first status.
+pub async fn insert_order(conn: &mut MySqlConnection, customer: Uuid, order: &Order) -> sqlx::Result<()> {
+    let (id, now, lines) = (order.id, order.created_at, &order.lines);
     sqlx::query(
         "INSERT INTO orders (id, customer_id, status, currency, subtotal_minor, total_minor, created_at, updated_at)
          VALUES (?, ?, 'pending_payment', ?, ?, ?, ?, ?)",
     )
     .bind(id)
     .bind(customer)
-    .bind(total.currency.code())
-    .bind(subtotal.amount_minor)
-    .bind(total.amount_minor)
+    .bind(order.total.currency.code())
+    .bind(order.subtotal.amount_minor)
+    .bind(order.total.amount_minor)
     .bind(now)
     .bind(now)
     .execute(&mut *conn)
@@ -119,22 +127,19 @@ pub async fn insert_order(
             .push_bind(l.line_total.amount_minor);
     });
     insert.build().execute(&mut *conn).await?;
-    insert_history(conn, id, None, OrderStatus::PendingPayment, "customer").await
+    for change in &order.history {
+        insert_history(conn, id, change).await?;
+    }
+    Ok(())
 }
 
-async fn insert_history(
-    conn: &mut MySqlConnection,
-    order: Uuid,
-    from: Option<OrderStatus>,
-    to: OrderStatus,
-    actor: &str,
-) -> sqlx::Result<()> {
+async fn insert_history(conn: &mut MySqlConnection, order: Uuid, change: &StatusChange) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO order_status_history (order_id, from_status, to_status, actor, created_at) VALUES (?, ?, ?, ?, ?)")
         .bind(order)
-        .bind(from.map(OrderStatus::as_str))
-        .bind(to.as_str())
-        .bind(actor)
-        .bind(Utc::now())
+        .bind(change.from.map(OrderStatus::as_str))
+        .bind(change.to.as_str())
+        .bind(&change.actor)
+        .bind(change.at)
         .execute(conn)
         .await
         .map(drop)
@@ -279,7 +284,13 @@ pub async fn transition(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    insert_history(&mut tx, id, Some(from), to, actor).await?;
+    let change = StatusChange {
+        from: Some(from),
+        to,
+        actor: actor.to_owned(),
+        at: Utc::now(),
+    };
+    insert_history(&mut tx, id, &change).await?;
     tx.commit().await?;
     Ok(Transition::Done { from })
 }
