@@ -70,8 +70,12 @@ impl InventoryClient for Inventory {
     }
 
     async fn commit(&self, order: Uuid, consume: &[Uuid], items: &[StockItem]) -> Result<(), Error> {
-        pola_core::db::retry_deadlocks(|| store::commit(&self.pool, order, consume, items)).await?;
-        Ok(())
+        let sale = store::Sale {
+            order,
+            consume: consume.to_vec(),
+            items: items.to_vec(),
+        };
+        Ok(self.sales.sell(sale).await?)
     }
 
     async fn return_order(&self, order: Uuid) -> Result<(), Error> {

@@ -2,6 +2,7 @@
 //! never take more than is there.
 
 pub mod api;
+pub mod batch;
 pub mod client;
 pub mod model;
 pub mod store;
@@ -21,11 +22,17 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub struct Inventory {
     pool: MySqlPool,
     config: InventoryConfig,
+    sales: batch::SaleQueue,
 }
 
 impl Inventory {
+    /// The service, with its sale workers started (so: inside a tokio runtime).
     pub fn new(pool: MySqlPool, config: InventoryConfig) -> Arc<Self> {
-        Arc::new(Self { pool, config })
+        Arc::new(Self {
+            sales: batch::SaleQueue::start(pool.clone()),
+            pool,
+            config,
+        })
     }
 
     pub fn pool(&self) -> &MySqlPool {

@@ -200,31 +200,60 @@ async fn insert_ledger(
     insert.build().execute(&mut *conn).await.map(drop)
 }
 
-/// Sells `items` to `order`, using up the `consume`d reservations first. All or nothing, and
-/// idempotent per order: committing an order that was already committed changes nothing.
-pub async fn commit(pool: &MySqlPool, order: Uuid, consume: &[Uuid], items: &[StockItem]) -> Result<(), StockError> {
+/// One order's sale, as `commit_batch` takes it.
+#[derive(Debug, Clone)]
+pub struct Sale {
+    pub order: Uuid,
+    /// Reservations the sale uses up first.
+    pub consume: Vec<Uuid>,
+    pub items: Vec<StockItem>,
+}
+
+/// Sells every sale in one transaction (one commit, one fsync, for all of them), each sale all
+/// or nothing: a sale that is short is rolled back to its savepoint and reported, the others
+/// go on. Idempotent per order: an order that was already sold changes nothing.
+pub async fn commit_batch(pool: &MySqlPool, sales: &[Sale]) -> sqlx::Result<Vec<Result<(), Vec<Shortage>>>> {
     let mut tx = pool.begin().await?;
+    let mut results = Vec::with_capacity(sales.len());
+    for sale in sales {
+        // SAVEPOINT cannot be prepared: it goes as plain text. Reusing the name moves it.
+        sqlx::raw_sql("SAVEPOINT sale").execute(&mut *tx).await?;
+        match sell_in(&mut tx, sale).await {
+            Ok(()) => results.push(Ok(())),
+            Err(StockError::Shortage(s)) => {
+                sqlx::raw_sql("ROLLBACK TO SAVEPOINT sale").execute(&mut *tx).await?;
+                results.push(Err(s));
+            }
+            Err(StockError::Database(e)) => return Err(e),
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn sell_in(conn: &mut MySqlConnection, sale: &Sale) -> Result<(), StockError> {
+    let (order, items) = (sale.order, &sale.items[..]);
     let done: Option<i32> = sqlx::query_scalar("SELECT 1 FROM sales WHERE order_id = ? LIMIT 1")
         .bind(order)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?;
     if done.is_some() {
         return Ok(());
     }
-    let mut consume = consume.to_vec();
+    let mut consume = sale.consume.clone();
     consume.sort();
     consume.dedup();
     let mut held = vec![];
     for &reservation in &consume {
-        held.extend(lock_held(&mut tx, reservation).await?);
+        held.extend(lock_held(conn, reservation).await?);
     }
-    let mut levels = lock_levels(&mut tx, &variants_of(&held, items)).await?;
+    let mut levels = lock_levels(conn, &variants_of(&held, items)).await?;
     let before = levels.clone();
     model::release(&mut levels, &held);
     let sold = model::take(&mut levels, items, Take::Sell).map_err(StockError::Shortage)?;
-    write_levels(&mut tx, &before, &levels).await?;
+    write_levels(conn, &before, &levels).await?;
     for &reservation in &consume {
-        delete_reservation(&mut tx, reservation).await?;
+        delete_reservation(conn, reservation).await?;
     }
     let now = Utc::now();
     let mut insert: QueryBuilder<MySql> =
@@ -236,7 +265,7 @@ pub async fn commit(pool: &MySqlPool, order: Uuid, consume: &[Uuid], items: &[St
             .push_bind(a.quantity)
             .push_bind(now);
     });
-    insert.build().execute(&mut *tx).await?;
+    insert.build().execute(&mut *conn).await?;
     let ledger: Vec<(Allocation, i64)> = sold
         .into_iter()
         .map(|a| {
@@ -250,8 +279,7 @@ pub async fn commit(pool: &MySqlPool, order: Uuid, consume: &[Uuid], items: &[St
             )
         })
         .collect();
-    insert_ledger(&mut tx, &ledger, "sale", "order placed", Some(order), None).await?;
-    tx.commit().await?;
+    insert_ledger(conn, &ledger, "sale", "order placed", Some(order), None).await?;
     Ok(())
 }
 

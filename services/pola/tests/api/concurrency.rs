@@ -126,3 +126,39 @@ async fn stock_never_goes_below_zero_when_staff_recount_during_checkouts() {
     let (on_hand, reserved, _) = stock_rows(&app, tea.variant).await;
     assert!(on_hand >= 0 && reserved == 0, "on_hand {on_hand}, reserved {reserved}");
 }
+
+#[tokio::test]
+async fn a_short_sale_in_a_batch_leaves_the_others_sold_and_a_repeated_order_sells_once() {
+    use pola_inventory::{
+        model::StockItem,
+        store::{Sale, commit_batch},
+    };
+    let app = spawn_app().await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Batched", 10_000, 5).await;
+    let sale = |order: Uuid, quantity: u32| Sale {
+        order,
+        consume: vec![],
+        items: vec![StockItem {
+            variant_id: tea.variant,
+            quantity,
+        }],
+    };
+    let (first, repeated) = (Uuid::now_v7(), Uuid::now_v7());
+    let batch = [
+        sale(first, 2),
+        sale(Uuid::now_v7(), 4),
+        sale(repeated, 1),
+        sale(repeated, 1),
+        sale(Uuid::now_v7(), 2),
+    ];
+    let results = commit_batch(app.services.inventory.pool(), &batch).await.expect("committed");
+    let sold: Vec<bool> = results.iter().map(Result::is_ok).collect();
+    assert_eq!(sold, [true, false, true, true, true]);
+    let Err(shortage) = &results[1] else {
+        panic!("the second sale is short")
+    };
+    assert_eq!(shortage[0].available, 3);
+    // 2 + 1 (the repeated order once) + 2 = 5: nothing left, nothing oversold.
+    assert_eq!(stock_rows(&app, tea.variant).await, (0, 0, 5));
+}
