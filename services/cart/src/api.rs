@@ -146,3 +146,33 @@ pub async fn remove_line(State(cart): State<Arc<Cart>>, owner: CartOwner, Path(i
     let owner = owner.resolve(&cart).await?;
     Ok(CartReply(StatusCode::OK, cart.remove_line(&owner, id).await?))
 }
+
+/// Internal API: what other Pola processes call through `client::HttpCart`. Not in the public
+/// OpenAPI document; admitted only with the service token.
+pub mod internal {
+    use std::sync::Arc;
+
+    use axum::extract::State;
+    use pola_core::{Error, client::InternalCall, extract::Json};
+
+    use crate::{
+        Cart,
+        client::{CartClient, CheckoutLine, CheckoutQuery},
+    };
+
+    pub async fn checkout_lines(
+        State(cart): State<Arc<Cart>>,
+        _: InternalCall,
+        Json(query): Json<CheckoutQuery>,
+    ) -> Result<Json<Vec<CheckoutLine>>, Error> {
+        Ok(Json(cart.checkout_lines(query.customer).await?))
+    }
+
+    pub async fn checked_out(
+        State(cart): State<Arc<Cart>>,
+        _: InternalCall,
+        Json(query): Json<CheckoutQuery>,
+    ) -> Result<Json<()>, Error> {
+        Ok(Json(cart.remove_checked_out(query.customer, &query.lines).await?))
+    }
+}

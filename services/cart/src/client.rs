@@ -1,13 +1,14 @@
 //! How other services use the cart.
 
 use async_trait::async_trait;
-use pola_core::Error;
+use pola_core::{Error, client::ServiceClient};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{Cart, store};
 
 /// A cart line as checkout takes it. `line_id` is also the id of the reservation holding its stock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckoutLine {
     pub line_id: Uuid,
     pub variant_id: Uuid,
@@ -49,5 +50,32 @@ impl CartClient for Cart {
         store::delete_lines(&mut tx, cart, lines).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// The cart in another process, through its internal API.
+pub struct HttpCart(pub ServiceClient);
+
+/// Body of the internal cart calls.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CheckoutQuery {
+    pub customer: Uuid,
+    #[serde(default)]
+    pub lines: Vec<Uuid>,
+}
+
+#[async_trait]
+impl CartClient for HttpCart {
+    async fn checkout_lines(&self, customer: Uuid) -> Result<Vec<CheckoutLine>, Error> {
+        let query = CheckoutQuery { customer, lines: vec![] };
+        self.0.post("/internal/v1/cart/checkout-lines", &query).await
+    }
+
+    async fn remove_checked_out(&self, customer: Uuid, lines: &[Uuid]) -> Result<(), Error> {
+        let query = CheckoutQuery {
+            customer,
+            lines: lines.to_vec(),
+        };
+        self.0.post("/internal/v1/cart/checked-out", &query).await
     }
 }

@@ -82,6 +82,14 @@ impl Cart {
             .routes(routes!(api::get_cart))
             .routes(routes!(api::add_line))
             .routes(routes!(api::update_line, api::remove_line))
+            .route(
+                "/internal/v1/cart/checkout-lines",
+                axum::routing::post(api::internal::checkout_lines),
+            )
+            .route(
+                "/internal/v1/cart/checked-out",
+                axum::routing::post(api::internal::checked_out),
+            )
             .with_state(self.clone())
     }
 

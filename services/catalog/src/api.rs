@@ -241,3 +241,14 @@ pub async fn create_product_type(
     staff.require(Role::Catalog)?;
     Ok((StatusCode::CREATED, Json(catalog.create_product_type(&new).await?)))
 }
+
+/// Internal API: what other Pola processes call through `client::HttpCatalog`. Not in the public
+/// OpenAPI document; admitted only with the service token.
+pub async fn lookup_variants(
+    State(catalog): AppState,
+    _: pola_core::client::InternalCall,
+    Json(query): Json<crate::client::VariantsQuery>,
+) -> Result<Json<std::collections::HashMap<Uuid, crate::client::VariantInfo>>, Error> {
+    use crate::client::CatalogClient;
+    Ok(Json(catalog.variants(&query.ids).await?))
+}

@@ -3,14 +3,15 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use pola_core::{Error, Money};
+use pola_core::{Error, Money, client::ServiceClient};
 use pola_inventory::model::StockItem;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{Catalog, store};
 
 /// What cart and orders need to know of a variant.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VariantInfo {
     pub id: Uuid,
     pub product_id: Uuid,
@@ -77,5 +78,22 @@ impl CatalogClient for Catalog {
                 )
             })
             .collect())
+    }
+}
+
+/// The catalog in another process, through its internal API.
+pub struct HttpCatalog(pub ServiceClient);
+
+/// Body of `POST /internal/v1/catalog/variants`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct VariantsQuery {
+    pub ids: Vec<Uuid>,
+}
+
+#[async_trait]
+impl CatalogClient for HttpCatalog {
+    async fn variants(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, VariantInfo>, Error> {
+        let query = VariantsQuery { ids: ids.to_vec() };
+        self.0.post("/internal/v1/catalog/variants", &query).await
     }
 }

@@ -54,6 +54,7 @@ impl Catalog {
             .routes(routes!(api::update_variant))
             .routes(routes!(api::list_categories, api::create_category))
             .routes(routes!(api::list_product_types, api::create_product_type))
+            .route("/internal/v1/catalog/variants", axum::routing::post(api::lookup_variants))
             .with_state(self.clone())
     }
 

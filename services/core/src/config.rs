@@ -18,6 +18,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub inventory: InventoryConfig,
+    pub services: ServicesConfig,
     pub log: LogConfig,
 }
 
@@ -130,6 +131,44 @@ impl InventoryConfig {
     }
 }
 
+/// Where the services this process does not run are (`pola serve --only …`), and the token that
+/// admits calls between services.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServicesConfig {
+    /// Base URL of the catalog service when it runs elsewhere (`http://10.1.0.5:8080`). Default
+    /// none: the catalog runs in this process.
+    pub catalog_url: Option<String>,
+    /// Base URL of the inventory service when it runs elsewhere. Default none.
+    pub inventory_url: Option<String>,
+    /// Base URL of the cart service when it runs elsewhere. Default none.
+    pub cart_url: Option<String>,
+    /// Shared secret on calls between services (`/internal/v1/…`). Default none: this process
+    /// serves no internal endpoints and calls none. Secret: never printed.
+    #[serde(serialize_with = "redact_option")]
+    pub internal_token: Option<SecretString>,
+    /// Time limit of one call to another service, in milliseconds. Default 2000.
+    pub timeout_ms: u64,
+}
+
+impl Default for ServicesConfig {
+    fn default() -> Self {
+        Self {
+            catalog_url: None,
+            inventory_url: None,
+            cart_url: None,
+            internal_token: None,
+            timeout_ms: 2000,
+        }
+    }
+}
+
+impl ServicesConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
 /// Logs.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -158,6 +197,13 @@ pub enum LogFormat {
 
 fn redact<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str("[redacted]")
+}
+
+fn redact_option<S: serde::Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => s.serialize_str("[redacted]"),
+        None => s.serialize_none(),
+    }
 }
 
 /// Why a configuration was refused.
@@ -211,6 +257,21 @@ impl Config {
         }
         if self.inventory.reservation_ttl_secs == 0 || self.inventory.sweep_interval_secs == 0 {
             return invalid("inventory.reservation_ttl_secs and sweep_interval_secs must be positive");
+        }
+        let services = &self.services;
+        let urls = [&services.catalog_url, &services.inventory_url, &services.cart_url];
+        if urls.iter().any(|u| u.is_some()) && services.internal_token.is_none() {
+            return invalid("services.internal_token is required when another service's URL is set");
+        }
+        if urls
+            .iter()
+            .flat_map(|u| u.as_deref())
+            .any(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            return invalid("services.*_url must be http:// or https:// URLs");
+        }
+        if services.timeout_ms == 0 {
+            return invalid("services.timeout_ms must be positive");
         }
         if self.http.body_limit_bytes < 1024 {
             return invalid("http.body_limit_bytes must be at least 1024");

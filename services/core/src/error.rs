@@ -3,6 +3,8 @@
 //! A 4xx carries a detail written for the client; a 5xx carries nothing but the request id, and
 //! its cause is logged once, here, where the response is made.
 
+use std::borrow::Cow;
+
 use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
@@ -50,7 +52,7 @@ pub enum Error {
     /// `extra` its extension members (for example what stock is available).
     #[error("conflict: {detail}")]
     Conflict {
-        code: &'static str,
+        code: Cow<'static, str>,
         detail: String,
         extra: Map<String, Value>,
     },
@@ -89,7 +91,7 @@ impl Error {
 
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
         Error::Conflict {
-            code,
+            code: Cow::Borrowed(code),
             detail: detail.into(),
             extra: Map::new(),
         }
@@ -113,14 +115,15 @@ impl Error {
         }
     }
 
-    fn problem_type(&self) -> &'static str {
-        match self {
+    fn problem_type(&self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
             Error::BadRequest(_) => "bad-request",
             Error::Validation(_) => "validation",
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not-found",
-            Error::Conflict { code, .. } | Error::Unprocessable { code, .. } => code,
+            Error::Conflict { code, .. } => return code.clone(),
+            Error::Unprocessable { code, .. } => code,
             Error::OAuth { error, .. } => error,
             Error::Status { status, .. } => match *status {
                 StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
@@ -130,7 +133,7 @@ impl Error {
             },
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
-        }
+        })
     }
 }
 

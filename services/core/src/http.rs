@@ -14,7 +14,7 @@ use sqlx::MySqlPool;
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
-use crate::{Error, auth::TokenKeys, config::HttpConfig, extract::Json};
+use crate::{Error, auth::TokenKeys, client::ServiceToken, config::HttpConfig, extract::Json};
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -112,7 +112,13 @@ async fn method_not_allowed(request: Request, next: Next) -> Response {
 
 /// Wraps the merged service routes with the shared layers and adds `/healthz`, `/readyz` and
 /// `/metrics`. `pools` are the databases `/readyz` pings.
-pub fn finish(router: Router, config: &HttpConfig, keys: TokenKeys, pools: Vec<(&'static str, MySqlPool)>) -> Router {
+pub fn finish(
+    router: Router,
+    config: &HttpConfig,
+    keys: TokenKeys,
+    service_token: ServiceToken,
+    pools: Vec<(&'static str, MySqlPool)>,
+) -> Router {
     // Install the recorder now: what is recorded before it exists is lost.
     let metrics = crate::telemetry::metrics();
     router
@@ -124,6 +130,7 @@ pub fn finish(router: Router, config: &HttpConfig, keys: TokenKeys, pools: Vec<(
         .layer(middleware::from_fn(method_not_allowed))
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(axum::Extension(keys))
+        .layer(axum::Extension(service_token))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(config.request_timeout_secs),

@@ -2,6 +2,7 @@
 //! telemetry and the HTTP plumbing every service uses.
 
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;

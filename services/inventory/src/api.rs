@@ -72,3 +72,53 @@ pub async fn set_stock(
     tracing::info!(variant.id = %id, stock.location = %location, stock.on_hand = request.on_hand, staff.id = %staff.id, "stock set");
     Ok(Json(store::variant_stock(&inventory.pool, id).await?))
 }
+
+/// Internal API: what other Pola processes call through `client::HttpInventory`. Not in the
+/// public OpenAPI document; admitted only with the service token.
+pub mod internal {
+    use std::{collections::HashMap, sync::Arc};
+
+    use axum::extract::State;
+    use pola_core::{
+        Error,
+        client::InternalCall,
+        extract::{Json, Path},
+    };
+    use uuid::Uuid;
+
+    use crate::{
+        Inventory,
+        client::{AvailabilityQuery, InventoryClient, ReserveRequest, SaleRequest},
+    };
+
+    type AppState = State<Arc<Inventory>>;
+
+    pub async fn availability(
+        State(inventory): AppState,
+        _: InternalCall,
+        Json(query): Json<AvailabilityQuery>,
+    ) -> Result<Json<HashMap<Uuid, i64>>, Error> {
+        Ok(Json(inventory.availability(&query.variants).await?))
+    }
+
+    pub async fn reserve(
+        State(inventory): AppState,
+        _: InternalCall,
+        Path(id): Path<Uuid>,
+        Json(request): Json<ReserveRequest>,
+    ) -> Result<Json<()>, Error> {
+        Ok(Json(inventory.reserve(id, &request.items).await?))
+    }
+
+    pub async fn release(State(inventory): AppState, _: InternalCall, Path(id): Path<Uuid>) -> Result<Json<()>, Error> {
+        Ok(Json(inventory.release(id).await?))
+    }
+
+    pub async fn sell(State(inventory): AppState, _: InternalCall, Json(request): Json<SaleRequest>) -> Result<Json<()>, Error> {
+        Ok(Json(inventory.commit(request.order, &request.consume, &request.items).await?))
+    }
+
+    pub async fn return_order(State(inventory): AppState, _: InternalCall, Path(order): Path<Uuid>) -> Result<Json<()>, Error> {
+        Ok(Json(inventory.return_order(order).await?))
+    }
+}

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use pola_core::Error;
+use pola_core::{Error, client::ServiceClient};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
@@ -37,7 +38,7 @@ pub fn shortage_problem(shortages: &[Shortage]) -> Error {
     let mut extra = serde_json::Map::new();
     extra.insert("shortages".into(), serde_json::to_value(shortages).unwrap_or_default());
     Error::Conflict {
-        code: "out-of-stock",
+        code: "out-of-stock".into(),
         detail,
         extra,
     }
@@ -81,5 +82,64 @@ impl InventoryClient for Inventory {
     async fn return_order(&self, order: Uuid) -> Result<(), Error> {
         pola_core::db::retry_deadlocks(|| store::return_order(&self.pool, order)).await?;
         Ok(())
+    }
+}
+
+/// Inventory in another process, through its internal API.
+pub struct HttpInventory(pub ServiceClient);
+
+/// Body of `POST /internal/v1/inventory/availability`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AvailabilityQuery {
+    pub variants: Vec<Uuid>,
+}
+
+/// Body of `POST /internal/v1/inventory/reservations/{id}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReserveRequest {
+    pub items: Vec<StockItem>,
+}
+
+/// Body of `POST /internal/v1/inventory/sales`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SaleRequest {
+    pub order: Uuid,
+    pub consume: Vec<Uuid>,
+    pub items: Vec<StockItem>,
+}
+
+#[async_trait]
+impl InventoryClient for HttpInventory {
+    async fn availability(&self, variants: &[Uuid]) -> Result<HashMap<Uuid, i64>, Error> {
+        let query = AvailabilityQuery {
+            variants: variants.to_vec(),
+        };
+        self.0.post("/internal/v1/inventory/availability", &query).await
+    }
+
+    async fn reserve(&self, reservation: Uuid, items: &[StockItem]) -> Result<(), Error> {
+        let request = ReserveRequest { items: items.to_vec() };
+        self.0
+            .post(&format!("/internal/v1/inventory/reservations/{reservation}"), &request)
+            .await
+    }
+
+    async fn release(&self, reservation: Uuid) -> Result<(), Error> {
+        self.0
+            .post(&format!("/internal/v1/inventory/reservations/{reservation}/release"), &())
+            .await
+    }
+
+    async fn commit(&self, order: Uuid, consume: &[Uuid], items: &[StockItem]) -> Result<(), Error> {
+        let request = SaleRequest {
+            order,
+            consume: consume.to_vec(),
+            items: items.to_vec(),
+        };
+        self.0.post("/internal/v1/inventory/sales", &request).await
+    }
+
+    async fn return_order(&self, order: Uuid) -> Result<(), Error> {
+        self.0.post(&format!("/internal/v1/inventory/returns/{order}"), &()).await
     }
 }

@@ -44,8 +44,15 @@ impl Inventory {
     }
 
     pub fn router(self: &Arc<Self>) -> OpenApiRouter {
+        use api::internal;
+        use axum::routing::post;
         OpenApiRouter::new()
             .routes(routes!(api::get_stock, api::set_stock))
+            .route("/internal/v1/inventory/availability", post(internal::availability))
+            .route("/internal/v1/inventory/reservations/{id}", post(internal::reserve))
+            .route("/internal/v1/inventory/reservations/{id}/release", post(internal::release))
+            .route("/internal/v1/inventory/sales", post(internal::sell))
+            .route("/internal/v1/inventory/returns/{id}", post(internal::return_order))
             .with_state(self.clone())
     }
 

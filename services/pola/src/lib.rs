@@ -6,11 +6,25 @@ use std::{net::SocketAddr, str::FromStr, sync::Arc};
 
 use anyhow::Context;
 use axum::Router;
-use pola_cart::Cart;
-use pola_catalog::Catalog;
-use pola_core::{auth::TokenKeys, config::Config, db::connect_service};
+use pola_cart::{
+    Cart,
+    client::{CartClient, HttpCart},
+};
+use pola_catalog::{
+    Catalog,
+    client::{CatalogClient, HttpCatalog},
+};
+use pola_core::{
+    auth::TokenKeys,
+    client::{ServiceClient, ServiceToken},
+    config::Config,
+    db::connect_service,
+};
 use pola_identity::Identity;
-use pola_inventory::Inventory;
+use pola_inventory::{
+    Inventory,
+    client::{HttpInventory, InventoryClient},
+};
 use pola_orders::Orders;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use utoipa::{
@@ -61,43 +75,163 @@ impl FromStr for ServiceName {
     }
 }
 
-/// Every service, connected to its database.
+impl ServiceName {
+    /// The services this one calls.
+    fn needs(self) -> &'static [ServiceName] {
+        match self {
+            ServiceName::Identity | ServiceName::Inventory => &[],
+            ServiceName::Catalog => &[ServiceName::Inventory],
+            ServiceName::Cart => &[ServiceName::Catalog, ServiceName::Inventory],
+            ServiceName::Orders => &[ServiceName::Catalog, ServiceName::Inventory, ServiceName::Cart],
+        }
+    }
+
+    fn url(self, config: &Config) -> Option<&str> {
+        match self {
+            ServiceName::Catalog => config.services.catalog_url.as_deref(),
+            ServiceName::Inventory => config.services.inventory_url.as_deref(),
+            ServiceName::Cart => config.services.cart_url.as_deref(),
+            ServiceName::Identity | ServiceName::Orders => None,
+        }
+    }
+}
+
+/// Which services run in this process and which are reached over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// Served here: routes, OpenAPI, internal endpoints.
+    pub routed: Vec<ServiceName>,
+    /// Running here: the routed ones, and what they need that has no URL configured.
+    pub local: Vec<ServiceName>,
+    /// Reached over HTTP at their configured URLs.
+    pub remote: Vec<ServiceName>,
+}
+
+impl Placement {
+    /// `only` empty means every service.
+    pub fn plan(config: &Config, only: &[ServiceName]) -> Self {
+        let routed = if only.is_empty() {
+            ServiceName::ALL.to_vec()
+        } else {
+            only.to_vec()
+        };
+        let mut local = routed.clone();
+        let mut remote = vec![];
+        let mut i = 0;
+        while i < local.len() {
+            for &need in local[i].needs() {
+                if local.contains(&need) || remote.contains(&need) {
+                    continue;
+                }
+                if need.url(config).is_some() {
+                    remote.push(need);
+                } else {
+                    local.push(need);
+                }
+            }
+            i += 1;
+        }
+        Self { routed, local, remote }
+    }
+}
+
+/// The services this process runs, each connected to its own database (`None` for those it
+/// does not run), and the signing key.
 pub struct Services {
-    pub identity: Arc<Identity>,
-    pub catalog: Arc<Catalog>,
-    pub inventory: Arc<Inventory>,
-    pub cart: Arc<Cart>,
-    pub orders: Arc<Orders>,
+    pub identity: Option<Arc<Identity>>,
+    pub catalog: Option<Arc<Catalog>>,
+    pub inventory: Option<Arc<Inventory>>,
+    pub cart: Option<Arc<Cart>>,
+    pub orders: Option<Arc<Orders>>,
     pub keys: TokenKeys,
+    placement: Placement,
 }
 
 impl Services {
-    /// Connects every service to its own database; with `migrate`, creates the databases and
-    /// applies pending migrations first.
+    /// Runs every service in this process (the commands, and the tests).
     pub async fn connect(config: &Config, keys: TokenKeys, migrate: bool) -> anyhow::Result<Self> {
+        Self::connect_placed(config, keys, migrate, Placement::plan(config, &[])).await
+    }
+
+    /// Connects the services `placement` runs here to their databases (with `migrate`, creating
+    /// the databases and applying pending migrations first), and clients for the remote ones.
+    pub async fn connect_placed(config: &Config, keys: TokenKeys, migrate: bool, placement: Placement) -> anyhow::Result<Self> {
         let db = &config.database;
+        let here = |name| placement.local.contains(&name);
+        let remote = |name: ServiceName| -> anyhow::Result<ServiceClient> {
+            let url = name.url(config).context("no URL for a remote service")?;
+            let token = config
+                .services
+                .internal_token
+                .clone()
+                .context("services.internal_token is not set")?;
+            ServiceClient::new(name.as_str(), url, token, config.services.timeout())
+        };
         let pool = |name, migrator| connect_service(db, name, migrator, migrate);
-        let inventory = Inventory::new(
-            pool(pola_inventory::SERVICE, &pola_inventory::MIGRATOR).await?,
-            config.inventory.clone(),
-        );
-        let catalog = Catalog::new(pool(pola_catalog::SERVICE, &pola_catalog::MIGRATOR).await?, inventory.clone());
-        let cart = Cart::new(
-            pool(pola_cart::SERVICE, &pola_cart::MIGRATOR).await?,
-            catalog.clone(),
-            inventory.clone(),
-        );
-        let orders = Orders::new(
-            pool(pola_orders::SERVICE, &pola_orders::MIGRATOR).await?,
-            catalog.clone(),
-            inventory.clone(),
-            cart.clone(),
-        );
-        let identity = Identity::new(
-            pool(pola_identity::SERVICE, &pola_identity::MIGRATOR).await?,
-            keys.clone(),
-            config.auth.clone(),
-        )?;
+
+        let inventory = match here(ServiceName::Inventory) {
+            true => Some(Inventory::new(
+                pool(pola_inventory::SERVICE, &pola_inventory::MIGRATOR).await?,
+                config.inventory.clone(),
+            )),
+            false => None,
+        };
+        let inventory_client: Option<Arc<dyn InventoryClient>> = match &inventory {
+            Some(local) => Some(local.clone()),
+            None if placement.remote.contains(&ServiceName::Inventory) => {
+                Some(Arc::new(HttpInventory(remote(ServiceName::Inventory)?)))
+            }
+            None => None,
+        };
+        let needs_inventory = || inventory_client.clone().context("inventory is neither here nor remote");
+
+        let catalog = match here(ServiceName::Catalog) {
+            true => Some(Catalog::new(
+                pool(pola_catalog::SERVICE, &pola_catalog::MIGRATOR).await?,
+                needs_inventory()?,
+            )),
+            false => None,
+        };
+        let catalog_client: Option<Arc<dyn CatalogClient>> = match &catalog {
+            Some(local) => Some(local.clone()),
+            None if placement.remote.contains(&ServiceName::Catalog) => {
+                Some(Arc::new(HttpCatalog(remote(ServiceName::Catalog)?)))
+            }
+            None => None,
+        };
+        let needs_catalog = || catalog_client.clone().context("catalog is neither here nor remote");
+
+        let cart = match here(ServiceName::Cart) {
+            true => Some(Cart::new(
+                pool(pola_cart::SERVICE, &pola_cart::MIGRATOR).await?,
+                needs_catalog()?,
+                needs_inventory()?,
+            )),
+            false => None,
+        };
+        let cart_client: Option<Arc<dyn CartClient>> = match &cart {
+            Some(local) => Some(local.clone()),
+            None if placement.remote.contains(&ServiceName::Cart) => Some(Arc::new(HttpCart(remote(ServiceName::Cart)?))),
+            None => None,
+        };
+
+        let orders = match here(ServiceName::Orders) {
+            true => Some(Orders::new(
+                pool(pola_orders::SERVICE, &pola_orders::MIGRATOR).await?,
+                needs_catalog()?,
+                needs_inventory()?,
+                cart_client.context("cart is neither here nor remote")?,
+            )),
+            false => None,
+        };
+        let identity = match here(ServiceName::Identity) {
+            true => Some(Identity::new(
+                pool(pola_identity::SERVICE, &pola_identity::MIGRATOR).await?,
+                keys.clone(),
+                config.auth.clone(),
+            )?),
+            false => None,
+        };
         Ok(Self {
             identity,
             catalog,
@@ -105,40 +239,55 @@ impl Services {
             cart,
             orders,
             keys,
+            placement,
         })
     }
 
-    /// The HTTP app: the routes of the `only` services (all when empty), their OpenAPI document at
-    /// `/api/v1/openapi.json` with a browsable UI at `/api/v1/docs`, and health, readiness and
-    /// metrics.
-    pub fn router(&self, config: &Config, only: &[ServiceName]) -> Router {
-        let wanted = |name| only.is_empty() || only.contains(&name);
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    /// The HTTP app: the routes of the routed services, their OpenAPI document at
+    /// `/api/v1/openapi.json` with a browsable UI at `/api/v1/docs`, and health, readiness
+    /// (every local database) and metrics.
+    pub fn router(&self, config: &Config) -> Router {
+        let routed = |name| self.placement.routed.contains(&name);
         let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
-        if wanted(ServiceName::Identity) {
-            api = api.merge(self.identity.router());
+        let mut pools = vec![];
+        if let Some(s) = self.identity.as_ref() {
+            pools.push((pola_identity::SERVICE, s.pool().clone()));
+            if routed(ServiceName::Identity) {
+                api = api.merge(s.router());
+            }
         }
-        if wanted(ServiceName::Catalog) {
-            api = api.merge(self.catalog.router());
+        if let Some(s) = self.catalog.as_ref() {
+            pools.push((pola_catalog::SERVICE, s.pool().clone()));
+            if routed(ServiceName::Catalog) {
+                api = api.merge(s.router());
+            }
         }
-        if wanted(ServiceName::Inventory) {
-            api = api.merge(self.inventory.router());
+        if let Some(s) = self.inventory.as_ref() {
+            pools.push((pola_inventory::SERVICE, s.pool().clone()));
+            if routed(ServiceName::Inventory) {
+                api = api.merge(s.router());
+            }
         }
-        if wanted(ServiceName::Cart) {
-            api = api.merge(self.cart.router());
+        if let Some(s) = self.cart.as_ref() {
+            pools.push((pola_cart::SERVICE, s.pool().clone()));
+            if routed(ServiceName::Cart) {
+                api = api.merge(s.router());
+            }
         }
-        if wanted(ServiceName::Orders) {
-            api = api.merge(self.orders.router());
+        if let Some(s) = self.orders.as_ref() {
+            pools.push((pola_orders::SERVICE, s.pool().clone()));
+            if routed(ServiceName::Orders) {
+                api = api.merge(s.router());
+            }
         }
         let (router, openapi) = api.split_for_parts();
         let router = router.merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", openapi));
-        let pools = vec![
-            ("identity", self.identity.pool().clone()),
-            ("catalog", self.catalog.pool().clone()),
-            ("inventory", self.inventory.pool().clone()),
-            ("cart", self.cart.pool().clone()),
-            ("orders", self.orders.pool().clone()),
-        ];
-        pola_core::http::finish(router, &config.http, self.keys.clone(), pools)
+        let token = ServiceToken(config.services.internal_token.clone());
+        pola_core::http::finish(router, &config.http, self.keys.clone(), token, pools)
     }
 }
 
@@ -195,17 +344,20 @@ impl Running {
 
 /// Starts serving `services` on `config.http.addr`, with the reservation sweeper and the
 /// abandoned-checkout reaper running.
-pub async fn start(config: &Config, services: &Services, only: &[ServiceName]) -> anyhow::Result<Running> {
+pub async fn start(config: &Config, services: &Services) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(config.http.addr)
         .await
         .with_context(|| format!("binding {}", config.http.addr))?;
     let addr = listener.local_addr()?;
-    let app = services.router(config, only);
+    let app = services.router(config);
     let (shutdown, mut stopped) = watch::channel(false);
-    let background = vec![
-        services.inventory.spawn_sweeper(shutdown.subscribe()),
-        services.orders.spawn_reaper(shutdown.subscribe()),
-    ];
+    let mut background = vec![];
+    if let Some(inventory) = &services.inventory {
+        background.push(inventory.spawn_sweeper(shutdown.subscribe()));
+    }
+    if let Some(orders) = &services.orders {
+        background.push(orders.spawn_reaper(shutdown.subscribe()));
+    }
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use pola::{ServiceName, Services};
+use pola::{Placement, ServiceName, Services};
 use pola_core::{
     auth::{Role, TokenKeys},
     config::Config,
@@ -97,7 +97,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Seed { demo: _, products } => {
             let services = connect(&config, true).await?;
-            pola::seed::demo(&services, &config, products).await
+            let (catalog, inventory) = services
+                .catalog
+                .as_deref()
+                .zip(services.inventory.as_deref())
+                .context("all services run here")?;
+            pola::seed::demo(catalog, inventory, &config, products).await
         }
         Command::Staff {
             command:
@@ -111,6 +116,8 @@ async fn main() -> anyhow::Result<()> {
             let services = connect(&config, true).await?;
             let id = services
                 .identity
+                .as_deref()
+                .context("all services run here")?
                 .create_staff(&email, &name, &roles, password)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -120,24 +127,24 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Every service, in this process.
 async fn connect(config: &Config, migrate: bool) -> anyhow::Result<Services> {
+    connect_placed(config, migrate, Placement::plan(config, &[])).await
+}
+
+async fn connect_placed(config: &Config, migrate: bool, placement: Placement) -> anyhow::Result<Services> {
     let keys = TokenKeys::load_or_create(&config.auth.signing_key_file, &config.auth.issuer)
         .with_context(|| format!("token signing key {}", config.auth.signing_key_file.display()))?;
-    Services::connect(config, keys, migrate).await
+    Services::connect_placed(config, keys, migrate, placement).await
 }
 
 async fn serve(config: &Config, only: &[ServiceName], migrate: bool) -> anyhow::Result<()> {
-    let services = connect(config, migrate).await?;
-    let running = pola::start(config, &services, only).await?;
-    let names: Vec<&str> = if only.is_empty() {
-        ServiceName::ALL.to_vec()
-    } else {
-        only.to_vec()
-    }
-    .into_iter()
-    .map(ServiceName::as_str)
-    .collect();
-    tracing::info!(http.addr = %running.addr, services = %names.join(","), "pola is serving");
+    let placement = Placement::plan(config, only);
+    let names = |list: &[ServiceName]| list.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+    let (routed, local, remote) = (names(&placement.routed), names(&placement.local), names(&placement.remote));
+    let services = connect_placed(config, migrate, placement).await?;
+    let running = pola::start(config, &services).await?;
+    tracing::info!(http.addr = %running.addr, services.routed = %routed, services.local = %local, services.remote = %remote, "pola is serving");
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");
     running.stop().await

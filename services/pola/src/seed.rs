@@ -12,7 +12,8 @@ use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::Services;
+use pola_catalog::Catalog;
+use pola_inventory::Inventory;
 
 const BATCH: usize = 500;
 
@@ -362,18 +363,18 @@ fn product(i: usize, rng: &mut StdRng, tea: &[Uuid]) -> NewProduct {
 }
 
 /// Seeds the demo shop with `count` products, unless the catalog has products already.
-pub async fn demo(services: &Services, config: &Config, count: usize) -> anyhow::Result<()> {
-    let existing = pola_catalog::store::count_products(services.catalog.pool()).await?;
+pub async fn demo(catalog: &Catalog, inventory: &Inventory, config: &Config, count: usize) -> anyhow::Result<()> {
+    let existing = pola_catalog::store::count_products(catalog.pool()).await?;
     if existing > 0 {
         println!("the catalog has {existing} products already; not seeding");
         return Ok(());
     }
     let err = |e: pola_core::Error| anyhow::anyhow!("{e}");
     for t in types() {
-        services.catalog.create_product_type(&t).await.map_err(err)?;
+        catalog.create_product_type(&t).await.map_err(err)?;
     }
     for c in categories() {
-        services.catalog.create_category(&c).await.map_err(err)?;
+        catalog.create_category(&c).await.map_err(err)?;
     }
     let bar = ProgressBar::new(count as u64).with_style(
         ProgressStyle::with_template("{spinner} seeding [{bar:40}] {pos}/{len} products, {per_sec}, {eta} left")?
@@ -391,7 +392,7 @@ pub async fn demo(services: &Services, config: &Config, count: usize) -> anyhow:
             .iter()
             .map(|p| p.variants.iter().map(|_| pola_core::new_id()).collect())
             .collect();
-        services.catalog.seed_products(&products, &ids).await.map_err(err)?;
+        catalog.seed_products(&products, &ids).await.map_err(err)?;
         let mut stock = vec![];
         for (p, ids) in products.iter().zip(&ids) {
             if p.kind == ProductKind::Bundle {
@@ -408,7 +409,7 @@ pub async fn demo(services: &Services, config: &Config, count: usize) -> anyhow:
                 }
             }
         }
-        pola_inventory::store::seed_stock(services.inventory.pool(), &stock).await?;
+        pola_inventory::store::seed_stock(inventory.pool(), &stock).await?;
         variants_total += ids.iter().map(Vec::len).sum::<usize>();
         bar.inc(products.len() as u64);
     }

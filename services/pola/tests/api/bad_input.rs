@@ -8,10 +8,10 @@ use crate::harness::{SendReply, TestApp, spawn_app};
 /// Rows that a wrongly accepted request would have added.
 async fn footprint(app: &TestApp) -> [i64; 4] {
     [
-        app.count(app.services.cart.pool(), "cart_lines").await,
-        app.count(app.services.inventory.pool(), "reservations").await,
-        app.count(app.services.orders.pool(), "orders").await,
-        app.count(app.services.orders.pool(), "idempotency_keys").await,
+        app.count(app.cart.pool(), "cart_lines").await,
+        app.count(app.inventory.pool(), "reservations").await,
+        app.count(app.orders.pool(), "orders").await,
+        app.count(app.orders.pool(), "idempotency_keys").await,
     ]
 }
 

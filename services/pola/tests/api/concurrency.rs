@@ -12,7 +12,7 @@ use crate::harness::{TestApp, spawn_app, spawn_app_with};
 
 /// (on_hand, reserved) summed over locations, and units sold, straight from inventory's tables.
 async fn stock_rows(app: &TestApp, variant: Uuid) -> (i64, i64, i64) {
-    let pool = app.services.inventory.pool();
+    let pool = app.inventory.pool();
     let row = sqlx::query("SELECT CAST(SUM(on_hand) AS SIGNED) AS on_hand, CAST(SUM(reserved) AS SIGNED) AS reserved FROM stock WHERE variant_id = ?")
         .bind(variant)
         .fetch_one(pool)
@@ -50,7 +50,7 @@ async fn two_hundred_buyers_for_fifty_units_make_exactly_fifty_orders() {
         assert_eq!(reply.body["type"], "https://pola.lk/problems/out-of-stock");
     }
     assert_eq!(stock_rows(&app, tea.variant).await, (0, 0, 50));
-    assert_eq!(app.count(app.services.orders.pool(), "orders").await, 50);
+    assert_eq!(app.count(app.orders.pool(), "orders").await, 50);
     assert_eq!(app.available(tea.product, tea.variant).await, 0);
 }
 
@@ -95,11 +95,11 @@ async fn carts_whose_reservations_expire_mid_checkout_never_oversell() {
     let (on_hand, _, sold) = stock_rows(&app, tea.variant).await;
     assert_eq!(sold, placed);
     assert_eq!(on_hand, 50 - placed);
-    assert_eq!(app.count(app.services.orders.pool(), "orders").await, placed);
+    assert_eq!(app.count(app.orders.pool(), "orders").await, placed);
 
     // Once every reservation has run out, nothing stays held.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    app.services.inventory.sweep().await.expect("sweep");
+    app.inventory.sweep().await.expect("sweep");
     assert_eq!(stock_rows(&app, tea.variant).await, (50 - placed, 0, placed));
 }
 
@@ -152,7 +152,7 @@ async fn a_short_sale_in_a_batch_leaves_the_others_sold_and_a_repeated_order_sel
         sale(repeated, 1),
         sale(Uuid::now_v7(), 2),
     ];
-    let results = commit_batch(app.services.inventory.pool(), &batch).await.expect("committed");
+    let results = commit_batch(app.inventory.pool(), &batch).await.expect("committed");
     let sold: Vec<bool> = results.iter().map(Result::is_ok).collect();
     assert_eq!(sold, [true, false, true, true, true]);
     let Err(shortage) = &results[1] else {

@@ -2,22 +2,32 @@
 
 use std::time::Duration;
 
-use pola::{Running, Services};
+use std::sync::Arc;
+
+use pola::{Placement, Running, ServiceName, Services};
+use pola_cart::Cart;
 use pola_core::{
     auth::{Claims, Realm, Role, TokenKeys},
     config::Config,
     testing::{Api, Reply, TestDatabases, test_auth_config},
 };
+use pola_identity::Identity;
+use pola_inventory::Inventory;
+use pola_orders::Orders;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// A running app with its own databases.
+/// A running app with its own databases, every service in it.
 pub struct TestApp {
     pub api: Api,
     pub keys: TokenKeys,
-    pub services: Services,
+    pub config: Config,
+    pub identity: Arc<Identity>,
+    pub inventory: Arc<Inventory>,
+    pub cart: Arc<Cart>,
+    pub orders: Arc<Orders>,
     // Dropped after the server, so that the databases outlive every request.
-    _running: Running,
+    running: Option<Running>,
     _databases: TestDatabases,
 }
 
@@ -52,17 +62,23 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.database = databases.config.clone();
     config.auth = test_auth_config();
     config.http.addr = "127.0.0.1:0".parse().expect("an address");
+    config.services.internal_token = Some("test-service-token".into());
     adjust(&mut config);
     let keys = TokenKeys::generate(&config.auth.issuer).expect("a key");
     let services = Services::connect(&config, keys.clone(), true)
         .await
         .expect("the test MariaDB (make test starts it)");
-    let running = pola::start(&config, &services, &[]).await.expect("the app starts");
+    let running = pola::start(&config, &services).await.expect("the app starts");
+    let here = "every service runs in a test app";
     TestApp {
         api: Api::new(format!("http://{}", running.addr)),
         keys,
-        services,
-        _running: running,
+        config,
+        identity: services.identity.clone().expect(here),
+        inventory: services.inventory.clone().expect(here),
+        cart: services.cart.clone().expect(here),
+        orders: services.orders.clone().expect(here),
+        running: Some(running),
         _databases: databases,
     }
 }
@@ -72,7 +88,48 @@ pub fn email() -> String {
     format!("shopper-{}@example.lk", Uuid::now_v7().simple())
 }
 
+/// A second process in front of a test app, serving only some services and reaching the
+/// others over HTTP.
+pub struct Front {
+    pub api: Api,
+    pub services: Services,
+    _running: Running,
+}
+
 impl TestApp {
+    /// Stops the server (the databases stay).
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.expect("stopped");
+        }
+    }
+
+    /// Starts another process on the same databases that serves `only`, reaching this app for
+    /// `remote` services through their internal API.
+    pub async fn front(&self, only: &[ServiceName], remote: &[ServiceName]) -> Front {
+        let mut config = self.config.clone();
+        let base = Some(self.api.base.clone());
+        for service in remote {
+            match service {
+                ServiceName::Catalog => config.services.catalog_url = base.clone(),
+                ServiceName::Inventory => config.services.inventory_url = base.clone(),
+                ServiceName::Cart => config.services.cart_url = base.clone(),
+                _ => panic!("{service:?} has no internal API"),
+            }
+        }
+        config.validate().expect("a valid split configuration");
+        let placement = Placement::plan(&config, only);
+        let services = Services::connect_placed(&config, self.keys.clone(), false, placement)
+            .await
+            .expect("connected");
+        let running = pola::start(&config, &services).await.expect("the front starts");
+        Front {
+            api: Api::new(format!("http://{}", running.addr)),
+            services,
+            _running: running,
+        }
+    }
+
     /// Registers and signs in a new customer.
     pub async fn shopper(&self) -> Shopper {
         let email = email();
@@ -115,8 +172,7 @@ impl TestApp {
     /// A staff member with `roles`, signed in through the staff token endpoint.
     pub async fn staff(&self, roles: &[Role]) -> String {
         let email = format!("staff-{}@pola.lk", Uuid::now_v7().simple());
-        self.services
-            .identity
+        self.identity
             .create_staff(&email, "Test Staff", roles, "staff password 123".into())
             .await
             .expect("staff created");

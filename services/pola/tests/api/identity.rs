@@ -86,7 +86,7 @@ async fn an_email_registers_once_whatever_its_case() {
 #[tokio::test]
 async fn invalid_registrations_list_every_bad_field_and_store_nothing() {
     let app = spawn_app().await;
-    let before = app.count(app.services.identity.pool(), "customers").await;
+    let before = app.count(app.identity.pool(), "customers").await;
     let reply = app
         .api
         .post(
@@ -104,7 +104,7 @@ async fn invalid_registrations_list_every_bad_field_and_store_nothing() {
         .map(|e| e["field"].as_str().expect("field"))
         .collect();
     assert_eq!(fields, ["email", "password", "name", "phone"]);
-    assert_eq!(app.count(app.services.identity.pool(), "customers").await, before);
+    assert_eq!(app.count(app.identity.pool(), "customers").await, before);
 }
 
 #[tokio::test]

@@ -10,4 +10,5 @@ mod identity;
 mod openapi;
 mod orders;
 mod platform;
+mod split;
 mod tour;

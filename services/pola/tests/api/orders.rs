@@ -100,7 +100,7 @@ async fn an_empty_cart_or_an_archived_product_cannot_be_checked_out() {
         .await
         .expect(200);
     app.buy_now(&shopper.access, tea.variant, 1).await.expect_problem(422);
-    assert_eq!(app.count(app.services.orders.pool(), "orders").await, 0);
+    assert_eq!(app.count(app.orders.pool(), "orders").await, 0);
 }
 
 #[tokio::test]
@@ -263,7 +263,7 @@ async fn die_after_selling(
     .bind(&hash[..])
     .bind(order)
     .bind(chrono::Utc::now() - age)
-    .execute(app.services.orders.pool())
+    .execute(app.orders.pool())
     .await
     .expect("key row");
     let lines = request.lines.as_ref().expect("lines");
@@ -274,7 +274,7 @@ async fn die_after_selling(
             quantity: u32::try_from(l.quantity).expect("quantity"),
         })
         .collect();
-    app.services.inventory.commit(order, &[], &items).await.expect("sold");
+    app.inventory.commit(order, &[], &items).await.expect("sold");
     order
 }
 
@@ -326,17 +326,15 @@ async fn a_checkout_abandoned_after_selling_gives_its_stock_back() {
     assert_eq!(app.available(tea.product, tea.variant).await, 1);
 
     let reaped = app
-        .services
         .orders
         .reap_abandoned_checkouts(std::time::Duration::from_secs(120))
         .await
         .expect("reaped");
     assert_eq!(reaped, 1, "only the old one: the recent one may still be retried");
     assert_eq!(app.available(tea.product, tea.variant).await, 3);
-    assert_eq!(app.count(app.services.orders.pool(), "idempotency_keys").await, 1);
+    assert_eq!(app.count(app.orders.pool(), "idempotency_keys").await, 1);
     assert_eq!(
-        app.services
-            .orders
+        app.orders
             .reap_abandoned_checkouts(std::time::Duration::from_secs(120))
             .await
             .expect("reaped"),
