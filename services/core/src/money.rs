@@ -19,10 +19,6 @@ impl Currency {
             Currency::Lkr => "LKR",
         }
     }
-
-    pub fn parse(code: &str) -> Option<Self> {
-        (code == "LKR").then_some(Currency::Lkr)
-    }
 }
 
 /// An amount of money: `amount_minor` cents of `currency`.
@@ -39,13 +35,6 @@ impl Money {
         Self {
             amount_minor,
             currency: Currency::Lkr,
-        }
-    }
-
-    pub fn zero(currency: Currency) -> Self {
-        Self {
-            amount_minor: 0,
-            currency,
         }
     }
 

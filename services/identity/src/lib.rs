@@ -84,11 +84,7 @@ impl Identity {
 
     /// Checks a password login and starts a new refresh-token family.
     async fn login(&self, realm: Realm, username: &str, password: String) -> Result<TokenResponse, Error> {
-        let invalid = || Error::OAuth {
-            status: http_bad_request(),
-            error: "invalid_grant",
-            description: "The email or password is wrong.".into(),
-        };
+        let invalid = || invalid_grant("The email or password is wrong.");
         let Ok(email) = Email::parse(username) else {
             return Err(invalid());
         };
@@ -99,55 +95,49 @@ impl Identity {
         if !self.hashing.verify(password, account.password_hash).await? {
             return Err(invalid());
         }
-        self.issue(realm, account.id, account.roles, pola_core::new_id(), None).await
+        let (refresh_token, hash) = new_refresh_token();
+        store::insert_refresh_token(
+            &self.pool,
+            &hash,
+            pola_core::new_id(),
+            realm,
+            account.id,
+            self.refresh_expiry(),
+        )
+        .await?;
+        self.tokens(realm, account.id, account.roles, refresh_token)
     }
 
-    /// Trades a refresh token for a new pair.
+    /// Trades a refresh token for a new pair in the same family.
     async fn refresh(&self, realm: Realm, refresh_token: &str) -> Result<TokenResponse, Error> {
         let (next, next_hash) = new_refresh_token();
-        let expires_at = self.refresh_expiry();
-        match store::rotate_refresh_token(&self.pool, realm, &hash_token(refresh_token), &next_hash, expires_at).await? {
+        let presented = hash_token(refresh_token);
+        match store::rotate_refresh_token(&self.pool, realm, &presented, &next_hash, self.refresh_expiry()).await? {
             store::Rotation::Rotated { subject } => {
                 let roles = match realm {
                     Realm::Customer => vec![],
                     Realm::Staff => store::staff_roles(&self.pool, subject).await?.unwrap_or_default(),
                 };
-                self.issue(realm, subject, roles, Uuid::nil(), Some(next)).await
+                self.tokens(realm, subject, roles, next)
             }
-            store::Rotation::Invalid => Err(invalid_refresh("The refresh token is invalid or has expired.")),
+            store::Rotation::Invalid => Err(invalid_grant("The refresh token is invalid or has expired.")),
             store::Rotation::Reused => {
                 tracing::warn!(auth.realm = ?realm, "refresh token reuse detected; its family is revoked");
-                Err(invalid_refresh("The refresh token was already used; sign in again."))
+                Err(invalid_grant("The refresh token was already used; sign in again."))
             }
         }
     }
 
     fn refresh_expiry(&self) -> chrono::DateTime<Utc> {
-        Utc::now() + chrono::Duration::seconds(i64::try_from(self.config.refresh_token_ttl_secs).unwrap_or(i64::MAX / 2))
+        let ttl = i64::try_from(self.config.refresh_token_ttl_secs).unwrap_or(i64::MAX / 2);
+        Utc::now() + chrono::Duration::seconds(ttl)
     }
 
-    /// Signs an access token; stores a refresh token in `family` unless one was already stored
-    /// (`stored_refresh`).
-    async fn issue(
-        &self,
-        realm: Realm,
-        subject: Uuid,
-        roles: Vec<Role>,
-        family: Uuid,
-        stored_refresh: Option<String>,
-    ) -> Result<TokenResponse, Error> {
+    /// The token response: a new access token beside the (already stored) refresh token.
+    fn tokens(&self, realm: Realm, subject: Uuid, roles: Vec<Role>, refresh_token: String) -> Result<TokenResponse, Error> {
         let ttl = Duration::from_secs(self.config.access_token_ttl_secs);
-        let access_token = self.keys.issue(realm, subject, roles, ttl)?;
-        let refresh_token = match stored_refresh {
-            Some(token) => token,
-            None => {
-                let (token, hash) = new_refresh_token();
-                store::insert_refresh_token(&self.pool, &hash, family, realm, subject, self.refresh_expiry()).await?;
-                token
-            }
-        };
         Ok(TokenResponse {
-            access_token,
+            access_token: self.keys.issue(realm, subject, roles, ttl)?,
             token_type: "Bearer",
             expires_in: ttl.as_secs(),
             refresh_token,
@@ -155,13 +145,10 @@ impl Identity {
     }
 }
 
-fn http_bad_request() -> axum::http::StatusCode {
-    axum::http::StatusCode::BAD_REQUEST
-}
-
-fn invalid_refresh(description: &str) -> Error {
+/// RFC 6749's `invalid_grant`, as a 400 problem.
+fn invalid_grant(description: &str) -> Error {
     Error::OAuth {
-        status: http_bad_request(),
+        status: axum::http::StatusCode::BAD_REQUEST,
         error: "invalid_grant",
         description: description.into(),
     }

@@ -39,10 +39,6 @@ impl Inventory {
         &self.pool
     }
 
-    pub fn config(&self) -> &InventoryConfig {
-        &self.config
-    }
-
     pub fn router(self: &Arc<Self>) -> OpenApiRouter {
         use api::internal;
         use axum::routing::post;

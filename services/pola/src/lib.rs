@@ -253,35 +253,31 @@ impl Services {
     pub fn router(&self, config: &Config) -> Router {
         let routed = |name| self.placement.routed.contains(&name);
         let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
+        let local = [
+            (
+                ServiceName::Identity,
+                self.identity.as_ref().map(|s| (s.pool().clone(), s.router())),
+            ),
+            (
+                ServiceName::Catalog,
+                self.catalog.as_ref().map(|s| (s.pool().clone(), s.router())),
+            ),
+            (
+                ServiceName::Inventory,
+                self.inventory.as_ref().map(|s| (s.pool().clone(), s.router())),
+            ),
+            (ServiceName::Cart, self.cart.as_ref().map(|s| (s.pool().clone(), s.router()))),
+            (
+                ServiceName::Orders,
+                self.orders.as_ref().map(|s| (s.pool().clone(), s.router())),
+            ),
+        ];
         let mut pools = vec![];
-        if let Some(s) = self.identity.as_ref() {
-            pools.push((pola_identity::SERVICE, s.pool().clone()));
-            if routed(ServiceName::Identity) {
-                api = api.merge(s.router());
-            }
-        }
-        if let Some(s) = self.catalog.as_ref() {
-            pools.push((pola_catalog::SERVICE, s.pool().clone()));
-            if routed(ServiceName::Catalog) {
-                api = api.merge(s.router());
-            }
-        }
-        if let Some(s) = self.inventory.as_ref() {
-            pools.push((pola_inventory::SERVICE, s.pool().clone()));
-            if routed(ServiceName::Inventory) {
-                api = api.merge(s.router());
-            }
-        }
-        if let Some(s) = self.cart.as_ref() {
-            pools.push((pola_cart::SERVICE, s.pool().clone()));
-            if routed(ServiceName::Cart) {
-                api = api.merge(s.router());
-            }
-        }
-        if let Some(s) = self.orders.as_ref() {
-            pools.push((pola_orders::SERVICE, s.pool().clone()));
-            if routed(ServiceName::Orders) {
-                api = api.merge(s.router());
+        for (name, service) in local {
+            let Some((pool, routes)) = service else { continue };
+            pools.push((name.as_str(), pool));
+            if routed(name) {
+                api = api.merge(routes);
             }
         }
         let (router, openapi) = api.split_for_parts();
