@@ -296,8 +296,12 @@ pub async fn list_products(
     // - a category IN-list reads every product of those categories and sorts them (57 ms for
     //   `clothing`), so each category gets its own branch that walks ix_products_category in
     //   id order, and the branches are merged.
-    let mut query: QueryBuilder<MySql> =
-        QueryBuilder::new("SET STATEMENT optimizer_switch = 'semijoin=off,materialization=off' FOR ");
+    let variant_filters = filter.min_price.is_some() || filter.max_price.is_some() || !filter.attributes.is_empty();
+    let mut query: QueryBuilder<MySql> = QueryBuilder::new(if variant_filters {
+        "SET STATEMENT optimizer_switch = 'semijoin=off,materialization=off' FOR "
+    } else {
+        ""
+    });
     match categories {
         None => {
             push_page_select(&mut query, filter, None, after);
@@ -372,7 +376,8 @@ pub async fn variants(pool: &MySqlPool, ids: &[Uuid], by_product: bool) -> sqlx:
     for id in ids {
         list.push_bind(*id);
     }
-    query.push(") ORDER BY v.product_id, v.price_minor, v.sku");
+    // Sorted here rather than by MariaDB: a filesort doubled the query's cost.
+    query.push(")");
     let rows = query.build().fetch_all(pool).await?;
     let mut bundles = vec![];
     for row in &rows {
@@ -397,7 +402,12 @@ pub async fn variants(pool: &MySqlPool, ids: &[Uuid], by_product: bool) -> sqlx:
                 components: components.remove(&id).unwrap_or_default(),
             })
         })
-        .collect()
+        .collect::<sqlx::Result<Vec<_>>>()
+        .map(|mut variants| {
+            variants
+                .sort_by(|a, b| (a.product_id, a.price.amount_minor, &a.sku).cmp(&(b.product_id, b.price.amount_minor, &b.sku)));
+            variants
+        })
 }
 
 pub async fn product(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<ProductRow>> {
