@@ -97,11 +97,37 @@ impl Catalog {
             ),
             None => None,
         };
+        // Only products whose type declares every filtered attribute can match; knowing which
+        // spares reading the others' variants.
+        let types = match filter.attributes.is_empty() {
+            true => None,
+            false => {
+                let types: Vec<Uuid> = store::list_product_types(&self.pool)
+                    .await?
+                    .into_iter()
+                    .filter(|t| {
+                        filter
+                            .attributes
+                            .iter()
+                            .all(|(code, _)| t.attributes.iter().any(|a| &a.code == code))
+                    })
+                    .map(|t| t.id)
+                    .collect();
+                if types.is_empty() {
+                    return Ok(Page {
+                        items: vec![],
+                        next_cursor: None,
+                    });
+                }
+                Some(types)
+            }
+        };
         let want = page.limit as usize + 1;
-        // Without the stock filter one batch of limit + 1 is the page; with it, batches are
-        // read until the page is full, all are read, or the scan budget is spent.
+        // Without the stock filter one batch of limit + 1 is the page; with it, batches a half
+        // larger (most products are in stock) are read until the page is full, all are read,
+        // or the scan budget is spent.
         let batch = if filter.in_stock {
-            (want * 2).max(50) as u32
+            (want + want / 2) as u32
         } else {
             want as u32
         };
@@ -109,7 +135,12 @@ impl Catalog {
         let mut out: Vec<ProductSummary> = vec![];
         let mut exhausted = false;
         'scan: for _ in 0..IN_STOCK_SCAN_BATCHES {
-            let rows = store::list_products(&self.pool, filter, categories.as_deref(), after, batch).await?;
+            let scope = store::Scope {
+                filter,
+                categories: categories.as_deref(),
+                types: types.as_deref(),
+            };
+            let rows = store::list_products(&self.pool, &scope, after, batch).await?;
             exhausted = rows.len() < batch as usize;
             let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
             let variants = store::variants(&self.pool, &ids, true).await?;

@@ -240,7 +240,8 @@ pub async fn plain_variants(pool: &MySqlPool, ids: &[Uuid]) -> sqlx::Result<Vec<
 }
 
 /// The product list's SELECT with every filter, for one category or all.
-fn push_page_select(query: &mut QueryBuilder<MySql>, filter: &ProductFilter, category: Option<Uuid>, after: Option<Uuid>) {
+fn push_page_select(query: &mut QueryBuilder<MySql>, scope: &Scope<'_>, category: Option<Uuid>, after: Option<Uuid>) {
+    let filter = scope.filter;
     query.push(
         "SELECT p.id, p.name, p.kind, c.slug AS category, t.code AS product_type
          FROM products p
@@ -253,6 +254,14 @@ fn push_page_select(query: &mut QueryBuilder<MySql>, filter: &ProductFilter, cat
     }
     if let Some(after) = after {
         query.push(" AND p.id < ").push_bind(after);
+    }
+    if let Some(types) = scope.types {
+        query.push(" AND p.product_type_id IN (");
+        let mut list = query.separated(", ");
+        for t in types {
+            list.push_bind(*t);
+        }
+        query.push(")");
     }
     if let Some(search) = &filter.search {
         query
@@ -282,13 +291,22 @@ fn push_page_select(query: &mut QueryBuilder<MySql>, filter: &ProductFilter, cat
 }
 
 /// One batch of the product list: up to `limit` active products after `after`, newest first.
+/// What a product list is limited to, beyond the client's filter.
+pub struct Scope<'a> {
+    pub filter: &'a ProductFilter,
+    /// These categories only (a category and its children).
+    pub categories: Option<&'a [Uuid]>,
+    /// Products of these types only (those that declare every filtered attribute); never empty.
+    pub types: Option<&'a [Uuid]>,
+}
+
 pub async fn list_products(
     pool: &MySqlPool,
-    filter: &ProductFilter,
-    categories: Option<&[Uuid]>,
+    scope: &Scope<'_>,
     after: Option<Uuid>,
     limit: u32,
 ) -> sqlx::Result<Vec<SummaryRow>> {
+    let filter = scope.filter;
     // Every plan here must be able to stop at the page's end:
     // - without semi-join flattening, the variant conditions run per product through
     //   ix_variants_product; flattened, MariaDB materialises them over every variant first
@@ -302,9 +320,9 @@ pub async fn list_products(
     } else {
         ""
     });
-    match categories {
+    match scope.categories {
         None => {
-            push_page_select(&mut query, filter, None, after);
+            push_page_select(&mut query, scope, None, after);
             query.push(" ORDER BY p.id DESC LIMIT ").push_bind(limit);
         }
         Some(categories) => {
@@ -314,7 +332,7 @@ pub async fn list_products(
                     query.push(" UNION ALL ");
                 }
                 query.push("(");
-                push_page_select(&mut query, filter, Some(*category), after);
+                push_page_select(&mut query, scope, Some(*category), after);
                 query.push(" ORDER BY p.id DESC LIMIT ").push_bind(limit).push(")");
             }
             query.push(") AS page ORDER BY id DESC LIMIT ").push_bind(limit);
