@@ -69,6 +69,14 @@ async fn filters_search_and_keyset_paging_find_the_right_products() {
         [lotus["id"].as_str().expect("id")]
     );
     assert_eq!(ids(&get("attr=colour:Indigo,size:M").await.expect(200).body).len(), 2);
+    assert!(
+        ids(&get("attr=fabric:Silk").await.expect(200).body).is_empty(),
+        "no type declares fabric"
+    );
+    assert_eq!(
+        ids(&get("attr=flavour:Pure%20Ceylon&category=tea").await.expect(200).body),
+        [tea.product.to_string()]
+    );
     assert_eq!(
         ids(&get("q=peacock").await.expect(200).body),
         [peacock["id"].as_str().expect("id")]
