@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${BENCH_DURATION:-15s}
+DURATION=${BENCH_DURATION:-10s}
+RUNS=${BENCH_RUNS:-3}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 out=var/bench
 mkdir -p "$out"
@@ -33,13 +34,24 @@ done
 "$pola" migrate
 "$pola" seed --demo
 
-"$pola" serve >"$out/serve.log" 2>&1 &
-server=$!
-trap 'kill -INT $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  curl -sf "$API/readyz" >/dev/null && break
-  sleep 0.1
-done
+server=
+serve() { # ENV=VALUE…: (re)start pola serve with these settings
+  if [ -n "$server" ]; then
+    kill -INT "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+  fi
+  env "$@" "$pola" serve >>"$out/serve.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 100); do
+    curl -sf "$API/readyz" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "pola serve did not become ready; see $out/serve.log" >&2
+  exit 1
+}
+trap '[ -n "$server" ] && kill -INT $server 2>/dev/null; wait 2>/dev/null || true' EXIT
+: >"$out/serve.log"
+serve
 
 json='content-type: application/json'
 curl -sf "$API/api/v1/identity/register" -H "$json" \
@@ -78,24 +90,40 @@ LUA
   echo "$file"
 }
 
-run() { # NAME ARGS…: one wrk run, its full output kept, one summary line printed
-  local name=$1
+ms() { # a wrk latency (850.00us, 18.83ms, 1.02s) in milliseconds
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) n *= 1000; printf "%.2f", n }'
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+run() { # NAME ARGS…: $RUNS wrk runs, each kept; one line of medians printed
+  local name=$1 i rps=() p50=() p99=() errors=0
   shift
-  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" >"$out/$name.txt"
-  local rps p50 p99 errors
-  rps=$(awk '/^Requests\/sec/ {print $2}' "$out/$name.txt")
-  p50=$(awk '$1 == "50%" {print $2}' "$out/$name.txt")
-  p99=$(awk '$1 == "99%" {print $2}' "$out/$name.txt")
-  errors=$(awk '/Non-2xx/ {print $5}' "$out/$name.txt")
-  printf '%-34s %10s req/s   p50 %8s   p99 %8s   non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "${errors:-0}" | tee -a "$out/summary.txt"
+  for i in $(seq 1 "$RUNS"); do
+    wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" >"$out/$name.$i.txt"
+    rps+=("$(awk '/^Requests\/sec/ {print $2}' "$out/$name.$i.txt")")
+    p50+=("$(ms "$(awk '$1 == "50%" {print $2}' "$out/$name.$i.txt")")")
+    p99+=("$(ms "$(awk '$1 == "99%" {print $2}' "$out/$name.$i.txt")")")
+    errors=$((errors + $(awk '/Non-2xx/ {print $5}' "$out/$name.$i.txt" | grep . || echo 0)))
+  done
+  local r
+  r=$(printf '%s\n' "${rps[@]}" | median)
+  printf '%-34s %9s req/s   p50 %7s ms   p99 %7s ms   non-2xx %s   (median of %s; req/s %s)\n' "$name" "$r" \
+    "$(printf '%s\n' "${p50[@]}" | median)" "$(printf '%s\n' "${p99[@]}" | median)" "$errors" "$RUNS" "${rps[*]}" \
+    | tee -a "$out/summary.txt"
+  echo "$r" >"$out/$name.median"
 }
 
 : >"$out/summary.txt"
-echo "pola bench $(date -u +%FT%TZ), $(nproc) cores, wrk -t2 -c$CONNECTIONS -d$DURATION" | tee -a "$out/summary.txt"
+echo "pola bench $(date -u +%FT%TZ), $(nproc) cores, wrk -t2 -c$CONNECTIONS -d$DURATION, $RUNS runs each" | tee -a "$out/summary.txt"
 run catalog-list "$API/api/v1/catalog/products?limit=20"
 run catalog-list-filtered "$API/api/v1/catalog/products?limit=20&category=clothing&attr=size:M&in_stock=true"
 run checkout-hot-variant -s "$(lua hot "$hot")" "$API/api/v1/orders"
 run checkout-spread-variants -s "$(lua spread "${spread[@]}")" "$API/api/v1/orders"
+serve POLA_INVENTORY__SALE_BATCH_MAX=1
+run checkout-hot-variant-unbatched -s "$out/hot.lua" "$API/api/v1/orders"
+awk -v b="$(cat "$out/checkout-hot-variant.median")" -v u="$(cat "$out/checkout-hot-variant-unbatched.median")" \
+  'BEGIN { printf "hot-variant checkout, batched / unbatched: %.2f×\n", b / u }' | tee -a "$out/summary.txt"
 
 negative=$("${db[@]}" -e "SELECT COUNT(*) FROM bench_inventory.stock WHERE on_hand < 0 OR reserved < 0")
 sold=$("${db[@]}" -e "SELECT COALESCE(SUM(quantity), 0) FROM bench_inventory.sales")

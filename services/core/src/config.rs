@@ -113,6 +113,9 @@ pub struct InventoryConfig {
     pub sweep_interval_secs: u64,
     /// Location that staff adjustments and the demo seed use when none is named. Default `colombo`.
     pub default_location: String,
+    /// Most sales one transaction takes (sales that queue up together share a commit). Default
+    /// 64; 1 sells every order in its own transaction.
+    pub sale_batch_max: usize,
 }
 
 impl Default for InventoryConfig {
@@ -121,6 +124,7 @@ impl Default for InventoryConfig {
             reservation_ttl_secs: 900,
             sweep_interval_secs: 10,
             default_location: "colombo".into(),
+            sale_batch_max: 64,
         }
     }
 }
@@ -272,6 +276,9 @@ impl Config {
         }
         if services.timeout_ms == 0 {
             return invalid("services.timeout_ms must be positive");
+        }
+        if !(1..=1000).contains(&self.inventory.sale_batch_max) {
+            return invalid("inventory.sale_batch_max must be between 1 and 1000");
         }
         if self.http.body_limit_bytes < 1024 {
             return invalid("http.body_limit_bytes must be at least 1024");

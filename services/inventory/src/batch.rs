@@ -18,8 +18,6 @@ use crate::{
     store::{self, Sale, StockError},
 };
 
-/// Sales one transaction takes at most.
-const MAX_BATCH: usize = 64;
 /// Workers, each with its own queue and connection.
 const WORKERS: usize = 4;
 
@@ -35,11 +33,11 @@ pub struct SaleQueue {
 
 impl SaleQueue {
     /// Starts the workers; they stop when the queue is dropped.
-    pub fn start(pool: MySqlPool) -> Self {
+    pub fn start(pool: MySqlPool, max_batch: usize) -> Self {
         let workers = (0..WORKERS)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(1024);
-                tokio::spawn(work(pool.clone(), rx));
+                tokio::spawn(work(pool.clone(), rx, max_batch));
                 tx
             })
             .collect();
@@ -59,10 +57,10 @@ impl SaleQueue {
     }
 }
 
-async fn work(pool: MySqlPool, mut queue: mpsc::Receiver<Job>) {
+async fn work(pool: MySqlPool, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
     while let Some(first) = queue.recv().await {
         let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
+        while jobs.len() < max_batch {
             match queue.try_recv() {
                 Ok(job) => jobs.push(job),
                 Err(_) => break,
