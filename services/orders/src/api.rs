@@ -94,14 +94,14 @@ pub async fn get_order(State(orders): AppState, customer: Customer, Path(id): Pa
         .ok_or_else(|| Error::not_found("No such order."))
 }
 
-/// Cancel an order that is not paid yet; its stock goes back on sale.
+/// Cancel an order that is not paid yet; its stock goes back on sale. Repeating it is harmless.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders",
     params(("id" = Uuid, Path, description = "Order id")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Cancelled", body = Order),
         (status = 404, description = "No such order of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already paid, shipped or cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already paid or shipped (cancelling a cancelled order answers 200)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn cancel_order(State(orders): AppState, customer: Customer, Path(id): Path<Uuid>) -> Result<Json<Order>, Error> {
     Ok(Json(

@@ -86,9 +86,19 @@ impl Orders {
     /// refused as the client's fault (4xx) sold nothing, and forgets the key.
     async fn place_uncancelled(&self, customer: Uuid, key: &str, request: &PlaceOrder) -> Result<Placed, Error> {
         let hash: [u8; 32] = Sha256::digest(serde_json::to_vec(request).map_err(anyhow::Error::from)?).into();
-        store::claim_idempotency_key(&self.pool, customer, key, &hash, pola_core::new_id()).await?;
-        let mut tx = self.pool.begin().await?;
-        let claimed = store::lock_idempotency_key(&mut tx, customer, key).await?;
+        // The reaper may forget an old unfinished key between our claim and our lock; then the
+        // key is claimed afresh.
+        let mut attempts = 0;
+        let (mut tx, claimed) = loop {
+            attempts += 1;
+            store::claim_idempotency_key(&self.pool, customer, key, &hash, pola_core::new_id()).await?;
+            let mut tx = self.pool.begin().await?;
+            match store::lock_idempotency_key(&mut tx, customer, key).await? {
+                Some(claimed) => break (tx, claimed),
+                None if attempts < 3 => continue,
+                None => return Err(Error::Unavailable("The order could not be started; try again.".into())),
+            }
+        };
         let order_id = claimed.order_id;
         if claimed.request_hash != hash {
             return Err(Error::Unprocessable {
@@ -263,6 +273,11 @@ impl Orders {
     ) -> Result<Order, Error> {
         match store::transition(&self.pool, id, customer, to, actor).await? {
             store::Transition::NotFound => return Err(Error::not_found("No such order.")),
+            // Cancelling a cancelled order answers as the first time did, and makes sure its stock
+            // is back: the first cancellation may have died between the status and the stock.
+            store::Transition::Illegal {
+                from: OrderStatus::Cancelled,
+            } if to == OrderStatus::Cancelled => {}
             store::Transition::Illegal { from } => {
                 return Err(Error::conflict(
                     "illegal-transition",

@@ -36,21 +36,24 @@ pub struct ClaimedKey {
     pub placed: bool,
 }
 
-/// Locks the key's row for the rest of the transaction.
-pub async fn lock_idempotency_key(conn: &mut MySqlConnection, customer: Uuid, key: &str) -> sqlx::Result<ClaimedKey> {
+/// Locks the key's row for the rest of the transaction; `None` if it is gone.
+pub async fn lock_idempotency_key(conn: &mut MySqlConnection, customer: Uuid, key: &str) -> sqlx::Result<Option<ClaimedKey>> {
     let row = sqlx::query(
         "SELECT k.request_hash, k.order_id, EXISTS (SELECT 1 FROM orders o WHERE o.id = k.order_id) AS placed
          FROM idempotency_keys k WHERE k.customer_id = ? AND k.idem_key = ? FOR UPDATE",
     )
     .bind(customer)
     .bind(key)
-    .fetch_one(conn)
+    .fetch_optional(conn)
     .await?;
-    Ok(ClaimedKey {
-        request_hash: row.try_get("request_hash")?,
-        order_id: row.try_get("order_id")?,
-        placed: row.try_get::<i64, _>("placed")? == 1,
+    row.map(|row| {
+        Ok(ClaimedKey {
+            request_hash: row.try_get("request_hash")?,
+            order_id: row.try_get("order_id")?,
+            placed: row.try_get::<i64, _>("placed")? == 1,
+        })
     })
+    .transpose()
 }
 
 /// Keys older than `before` whose order was never written: checkouts that died half-way.
