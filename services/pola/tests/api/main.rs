@@ -10,5 +10,6 @@ mod identity;
 mod openapi;
 mod orders;
 mod platform;
+mod readme;
 mod split;
 mod tour;
