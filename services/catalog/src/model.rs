@@ -230,6 +230,14 @@ pub struct VariantView {
 
 /// A product with its variants.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d", "name": "Kandyan batik shirt", "description": "Hand-waxed cotton batik.",
+    "kind": "product", "status": "active", "category": "batik", "product_type": "shirt",
+    "price": {"amount_minor": 450000, "currency": "LKR"}, "stock_available": 7,
+    "variants": [{"id": "0193a6c2-2a10-7b2e-8c11-5d9e0f1a2b3c", "sku": "BATIK-SHIRT-M-BLUE",
+                  "attributes": {"colour": "Blue", "size": "M"}, "price": {"amount_minor": 450000, "currency": "LKR"},
+                  "stock_available": 7}]
+}))]
 pub struct ProductDetail {
     pub id: Uuid,
     pub name: String,

@@ -155,6 +155,18 @@ pub struct StatusChange {
 
 /// An order as its customer sees it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d",
+    "status": "pending_payment",
+    "lines": [{"variant_id": "0193a6c2-2a10-7b2e-8c11-5d9e0f1a2b3c", "product_id": "0193a6c2-29ff-7a01-9f00-1a2b3c4d5e6f",
+               "sku": "TEA-00042-200G", "title": "Dimbula Pure Ceylon tea (Pure Ceylon, 200)",
+               "unit_price": {"amount_minor": 120000, "currency": "LKR"}, "quantity": 2,
+               "line_total": {"amount_minor": 240000, "currency": "LKR"}}],
+    "subtotal": {"amount_minor": 240000, "currency": "LKR"},
+    "total": {"amount_minor": 240000, "currency": "LKR"},
+    "created_at": "2026-11-22T03:02:01.680907Z",
+    "history": [{"from": null, "to": "pending_payment", "actor": "customer", "at": "2026-11-22T03:02:01.680907Z"}]
+}))]
 pub struct Order {
     pub id: Uuid,
     pub status: OrderStatus,
