@@ -31,6 +31,8 @@ API=http://$POLA_HTTP__ADDR
 for name in $("${db[@]}" -e "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'bench\\_%'"); do
   "${db[@]}" -e "DROP DATABASE \`$name\`"
 done
+# The bench instance has no replica: its binary logs are only the last run's writes.
+"${db[@]}" -e "RESET MASTER"
 "$pola" migrate
 "$pola" seed --demo
 

@@ -33,6 +33,7 @@ innodb_doublewrite = 0"
   else
     durability="log-bin = binlog
 binlog-format = ROW
+binlog_expire_logs_seconds = 604800
 sync_binlog = 1
 innodb_flush_log_at_trx_commit = 1"
   fi
