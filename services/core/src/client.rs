@@ -22,7 +22,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
-use crate::Error;
+use crate::{
+    Error,
+    http::{X_REQUEST_ID, current_request_id},
+};
 
 /// The header that carries the service token on internal calls.
 pub const SERVICE_TOKEN_HEADER: &str = "x-pola-service-token";
@@ -93,13 +96,16 @@ impl ServiceClient {
         }
         let url = format!("{}{path}", self.base);
         for attempt in 1..=ATTEMPTS {
-            let sent = self
+            let mut request = self
                 .http
                 .post(&url)
                 .header(SERVICE_TOKEN_HEADER, self.token.expose_secret())
-                .json(body)
-                .send()
-                .await;
+                .json(body);
+            // The same request id on both sides, so that one search finds the whole request.
+            if let Some(id) = current_request_id() {
+                request = request.header(X_REQUEST_ID.as_str(), id);
+            }
+            let sent = request.send().await;
             match sent {
                 Ok(response) if response.status().is_success() => {
                     self.record(true);

@@ -27,6 +27,12 @@ pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
+/// Carries the current request id (and so the log context of errors) into a future that will
+/// run on another task.
+pub fn carry_request_id<F: Future>(future: F) -> impl Future<Output = F::Output> {
+    REQUEST_ID.scope(current_request_id().unwrap_or_default(), future)
+}
+
 fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
     let s = value.to_str().ok()?;
     (1..=64).contains(&s.len()).then_some(())?;
@@ -37,7 +43,7 @@ fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
 
 /// Gives every request an id (the client's `x-request-id` if sane, else a new UUIDv7), a span
 /// carrying it, one access-log line and request metrics.
-async fn observe(request: Request, next: Next) -> Response {
+async fn observe(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = request
         .headers()
@@ -45,7 +51,6 @@ async fn observe(request: Request, next: Next) -> Response {
         .and_then(acceptable_request_id)
         .unwrap_or_else(|| crate::new_id().to_string());
     let method = request.method().clone();
-    let mut request = request;
     let slot = RouteSlot::default();
     request.extensions_mut().insert(slot.clone());
     let span =
