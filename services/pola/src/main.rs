@@ -35,6 +35,8 @@ enum Command {
     /// token signing key file if it does not exist.
     Serve {
         /// Serve only these services, comma-separated: identity,catalog,inventory,cart,orders.
+        /// What they need runs in this process too, unless its URL is configured
+        /// (POLA_SERVICES__CATALOG_URL, …_INVENTORY_URL, …_CART_URL, with POLA_SERVICES__INTERNAL_TOKEN).
         #[arg(long, value_delimiter = ',')]
         only: Vec<ServiceName>,
         /// Do not apply migrations; fail if the databases are missing.
