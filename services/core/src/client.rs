@@ -205,3 +205,59 @@ impl<S: Send + Sync> FromRequestParts<S> for InternalCall {
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    };
+
+    use super::*;
+
+    /// A server that accepts connections and drops them at once, counting them.
+    async fn dropping_server() -> (String, Arc<AtomicU32>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bound");
+        let addr = listener.local_addr().expect("an address");
+        let accepted = Arc::new(AtomicU32::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(socket);
+            }
+        });
+        (format!("http://{addr}"), accepted)
+    }
+
+    #[tokio::test]
+    async fn failing_calls_are_retried_then_the_breaker_stops_calling() {
+        let (base, accepted) = dropping_server().await;
+        let client = ServiceClient::new("inventory", &base, "token".into(), Duration::from_secs(1)).expect("client");
+        let body = serde_json::json!({});
+        let call = || client.post::<_, Value>("/internal/v1/inventory/availability", &body);
+
+        assert!(matches!(call().await, Err(Error::Unavailable(_))));
+        assert_eq!(accepted.load(Ordering::SeqCst), ATTEMPTS, "every attempt reached the server");
+        assert!(matches!(call().await, Err(Error::Unavailable(_))));
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            BREAKER_THRESHOLD,
+            "the breaker opened at the threshold"
+        );
+        assert!(matches!(call().await, Err(Error::Unavailable(_))));
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            BREAKER_THRESHOLD,
+            "an open breaker does not call"
+        );
+    }
+
+    #[test]
+    fn the_service_token_is_compared_whole() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret-and-more"));
+        assert!(!constant_time_eq(b"", b"secret"));
+    }
+}
