@@ -24,6 +24,12 @@ start)
     echo "mariadb $name is already running on 127.0.0.1:$port"
     exit 0
   fi
+  if mariadb-admin -h127.0.0.1 -P"$port" -uroot ping >/dev/null 2>&1; then
+    # Another checkout's private instance holds the port; it takes the same logins, and every
+    # user of it (tests, the bench) works in databases of its own.
+    echo "a MariaDB from elsewhere already answers on 127.0.0.1:$port; using it"
+    exit 0
+  fi
   mkdir -p "$dir/data" "$dir/tmp"
   if [ "$mode" = fast ]; then
     durability="skip-log-bin
