@@ -24,6 +24,7 @@ export POLA_DATABASE__PREFIX=bench
 export POLA_DATABASE__MAX_CONNECTIONS=${BENCH_POOL:-32}
 export POLA_HTTP__ADDR=127.0.0.1:8090
 export POLA_AUTH__SIGNING_KEY_FILE=$out/jwt-signing-key.pem
+export POLA_PII__KEYRING_FILE=$out/pii-keyring.json
 export POLA_AUTH__ACCESS_TOKEN_TTL_SECS=3600
 export POLA_LOG__FILTER=warn
 API=http://$POLA_HTTP__ADDR

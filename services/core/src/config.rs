@@ -19,6 +19,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub inventory: InventoryConfig,
     pub services: ServicesConfig,
+    pub pii: PiiConfig,
     pub log: LogConfig,
 }
 
@@ -170,6 +171,23 @@ impl Default for ServicesConfig {
 impl ServicesConfig {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// Personal data: where its keys come from.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PiiConfig {
+    /// The local keyring file (versioned key-encryption and blind-index keys, mode 0600),
+    /// created when missing. Default `var/pii-keyring.json`.
+    pub keyring_file: PathBuf,
+}
+
+impl Default for PiiConfig {
+    fn default() -> Self {
+        Self {
+            keyring_file: PathBuf::from("var/pii-keyring.json"),
+        }
     }
 }
 

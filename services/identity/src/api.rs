@@ -6,7 +6,6 @@ use axum::{extract::State, http::StatusCode};
 use pola_core::{
     Error,
     auth::{Customer, Jwks, Realm},
-    db::is_duplicate_key,
     error::Problem,
     extract::Json,
 };
@@ -32,28 +31,7 @@ pub async fn register(
     Json(request): Json<RegisterRequest>,
 ) -> Result<(StatusCode, Json<CustomerProfile>), Error> {
     let new = request.validate().map_err(Error::Validation)?;
-    let hash = identity.hashing.hash(new.password.into_inner()).await?;
-    let id = pola_core::new_id();
-    let phone = new.phone.as_ref().map(|p| p.as_str());
-    store::insert_customer(&identity.pool, id, new.email.as_str(), new.name.as_str(), phone, &hash)
-        .await
-        .map_err(|e| {
-            if is_duplicate_key(&e, "uq_customers_email") {
-                Error::conflict("email-taken", "An account with this email already exists; sign in instead.")
-            } else {
-                e.into()
-            }
-        })?;
-    tracing::info!(customer.id = %id, "customer registered");
-    Ok((
-        StatusCode::CREATED,
-        Json(CustomerProfile {
-            id,
-            email: new.email.as_str().to_owned(),
-            name: new.name.as_str().to_owned(),
-            phone: phone.map(str::to_owned),
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(identity.register(new).await?)))
 }
 
 async fn grant(identity: &Identity, realm: Realm, request: TokenRequest) -> Result<Json<TokenResponse>, Error> {
@@ -115,10 +93,7 @@ pub async fn logout(State(identity): AppState, Json(request): Json<LogoutRequest
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn me(State(identity): AppState, customer: Customer) -> Result<Json<CustomerProfile>, Error> {
-    store::customer_profile(&identity.pool, customer.id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| Error::not_found("No such customer."))
+    Ok(Json(identity.profile(customer.id).await?))
 }
 
 /// The public keys that verify access tokens (RFC 7517).

@@ -20,7 +20,12 @@ use sqlx::{MySqlPool, migrate::Migrator};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::model::{Email, PersonName, TokenResponse};
+use pola_pii::{
+    KeyService, PiiError, WrappedKey, blind_index,
+    seal::{Place, open, seal},
+};
+
+use crate::model::{CustomerProfile, Email, PersonName, TokenResponse};
 
 /// The database this service owns: `<prefix>_identity`.
 pub const SERVICE: &str = "identity";
@@ -32,16 +37,84 @@ pub struct Identity {
     keys: TokenKeys,
     hashing: PasswordHashing,
     config: AuthConfig,
+    pii: Arc<dyn KeyService>,
+}
+
+/// The failures of the key service a client sees: 503 when it cannot be reached.
+fn pii_error(e: PiiError) -> Error {
+    match e {
+        PiiError::Unavailable(_) => Error::Unavailable("Personal data cannot be read or written right now.".into()),
+        e => Error::Internal(e.into()),
+    }
 }
 
 impl Identity {
-    pub fn new(pool: MySqlPool, keys: TokenKeys, config: AuthConfig) -> anyhow::Result<Arc<Self>> {
+    pub fn new(pool: MySqlPool, keys: TokenKeys, config: AuthConfig, pii: Arc<dyn KeyService>) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
             pool,
             keys,
             hashing: PasswordHashing::new(&config)?,
             config,
+            pii,
         }))
+    }
+
+    /// Registers a customer: a new data key seals their email, name and phone; the email and
+    /// phone are found again through blind indexes. Nothing personal is stored in clear.
+    pub async fn register(&self, new: model::NewCustomer) -> Result<CustomerProfile, Error> {
+        let blind = self.pii.blind_index_key().await.map_err(pii_error)?;
+        let (data_key, wrapped) = self.pii.generate_data_key().await.map_err(pii_error)?;
+        let id = pola_core::new_id();
+        let place = |column| Place {
+            table: "customers",
+            column,
+            record: id,
+        };
+        let phone = new.phone.as_ref().map(|p| p.as_str());
+        let sealed = store::SealedCustomer {
+            id,
+            email_index: blind_index(&blind, "email", new.email.as_str()),
+            phone_index: phone.map(|p| blind_index(&blind, "phone", p)),
+            data_key: wrapped.0,
+            email_sealed: seal(&data_key, place("email"), new.email.as_str()),
+            name_sealed: seal(&data_key, place("name"), new.name.as_str()),
+            phone_sealed: phone.map(|p| seal(&data_key, place("phone"), p)),
+        };
+        let hash = self.hashing.hash(new.password.into_inner()).await?;
+        store::insert_customer(&self.pool, &sealed, &hash).await.map_err(|e| {
+            if is_duplicate_key(&e, "uq_customers_email") {
+                Error::conflict("email-taken", "An account with this email already exists; sign in instead.")
+            } else {
+                e.into()
+            }
+        })?;
+        tracing::info!(customer.id = %id, "customer registered");
+        Ok(CustomerProfile {
+            id,
+            email: new.email.as_str().to_owned(),
+            name: new.name.as_str().to_owned(),
+            phone: phone.map(str::to_owned),
+        })
+    }
+
+    /// A customer's profile, opened with their data key.
+    pub async fn profile(&self, id: Uuid) -> Result<CustomerProfile, Error> {
+        let row = store::sealed_customer(&self.pool, id)
+            .await?
+            .ok_or_else(|| Error::not_found("No such customer."))?;
+        let data_key = self.pii.unwrap(&WrappedKey(row.data_key)).await.map_err(pii_error)?;
+        let place = |column| Place {
+            table: "customers",
+            column,
+            record: id,
+        };
+        let open_field = |column, sealed: &[u8]| open(&data_key, place(column), sealed).map_err(pii_error);
+        Ok(CustomerProfile {
+            id,
+            email: open_field("email", &row.email_sealed)?,
+            name: open_field("name", &row.name_sealed)?,
+            phone: row.phone_sealed.as_deref().map(|p| open_field("phone", p)).transpose()?,
+        })
     }
 
     pub fn pool(&self) -> &MySqlPool {
@@ -84,11 +157,29 @@ impl Identity {
 
     /// Checks a password login and starts a new refresh-token family.
     async fn login(&self, realm: Realm, username: &str, password: String) -> Result<TokenResponse, Error> {
-        let invalid = || invalid_grant("The email or password is wrong.");
-        let Ok(email) = Email::parse(username) else {
-            return Err(invalid());
+        let invalid = || invalid_grant("The email, phone number or password is wrong.");
+        let account = match realm {
+            Realm::Staff => match Email::parse(username) {
+                Ok(email) => store::staff_by_email(&self.pool, email.as_str()).await?,
+                Err(_) => None,
+            },
+            // Customers sign in with their email or their phone number, in any common spelling.
+            Realm::Customer => {
+                let lookup = match (Email::parse(username), model::Phone::parse(username)) {
+                    (Ok(email), _) => Some((store::Lookup::Email, "email", email.as_str().to_owned())),
+                    (_, Ok(phone)) => Some((store::Lookup::Phone, "phone", phone.as_str().to_owned())),
+                    _ => None,
+                };
+                match lookup {
+                    Some((lookup, kind, value)) => {
+                        let blind = self.pii.blind_index_key().await.map_err(pii_error)?;
+                        store::customer_by_index(&self.pool, lookup, &blind_index(&blind, kind, &value)).await?
+                    }
+                    None => None,
+                }
+            }
         };
-        let Some(account) = store::account_by_email(&self.pool, realm, email.as_str()).await? else {
+        let Some(account) = account else {
             self.hashing.verify_dummy(password).await;
             return Err(invalid());
         };

@@ -11,7 +11,8 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let email = raw.trim().to_lowercase();
+        // The same spelling the blind index is made of.
+        let email = pola_pii::normalize::email(raw).ok_or("must be an email address")?;
         let Some((local, domain)) = email.split_once('@') else {
             return Err("must be an email address");
         };
@@ -77,17 +78,9 @@ pub struct Phone(String);
 
 impl Phone {
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
-        let national = digits
-            .strip_prefix("+94")
-            .or_else(|| digits.strip_prefix("0094"))
-            .or_else(|| digits.strip_prefix("94").filter(|n| n.len() == 9))
-            .or_else(|| digits.strip_prefix('0'))
-            .unwrap_or(&digits);
-        if national.len() == 9 && national.starts_with('7') && national.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(Self(format!("+94{national}")))
-        } else {
-            Err("must be a Sri Lankan mobile number, e.g. 077 123 4567")
+        match pola_pii::normalize::phone(raw) {
+            Some(e164) if e164.starts_with("+947") => Ok(Self(e164)),
+            _ => Err("must be a Sri Lankan mobile number, e.g. 077 123 4567"),
         }
     }
 

@@ -5,7 +5,7 @@ use pola_core::auth::{Realm, Role};
 use sqlx::{MySqlPool, Row};
 use uuid::Uuid;
 
-use crate::model::{CustomerProfile, parse_roles};
+use crate::model::parse_roles;
 
 /// A stored account, with what login needs.
 pub struct Account {
@@ -14,24 +14,60 @@ pub struct Account {
     pub roles: Vec<Role>,
 }
 
-pub async fn insert_customer(
-    pool: &MySqlPool,
-    id: Uuid,
-    email: &str,
-    name: &str,
-    phone: Option<&str>,
-    password_hash: &str,
-) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO customers (id, email, name, phone, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(id)
-        .bind(email)
-        .bind(name)
-        .bind(phone)
-        .bind(password_hash)
-        .bind(Utc::now())
-        .execute(pool)
-        .await
-        .map(drop)
+/// A customer row as stored: personal data sealed, look-ups by blind index.
+pub struct SealedCustomer {
+    pub id: Uuid,
+    pub email_index: [u8; 32],
+    pub phone_index: Option<[u8; 32]>,
+    /// The customer's data key, wrapped by the key service.
+    pub data_key: String,
+    pub email_sealed: Vec<u8>,
+    pub name_sealed: Vec<u8>,
+    pub phone_sealed: Option<Vec<u8>>,
+}
+
+pub async fn insert_customer(pool: &MySqlPool, customer: &SealedCustomer, password_hash: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO customers (id, email_index, phone_index, data_key, email_sealed, name_sealed, phone_sealed, password_hash, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(customer.id)
+    .bind(&customer.email_index[..])
+    .bind(customer.phone_index.as_ref().map(|i| &i[..]))
+    .bind(&customer.data_key)
+    .bind(&customer.email_sealed)
+    .bind(&customer.name_sealed)
+    .bind(&customer.phone_sealed)
+    .bind(password_hash)
+    .bind(Utc::now())
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+/// Which blind index a customer look-up uses.
+#[derive(Debug, Clone, Copy)]
+pub enum Lookup {
+    Email,
+    Phone,
+}
+
+/// The customer account whose email or phone has this blind index.
+pub async fn customer_by_index(pool: &MySqlPool, lookup: Lookup, index: &[u8; 32]) -> sqlx::Result<Option<Account>> {
+    let sql = match lookup {
+        Lookup::Email => "SELECT id, password_hash FROM customers WHERE email_index = ?",
+        // A phone number may be on more than one account; only an unambiguous one signs in.
+        Lookup::Phone => "SELECT id, password_hash FROM customers WHERE phone_index = ? LIMIT 2",
+    };
+    let rows = sqlx::query(sql).bind(&index[..]).fetch_all(pool).await?;
+    match &rows[..] {
+        [row] => Ok(Some(Account {
+            id: row.try_get("id")?,
+            password_hash: row.try_get("password_hash")?,
+            roles: vec![],
+        })),
+        _ => Ok(None),
+    }
 }
 
 pub async fn insert_staff(
@@ -55,13 +91,12 @@ pub async fn insert_staff(
         .map(drop)
 }
 
-/// The account with this (normalised) email in `realm`.
-pub async fn account_by_email(pool: &MySqlPool, realm: Realm, email: &str) -> sqlx::Result<Option<Account>> {
-    let sql = match realm {
-        Realm::Customer => "SELECT id, password_hash, '' AS roles FROM customers WHERE email = ?",
-        Realm::Staff => "SELECT id, password_hash, roles FROM staff WHERE email = ?",
-    };
-    let row = sqlx::query(sql).bind(email).fetch_optional(pool).await?;
+/// The staff account with this (normalised) email.
+pub async fn staff_by_email(pool: &MySqlPool, email: &str) -> sqlx::Result<Option<Account>> {
+    let row = sqlx::query("SELECT id, password_hash, roles FROM staff WHERE email = ?")
+        .bind(email)
+        .fetch_optional(pool)
+        .await?;
     row.map(|row| {
         Ok(Account {
             id: row.try_get("id")?,
@@ -81,17 +116,24 @@ pub async fn staff_roles(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<Vec<
     Ok(roles.as_deref().map(parse_roles))
 }
 
-pub async fn customer_profile(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<CustomerProfile>> {
-    let row = sqlx::query("SELECT id, email, name, phone FROM customers WHERE id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
+/// A customer's sealed row.
+pub async fn sealed_customer(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<SealedCustomer>> {
+    let row = sqlx::query(
+        "SELECT id, email_index, phone_index, data_key, email_sealed, name_sealed, phone_sealed FROM customers WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    let index = |bytes: Vec<u8>| <[u8; 32]>::try_from(bytes).map_err(|_| sqlx::Error::Decode("a blind index is 32 bytes".into()));
     row.map(|row| {
-        Ok(CustomerProfile {
+        Ok(SealedCustomer {
             id: row.try_get("id")?,
-            email: row.try_get("email")?,
-            name: row.try_get("name")?,
-            phone: row.try_get("phone")?,
+            email_index: index(row.try_get("email_index")?)?,
+            phone_index: row.try_get::<Option<Vec<u8>>, _>("phone_index")?.map(index).transpose()?,
+            data_key: row.try_get("data_key")?,
+            email_sealed: row.try_get("email_sealed")?,
+            name_sealed: row.try_get("name_sealed")?,
+            phone_sealed: row.try_get("phone_sealed")?,
         })
     })
     .transpose()

@@ -26,6 +26,7 @@ use pola_inventory::{
     client::{HttpInventory, InventoryClient},
 };
 use pola_orders::Orders;
+use pola_pii::keyring::LocalKeyring;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use utoipa::{
     Modify, OpenApi,
@@ -225,11 +226,16 @@ impl Services {
             false => None,
         };
         let identity = match here(ServiceName::Identity) {
-            true => Some(Identity::new(
-                pool(pola_identity::SERVICE, &pola_identity::MIGRATOR).await?,
-                keys.clone(),
-                config.auth.clone(),
-            )?),
+            true => {
+                let keyring = LocalKeyring::load_or_create(&config.pii.keyring_file)
+                    .with_context(|| format!("PII keyring {}", config.pii.keyring_file.display()))?;
+                Some(Identity::new(
+                    pool(pola_identity::SERVICE, &pola_identity::MIGRATOR).await?,
+                    keys.clone(),
+                    config.auth.clone(),
+                    Arc::new(keyring),
+                )?)
+            }
             false => None,
         };
         Ok(Self {

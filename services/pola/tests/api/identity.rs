@@ -144,3 +144,52 @@ async fn the_jwks_publishes_the_key_that_signs_access_tokens() {
     assert_eq!(header.kid.as_deref(), key["kid"].as_str());
     assert_eq!(format!("{:?}", header.alg), "EdDSA");
 }
+
+#[tokio::test]
+async fn a_customers_personal_data_is_sealed_in_the_database_and_opens_for_them() {
+    let app = spawn_app().await;
+    let (email, name, phone) = (email(), "Kumari Jayawardena", "+94 71 555 0199");
+    let reply = app
+        .api
+        .post(
+            "/api/v1/identity/register",
+            None,
+            json!({"email": email, "password": "a long passphrase", "name": name, "phone": phone}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(reply.get("phone"), "+94715550199");
+
+    let row = sqlx::query("SELECT * FROM customers")
+        .fetch_one(app.identity.pool())
+        .await
+        .expect("a row");
+    let mut stored = vec![];
+    for i in 0..sqlx::Row::len(&row) {
+        // Every column as its raw bytes, whatever its type, so that a clear column added later is
+        // caught too.
+        let bytes: Option<Vec<u8>> = sqlx::Row::try_get_unchecked(&row, i).expect("every column reads as bytes");
+        stored.extend(bytes.unwrap_or_default());
+        stored.push(0);
+    }
+    let stored_lower = String::from_utf8_lossy(&stored).to_lowercase();
+    for secret in [email.as_str(), name, "+94715550199", "715550199", "kumari", "jayawardena"] {
+        let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+        assert!(!stored_lower.contains(&secret.to_lowercase()), "{secret} is stored in clear");
+        assert!(!stored_lower.contains(&hex), "{secret} is stored as hex");
+    }
+
+    let tokens = app.login(&email, "a long passphrase").await;
+    let me = app
+        .api
+        .get("/api/v1/identity/me", tokens.get("access_token").as_str())
+        .await
+        .expect(200);
+    assert_eq!(
+        (me.get("email"), me.get("name"), me.get("phone")),
+        (&json!(email), &json!(name), &json!("+94715550199"))
+    );
+    for spelling in ["0715550199", "+94 71 555 0199", "94715550199"] {
+        app.login(spelling, "a long passphrase").await;
+    }
+}

@@ -60,6 +60,7 @@ fn the_readme_tour_runs_against_a_real_pola_process() {
             ("POLA_DATABASE__URL", test_server_url()),
             ("POLA_DATABASE__PREFIX", databases.config.prefix.clone()),
             ("POLA_AUTH__SIGNING_KEY_FILE", dir.join("key.pem").display().to_string()),
+            ("POLA_PII__KEYRING_FILE", dir.join("pii-keyring.json").display().to_string()),
             ("POLA_AUTH__ARGON2_MEMORY_KIB", "64".into()),
             ("POLA_AUTH__ARGON2_ITERATIONS", "1".into()),
             ("POLA_HTTP__ADDR", "127.0.0.1:0".into()),
