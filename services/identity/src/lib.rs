@@ -97,6 +97,36 @@ impl Identity {
         })
     }
 
+    /// Makes a new key-encryption key version current (`pola keys rotate`). Data keys wrapped by
+    /// the old one keep working until `rewrap_batch` has moved them.
+    pub async fn rotate_key_encryption_key(&self) -> Result<u32, Error> {
+        let version = self.pii.rotate().await.map_err(pii_error)?;
+        tracing::info!(pii.key_version = version, "key-encryption key rotated");
+        Ok(version)
+    }
+
+    /// How many data keys are still wrapped by an older key-encryption key version.
+    pub async fn keys_to_rewrap(&self) -> Result<i64, Error> {
+        let current = self.pii.current_version().await.map_err(pii_error)?;
+        Ok(store::count_keys_to_rewrap(&self.pool, current).await?)
+    }
+
+    /// Rewraps up to `limit` data keys still wrapped by an older key version; returns how many it
+    /// did (0 when none are left). Each row is its own step, so a rotation stopped half-way
+    /// resumes where it stopped, and sign-ins and reads go on meanwhile (the data key itself,
+    /// and so every sealed field, stays the same).
+    pub async fn rewrap_batch(&self, limit: u32) -> Result<u64, Error> {
+        let current = self.pii.current_version().await.map_err(pii_error)?;
+        let mut done = 0;
+        for (id, wrapped) in store::keys_to_rewrap(&self.pool, current, limit).await? {
+            let rewrapped = self.pii.rewrap(&WrappedKey(wrapped.clone())).await.map_err(pii_error)?;
+            if store::replace_data_key(&self.pool, id, &wrapped, &rewrapped.0).await? {
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
     /// A customer's profile, opened with their data key.
     pub async fn profile(&self, id: Uuid) -> Result<CustomerProfile, Error> {
         let row = store::sealed_customer(&self.pool, id)

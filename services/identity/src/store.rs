@@ -245,3 +245,32 @@ pub async fn revoke_family_of(pool: &MySqlPool, hash: &[u8; 32]) -> sqlx::Result
         None => Ok(false),
     }
 }
+
+/// Up to `limit` customers whose data key is not wrapped by key version `current`, by id.
+pub async fn keys_to_rewrap(pool: &MySqlPool, current: u32, limit: u32) -> sqlx::Result<Vec<(Uuid, String)>> {
+    let rows = sqlx::query("SELECT id, data_key FROM customers WHERE data_key NOT LIKE ? ORDER BY id LIMIT ?")
+        .bind(format!("%:v{current}:%"))
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("data_key")?))).collect()
+}
+
+/// How many customers' data keys are not wrapped by key version `current`.
+pub async fn count_keys_to_rewrap(pool: &MySqlPool, current: u32) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE data_key NOT LIKE ?")
+        .bind(format!("%:v{current}:%"))
+        .fetch_one(pool)
+        .await
+}
+
+/// Replaces a data key with its rewrapped self, unless the row changed meanwhile.
+pub async fn replace_data_key(pool: &MySqlPool, id: Uuid, old: &str, new: &str) -> sqlx::Result<bool> {
+    let result = sqlx::query("UPDATE customers SET data_key = ? WHERE id = ? AND data_key = ?")
+        .bind(new)
+        .bind(id)
+        .bind(old)
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}

@@ -5,6 +5,7 @@
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
+    time::SystemTime,
 };
 
 use async_trait::async_trait;
@@ -48,10 +49,15 @@ struct File {
     blind_index: Versions,
 }
 
-/// Versioned keys in a local file.
+/// Versioned keys in a local file. Every process that uses the file sees another's rotation:
+/// each operation first re-reads the file if it changed on disk.
 pub struct LocalKeyring {
     path: PathBuf,
-    file: RwLock<File>,
+    file: RwLock<(File, Option<SystemTime>)>,
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 impl LocalKeyring {
@@ -68,22 +74,18 @@ impl LocalKeyring {
         };
         Ok(Self {
             path: path.to_owned(),
-            file: RwLock::new(file),
+            file: RwLock::new((file, modified(path))),
         })
     }
 
-    /// Adds a key-encryption key version and makes it current; returns it. Existing wrapped
-    /// keys still unwrap (their version stays) until they are rewrapped.
-    pub async fn rotate_key_encryption_key(&self) -> Result<u32, PiiError> {
-        let mut file = self.file.write().await;
-        let version = file.key_encryption.add();
-        write(&self.path, &file)?;
-        Ok(version)
-    }
-
-    /// The current key-encryption key version.
-    pub async fn current_version(&self) -> u32 {
-        self.file.read().await.key_encryption.current
+    /// The keys, re-read first if another process changed the file.
+    async fn current(&self) -> Result<tokio::sync::RwLockReadGuard<'_, (File, Option<SystemTime>)>, PiiError> {
+        let on_disk = modified(&self.path);
+        if self.file.read().await.1 != on_disk {
+            let reread: File = serde_json::from_slice(&std::fs::read(&self.path)?).map_err(|_| PiiError::Corrupt)?;
+            *self.file.write().await = (reread, on_disk);
+        }
+        Ok(self.file.read().await)
     }
 }
 
@@ -116,7 +118,8 @@ fn wrap(version: u32, kek: &[u8; 32], data_key: &[u8; 32]) -> WrappedKey {
 #[async_trait]
 impl KeyService for LocalKeyring {
     async fn generate_data_key(&self) -> Result<(DataKey, WrappedKey), PiiError> {
-        let file = self.file.read().await;
+        let guard = self.current().await?;
+        let file = &guard.0;
         let version = file.key_encryption.current;
         let kek = file.key_encryption.get(version)?;
         let mut data_key = Zeroizing::new([0u8; 32]);
@@ -129,7 +132,7 @@ impl KeyService for LocalKeyring {
         let version = wrapped.version().ok_or(PiiError::Corrupt)?;
         let encoded = wrapped.0.splitn(3, ':').nth(2).ok_or(PiiError::Corrupt)?;
         let sealed = STANDARD.decode(encoded).map_err(|_| PiiError::Corrupt)?;
-        let kek = self.file.read().await.key_encryption.get(version)?;
+        let kek = self.current().await?.0.key_encryption.get(version)?;
         let bytes = Zeroizing::new(seal::decrypt(&kek, WRAP_AAD, &sealed)?);
         let key: [u8; 32] = bytes[..].try_into().map_err(|_| PiiError::Corrupt)?;
         Ok(DataKey(Zeroizing::new(key)))
@@ -137,15 +140,30 @@ impl KeyService for LocalKeyring {
 
     async fn rewrap(&self, wrapped: &WrappedKey) -> Result<WrappedKey, PiiError> {
         let data_key = self.unwrap(wrapped).await?;
-        let file = self.file.read().await;
+        let guard = self.current().await?;
+        let file = &guard.0;
         let version = file.key_encryption.current;
         let kek = file.key_encryption.get(version)?;
         Ok(wrap(version, &kek, data_key.bytes()))
     }
 
     async fn blind_index_key(&self) -> Result<BlindKey, PiiError> {
-        let file = self.file.read().await;
+        let guard = self.current().await?;
+        let file = &guard.0;
         Ok(BlindKey(file.blind_index.get(file.blind_index.current)?))
+    }
+
+    async fn current_version(&self) -> Result<u32, PiiError> {
+        Ok(self.current().await?.0.key_encryption.current)
+    }
+
+    async fn rotate(&self) -> Result<u32, PiiError> {
+        drop(self.current().await?);
+        let mut guard = self.file.write().await;
+        let version = guard.0.key_encryption.add();
+        write(&self.path, &guard.0)?;
+        guard.1 = modified(&self.path);
+        Ok(version)
     }
 }
 
@@ -176,7 +194,8 @@ mod tests {
         assert_eq!(wrapped.version(), Some(1));
 
         let reloaded = LocalKeyring::load_or_create(&path).expect("read back");
-        assert_eq!(reloaded.rotate_key_encryption_key().await.expect("rotated"), 2);
+        assert_eq!(reloaded.rotate().await.expect("rotated"), 2);
+        assert_eq!(reloaded.current_version().await.expect("a version"), 2);
         let unwrapped = reloaded.unwrap(&wrapped).await.expect("old versions still unwrap");
         assert_eq!(open(&unwrapped, place, &sealed).expect("opens"), "nimal@example.lk");
         let rewrapped = reloaded.rewrap(&wrapped).await.expect("rewrapped");
@@ -190,6 +209,22 @@ mod tests {
             let mode = std::fs::metadata(&path).expect("exists").permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        let _ = std::fs::remove_dir_all(path.parent().expect("a folder"));
+    }
+
+    #[tokio::test]
+    async fn a_rotation_by_another_process_is_seen() {
+        let path = temporary();
+        let server = LocalKeyring::load_or_create(&path).expect("created");
+        let command = LocalKeyring::load_or_create(&path).expect("read");
+        let (_, old) = server.generate_data_key().await.expect("a key");
+        // File times can be coarse: make sure the rotation is a visible change.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        command.rotate().await.expect("rotated");
+        let rewrapped = command.rewrap(&old).await.expect("rewrapped");
+        assert_eq!(rewrapped.version(), Some(2));
+        server.unwrap(&rewrapped).await.expect("the server unwraps the new version");
+        assert_eq!(server.current_version().await.expect("a version"), 2);
         let _ = std::fs::remove_dir_all(path.parent().expect("a folder"));
     }
 

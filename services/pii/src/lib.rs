@@ -73,6 +73,11 @@ pub trait KeyService: Send + Sync {
     async fn rewrap(&self, wrapped: &WrappedKey) -> Result<WrappedKey, PiiError>;
     /// The current blind-index key.
     async fn blind_index_key(&self) -> Result<BlindKey, PiiError>;
+    /// The current key-encryption key version: new and rewrapped keys carry it.
+    async fn current_version(&self) -> Result<u32, PiiError>;
+    /// Makes a new key-encryption key version current; returns it. Keys wrapped by older
+    /// versions still unwrap until they are rewrapped.
+    async fn rotate(&self) -> Result<u32, PiiError>;
 }
 
 /// A blind index: HMAC-SHA256 of the normalised value, under `kind` (`email`, `phone`, `nic`) so

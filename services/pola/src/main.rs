@@ -59,6 +59,23 @@ enum Command {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// Manage the keys that protect customers' personal data.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Make a new key-encryption key current, then rewrap every customer's data key with it,
+    /// with a progress bar. Sign-ins and reads go on meanwhile. If it stops half-way, run it
+    /// again with --resume to finish without starting another rotation.
+    Rotate {
+        /// Only rewrap the data keys an earlier, interrupted rotation left behind.
+        #[arg(long)]
+        resume: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +123,13 @@ async fn main() -> anyhow::Result<()> {
                 .context("all services run here")?;
             pola::seed::demo(catalog, inventory, &config, products).await
         }
+        Command::Keys {
+            command: KeysCommand::Rotate { resume },
+        } => {
+            let services = connect(&config, true).await?;
+            let identity = services.identity.as_deref().context("all services run here")?;
+            rotate_keys(identity, resume).await.map_err(|e| anyhow::anyhow!("{e}"))
+        }
         Command::Staff {
             command:
                 StaffCommand::Create {
@@ -127,6 +151,30 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn rotate_keys(identity: &pola_identity::Identity, resume: bool) -> Result<(), pola_core::Error> {
+    if !resume {
+        let version = identity.rotate_key_encryption_key().await?;
+        println!("key-encryption key version {version} is now current");
+    }
+    let left = identity.keys_to_rewrap().await?;
+    let bar = indicatif::ProgressBar::new(u64::try_from(left).unwrap_or(0)).with_style(
+        indicatif::ProgressStyle::with_template("{spinner} rewrapping [{bar:40}] {pos}/{len} data keys, {per_sec}, {eta} left")
+            .map_err(|e| pola_core::Error::Internal(e.into()))?
+            .progress_chars("=> "),
+    );
+    loop {
+        let done = identity.rewrap_batch(500).await?;
+        bar.inc(done);
+        if done == 0 {
+            break;
+        }
+    }
+    bar.finish();
+    let still = identity.keys_to_rewrap().await?;
+    println!("{} data keys rewrapped; {still} left on older versions", bar.position());
+    Ok(())
 }
 
 /// Every service, in this process.

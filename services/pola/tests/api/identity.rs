@@ -193,3 +193,48 @@ async fn a_customers_personal_data_is_sealed_in_the_database_and_opens_for_them(
         app.login(spelling, "a long passphrase").await;
     }
 }
+
+#[tokio::test]
+async fn a_key_rotation_rewraps_every_data_key_resumes_after_a_stop_and_never_stops_sign_ins() {
+    let app = spawn_app().await;
+    let shoppers = [app.shopper().await, app.shopper().await, app.shopper().await];
+    assert_eq!(app.identity.rotate_key_encryption_key().await.expect("rotated"), 2);
+    assert_eq!(app.identity.keys_to_rewrap().await.expect("counted"), 3);
+
+    // Stopped after one row: everyone can still sign in and read their profile.
+    assert_eq!(app.identity.rewrap_batch(1).await.expect("rewrapped"), 1);
+    assert_eq!(app.identity.keys_to_rewrap().await.expect("counted"), 2);
+    let check = |shopper: &crate::harness::Shopper| {
+        let (api, email, password) = (app.api.clone(), shopper.email.clone(), shopper.password.clone());
+        async move {
+            let tokens = api
+                .post(
+                    "/api/v1/identity/token",
+                    None,
+                    json!({"grant_type": "password", "username": email, "password": password}),
+                )
+                .await
+                .expect(200);
+            let me = api
+                .get("/api/v1/identity/me", tokens.get("access_token").as_str())
+                .await
+                .expect(200);
+            assert_eq!(me.get("email"), &json!(email));
+        }
+    };
+    for shopper in &shoppers {
+        check(shopper).await;
+    }
+
+    // Resumed: nothing is left on the old version, and everything still opens.
+    while app.identity.rewrap_batch(2).await.expect("rewrapped") > 0 {}
+    assert_eq!(app.identity.keys_to_rewrap().await.expect("counted"), 0);
+    let keys: Vec<String> = sqlx::query_scalar("SELECT data_key FROM customers")
+        .fetch_all(app.identity.pool())
+        .await
+        .expect("keys");
+    assert!(keys.iter().all(|k| k.starts_with("pola:v2:")), "{keys:?}");
+    for shopper in &shoppers {
+        check(shopper).await;
+    }
+}

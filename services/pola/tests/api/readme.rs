@@ -121,6 +121,24 @@ fn the_readme_tour_runs_against_a_real_pola_process() {
     );
     assert!(stdout.contains("\n204\n"), "logout did not answer 204:\n{stdout}");
 
+    // A key rotation from the command line while the server runs: the tour's customer still
+    // signs in and reads their profile.
+    let rotated = pola.run(&["keys", "rotate"], &[]);
+    assert!(
+        rotated.contains("version 2 is now current") && rotated.contains("1 data keys rewrapped; 0 left"),
+        "{rotated}"
+    );
+    let me = format!(
+        "curl -sf http://{addr}/api/v1/identity/me -H \"authorization: Bearer $(curl -sf http://{addr}/api/v1/identity/token \
+           -H 'content-type: application/json' \
+           -d '{{\"grant_type\":\"password\",\"username\":\"nimal@example.lk\",\"password\":\"a long passphrase\"}}' | jq -r .access_token)\""
+    );
+    let output = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &me])
+        .output()
+        .expect("bash runs");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Nimal Perera"), "{output:?}");
+
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
