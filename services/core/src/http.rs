@@ -27,10 +27,15 @@ pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
-/// Carries the current request id (and so the log context of errors) into a future that will
-/// run on another task.
-pub fn carry_request_id<F: Future>(future: F) -> impl Future<Output = F::Output> {
-    REQUEST_ID.scope(current_request_id().unwrap_or_default(), future)
+/// Runs `work` on its own task to the end, even if the request that started it is dropped (the
+/// client hung up, or the request timed out), keeping the request's id and log span.
+pub async fn run_to_completion<T: Send + 'static>(
+    work: impl Future<Output = Result<T, Error>> + Send + 'static,
+) -> Result<T, Error> {
+    let scoped = REQUEST_ID.scope(current_request_id().unwrap_or_default(), work);
+    tokio::spawn(scoped.in_current_span())
+        .await
+        .map_err(|e| Error::Internal(e.into()))?
 }
 
 fn acceptable_request_id(value: &HeaderValue) -> Option<String> {

@@ -160,13 +160,18 @@ pub async fn reserve(
 /// reservation does nothing.
 pub async fn release(pool: &MySqlPool, reservation: Uuid) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
-    let held = lock_held(&mut tx, reservation).await?;
-    let mut levels = lock_levels(&mut tx, &variants_of(&held, &[])).await?;
+    release_in(&mut tx, reservation).await?;
+    tx.commit().await
+}
+
+/// Gives back what a reservation holds and deletes it, inside the caller's transaction.
+async fn release_in(conn: &mut MySqlConnection, reservation: Uuid) -> sqlx::Result<()> {
+    let held = lock_held(conn, reservation).await?;
+    let mut levels = lock_levels(conn, &variants_of(&held, &[])).await?;
     let before = levels.clone();
     model::release(&mut levels, &held);
-    write_levels(&mut tx, &before, &levels).await?;
-    delete_reservation(&mut tx, reservation).await?;
-    tx.commit().await
+    write_levels(conn, &before, &levels).await?;
+    delete_reservation(conn, reservation).await
 }
 
 /// A change of on-hand stock: what moved, on hand after it, and for which order.
@@ -447,12 +452,7 @@ pub async fn release_if_expired(pool: &MySqlPool, reservation: Uuid, now: DateTi
     if expires_at.is_none_or(|at| at > now) {
         return Ok(false);
     }
-    let held = lock_held(&mut tx, reservation).await?;
-    let mut levels = lock_levels(&mut tx, &variants_of(&held, &[])).await?;
-    let before = levels.clone();
-    model::release(&mut levels, &held);
-    write_levels(&mut tx, &before, &levels).await?;
-    delete_reservation(&mut tx, reservation).await?;
+    release_in(&mut tx, reservation).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -9,12 +9,11 @@ use std::{sync::Arc, time::Duration};
 
 use pola_cart::client::CartClient;
 use pola_catalog::client::CatalogClient;
-use pola_core::{Error, FieldError, Money, http::carry_request_id};
+use pola_core::{Error, FieldError, Money, http::run_to_completion};
 use pola_inventory::{client::InventoryClient, model::StockItem};
 use sha2::{Digest, Sha256};
 use sqlx::{MySqlConnection, MySqlPool, migrate::Migrator};
 use tokio::sync::watch;
-use tracing::Instrument;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -73,9 +72,7 @@ impl Orders {
     pub async fn place(self: &Arc<Self>, customer: Uuid, key: &str, request: PlaceOrder) -> Result<Placed, Error> {
         let this = self.clone();
         let key = key.to_owned();
-        tokio::spawn(carry_request_id(async move { this.place_uncancelled(customer, &key, &request).await }).in_current_span())
-            .await
-            .map_err(|e| Error::Internal(e.into()))?
+        run_to_completion(async move { this.place_uncancelled(customer, &key, &request).await }).await
     }
 
     /// Places an order exactly once per (customer, key).
@@ -260,11 +257,7 @@ impl Orders {
         actor: String,
     ) -> Result<Order, Error> {
         let this = self.clone();
-        tokio::spawn(
-            carry_request_id(async move { this.change_status_uncancelled(id, customer, to, &actor).await }).in_current_span(),
-        )
-        .await
-        .map_err(|e| Error::Internal(e.into()))?
+        run_to_completion(async move { this.change_status_uncancelled(id, customer, to, &actor).await }).await
     }
 
     async fn change_status_uncancelled(
