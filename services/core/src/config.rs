@@ -178,15 +178,88 @@ impl ServicesConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PiiConfig {
-    /// The local keyring file (versioned key-encryption and blind-index keys, mode 0600),
-    /// created when missing. Default `var/pii-keyring.json`.
-    pub keyring_file: PathBuf,
+    /// `keyring` (a local folder of keys, the default) or `vault` (HashiCorp Vault: transit for
+    /// the key-encryption and blind-index keys, KV v2 for the wrapped data keys).
+    pub backend: PiiBackend,
+    /// The local keyring's folder: `keyring.json` (versioned key-encryption and blind-index
+    /// keys) and `data-keys/` (one wrapped data key per customer), mode 0600/0700, created when
+    /// missing. Default `var/pii`.
+    pub keyring_dir: PathBuf,
+    /// How long an unwrapped data key or the blind-index keys stay in memory. Default 300 s.
+    /// While the key service is unreachable, what is cached still opens for this long.
+    pub cache_ttl_secs: u64,
+    /// Largest number of unwrapped data keys kept in memory. Default 100000.
+    pub cache_max_keys: usize,
+    pub vault: VaultConfig,
 }
 
 impl Default for PiiConfig {
     fn default() -> Self {
         Self {
-            keyring_file: PathBuf::from("var/pii-keyring.json"),
+            backend: PiiBackend::Keyring,
+            keyring_dir: PathBuf::from("var/pii"),
+            cache_ttl_secs: 300,
+            cache_max_keys: 100_000,
+            vault: VaultConfig::default(),
+        }
+    }
+}
+
+impl PiiConfig {
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.cache_ttl_secs)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PiiBackend {
+    Keyring,
+    Vault,
+}
+
+/// HashiCorp Vault, signed in to with AppRole.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VaultConfig {
+    /// Vault's address. Default `http://127.0.0.1:8200`.
+    pub addr: String,
+    /// A PEM file of CA certificates to trust for Vault's TLS certificate, if not the system's.
+    pub ca_cert: Option<PathBuf>,
+    /// Mount of the transit engine. Default `transit`.
+    pub transit_mount: String,
+    /// Transit key that wraps data keys (the key-encryption key). Default `pola-pii`.
+    pub key: String,
+    /// Exportable transit key whose HMAC keys are the blind-index keys. Default `pola-blind-index`.
+    pub blind_index_key: String,
+    /// Mount of the KV v2 engine holding the wrapped data keys. Default `secret`.
+    pub kv_mount: String,
+    /// Path under `kv_mount` for the wrapped data keys. Default `pola/data-keys`.
+    pub kv_prefix: String,
+    /// Mount of the AppRole auth method. Default `approle`.
+    pub approle_mount: String,
+    pub role_id: String,
+    /// Secret: never printed.
+    #[serde(serialize_with = "redact")]
+    pub secret_id: SecretString,
+    /// Time one call to Vault may take. Default 2000 ms.
+    pub timeout_ms: u64,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        Self {
+            addr: "http://127.0.0.1:8200".into(),
+            ca_cert: None,
+            transit_mount: "transit".into(),
+            key: "pola-pii".into(),
+            blind_index_key: "pola-blind-index".into(),
+            kv_mount: "secret".into(),
+            kv_prefix: "pola/data-keys".into(),
+            approle_mount: "approle".into(),
+            role_id: String::new(),
+            secret_id: SecretString::from(""),
+            timeout_ms: 2000,
         }
     }
 }
@@ -294,6 +367,19 @@ impl Config {
         }
         if services.timeout_ms == 0 {
             return invalid("services.timeout_ms must be positive");
+        }
+        if self.pii.cache_ttl_secs > 3600 || self.pii.cache_max_keys == 0 {
+            return invalid("pii.cache_ttl_secs must be at most 3600 and pii.cache_max_keys positive");
+        }
+        if self.pii.backend == PiiBackend::Vault {
+            use secrecy::ExposeSecret;
+            let vault = &self.pii.vault;
+            if vault.role_id.is_empty() || vault.secret_id.expose_secret().is_empty() {
+                return invalid("pii.vault.role_id and pii.vault.secret_id are required with the vault backend");
+            }
+            if !(vault.addr.starts_with("http://") || vault.addr.starts_with("https://")) || vault.timeout_ms == 0 {
+                return invalid("pii.vault.addr must be an http(s) URL and pii.vault.timeout_ms positive");
+            }
         }
         if !(1..=1000).contains(&self.inventory.sale_batch_max) {
             return invalid("inventory.sale_batch_max must be between 1 and 1000");

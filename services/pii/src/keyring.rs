@@ -1,6 +1,7 @@
-//! The local keyring: a file of versioned key-encryption keys and blind-index keys, the embedded
-//! default behind [`KeyService`] (production points at Vault transit instead). The file is
-//! written whole to a temporary file and renamed, with mode 0600.
+//! The local keyring: the embedded default behind [`KeyService`] (production points at Vault).
+//! A folder holds `keyring.json` (versioned key-encryption and blind-index keys) and
+//! `data-keys/<subject>` (each subject's data key, wrapped). Files are written whole to a
+//! temporary file, synced and renamed, with mode 0600 in a 0700 folder.
 
 use std::{
     collections::BTreeMap,
@@ -12,12 +13,10 @@ use async_trait::async_trait;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
+use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::{BlindKey, DataKey, KeyService, PiiError, WrappedKey, seal};
-
-/// Associated data of a wrapped data key: a wrapped key cannot pass for anything else.
-const WRAP_AAD: &[u8] = b"pola-data-key";
+use crate::{BlindKey, BlindKeys, DataKey, KeyService, PiiError, seal, wrapped_version};
 
 #[derive(Default, Serialize, Deserialize)]
 struct Versions {
@@ -49,10 +48,11 @@ struct File {
     blind_index: Versions,
 }
 
-/// Versioned keys in a local file. Every process that uses the file sees another's rotation:
-/// each operation first re-reads the file if it changed on disk.
+/// Versioned keys in a local folder. Every process that uses the folder sees another's
+/// rotation: each operation first re-reads `keyring.json` if it changed on disk.
 pub struct LocalKeyring {
-    path: PathBuf,
+    file_path: PathBuf,
+    data_keys: PathBuf,
     file: RwLock<(File, Option<SystemTime>)>,
 }
 
@@ -60,97 +60,139 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
+/// Associated data of a wrapped data key: it unwraps only as `subject`'s data key.
+fn wrap_aad(subject: Uuid) -> Vec<u8> {
+    format!("pola-data-key|{subject}").into_bytes()
+}
+
 impl LocalKeyring {
-    /// Reads the keyring, or creates it with one key of each kind.
-    pub fn load_or_create(path: &Path) -> Result<Self, PiiError> {
-        let file = if path.exists() {
-            serde_json::from_slice(&std::fs::read(path)?).map_err(|_| PiiError::Corrupt)?
+    /// Opens the keyring in `dir`, or creates it with one key of each kind.
+    pub fn open(dir: &Path) -> Result<Self, PiiError> {
+        let file_path = dir.join("keyring.json");
+        let data_keys = dir.join("data-keys");
+        create_private_dir(&data_keys)?;
+        let file = if file_path.exists() {
+            serde_json::from_slice(&std::fs::read(&file_path)?).map_err(|_| PiiError::Corrupt)?
         } else {
             let mut file = File::default();
             file.key_encryption.add();
             file.blind_index.add();
-            write(path, &file)?;
+            write_private(&file_path, &serde_json::to_vec_pretty(&file).map_err(|_| PiiError::Corrupt)?)?;
             file
         };
         Ok(Self {
-            path: path.to_owned(),
-            file: RwLock::new((file, modified(path))),
+            file: RwLock::new((file, modified(&file_path))),
+            file_path,
+            data_keys,
         })
     }
 
     /// The keys, re-read first if another process changed the file.
     async fn current(&self) -> Result<tokio::sync::RwLockReadGuard<'_, (File, Option<SystemTime>)>, PiiError> {
-        let on_disk = modified(&self.path);
+        let on_disk = modified(&self.file_path);
         if self.file.read().await.1 != on_disk {
-            let reread: File = serde_json::from_slice(&std::fs::read(&self.path)?).map_err(|_| PiiError::Corrupt)?;
+            let reread: File = serde_json::from_slice(&std::fs::read(&self.file_path)?).map_err(|_| PiiError::Corrupt)?;
             *self.file.write().await = (reread, on_disk);
         }
         Ok(self.file.read().await)
     }
+
+    fn data_key_path(&self, subject: Uuid) -> PathBuf {
+        self.data_keys.join(subject.to_string())
+    }
+
+    /// Wraps `data_key` for `subject` by the current key-encryption key and stores it.
+    async fn store(&self, subject: Uuid, data_key: &DataKey) -> Result<u32, PiiError> {
+        let (version, wrapped) = {
+            let guard = self.current().await?;
+            let versions = &guard.0.key_encryption;
+            let kek = versions.get(versions.current)?;
+            let sealed = seal::encrypt(&kek, &wrap_aad(subject), data_key.bytes());
+            (versions.current, format!("pola:v{}:{}", versions.current, STANDARD.encode(sealed)))
+        };
+        let path = self.data_key_path(subject);
+        tokio::task::spawn_blocking(move || write_private(&path, wrapped.as_bytes()))
+            .await
+            .map_err(|e| PiiError::Io(std::io::Error::other(e)))??;
+        Ok(version)
+    }
+
+    /// Changes `keyring.json` with `change`, under the write lock, and writes it back.
+    async fn update<T>(&self, change: impl FnOnce(&mut File) -> T) -> Result<T, PiiError> {
+        drop(self.current().await?);
+        let mut guard = self.file.write().await;
+        let out = change(&mut guard.0);
+        write_private(&self.file_path, &serde_json::to_vec_pretty(&guard.0).map_err(|_| PiiError::Corrupt)?)?;
+        guard.1 = modified(&self.file_path);
+        Ok(out)
+    }
 }
 
-fn write(path: &Path, file: &File) -> Result<(), PiiError> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let temporary = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut out = options.open(&temporary)?;
-    out.write_all(&serde_json::to_vec_pretty(file).map_err(|_| PiiError::Corrupt)?)?;
-    out.sync_all()?;
-    std::fs::rename(&temporary, path)?;
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> Result<(), PiiError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     Ok(())
 }
 
-fn wrap(version: u32, kek: &[u8; 32], data_key: &[u8; 32]) -> WrappedKey {
-    WrappedKey(format!(
-        "pola:v{version}:{}",
-        STANDARD.encode(seal::encrypt(kek, WRAP_AAD, data_key))
-    ))
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> Result<(), PiiError> {
+    Ok(std::fs::create_dir_all(dir)?)
+}
+
+/// Writes `bytes` to `path` whole (temporary file, sync, rename, sync the folder), mode 0600.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), PiiError> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let temporary = path.with_extension(format!("tmp-{}", Uuid::now_v7().simple()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut out = options.open(&temporary)?;
+    out.write_all(bytes)?;
+    out.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[async_trait]
 impl KeyService for LocalKeyring {
-    async fn generate_data_key(&self) -> Result<(DataKey, WrappedKey), PiiError> {
-        let guard = self.current().await?;
-        let file = &guard.0;
-        let version = file.key_encryption.current;
-        let kek = file.key_encryption.get(version)?;
-        let mut data_key = Zeroizing::new([0u8; 32]);
-        rand::fill(&mut data_key[..]);
-        let wrapped = wrap(version, &kek, &data_key);
-        Ok((DataKey(data_key), wrapped))
+    async fn create_data_key(&self, subject: Uuid) -> Result<(DataKey, u32), PiiError> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rand::fill(&mut bytes[..]);
+        let data_key = DataKey(bytes);
+        let version = self.store(subject, &data_key).await?;
+        Ok((data_key, version))
     }
 
-    async fn unwrap(&self, wrapped: &WrappedKey) -> Result<DataKey, PiiError> {
-        let version = wrapped.version().ok_or(PiiError::Corrupt)?;
-        let encoded = wrapped.0.splitn(3, ':').nth(2).ok_or(PiiError::Corrupt)?;
+    async fn data_key(&self, subject: Uuid) -> Result<DataKey, PiiError> {
+        let wrapped = match tokio::fs::read_to_string(self.data_key_path(subject)).await {
+            Ok(wrapped) => wrapped,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(PiiError::Erased),
+            Err(e) => return Err(e.into()),
+        };
+        let version = wrapped_version(&wrapped).ok_or(PiiError::Corrupt)?;
+        let encoded = wrapped.splitn(3, ':').nth(2).ok_or(PiiError::Corrupt)?;
         let sealed = STANDARD.decode(encoded).map_err(|_| PiiError::Corrupt)?;
         let kek = self.current().await?.0.key_encryption.get(version)?;
-        let bytes = Zeroizing::new(seal::decrypt(&kek, WRAP_AAD, &sealed)?);
-        let key: [u8; 32] = bytes[..].try_into().map_err(|_| PiiError::Corrupt)?;
-        Ok(DataKey(Zeroizing::new(key)))
+        DataKey::from_slice(&Zeroizing::new(seal::decrypt(&kek, &wrap_aad(subject), &sealed)?))
     }
 
-    async fn rewrap(&self, wrapped: &WrappedKey) -> Result<WrappedKey, PiiError> {
-        let data_key = self.unwrap(wrapped).await?;
-        let guard = self.current().await?;
-        let file = &guard.0;
-        let version = file.key_encryption.current;
-        let kek = file.key_encryption.get(version)?;
-        Ok(wrap(version, &kek, data_key.bytes()))
+    async fn rewrap(&self, subject: Uuid) -> Result<u32, PiiError> {
+        let data_key = self.data_key(subject).await?;
+        self.store(subject, &data_key).await
     }
 
-    async fn blind_index_key(&self) -> Result<BlindKey, PiiError> {
-        let guard = self.current().await?;
-        let file = &guard.0;
-        Ok(BlindKey(file.blind_index.get(file.blind_index.current)?))
+    async fn destroy(&self, subject: Uuid) -> Result<(), PiiError> {
+        match tokio::fs::remove_file(self.data_key_path(subject)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(std::fs::File::open(&self.data_keys)?.sync_all()?),
+        }
     }
 
     async fn current_version(&self) -> Result<u32, PiiError> {
@@ -158,87 +200,123 @@ impl KeyService for LocalKeyring {
     }
 
     async fn rotate(&self) -> Result<u32, PiiError> {
-        drop(self.current().await?);
-        let mut guard = self.file.write().await;
-        let version = guard.0.key_encryption.add();
-        write(&self.path, &guard.0)?;
-        guard.1 = modified(&self.path);
-        Ok(version)
+        self.update(|file| file.key_encryption.add()).await
+    }
+
+    async fn blind_index_keys(&self) -> Result<BlindKeys, PiiError> {
+        let guard = self.current().await?;
+        let versions = &guard.0.blind_index;
+        let keys = versions
+            .keys
+            .keys()
+            .map(|&v| Ok((v, BlindKey(versions.get(v)?))))
+            .collect::<Result<_, PiiError>>()?;
+        BlindKeys::new(keys)
+    }
+
+    async fn rotate_blind_index(&self) -> Result<u32, PiiError> {
+        self.update(|file| file.blind_index.add()).await
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use uuid::Uuid;
-
     use super::*;
     use crate::seal::{Place, open, seal};
 
     fn temporary() -> PathBuf {
-        std::env::temp_dir()
-            .join(format!("pola-keyring-{}", Uuid::now_v7().simple()))
-            .join("keyring.json")
+        std::env::temp_dir().join(format!("pola-keyring-{}", Uuid::now_v7().simple()))
     }
 
     #[tokio::test]
     async fn a_data_key_survives_a_reload_and_a_rotation_and_rewraps_to_the_new_version() {
-        let path = temporary();
-        let keyring = LocalKeyring::load_or_create(&path).expect("created");
-        let (key, wrapped) = keyring.generate_data_key().await.expect("a key");
+        let dir = temporary();
+        let keyring = LocalKeyring::open(&dir).expect("created");
+        let subject = Uuid::now_v7();
+        let (key, version) = keyring.create_data_key(subject).await.expect("a key");
         let place = Place {
             table: "customers",
             column: "email",
-            record: Uuid::now_v7(),
+            record: subject,
         };
         let sealed = seal(&key, place, "nimal@example.lk");
-        assert_eq!(wrapped.version(), Some(1));
+        assert_eq!(version, 1);
 
-        let reloaded = LocalKeyring::load_or_create(&path).expect("read back");
+        let reloaded = LocalKeyring::open(&dir).expect("read back");
         assert_eq!(reloaded.rotate().await.expect("rotated"), 2);
         assert_eq!(reloaded.current_version().await.expect("a version"), 2);
-        let unwrapped = reloaded.unwrap(&wrapped).await.expect("old versions still unwrap");
+        let unwrapped = reloaded.data_key(subject).await.expect("old versions still unwrap");
         assert_eq!(open(&unwrapped, place, &sealed).expect("opens"), "nimal@example.lk");
-        let rewrapped = reloaded.rewrap(&wrapped).await.expect("rewrapped");
-        assert_eq!(rewrapped.version(), Some(2));
-        let again = reloaded.unwrap(&rewrapped).await.expect("unwraps");
+        assert_eq!(reloaded.rewrap(subject).await.expect("rewrapped"), 2);
+        let stored = std::fs::read_to_string(dir.join("data-keys").join(subject.to_string())).expect("stored");
+        assert!(stored.starts_with("pola:v2:"), "{stored}");
+        let again = reloaded.data_key(subject).await.expect("unwraps");
         assert_eq!(open(&again, place, &sealed).expect("opens"), "nimal@example.lk");
 
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).expect("exists").permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
+            let mode = |path: &Path| std::fs::metadata(path).expect("exists").permissions().mode() & 0o777;
+            assert_eq!(mode(&dir.join("keyring.json")), 0o600);
+            assert_eq!(mode(&dir.join("data-keys")), 0o700);
+            assert_eq!(mode(&dir.join("data-keys").join(subject.to_string())), 0o600);
         }
-        let _ = std::fs::remove_dir_all(path.parent().expect("a folder"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_destroyed_data_key_is_gone_for_good_and_others_stay() {
+        let dir = temporary();
+        let keyring = LocalKeyring::open(&dir).expect("created");
+        let (gone, kept) = (Uuid::now_v7(), Uuid::now_v7());
+        keyring.create_data_key(gone).await.expect("a key");
+        keyring.create_data_key(kept).await.expect("a key");
+        keyring.destroy(gone).await.expect("destroyed");
+        keyring.destroy(gone).await.expect("destroying twice is fine");
+        assert!(matches!(keyring.data_key(gone).await, Err(PiiError::Erased)));
+        keyring.data_key(kept).await.expect("the other key stays");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]
     async fn a_rotation_by_another_process_is_seen() {
-        let path = temporary();
-        let server = LocalKeyring::load_or_create(&path).expect("created");
-        let command = LocalKeyring::load_or_create(&path).expect("read");
-        let (_, old) = server.generate_data_key().await.expect("a key");
+        let dir = temporary();
+        let server = LocalKeyring::open(&dir).expect("created");
+        let command = LocalKeyring::open(&dir).expect("read");
+        let subject = Uuid::now_v7();
+        server.create_data_key(subject).await.expect("a key");
         // File times can be coarse: make sure the rotation is a visible change.
         std::thread::sleep(std::time::Duration::from_millis(20));
         command.rotate().await.expect("rotated");
-        let rewrapped = command.rewrap(&old).await.expect("rewrapped");
-        assert_eq!(rewrapped.version(), Some(2));
-        server.unwrap(&rewrapped).await.expect("the server unwraps the new version");
+        command.rotate_blind_index().await.expect("rotated");
+        assert_eq!(command.rewrap(subject).await.expect("rewrapped"), 2);
+        server.data_key(subject).await.expect("the server unwraps the new version");
         assert_eq!(server.current_version().await.expect("a version"), 2);
-        let _ = std::fs::remove_dir_all(path.parent().expect("a folder"));
+        assert_eq!(server.blind_index_keys().await.expect("keys").current(), 2);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]
-    async fn a_wrapped_key_from_another_keyring_or_tampered_does_not_unwrap() {
+    async fn a_wrapped_key_moved_to_another_subject_or_keyring_does_not_unwrap() {
         let (a, b) = (temporary(), temporary());
-        let mine = LocalKeyring::load_or_create(&a).expect("created");
-        let theirs = LocalKeyring::load_or_create(&b).expect("created");
-        let (_, wrapped) = theirs.generate_data_key().await.expect("a key");
-        assert!(mine.unwrap(&wrapped).await.is_err());
-        let unknown = WrappedKey(wrapped.0.replacen("v1", "v9", 1));
-        assert!(matches!(mine.unwrap(&unknown).await, Err(PiiError::UnknownKeyVersion(9))));
-        for path in [a, b] {
-            let _ = std::fs::remove_dir_all(path.parent().expect("a folder"));
+        let mine = LocalKeyring::open(&a).expect("created");
+        let theirs = LocalKeyring::open(&b).expect("created");
+        let (one, two) = (Uuid::now_v7(), Uuid::now_v7());
+        theirs.create_data_key(one).await.expect("a key");
+        mine.create_data_key(one).await.expect("a key");
+        let copy = |from: &Path, subject: Uuid, to: &Path, as_subject: Uuid| {
+            std::fs::copy(
+                from.join("data-keys").join(subject.to_string()),
+                to.join("data-keys").join(as_subject.to_string()),
+            )
+            .expect("copied");
+        };
+        copy(&a, one, &a, two);
+        assert!(matches!(mine.data_key(two).await, Err(PiiError::Corrupt)), "another subject");
+        copy(&b, one, &a, one);
+        assert!(matches!(mine.data_key(one).await, Err(PiiError::Corrupt)), "another keyring");
+        for dir in [a, b] {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }

@@ -1,20 +1,31 @@
-//! Personal data (issue 3, first step): keys, sealed fields, blind indexes and the normalisation
-//! that look-ups need. Nothing here is wired into the services yet.
+//! Personal data: keys, sealed fields, blind indexes, masks and the normalisation look-ups need.
 //!
-//! - Every customer gets a data key; it seals their fields (AES-256-GCM) with the table, column
-//!   and record id as associated data, so a sealed value moved to another row does not open.
-//! - Data keys are stored only wrapped by a key-encryption key of a [`KeyService`]: the local
-//!   [`keyring::LocalKeyring`] (a file of versioned keys) now, Vault transit later, behind the
-//!   same trait. Destroying a customer's wrapped key shreds their data everywhere it was copied.
+//! - Every customer (a *subject*) has a data key; it seals their fields (AES-256-GCM) with the
+//!   table, column and record id as associated data, so a sealed value moved to another row does
+//!   not open.
+//! - Data keys live in the [`KeyService`], wrapped by its key-encryption key — never in the
+//!   databases. Destroying a subject's data key there (crypto-shredding) makes their data
+//!   unreadable everywhere the databases were copied: the DR replica and every old backup.
+//!   Backends: the local [`keyring::LocalKeyring`] (a folder of versioned keys, the default) and
+//!   [`vault::VaultKeys`] (Vault transit wraps, KV v2 holds the wrapped keys), both behind
+//!   [`cache::CachedKeys`], which keeps unwrapped keys in memory for a short, configured time.
 //! - Exact look-ups (login by email or phone, staff search by NIC) go through blind indexes:
-//!   keyed HMACs of the normalised value.
+//!   keyed HMACs of the normalised value, under versioned keys that can be rotated.
 
+pub mod cache;
 pub mod keyring;
+pub mod mask;
 pub mod normalize;
 pub mod seal;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod vault;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use pola_core::config::{PiiBackend, PiiConfig};
+use uuid::Uuid;
 use zeroize::Zeroizing;
 
 /// What can go wrong with personal data.
@@ -22,20 +33,29 @@ use zeroize::Zeroizing;
 pub enum PiiError {
     #[error("the key service is unavailable: {0}")]
     Unavailable(String),
+    #[error("the subject's data key does not exist: their personal data was erased")]
+    Erased,
     #[error("no key-encryption key version {0}")]
     UnknownKeyVersion(u32),
     #[error("a wrapped key or sealed value is malformed or was tampered with")]
     Corrupt,
-    #[error("keyring file: {0}")]
+    #[error("keyring: {0}")]
     Io(#[from] std::io::Error),
 }
 
 /// A data key in clear. Zeroed when dropped; never printed.
+#[derive(Clone)]
 pub struct DataKey(Zeroizing<[u8; 32]>);
 
 impl DataKey {
     fn bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// A data key from its 32 bytes (as a key service hands them back).
+    fn from_slice(bytes: &[u8]) -> Result<Self, PiiError> {
+        let key: [u8; 32] = bytes.try_into().map_err(|_| PiiError::Corrupt)?;
+        Ok(Self(Zeroizing::new(key)))
     }
 }
 
@@ -45,44 +65,91 @@ impl std::fmt::Debug for DataKey {
     }
 }
 
-/// A data key wrapped by a key-encryption key: `pola:v<version>:<base64>` (the shape of Vault
-/// transit's `vault:v<version>:…`), safe to store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WrappedKey(pub String);
+/// The version of the key-encryption key in a wrapped key `<prefix>:v<version>:<base64>` (the
+/// shape of Vault transit's `vault:v1:…`).
+fn wrapped_version(wrapped: &str) -> Option<u32> {
+    let mut parts = wrapped.splitn(3, ':');
+    let (_, version) = (parts.next()?, parts.next()?);
+    version.strip_prefix('v')?.parse().ok()
+}
 
-impl WrappedKey {
-    /// The key-encryption key version that wrapped it.
-    pub fn version(&self) -> Option<u32> {
-        let mut parts = self.0.splitn(3, ':');
-        let (_, version) = (parts.next()?, parts.next()?);
-        version.strip_prefix('v')?.parse().ok()
+/// One blind-index key, in clear. Zeroed when dropped.
+#[derive(Clone)]
+pub struct BlindKey(Zeroizing<[u8; 32]>);
+
+/// Every blind-index key version still in use; new indexes are made with the current one, and
+/// look-ups try each (while a rotation re-indexes, rows carry either).
+#[derive(Clone)]
+pub struct BlindKeys {
+    /// Newest first.
+    keys: Vec<(u32, BlindKey)>,
+}
+
+impl BlindKeys {
+    fn new(mut keys: Vec<(u32, BlindKey)>) -> Result<Self, PiiError> {
+        keys.sort_by(|a, b| b.0.cmp(&a.0));
+        if keys.is_empty() {
+            return Err(PiiError::UnknownKeyVersion(0));
+        }
+        Ok(Self { keys })
+    }
+
+    /// The current version.
+    pub fn current(&self) -> u32 {
+        self.keys[0].0
+    }
+
+    /// The index of `normalized` under the current key.
+    pub fn index(&self, kind: &str, normalized: &str) -> [u8; 32] {
+        blind_index(&self.keys[0].1, kind, normalized)
+    }
+
+    /// The index of `normalized` under every key version, current first: what a look-up matches.
+    pub fn candidates(&self, kind: &str, normalized: &str) -> Vec<[u8; 32]> {
+        self.keys.iter().map(|(_, key)| blind_index(key, kind, normalized)).collect()
     }
 }
 
-/// The key for blind indexes, in clear. Zeroed when dropped.
-pub struct BlindKey(Zeroizing<[u8; 32]>);
-
-/// Where data keys come from and are unwrapped.
+/// Where data keys are made, kept, unwrapped and destroyed.
 #[async_trait]
 pub trait KeyService: Send + Sync {
-    /// A fresh data key, in clear and wrapped by the current key-encryption key.
-    async fn generate_data_key(&self) -> Result<(DataKey, WrappedKey), PiiError>;
-    /// The data key inside `wrapped`.
-    async fn unwrap(&self, wrapped: &WrappedKey) -> Result<DataKey, PiiError>;
-    /// `wrapped` re-wrapped by the current key-encryption key (for key rotation).
-    async fn rewrap(&self, wrapped: &WrappedKey) -> Result<WrappedKey, PiiError>;
-    /// The current blind-index key.
-    async fn blind_index_key(&self) -> Result<BlindKey, PiiError>;
-    /// The current key-encryption key version: new and rewrapped keys carry it.
+    /// A new data key for `subject`, stored wrapped by the current key-encryption key, and the
+    /// version that wrapped it. Returns only once the wrapped key is stored for good.
+    async fn create_data_key(&self, subject: Uuid) -> Result<(DataKey, u32), PiiError>;
+    /// `subject`'s data key; [`PiiError::Erased`] if it was destroyed (or never made).
+    async fn data_key(&self, subject: Uuid) -> Result<DataKey, PiiError>;
+    /// Re-wraps `subject`'s data key by the current key-encryption key (the data key itself,
+    /// and so every sealed field, stays the same); returns that version.
+    async fn rewrap(&self, subject: Uuid) -> Result<u32, PiiError>;
+    /// Destroys `subject`'s data key for good. Destroying a missing key is not an error.
+    async fn destroy(&self, subject: Uuid) -> Result<(), PiiError>;
+    /// The current key-encryption key version.
     async fn current_version(&self) -> Result<u32, PiiError>;
     /// Makes a new key-encryption key version current; returns it. Keys wrapped by older
     /// versions still unwrap until they are rewrapped.
     async fn rotate(&self) -> Result<u32, PiiError>;
+    /// The blind-index keys.
+    async fn blind_index_keys(&self) -> Result<BlindKeys, PiiError>;
+    /// Makes a new blind-index key version current; returns it.
+    async fn rotate_blind_index(&self) -> Result<u32, PiiError>;
+}
+
+/// The key service `config` names, behind the in-memory cache of unwrapped keys.
+pub async fn open(config: &PiiConfig) -> anyhow::Result<Arc<dyn KeyService>> {
+    use anyhow::Context;
+    let inner: Arc<dyn KeyService> = match config.backend {
+        PiiBackend::Keyring => Arc::new(
+            keyring::LocalKeyring::open(&config.keyring_dir)
+                .with_context(|| format!("PII keyring {}", config.keyring_dir.display()))?,
+        ),
+        PiiBackend::Vault => Arc::new(vault::VaultKeys::new(&config.vault).context("Vault client for PII keys")?),
+    };
+    Ok(Arc::new(cache::CachedKeys::new(inner, config.cache_ttl(), config.cache_max_keys)))
 }
 
 /// A blind index: HMAC-SHA256 of the normalised value, under `kind` (`email`, `phone`, `nic`) so
 /// that equal strings of different kinds do not collide.
-pub fn blind_index(key: &BlindKey, kind: &str, normalized: &str) -> [u8; 32] {
+fn blind_index(key: &BlindKey, kind: &str, normalized: &str) -> [u8; 32] {
     use hmac::{Hmac, Mac};
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key.0[..]).expect("HMAC takes any key length");
     mac.update(kind.as_bytes());
@@ -95,22 +162,32 @@ pub fn blind_index(key: &BlindKey, kind: &str, normalized: &str) -> [u8; 32] {
 mod tests {
     use super::*;
 
+    fn key(byte: u8) -> BlindKey {
+        BlindKey(Zeroizing::new([byte; 32]))
+    }
+
     #[test]
     fn a_blind_index_depends_on_key_kind_and_value() {
-        let key = BlindKey(Zeroizing::new([7; 32]));
-        let other = BlindKey(Zeroizing::new([8; 32]));
-        let a = blind_index(&key, "email", "nimal@example.lk");
-        assert_eq!(a, blind_index(&key, "email", "nimal@example.lk"));
-        assert_ne!(a, blind_index(&key, "phone", "nimal@example.lk"));
-        assert_ne!(a, blind_index(&key, "email", "kamala@example.lk"));
-        assert_ne!(a, blind_index(&other, "email", "nimal@example.lk"));
+        let a = blind_index(&key(7), "email", "nimal@example.lk");
+        assert_eq!(a, blind_index(&key(7), "email", "nimal@example.lk"));
+        assert_ne!(a, blind_index(&key(7), "phone", "nimal@example.lk"));
+        assert_ne!(a, blind_index(&key(7), "email", "kamala@example.lk"));
+        assert_ne!(a, blind_index(&key(8), "email", "nimal@example.lk"));
+    }
+
+    #[test]
+    fn look_ups_try_every_blind_key_version_newest_first() {
+        let keys = BlindKeys::new(vec![(1, key(1)), (2, key(2))]).expect("keys");
+        assert_eq!(keys.current(), 2);
+        let candidates = keys.candidates("phone", "+94771234567");
+        assert_eq!(candidates, vec![keys.index("phone", "+94771234567"), blind_index(&key(1), "phone", "+94771234567")]);
     }
 
     #[test]
     fn the_version_is_read_from_a_wrapped_key() {
-        assert_eq!(WrappedKey("pola:v3:abcd".into()).version(), Some(3));
-        assert_eq!(WrappedKey("vault:v12:abcd".into()).version(), Some(12));
-        assert_eq!(WrappedKey("garbage".into()).version(), None);
+        assert_eq!(wrapped_version("pola:v3:abcd"), Some(3));
+        assert_eq!(wrapped_version("vault:v12:abcd"), Some(12));
+        assert_eq!(wrapped_version("garbage"), None);
     }
 
     #[test]
