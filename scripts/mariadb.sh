@@ -4,8 +4,9 @@
 #   scripts/mariadb.sh start NAME PORT [fast]   create (first time) and start var/NAME on 127.0.0.1:PORT
 #   scripts/mariadb.sh stop NAME                stop it
 #
-# `fast` trades durability for speed (no binary log, no fsync per commit): for throwaway test
-# data only. Without it every commit is durable (sync_binlog=1, flush at commit).
+# `fast` trades durability for speed (no fsync per commit; the binary log is kept, unsynced, so
+# that tests can read it): for throwaway test data only. Without it every commit is durable
+# (sync_binlog=1, flush at commit).
 set -euo pipefail
 
 cmd=${1:?usage: mariadb.sh start|stop NAME [PORT] [fast]}
@@ -32,7 +33,10 @@ start)
   fi
   mkdir -p "$dir/data" "$dir/tmp"
   if [ "$mode" = fast ]; then
-    durability="skip-log-bin
+    durability="log-bin = binlog
+binlog-format = ROW
+binlog_expire_logs_seconds = 86400
+max_binlog_size = 64M
 sync_binlog = 0
 innodb_flush_log_at_trx_commit = 0
 innodb_doublewrite = 0"

@@ -54,7 +54,10 @@ impl ServiceClient {
             service,
             base: base.trim_end_matches('/').to_owned(),
             token,
-            http: reqwest::Client::builder().timeout(timeout).build()?,
+            http: {
+                crate::install_crypto_provider();
+                reqwest::Client::builder().timeout(timeout).build()?
+            },
             failures: AtomicU32::new(0),
             open_until: Mutex::new(None),
         })

@@ -48,6 +48,9 @@ pub enum Error {
     Forbidden(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// It existed and was removed for good (an erased customer's personal data).
+    #[error("gone: {0}")]
+    Gone(String),
     /// A state conflict the client can act on; `code` becomes the problem type's last segment,
     /// `extra` its extension members (for example what stock is available).
     #[error("conflict: {detail}")]
@@ -108,6 +111,7 @@ impl Error {
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Gone(_) => StatusCode::GONE,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::OAuth { status, .. } | Error::Status { status, .. } => *status,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -122,6 +126,7 @@ impl Error {
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not-found",
+            Error::Gone(_) => "gone",
             Error::Conflict { code, .. } => return code.clone(),
             Error::Unprocessable { code, .. } => code,
             Error::OAuth { error, .. } => error,
@@ -193,6 +198,7 @@ impl IntoResponse for Error {
             | Error::Unauthorized(d)
             | Error::Forbidden(d)
             | Error::NotFound(d)
+            | Error::Gone(d)
             | Error::Unavailable(d)
             | Error::Unprocessable { detail: d, .. }
             | Error::Status { detail: d, .. } => (Some(d), vec![]),

@@ -11,6 +11,7 @@ pub mod http;
 pub mod money;
 pub mod pagination;
 pub mod password;
+pub mod personal;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -22,4 +23,10 @@ pub use money::{Currency, Money};
 /// paging by age.
 pub fn new_id() -> uuid::Uuid {
     uuid::Uuid::now_v7()
+}
+
+/// Installs ring as the process's TLS crypto provider (for the HTTP clients' rustls), once;
+/// a provider installed earlier stays.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

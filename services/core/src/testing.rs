@@ -136,7 +136,10 @@ impl Api {
     pub fn new(base: impl Into<String>) -> Self {
         Self {
             base: base.into(),
-            client: reqwest::Client::new(),
+            client: {
+                crate::install_crypto_provider();
+                reqwest::Client::new()
+            },
         }
     }
 

@@ -5,15 +5,19 @@ use std::sync::Arc;
 use axum::{extract::State, http::StatusCode};
 use pola_core::{
     Error,
-    auth::{Customer, Jwks, Realm},
+    auth::{Customer, Jwks, Realm, Staff},
     error::Problem,
-    extract::Json,
+    extract::{Json, Path, Query},
 };
+use uuid::Uuid;
 
 use crate::{
     Identity,
-    model::{CustomerProfile, Grant, LogoutRequest, RegisterRequest, TokenRequest, TokenResponse},
-    store,
+    model::{
+        CustomerExport, CustomerProfile, CustomerSearch, Email, EraseRequest, Grant, LogoutRequest, MaskedCustomer, Nic,
+        RegisterRequest, RevealRequest, Revealed, TokenRequest, TokenResponse,
+    },
+    store::{self, Lookup},
 };
 
 type AppState = State<Arc<Identity>>;
@@ -94,6 +98,111 @@ pub async fn logout(State(identity): AppState, Json(request): Json<LogoutRequest
     ))]
 pub async fn me(State(identity): AppState, customer: Customer) -> Result<Json<CustomerProfile>, Error> {
     Ok(Json(identity.profile(customer.id).await?))
+}
+
+/// Download everything Pola holds about the signed-in customer, as JSON (PDPA right of access).
+#[utoipa::path(get, path = "/api/v1/identity/me/export", tag = "identity",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The customer's data", body = CustomerExport),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The account was erased", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The key service cannot be reached", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn export(State(identity): AppState, customer: Customer) -> Result<Json<CustomerExport>, Error> {
+    Ok(Json(identity.export(customer.id).await?))
+}
+
+/// Erase the signed-in customer's account and personal data (PDPA right to erasure). Needs the
+/// password again. The customer's data key is destroyed, so their data cannot be read from any
+/// copy or backup; orders keep their amounts and items for accounting. The email can register
+/// again.
+#[utoipa::path(post, path = "/api/v1/identity/me/erase", tag = "identity",
+    security(("bearer" = [])),
+    request_body = EraseRequest,
+    responses(
+        (status = 204, description = "Erased"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The password is wrong", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Already erased", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The key service cannot be reached; nothing was erased", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn erase(
+    State(identity): AppState,
+    customer: Customer,
+    Json(request): Json<EraseRequest>,
+) -> Result<StatusCode, Error> {
+    identity.erase(customer.id, request.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Find customers by email, phone or NIC (staff with `support` or `admin`); personal data
+/// comes back masked.
+#[utoipa::path(get, path = "/api/v1/identity/staff/customers", tag = "identity",
+    security(("bearer" = [])),
+    params(CustomerSearch),
+    responses(
+        (status = 200, description = "Matches, masked", body = [MaskedCustomer]),
+        (status = 403, description = "Needs the support role", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not exactly one valid look-up", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn search_customers(
+    State(identity): AppState,
+    staff: Staff,
+    Query(search): Query<CustomerSearch>,
+) -> Result<Json<Vec<MaskedCustomer>>, Error> {
+    let field = |name: &str, message: &str| Error::field(name, message);
+    let (lookup, value) = match (search.email, search.phone, search.nic) {
+        (Some(email), None, None) => (
+            Lookup::Email,
+            Email::parse(&email).map_err(|m| field("email", m))?.as_str().to_owned(),
+        ),
+        (None, Some(phone), None) => (
+            Lookup::Phone,
+            // Any Sri Lankan spelling: the same E.164 the customer's number was indexed as.
+            pola_pii::normalize::phone(&phone).ok_or_else(|| field("phone", "must be a phone number"))?,
+        ),
+        (None, None, Some(nic)) => (
+            Lookup::Nic,
+            Nic::parse(&nic).map_err(|m| field("nic", m))?.as_str().to_owned(),
+        ),
+        _ => return Err(Error::field("email", "give exactly one of email, phone or nic")),
+    };
+    Ok(Json(identity.search(&staff, lookup, &value).await?))
+}
+
+/// Reveal one field of a customer's personal data (staff with `support` or `admin`), giving a
+/// reason. Every reveal is written to an append-only audit trail with the request id.
+#[utoipa::path(post, path = "/api/v1/identity/staff/customers/{id}/reveal", tag = "identity",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Customer id")),
+    request_body = RevealRequest,
+    responses(
+        (status = 200, description = "The field in clear", body = Revealed),
+        (status = 403, description = "Needs the support role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The customer was erased", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No reason given", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reveal(
+    State(identity): AppState,
+    staff: Staff,
+    Path(id): Path<Uuid>,
+    Json(request): Json<RevealRequest>,
+) -> Result<Json<Revealed>, Error> {
+    Ok(Json(identity.reveal(&staff, id, request.field, &request.reason).await?))
+}
+
+/// The audit trail of reveals of one customer's data (staff with `admin`).
+#[utoipa::path(get, path = "/api/v1/identity/staff/customers/{id}/reveals", tag = "identity",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Customer id")),
+    responses(
+        (status = 200, description = "Reveals, oldest first", body = [store::Reveal]),
+        (status = 403, description = "Needs the admin role", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reveals(State(identity): AppState, staff: Staff, Path(id): Path<Uuid>) -> Result<Json<Vec<store::Reveal>>, Error> {
+    Ok(Json(identity.reveals(&staff, id).await?))
 }
 
 /// The public keys that verify access tokens (RFC 7517).

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod model;
+pub mod personal;
 pub mod store;
 
 use std::{sync::Arc, time::Duration};
@@ -14,18 +15,16 @@ use pola_core::{
     config::AuthConfig,
     db::is_duplicate_key,
     password::PasswordHashing,
+    personal::PersonalData,
 };
 use sha2::{Digest, Sha256};
 use sqlx::{MySqlPool, migrate::Migrator};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use pola_pii::{
-    KeyService, PiiError, WrappedKey, blind_index,
-    seal::{Place, open, seal},
-};
+use pola_pii::KeyService;
 
-use crate::model::{CustomerProfile, Email, PersonName, TokenResponse};
+use crate::model::{Email, PersonName, TokenResponse};
 
 /// The database this service owns: `<prefix>_identity`.
 pub const SERVICE: &str = "identity";
@@ -38,113 +37,26 @@ pub struct Identity {
     hashing: PasswordHashing,
     config: AuthConfig,
     pii: Arc<dyn KeyService>,
-}
-
-/// The failures of the key service a client sees: 503 when it cannot be reached.
-fn pii_error(e: PiiError) -> Error {
-    match e {
-        PiiError::Unavailable(_) => Error::Unavailable("Personal data cannot be read or written right now.".into()),
-        e => Error::Internal(e.into()),
-    }
+    /// Other services' parts of a customer's data export.
+    elsewhere: Vec<Arc<dyn PersonalData>>,
 }
 
 impl Identity {
-    pub fn new(pool: MySqlPool, keys: TokenKeys, config: AuthConfig, pii: Arc<dyn KeyService>) -> anyhow::Result<Arc<Self>> {
+    pub fn new(
+        pool: MySqlPool,
+        keys: TokenKeys,
+        config: AuthConfig,
+        pii: Arc<dyn KeyService>,
+        elsewhere: Vec<Arc<dyn PersonalData>>,
+    ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
             pool,
             keys,
             hashing: PasswordHashing::new(&config)?,
             config,
             pii,
+            elsewhere,
         }))
-    }
-
-    /// Registers a customer: a new data key seals their email, name and phone; the email and
-    /// phone are found again through blind indexes. Nothing personal is stored in clear.
-    pub async fn register(&self, new: model::NewCustomer) -> Result<CustomerProfile, Error> {
-        let blind = self.pii.blind_index_key().await.map_err(pii_error)?;
-        let (data_key, wrapped) = self.pii.generate_data_key().await.map_err(pii_error)?;
-        let id = pola_core::new_id();
-        let place = |column| Place {
-            table: "customers",
-            column,
-            record: id,
-        };
-        let phone = new.phone.as_ref().map(|p| p.as_str());
-        let sealed = store::SealedCustomer {
-            id,
-            email_index: blind_index(&blind, "email", new.email.as_str()),
-            phone_index: phone.map(|p| blind_index(&blind, "phone", p)),
-            data_key: wrapped.0,
-            email_sealed: seal(&data_key, place("email"), new.email.as_str()),
-            name_sealed: seal(&data_key, place("name"), new.name.as_str()),
-            phone_sealed: phone.map(|p| seal(&data_key, place("phone"), p)),
-        };
-        let hash = self.hashing.hash(new.password.into_inner()).await?;
-        store::insert_customer(&self.pool, &sealed, &hash).await.map_err(|e| {
-            if is_duplicate_key(&e, "uq_customers_email") {
-                Error::conflict("email-taken", "An account with this email already exists; sign in instead.")
-            } else {
-                e.into()
-            }
-        })?;
-        tracing::info!(customer.id = %id, "customer registered");
-        Ok(CustomerProfile {
-            id,
-            email: new.email.as_str().to_owned(),
-            name: new.name.as_str().to_owned(),
-            phone: phone.map(str::to_owned),
-        })
-    }
-
-    /// Makes a new key-encryption key version current (`pola keys rotate`). Data keys wrapped by
-    /// the old one keep working until `rewrap_batch` has moved them.
-    pub async fn rotate_key_encryption_key(&self) -> Result<u32, Error> {
-        let version = self.pii.rotate().await.map_err(pii_error)?;
-        tracing::info!(pii.key_version = version, "key-encryption key rotated");
-        Ok(version)
-    }
-
-    /// How many data keys are still wrapped by an older key-encryption key version.
-    pub async fn keys_to_rewrap(&self) -> Result<i64, Error> {
-        let current = self.pii.current_version().await.map_err(pii_error)?;
-        Ok(store::count_keys_to_rewrap(&self.pool, current).await?)
-    }
-
-    /// Rewraps up to `limit` data keys still wrapped by an older key version; returns how many it
-    /// did (0 when none are left). Each row is its own step, so a rotation stopped half-way
-    /// resumes where it stopped, and sign-ins and reads go on meanwhile (the data key itself,
-    /// and so every sealed field, stays the same).
-    pub async fn rewrap_batch(&self, limit: u32) -> Result<u64, Error> {
-        let current = self.pii.current_version().await.map_err(pii_error)?;
-        let mut done = 0;
-        for (id, wrapped) in store::keys_to_rewrap(&self.pool, current, limit).await? {
-            let rewrapped = self.pii.rewrap(&WrappedKey(wrapped.clone())).await.map_err(pii_error)?;
-            if store::replace_data_key(&self.pool, id, &wrapped, &rewrapped.0).await? {
-                done += 1;
-            }
-        }
-        Ok(done)
-    }
-
-    /// A customer's profile, opened with their data key.
-    pub async fn profile(&self, id: Uuid) -> Result<CustomerProfile, Error> {
-        let row = store::sealed_customer(&self.pool, id)
-            .await?
-            .ok_or_else(|| Error::not_found("No such customer."))?;
-        let data_key = self.pii.unwrap(&WrappedKey(row.data_key)).await.map_err(pii_error)?;
-        let place = |column| Place {
-            table: "customers",
-            column,
-            record: id,
-        };
-        let open_field = |column, sealed: &[u8]| open(&data_key, place(column), sealed).map_err(pii_error);
-        Ok(CustomerProfile {
-            id,
-            email: open_field("email", &row.email_sealed)?,
-            name: open_field("name", &row.name_sealed)?,
-            phone: row.phone_sealed.as_deref().map(|p| open_field("phone", p)).transpose()?,
-        })
     }
 
     pub fn pool(&self) -> &MySqlPool {
@@ -159,6 +71,11 @@ impl Identity {
             .routes(routes!(api::logout))
             .routes(routes!(api::staff_token))
             .routes(routes!(api::me))
+            .routes(routes!(api::export))
+            .routes(routes!(api::erase))
+            .routes(routes!(api::search_customers))
+            .routes(routes!(api::reveal))
+            .routes(routes!(api::reveals))
             .routes(routes!(api::jwks))
             .with_state(self.clone())
     }
@@ -196,15 +113,20 @@ impl Identity {
             // Customers sign in with their email or their phone number, in any common spelling.
             Realm::Customer => {
                 let lookup = match (Email::parse(username), model::Phone::parse(username)) {
-                    (Ok(email), _) => Some((store::Lookup::Email, "email", email.as_str().to_owned())),
-                    (_, Ok(phone)) => Some((store::Lookup::Phone, "phone", phone.as_str().to_owned())),
+                    (Ok(email), _) => Some((store::Lookup::Email, email.as_str().to_owned())),
+                    (_, Ok(phone)) => Some((store::Lookup::Phone, phone.as_str().to_owned())),
                     _ => None,
                 };
                 match lookup {
-                    Some((lookup, kind, value)) => {
-                        let blind = self.pii.blind_index_key().await.map_err(pii_error)?;
-                        store::customer_by_index(&self.pool, lookup, &blind_index(&blind, kind, &value)).await?
-                    }
+                    // A phone number on more than one account signs none of them in.
+                    Some((lookup, value)) => match &self.find(lookup, &value, 2, true).await?[..] {
+                        [(id, Some(hash))] => Some(store::Account {
+                            id: *id,
+                            password_hash: hash.clone(),
+                            roles: vec![],
+                        }),
+                        _ => None,
+                    },
                     None => None,
                 }
             }

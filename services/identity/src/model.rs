@@ -1,5 +1,6 @@
 //! Identity's types and rules: validated inputs, no I/O.
 
+use chrono::{DateTime, Utc};
 use pola_core::{FieldError, auth::Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -89,14 +90,33 @@ impl Phone {
     }
 }
 
+/// A Sri Lankan National Identity Card number in its 12-digit form, from either the old
+/// (`851230456V`) or the new (`198512300456`) spelling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nic(String);
+
+impl Nic {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        pola_pii::normalize::nic(raw)
+            .map(Self)
+            .ok_or("must be a Sri Lankan NIC number: 9 digits and V or X, or 12 digits")
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// `POST /api/v1/identity/register`
 #[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"email": "nimal@example.lk", "password": "a long passphrase", "name": "Nimal Perera", "phone": "077 123 4567"}))]
+#[schema(example = json!({"email": "nimal@example.lk", "password": "a long passphrase", "name": "Nimal Perera", "phone": "077 123 4567", "nic": "851230456V"}))]
 pub struct RegisterRequest {
     pub email: String,
     pub password: String,
     pub name: String,
     pub phone: Option<String>,
+    /// National Identity Card number, old or new form (optional; lets support find you).
+    pub nic: Option<String>,
 }
 
 /// A registration that passed validation.
@@ -105,6 +125,7 @@ pub struct NewCustomer {
     pub password: Password,
     pub name: PersonName,
     pub phone: Option<Phone>,
+    pub nic: Option<Nic>,
 }
 
 impl RegisterRequest {
@@ -123,12 +144,15 @@ impl RegisterRequest {
         check("name", name.as_ref().map(|_| ()).map_err(|e| *e));
         let phone = self.phone.as_deref().map(Phone::parse).transpose();
         check("phone", phone.as_ref().map(|_| ()).map_err(|e| *e));
-        match (email, password, name, phone) {
-            (Ok(email), Ok(password), Ok(name), Ok(phone)) if errors.is_empty() => Ok(NewCustomer {
+        let nic = self.nic.as_deref().map(Nic::parse).transpose();
+        check("nic", nic.as_ref().map(|_| ()).map_err(|e| *e));
+        match (email, password, name, phone, nic) {
+            (Ok(email), Ok(password), Ok(name), Ok(phone), Ok(nic)) if errors.is_empty() => Ok(NewCustomer {
                 email,
                 password,
                 name,
                 phone,
+                nic,
             }),
             _ => Err(errors),
         }
@@ -137,12 +161,105 @@ impl RegisterRequest {
 
 /// A customer's own profile.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d", "email": "nimal@example.lk", "name": "Nimal Perera", "phone": "+94771234567"}))]
+#[schema(example = json!({"id": "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d", "email": "nimal@example.lk", "name": "Nimal Perera", "phone": "+94771234567", "nic": "198512300456", "registered_at": "2026-11-22T05:00:00Z"}))]
 pub struct CustomerProfile {
     pub id: Uuid,
     pub email: String,
     pub name: String,
     pub phone: Option<String>,
+    pub nic: Option<String>,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/identity/me/erase`: the password again, so that a stolen access token cannot
+/// erase an account.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EraseRequest {
+    pub password: String,
+}
+
+/// `GET /api/v1/identity/me/export`: everything Pola holds about the customer (PDPA No. 9 of
+/// 2022, right of access and portability).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerExport {
+    pub exported_at: DateTime<Utc>,
+    pub profile: CustomerProfile,
+    /// Sign-ins (refresh-token families).
+    pub sessions: Vec<crate::store::Session>,
+    /// When staff revealed a field of the customer's data, and why.
+    pub staff_access: Vec<StaffAccess>,
+    /// What other services hold (`orders`), by section.
+    #[schema(value_type = Object)]
+    pub services: std::collections::BTreeMap<&'static str, serde_json::Value>,
+}
+
+/// A reveal, as the customer sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StaffAccess {
+    pub field: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A field of a customer's personal data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PiiField {
+    Email,
+    Name,
+    Phone,
+    Nic,
+}
+
+impl PiiField {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PiiField::Email => "email",
+            PiiField::Name => "name",
+            PiiField::Phone => "phone",
+            PiiField::Nic => "nic",
+        }
+    }
+}
+
+/// `GET /api/v1/identity/staff/customers`: exactly one of the look-ups.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerSearch {
+    /// Email address, any case.
+    pub email: Option<String>,
+    /// Phone number, any common Sri Lankan spelling.
+    pub phone: Option<String>,
+    /// NIC number, old or new form.
+    pub nic: Option<String>,
+}
+
+/// A customer as staff see them: personal data masked.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d", "email": "n***@example.lk", "name": "N*** P***", "phone": "+94 77 *** **67", "nic": "*********456", "registered_at": "2026-11-22T05:00:00Z"}))]
+pub struct MaskedCustomer {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub nic: Option<String>,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/identity/staff/customers/{id}/reveal`
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"field": "phone", "reason": "Customer called about order 0193a6c2; calling back"}))]
+pub struct RevealRequest {
+    pub field: PiiField,
+    /// Why (10 to 500 characters); kept in the audit trail.
+    pub reason: String,
+}
+
+/// A revealed field.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revealed {
+    pub field: PiiField,
+    pub value: Option<String>,
 }
 
 /// `POST /api/v1/identity/token` (RFC 6749 §4.3 and §6, as JSON).
@@ -239,9 +356,10 @@ mod tests {
             password: "short".into(),
             name: " ".into(),
             phone: Some("123".into()),
+            nic: Some("123".into()),
         };
         let errors = request.validate().err().expect("invalid");
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["email", "password", "name", "phone"]);
+        assert_eq!(fields, ["email", "password", "name", "phone", "nic"]);
     }
 }

@@ -14,30 +14,51 @@ pub struct Account {
     pub roles: Vec<Role>,
 }
 
-/// A customer row as stored: personal data sealed, look-ups by blind index.
+/// A customer row as stored: personal data sealed with the customer's data key (kept by the key
+/// service), look-ups by blind index.
 pub struct SealedCustomer {
     pub id: Uuid,
     pub email_index: [u8; 32],
     pub phone_index: Option<[u8; 32]>,
-    /// The customer's data key, wrapped by the key service.
-    pub data_key: String,
+    pub nic_index: Option<[u8; 32]>,
+    /// The key-encryption key version that wraps the data key.
+    pub key_version: u32,
+    /// The blind-index key version of the indexes.
+    pub blind_version: u32,
     pub email_sealed: Vec<u8>,
     pub name_sealed: Vec<u8>,
     pub phone_sealed: Option<Vec<u8>>,
+    pub nic_sealed: Option<Vec<u8>>,
+}
+
+/// A customer as read back: sealed fields (none once erased).
+pub struct StoredCustomer {
+    pub id: Uuid,
+    pub email_sealed: Option<Vec<u8>>,
+    pub name_sealed: Option<Vec<u8>>,
+    pub phone_sealed: Option<Vec<u8>>,
+    pub nic_sealed: Option<Vec<u8>>,
+    pub blind_version: u32,
+    pub created_at: DateTime<Utc>,
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 pub async fn insert_customer(pool: &MySqlPool, customer: &SealedCustomer, password_hash: &str) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO customers (id, email_index, phone_index, data_key, email_sealed, name_sealed, phone_sealed, password_hash, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO customers (id, email_index, phone_index, nic_index, key_version, blind_version,
+                                email_sealed, name_sealed, phone_sealed, nic_sealed, password_hash, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(customer.id)
     .bind(&customer.email_index[..])
     .bind(customer.phone_index.as_ref().map(|i| &i[..]))
-    .bind(&customer.data_key)
+    .bind(customer.nic_index.as_ref().map(|i| &i[..]))
+    .bind(customer.key_version)
+    .bind(customer.blind_version)
     .bind(&customer.email_sealed)
     .bind(&customer.name_sealed)
     .bind(&customer.phone_sealed)
+    .bind(&customer.nic_sealed)
     .bind(password_hash)
     .bind(Utc::now())
     .execute(pool)
@@ -46,28 +67,63 @@ pub async fn insert_customer(pool: &MySqlPool, customer: &SealedCustomer, passwo
 }
 
 /// Which blind index a customer look-up uses.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
     Email,
     Phone,
+    Nic,
 }
 
-/// The customer account whose email or phone has this blind index.
-pub async fn customer_by_index(pool: &MySqlPool, lookup: Lookup, index: &[u8; 32]) -> sqlx::Result<Option<Account>> {
-    let sql = match lookup {
-        Lookup::Email => "SELECT id, password_hash FROM customers WHERE email_index = ?",
-        // A phone number may be on more than one account; only an unambiguous one signs in.
-        Lookup::Phone => "SELECT id, password_hash FROM customers WHERE phone_index = ? LIMIT 2",
-    };
-    let rows = sqlx::query(sql).bind(&index[..]).fetch_all(pool).await?;
-    match &rows[..] {
-        [row] => Ok(Some(Account {
-            id: row.try_get("id")?,
-            password_hash: row.try_get("password_hash")?,
-            roles: vec![],
-        })),
-        _ => Ok(None),
+impl Lookup {
+    /// The blind index's kind (its HMAC domain).
+    pub fn kind(self) -> &'static str {
+        match self {
+            Lookup::Email => "email",
+            Lookup::Phone => "phone",
+            Lookup::Nic => "nic",
+        }
     }
+
+    fn column(self) -> &'static str {
+        match self {
+            Lookup::Email => "email_index",
+            Lookup::Phone => "phone_index",
+            Lookup::Nic => "nic_index",
+        }
+    }
+}
+
+/// The live (not erased) customers whose `lookup` index is one of `candidates` (the value's
+/// index under each blind-index key version), at most `limit`.
+pub async fn customers_by_index(
+    pool: &MySqlPool,
+    lookup: Lookup,
+    candidates: &[[u8; 32]],
+    limit: u32,
+) -> sqlx::Result<Vec<(Uuid, Option<String>)>> {
+    let placeholders = vec!["?"; candidates.len()].join(", ");
+    let sql = format!(
+        "SELECT id, password_hash FROM customers WHERE {} IN ({placeholders}) AND erased_at IS NULL ORDER BY id LIMIT ?",
+        lookup.column()
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for candidate in candidates {
+        query = query.bind(&candidate[..]);
+    }
+    let rows = query.bind(limit).fetch_all(pool).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("password_hash")?)))
+        .collect()
+}
+
+/// A customer's password hash, unless erased.
+pub async fn customer_password(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<String>> {
+    let hash: Option<Option<String>> =
+        sqlx::query_scalar("SELECT password_hash FROM customers WHERE id = ? AND erased_at IS NULL")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(hash.flatten())
 }
 
 pub async fn insert_staff(
@@ -116,27 +172,133 @@ pub async fn staff_roles(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<Vec<
     Ok(roles.as_deref().map(parse_roles))
 }
 
-/// A customer's sealed row.
-pub async fn sealed_customer(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<SealedCustomer>> {
+/// A customer's row.
+pub async fn customer(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<StoredCustomer>> {
     let row = sqlx::query(
-        "SELECT id, email_index, phone_index, data_key, email_sealed, name_sealed, phone_sealed FROM customers WHERE id = ?",
+        "SELECT id, email_sealed, name_sealed, phone_sealed, nic_sealed, blind_version, created_at, erased_at
+         FROM customers WHERE id = ?",
     )
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    let index = |bytes: Vec<u8>| <[u8; 32]>::try_from(bytes).map_err(|_| sqlx::Error::Decode("a blind index is 32 bytes".into()));
     row.map(|row| {
-        Ok(SealedCustomer {
+        Ok(StoredCustomer {
             id: row.try_get("id")?,
-            email_index: index(row.try_get("email_index")?)?,
-            phone_index: row.try_get::<Option<Vec<u8>>, _>("phone_index")?.map(index).transpose()?,
-            data_key: row.try_get("data_key")?,
             email_sealed: row.try_get("email_sealed")?,
             name_sealed: row.try_get("name_sealed")?,
             phone_sealed: row.try_get("phone_sealed")?,
+            nic_sealed: row.try_get("nic_sealed")?,
+            blind_version: row.try_get("blind_version")?,
+            created_at: row.try_get("created_at")?,
+            erased_at: row.try_get("erased_at")?,
         })
     })
     .transpose()
+}
+
+/// Erases a customer's row: every sealed field, index and the password go, the id and the
+/// time of erasure stay (orders still point at the id). Their sign-ins are revoked in the
+/// same transaction.
+pub async fn erase_customer(pool: &MySqlPool, id: Uuid) -> sqlx::Result<()> {
+    let now = Utc::now();
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE customers SET email_index = NULL, phone_index = NULL, nic_index = NULL, email_sealed = NULL,
+                name_sealed = NULL, phone_sealed = NULL, nic_sealed = NULL, password_hash = NULL, erased_at = ?
+         WHERE id = ? AND erased_at IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE refresh_tokens SET revoked_at = ? WHERE realm = 'customer' AND subject_id = ? AND revoked_at IS NULL")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// A sign-in (refresh-token family), for the customer's export.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Session {
+    pub started_at: DateTime<Utc>,
+    pub last_refreshed_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked: bool,
+}
+
+pub async fn sessions(pool: &MySqlPool, customer: Uuid) -> sqlx::Result<Vec<Session>> {
+    let rows = sqlx::query(
+        "SELECT MIN(created_at) AS started_at, MAX(created_at) AS last_refreshed_at, MAX(expires_at) AS expires_at,
+                MAX(revoked_at IS NOT NULL) AS revoked
+         FROM refresh_tokens WHERE realm = 'customer' AND subject_id = ? GROUP BY family_id ORDER BY started_at",
+    )
+    .bind(customer)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Session {
+                started_at: r.try_get("started_at")?,
+                last_refreshed_at: r.try_get("last_refreshed_at")?,
+                expires_at: r.try_get("expires_at")?,
+                revoked: r.try_get::<i64, _>("revoked")? != 0,
+            })
+        })
+        .collect()
+}
+
+/// A reveal of a customer's field by a staff member.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Reveal {
+    pub id: Uuid,
+    pub staff_id: Uuid,
+    pub customer_id: Uuid,
+    pub field: String,
+    pub reason: String,
+    pub request_id: String,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn insert_reveal(pool: &MySqlPool, reveal: &Reveal) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO pii_reveals (id, staff_id, customer_id, field, reason, request_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(reveal.id)
+    .bind(reveal.staff_id)
+    .bind(reveal.customer_id)
+    .bind(&reveal.field)
+    .bind(&reveal.reason)
+    .bind(&reveal.request_id)
+    .bind(reveal.at)
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+/// The reveals of `customer`'s data, oldest first.
+pub async fn reveals(pool: &MySqlPool, customer: Uuid) -> sqlx::Result<Vec<Reveal>> {
+    let rows = sqlx::query(
+        "SELECT id, staff_id, customer_id, field, reason, request_id, created_at FROM pii_reveals
+         WHERE customer_id = ? ORDER BY created_at, id",
+    )
+    .bind(customer)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Reveal {
+                id: r.try_get("id")?,
+                staff_id: r.try_get("staff_id")?,
+                customer_id: r.try_get("customer_id")?,
+                field: r.try_get("field")?,
+                reason: r.try_get("reason")?,
+                request_id: r.try_get("request_id")?,
+                at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
 }
 
 fn realm_name(realm: Realm) -> &'static str {
@@ -246,31 +408,83 @@ pub async fn revoke_family_of(pool: &MySqlPool, hash: &[u8; 32]) -> sqlx::Result
     }
 }
 
-/// Up to `limit` customers whose data key is not wrapped by key version `current`, by id.
-pub async fn keys_to_rewrap(pool: &MySqlPool, current: u32, limit: u32) -> sqlx::Result<Vec<(Uuid, String)>> {
-    let rows = sqlx::query("SELECT id, data_key FROM customers WHERE data_key NOT LIKE ? ORDER BY id LIMIT ?")
-        .bind(format!("%:v{current}:%"))
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
-    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("data_key")?))).collect()
+/// Which version column a background pass moves forward.
+#[derive(Debug, Clone, Copy)]
+pub enum Pass {
+    /// `pola keys rotate`: data keys to rewrap.
+    Rewrap,
+    /// After a blind-index key rotation: indexes to remake.
+    Reindex,
 }
 
-/// How many customers' data keys are not wrapped by key version `current`.
-pub async fn count_keys_to_rewrap(pool: &MySqlPool, current: u32) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE data_key NOT LIKE ?")
-        .bind(format!("%:v{current}:%"))
+impl Pass {
+    fn column(self) -> &'static str {
+        match self {
+            Pass::Rewrap => "key_version",
+            Pass::Reindex => "blind_version",
+        }
+    }
+}
+
+/// Up to `limit` live customers behind `current` for `pass`, by id. Only ever forward: a
+/// process that has not seen a rotation yet must not move rows back to its older version.
+pub async fn behind(pool: &MySqlPool, pass: Pass, current: u32, limit: u32) -> sqlx::Result<Vec<Uuid>> {
+    let sql = format!(
+        "SELECT id FROM customers WHERE {} < ? AND erased_at IS NULL ORDER BY id LIMIT ?",
+        pass.column()
+    );
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(current)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
+/// How many live customers are behind `current` for `pass`.
+pub async fn count_behind(pool: &MySqlPool, pass: Pass, current: u32) -> sqlx::Result<i64> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM customers WHERE {} < ? AND erased_at IS NULL",
+        pass.column()
+    );
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(current)
         .fetch_one(pool)
         .await
 }
 
-/// Replaces a data key with its rewrapped self, unless the row changed meanwhile.
-pub async fn replace_data_key(pool: &MySqlPool, id: Uuid, old: &str, new: &str) -> sqlx::Result<bool> {
-    let result = sqlx::query("UPDATE customers SET data_key = ? WHERE id = ? AND data_key = ?")
-        .bind(new)
+/// Records that a customer's data key is now wrapped by `version` (never a step back).
+pub async fn set_key_version(pool: &MySqlPool, id: Uuid, version: u32) -> sqlx::Result<()> {
+    sqlx::query("UPDATE customers SET key_version = ? WHERE id = ? AND key_version < ?")
+        .bind(version)
         .bind(id)
-        .bind(old)
+        .bind(version)
         .execute(pool)
-        .await?;
+        .await
+        .map(drop)
+}
+
+/// The remade indexes of one customer.
+pub struct Indexes {
+    pub email: Option<[u8; 32]>,
+    pub phone: Option<[u8; 32]>,
+    pub nic: Option<[u8; 32]>,
+    pub version: u32,
+}
+
+/// Replaces a customer's indexes, unless another pass (or an erasure) changed the row since it
+/// was read at `from_version`.
+pub async fn replace_indexes(pool: &MySqlPool, id: Uuid, from_version: u32, indexes: &Indexes) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE customers SET email_index = ?, phone_index = ?, nic_index = ?, blind_version = ?
+         WHERE id = ? AND blind_version = ? AND erased_at IS NULL",
+    )
+    .bind(indexes.email.as_ref().map(|i| &i[..]))
+    .bind(indexes.phone.as_ref().map(|i| &i[..]))
+    .bind(indexes.nic.as_ref().map(|i| &i[..]))
+    .bind(indexes.version)
+    .bind(id)
+    .bind(from_version)
+    .execute(pool)
+    .await?;
     Ok(result.rows_affected() == 1)
 }

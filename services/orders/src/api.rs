@@ -88,10 +88,7 @@ pub async fn list_orders(
         (status = 404, description = "No such order of yours", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_order(State(orders): AppState, customer: Customer, Path(id): Path<Uuid>) -> Result<Json<Order>, Error> {
-    store::order(&orders.pool, id, Some(customer.id))
-        .await?
-        .map(Json)
-        .ok_or_else(|| Error::not_found("No such order."))
+    Ok(Json(orders.customer_order(customer.id, id).await?))
 }
 
 /// Cancel an order that is not paid yet; its stock goes back on sale. Repeating it is harmless.

@@ -9,8 +9,12 @@ use std::{sync::Arc, time::Duration};
 
 use pola_cart::client::CartClient;
 use pola_catalog::client::CatalogClient;
-use pola_core::{Error, FieldError, Money, http::run_to_completion};
+use pola_core::{Error, FieldError, Money, http::run_to_completion, personal::PersonalData};
 use pola_inventory::{client::InventoryClient, model::StockItem};
+use pola_pii::{
+    KeyService, PiiError,
+    seal::{Place, open, seal},
+};
 use sha2::{Digest, Sha256};
 use sqlx::{MySqlConnection, MySqlPool, migrate::Migrator};
 use tokio::sync::watch;
@@ -19,7 +23,7 @@ use uuid::Uuid;
 
 use chrono::SubsecRound;
 
-use crate::model::{Order, OrderLine, OrderStatus, PlaceOrder, StatusChange, check_lines, subtotal};
+use crate::model::{DeliveryAddress, Order, OrderLine, OrderStatus, PlaceOrder, StatusChange, check_lines, subtotal};
 
 /// The database this service owns: `<prefix>_orders`.
 pub const SERVICE: &str = "orders";
@@ -31,6 +35,23 @@ pub struct Orders {
     catalog: Arc<dyn CatalogClient>,
     inventory: Arc<dyn InventoryClient>,
     cart: Arc<dyn CartClient>,
+    /// Seals delivery addresses with the customer's data key.
+    pii: Arc<dyn KeyService>,
+}
+
+/// Who is looking at an order: its customer sees the delivery address, staff see it masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    Customer,
+    Staff,
+}
+
+fn delivery_place(order: Uuid) -> Place<'static> {
+    Place {
+        table: "orders",
+        column: "delivery",
+        record: order,
+    }
 }
 
 /// A placed order, and whether it was placed by an earlier request with the same key.
@@ -45,13 +66,47 @@ impl Orders {
         catalog: Arc<dyn CatalogClient>,
         inventory: Arc<dyn InventoryClient>,
         cart: Arc<dyn CartClient>,
+        pii: Arc<dyn KeyService>,
     ) -> Arc<Self> {
         Arc::new(Self {
             pool,
             catalog,
             inventory,
             cart,
+            pii,
         })
+    }
+
+    /// The order with its delivery address opened for `viewer`. An erased customer's address
+    /// no longer opens: the order says so and keeps the rest.
+    pub async fn open(&self, stored: store::StoredOrder, viewer: Viewer) -> Result<Order, Error> {
+        let mut order = stored.order;
+        let Some(sealed) = stored.delivery_sealed else {
+            return Ok(order);
+        };
+        let key = match self.pii.data_key(stored.customer).await {
+            Ok(key) => key,
+            Err(PiiError::Erased) => {
+                order.personal_data_erased = true;
+                return Ok(order);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let json = open(&key, delivery_place(order.id), &sealed).map_err(Error::from)?;
+        let delivery: DeliveryAddress = serde_json::from_str(&json).map_err(anyhow::Error::from)?;
+        order.delivery = Some(match viewer {
+            Viewer::Customer => delivery,
+            Viewer::Staff => delivery.masked(),
+        });
+        Ok(order)
+    }
+
+    /// The order if it is `customer`'s, opened for them.
+    pub async fn customer_order(&self, customer: Uuid, id: Uuid) -> Result<Order, Error> {
+        let stored = store::order(&self.pool, id, Some(customer))
+            .await?
+            .ok_or_else(|| Error::not_found("No such order."))?;
+        self.open(stored, Viewer::Customer).await
     }
 
     pub fn pool(&self) -> &MySqlPool {
@@ -106,9 +161,7 @@ impl Orders {
         }
         if claimed.placed {
             drop(tx);
-            let order = store::order(&self.pool, order_id, Some(customer))
-                .await?
-                .ok_or_else(|| Error::not_found("No such order."))?;
+            let order = self.customer_order(customer, order_id).await?;
             return Ok(Placed { order, replayed: true });
         }
         let (consumed, order) = match self.sell(&mut tx, customer, order_id, request).await {
@@ -183,6 +236,21 @@ impl Orders {
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
+        let delivery = request
+            .delivery
+            .clone()
+            .map(DeliveryAddress::check)
+            .transpose()
+            .map_err(Error::Validation)?;
+        // Sealed before anything is sold: a key service that cannot be reached sells nothing.
+        let delivery_sealed = match &delivery {
+            Some(address) => {
+                let key = self.pii.data_key(customer).await.map_err(Error::from)?;
+                let json = serde_json::to_string(address).map_err(anyhow::Error::from)?;
+                Some(seal(&key, delivery_place(order_id), &json))
+            }
+            None => None,
+        };
         let subtotal = subtotal(&lines).ok_or_else(|| Error::field("lines", "the total is too large"))?;
         let total: Money = subtotal;
         let consume: Vec<Uuid> = from_cart.iter().map(|l| l.line_id).collect();
@@ -195,6 +263,8 @@ impl Orders {
             lines,
             subtotal,
             total,
+            delivery,
+            personal_data_erased: false,
             created_at: now,
             history: vec![StatusChange {
                 from: None,
@@ -203,7 +273,7 @@ impl Orders {
                 at: now,
             }],
         };
-        store::insert_order(tx, customer, &order).await?;
+        store::insert_order(tx, customer, &order, delivery_sealed.as_deref()).await?;
         tracing::info!(order.id = %order_id, order.total_minor = total.amount_minor, order.lines = order.lines.len(), "order placed");
         Ok((consume, order))
     }
@@ -289,8 +359,26 @@ impl Orders {
             // failed to cancel could be sold twice.
             self.inventory.return_order(id).await?;
         }
-        store::order(&self.pool, id, customer)
+        let stored = store::order(&self.pool, id, customer)
             .await?
-            .ok_or_else(|| Error::not_found("No such order."))
+            .ok_or_else(|| Error::not_found("No such order."))?;
+        let viewer = if customer.is_some() { Viewer::Customer } else { Viewer::Staff };
+        self.open(stored, viewer).await
+    }
+}
+
+#[async_trait::async_trait]
+impl PersonalData for Orders {
+    fn section(&self) -> &'static str {
+        "orders"
+    }
+
+    /// Every order of the customer, with its delivery address.
+    async fn export(&self, customer: Uuid) -> Result<serde_json::Value, Error> {
+        let mut orders = vec![];
+        for id in store::customer_orders(&self.pool, customer).await? {
+            orders.push(self.customer_order(customer, id).await?);
+        }
+        Ok(serde_json::to_value(orders).map_err(anyhow::Error::from)?)
     }
 }

@@ -80,9 +80,68 @@ pub struct RequestedLine {
 /// `POST /api/v1/orders`: `{}` checks out the cart; `{"lines": […]}` buys those lines now.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"lines": [{"variant_id": "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d", "quantity": 1}]}))]
+#[schema(example = json!({"lines": [{"variant_id": "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d", "quantity": 1}],
+    "delivery": {"recipient": "Nimal Perera", "phone": "077 123 4567", "line1": "12 Galle Road", "city": "Colombo 03", "postal_code": "00300"}}))]
 pub struct PlaceOrder {
     pub lines: Option<Vec<RequestedLine>>,
+    /// Where to deliver (none for services and pick-up). Stored sealed.
+    pub delivery: Option<DeliveryAddress>,
+}
+
+/// A delivery address. Personal data: sealed at rest, never logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryAddress {
+    pub recipient: String,
+    /// Any common Sri Lankan spelling; kept in E.164.
+    pub phone: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub postal_code: Option<String>,
+}
+
+impl DeliveryAddress {
+    /// The address with its phone in E.164, or what is wrong with it (never echoing it back).
+    pub fn check(mut self) -> Result<Self, Vec<FieldError>> {
+        let mut errors = vec![];
+        let mut text = |field: &str, value: &mut String, max: usize| {
+            *value = value.trim().to_owned();
+            if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+                errors.push(FieldError::new(
+                    format!("delivery.{field}"),
+                    format!("must be 1 to {max} characters"),
+                ));
+            }
+        };
+        text("recipient", &mut self.recipient, 100);
+        text("line1", &mut self.line1, 200);
+        text("city", &mut self.city, 100);
+        if let Some(line2) = &mut self.line2 {
+            text("line2", line2, 200);
+        }
+        if let Some(code) = &mut self.postal_code {
+            text("postal_code", code, 10);
+        }
+        match pola_pii::normalize::phone(&self.phone) {
+            Some(e164) => self.phone = e164,
+            None => errors.push(FieldError::new("delivery.phone", "must be a phone number, e.g. 077 123 4567")),
+        }
+        if errors.is_empty() { Ok(self) } else { Err(errors) }
+    }
+
+    /// What staff see until they reveal it: the city, the rest masked.
+    pub fn masked(&self) -> Self {
+        use pola_pii::mask;
+        Self {
+            recipient: mask::name(&self.recipient),
+            phone: mask::phone(&self.phone),
+            line1: mask::hidden(&self.line1),
+            line2: self.line2.as_deref().map(mask::hidden),
+            city: self.city.clone(),
+            postal_code: self.postal_code.clone(),
+        }
+    }
 }
 
 /// Most lines in one order.
@@ -173,6 +232,12 @@ pub struct Order {
     pub lines: Vec<OrderLine>,
     pub subtotal: Money,
     pub total: Money,
+    /// Where it goes: in full for its customer, masked for staff, absent once the customer's
+    /// personal data was erased.
+    pub delivery: Option<DeliveryAddress>,
+    /// True when the customer was erased: the delivery address can no longer be read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub personal_data_erased: bool,
     pub created_at: DateTime<Utc>,
     pub history: Vec<StatusChange>,
 }

@@ -99,18 +99,24 @@ pub async fn forget_idempotency_key(conn: &mut MySqlConnection, customer: Uuid, 
         .map(drop)
 }
 
-/// Writes a new order with its lines and first status.
-pub async fn insert_order(conn: &mut MySqlConnection, customer: Uuid, order: &Order) -> sqlx::Result<()> {
+/// Writes a new order with its lines and first status; the delivery address goes in sealed.
+pub async fn insert_order(
+    conn: &mut MySqlConnection,
+    customer: Uuid,
+    order: &Order,
+    delivery_sealed: Option<&[u8]>,
+) -> sqlx::Result<()> {
     let (id, now, lines) = (order.id, order.created_at, &order.lines);
     sqlx::query(
-        "INSERT INTO orders (id, customer_id, status, currency, subtotal_minor, total_minor, created_at, updated_at)
-         VALUES (?, ?, 'pending_payment', ?, ?, ?, ?, ?)",
+        "INSERT INTO orders (id, customer_id, status, currency, subtotal_minor, total_minor, delivery_sealed, created_at, updated_at)
+         VALUES (?, ?, 'pending_payment', ?, ?, ?, ?, ?, ?)",
     )
     .bind(id)
     .bind(customer)
     .bind(order.total.currency.code())
     .bind(order.subtotal.amount_minor)
     .bind(order.total.amount_minor)
+    .bind(delivery_sealed)
     .bind(now)
     .bind(now)
     .execute(&mut *conn)
@@ -153,13 +159,30 @@ fn status_of(row: &MySqlRow) -> sqlx::Result<OrderStatus> {
     OrderStatus::parse(&s).ok_or_else(|| sqlx::Error::Decode(format!("unknown order status {s}").into()))
 }
 
+/// An order as stored: its delivery address still sealed.
+pub struct StoredOrder {
+    /// With no delivery address yet.
+    pub order: Order,
+    pub customer: Uuid,
+    pub delivery_sealed: Option<Vec<u8>>,
+}
+
+/// The ids of every order of `customer`, oldest first.
+pub async fn customer_orders(pool: &MySqlPool, customer: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM orders WHERE customer_id = ? ORDER BY id")
+        .bind(customer)
+        .fetch_all(pool)
+        .await
+}
+
 /// The order, if it is `customer`'s (any customer's when `customer` is `None`: staff).
-pub async fn order(pool: &MySqlPool, id: Uuid, customer: Option<Uuid>) -> sqlx::Result<Option<Order>> {
-    let Some(row) =
-        sqlx::query("SELECT id, customer_id, status, subtotal_minor, total_minor, created_at FROM orders WHERE id = ?")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
+pub async fn order(pool: &MySqlPool, id: Uuid, customer: Option<Uuid>) -> sqlx::Result<Option<StoredOrder>> {
+    let Some(row) = sqlx::query(
+        "SELECT id, customer_id, status, subtotal_minor, total_minor, delivery_sealed, created_at FROM orders WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
     else {
         return Ok(None);
     };
@@ -205,14 +228,20 @@ pub async fn order(pool: &MySqlPool, id: Uuid, customer: Option<Uuid>) -> sqlx::
                 })
             })
             .collect::<sqlx::Result<Vec<_>>>()?;
-    Ok(Some(Order {
-        id,
-        status: status_of(&row)?,
-        lines,
-        subtotal: Money::lkr(row.try_get("subtotal_minor")?),
-        total: Money::lkr(row.try_get("total_minor")?),
-        created_at: row.try_get("created_at")?,
-        history,
+    Ok(Some(StoredOrder {
+        order: Order {
+            id,
+            status: status_of(&row)?,
+            lines,
+            subtotal: Money::lkr(row.try_get("subtotal_minor")?),
+            total: Money::lkr(row.try_get("total_minor")?),
+            delivery: None,
+            personal_data_erased: false,
+            created_at: row.try_get("created_at")?,
+            history,
+        },
+        customer: owner,
+        delivery_sealed: row.try_get("delivery_sealed")?,
     }))
 }
 

@@ -20,6 +20,8 @@ pub struct CachedKeys {
     max_keys: usize,
     data_keys: Mutex<HashMap<Uuid, (DataKey, Instant)>>,
     blind: Mutex<Option<(BlindKeys, Instant)>>,
+    /// When a look-up that found nothing last made the blind-index keys be asked for again.
+    blind_refreshed: Mutex<Option<Instant>>,
 }
 
 impl CachedKeys {
@@ -30,6 +32,7 @@ impl CachedKeys {
             max_keys,
             data_keys: Mutex::new(HashMap::new()),
             blind: Mutex::new(None),
+            blind_refreshed: Mutex::new(None),
         }
     }
 
@@ -110,12 +113,31 @@ impl KeyService for CachedKeys {
         Ok(keys)
     }
 
+    async fn refresh_blind_index_keys(&self) -> Result<BlindKeys, PiiError> {
+        let refresh = {
+            let mut refreshed = self.blind_refreshed.lock().expect("the key cache lock is never poisoned");
+            let due = !refreshed.is_some_and(|at| at.elapsed() < BLIND_REFRESH_MIN);
+            if due {
+                *refreshed = Some(Instant::now());
+            }
+            due
+        };
+        if refresh {
+            self.forget_blind_keys();
+        }
+        self.blind_index_keys().await
+    }
+
     async fn rotate_blind_index(&self) -> Result<u32, PiiError> {
         let version = self.inner.rotate_blind_index().await?;
         self.forget_blind_keys();
         Ok(version)
     }
 }
+
+/// Look-ups that find nothing ask the key service again at most this often: a rotation by
+/// another process is seen within seconds, and a flood of failed sign-ins does not reach Vault.
+const BLIND_REFRESH_MIN: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {
@@ -140,6 +162,35 @@ mod tests {
 
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert!(matches!(cache.data_key(kept).await, Err(PiiError::Erased)), "expired");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+#[cfg(test)]
+mod refresh {
+    use super::*;
+    use crate::keyring::LocalKeyring;
+
+    #[tokio::test]
+    async fn a_rotation_by_another_process_is_seen_on_refresh() {
+        let dir = std::env::temp_dir().join(format!("pola-cache-{}", Uuid::now_v7().simple()));
+        let server = CachedKeys::new(
+            Arc::new(LocalKeyring::open(&dir).expect("created")),
+            Duration::from_secs(300),
+            10,
+        );
+        let command = LocalKeyring::open(&dir).expect("opened");
+        assert_eq!(server.blind_index_keys().await.expect("keys").current(), 1);
+        command.rotate_blind_index().await.expect("rotated");
+        assert_eq!(server.blind_index_keys().await.expect("keys").current(), 1, "cached");
+        assert_eq!(server.refresh_blind_index_keys().await.expect("keys").current(), 2);
+        command.rotate_blind_index().await.expect("rotated");
+        assert_eq!(
+            server.refresh_blind_index_keys().await.expect("keys").current(),
+            2,
+            "at most one refresh a second"
+        );
+        tokio::time::sleep(BLIND_REFRESH_MIN).await;
+        assert_eq!(server.refresh_blind_index_keys().await.expect("keys").current(), 3);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -53,11 +53,21 @@ struct File {
 pub struct LocalKeyring {
     file_path: PathBuf,
     data_keys: PathBuf,
-    file: RwLock<(File, Option<SystemTime>)>,
+    file: RwLock<(File, Option<Stamp>)>,
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// What identifies one version of the file: every write renames a new file into place, so its
+/// inode changes even when two writes land within one tick of the file system's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp(Option<SystemTime>, u64);
+
+fn modified(path: &Path) -> Option<Stamp> {
+    let metadata = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+    #[cfg(not(unix))]
+    let inode = metadata.len();
+    Some(Stamp(metadata.modified().ok(), inode))
 }
 
 /// Associated data of a wrapped data key: it unwraps only as `subject`'s data key.
@@ -88,7 +98,7 @@ impl LocalKeyring {
     }
 
     /// The keys, re-read first if another process changed the file.
-    async fn current(&self) -> Result<tokio::sync::RwLockReadGuard<'_, (File, Option<SystemTime>)>, PiiError> {
+    async fn current(&self) -> Result<tokio::sync::RwLockReadGuard<'_, (File, Option<Stamp>)>, PiiError> {
         let on_disk = modified(&self.file_path);
         if self.file.read().await.1 != on_disk {
             let reread: File = serde_json::from_slice(&std::fs::read(&self.file_path)?).map_err(|_| PiiError::Corrupt)?;
@@ -108,7 +118,10 @@ impl LocalKeyring {
             let versions = &guard.0.key_encryption;
             let kek = versions.get(versions.current)?;
             let sealed = seal::encrypt(&kek, &wrap_aad(subject), data_key.bytes());
-            (versions.current, format!("pola:v{}:{}", versions.current, STANDARD.encode(sealed)))
+            (
+                versions.current,
+                format!("pola:v{}:{}", versions.current, STANDARD.encode(sealed)),
+            )
         };
         let path = self.data_key_path(subject);
         tokio::task::spawn_blocking(move || write_private(&path, wrapped.as_bytes()))
@@ -122,7 +135,10 @@ impl LocalKeyring {
         drop(self.current().await?);
         let mut guard = self.file.write().await;
         let out = change(&mut guard.0);
-        write_private(&self.file_path, &serde_json::to_vec_pretty(&guard.0).map_err(|_| PiiError::Corrupt)?)?;
+        write_private(
+            &self.file_path,
+            &serde_json::to_vec_pretty(&guard.0).map_err(|_| PiiError::Corrupt)?,
+        )?;
         guard.1 = modified(&self.file_path);
         Ok(out)
     }
@@ -285,8 +301,6 @@ mod tests {
         let command = LocalKeyring::open(&dir).expect("read");
         let subject = Uuid::now_v7();
         server.create_data_key(subject).await.expect("a key");
-        // File times can be coarse: make sure the rotation is a visible change.
-        std::thread::sleep(std::time::Duration::from_millis(20));
         command.rotate().await.expect("rotated");
         command.rotate_blind_index().await.expect("rotated");
         assert_eq!(command.rewrap(subject).await.expect("rewrapped"), 2);

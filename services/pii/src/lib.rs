@@ -43,6 +43,21 @@ pub enum PiiError {
     Io(#[from] std::io::Error),
 }
 
+/// What a client sees: 503 when the key service cannot be reached (nothing was written), 410
+/// when the data was erased; the cause goes to the log, never to the client.
+impl From<PiiError> for pola_core::Error {
+    fn from(e: PiiError) -> Self {
+        match e {
+            PiiError::Unavailable(cause) => {
+                tracing::warn!(pii.cause = %cause, "the key service is unavailable");
+                pola_core::Error::Unavailable("Personal data cannot be read or written right now; try again in a moment.".into())
+            }
+            PiiError::Erased => pola_core::Error::Gone("This customer's personal data was erased.".into()),
+            e => pola_core::Error::Internal(e.into()),
+        }
+    }
+}
+
 /// A data key in clear. Zeroed when dropped; never printed.
 #[derive(Clone)]
 pub struct DataKey(Zeroizing<[u8; 32]>);
@@ -87,7 +102,7 @@ pub struct BlindKeys {
 
 impl BlindKeys {
     fn new(mut keys: Vec<(u32, BlindKey)>) -> Result<Self, PiiError> {
-        keys.sort_by(|a, b| b.0.cmp(&a.0));
+        keys.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
         if keys.is_empty() {
             return Err(PiiError::UnknownKeyVersion(0));
         }
@@ -130,6 +145,12 @@ pub trait KeyService: Send + Sync {
     async fn rotate(&self) -> Result<u32, PiiError>;
     /// The blind-index keys.
     async fn blind_index_keys(&self) -> Result<BlindKeys, PiiError>;
+    /// The blind-index keys as the key service has them now, for a look-up that found nothing
+    /// (another process may have rotated them). A cache may answer from memory if it asked
+    /// very recently.
+    async fn refresh_blind_index_keys(&self) -> Result<BlindKeys, PiiError> {
+        self.blind_index_keys().await
+    }
     /// Makes a new blind-index key version current; returns it.
     async fn rotate_blind_index(&self) -> Result<u32, PiiError>;
 }
@@ -144,7 +165,11 @@ pub async fn open(config: &PiiConfig) -> anyhow::Result<Arc<dyn KeyService>> {
         ),
         PiiBackend::Vault => Arc::new(vault::VaultKeys::new(&config.vault).context("Vault client for PII keys")?),
     };
-    Ok(Arc::new(cache::CachedKeys::new(inner, config.cache_ttl(), config.cache_max_keys)))
+    Ok(Arc::new(cache::CachedKeys::new(
+        inner,
+        config.cache_ttl(),
+        config.cache_max_keys,
+    )))
 }
 
 /// A blind index: HMAC-SHA256 of the normalised value, under `kind` (`email`, `phone`, `nic`) so
@@ -180,7 +205,13 @@ mod tests {
         let keys = BlindKeys::new(vec![(1, key(1)), (2, key(2))]).expect("keys");
         assert_eq!(keys.current(), 2);
         let candidates = keys.candidates("phone", "+94771234567");
-        assert_eq!(candidates, vec![keys.index("phone", "+94771234567"), blind_index(&key(1), "phone", "+94771234567")]);
+        assert_eq!(
+            candidates,
+            vec![
+                keys.index("phone", "+94771234567"),
+                blind_index(&key(1), "phone", "+94771234567")
+            ]
+        );
     }
 
     #[test]

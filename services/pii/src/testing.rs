@@ -5,7 +5,11 @@
 //! transit keys really encrypt. It runs on its own thread and runtime, so that [`FakeVault::stop`]
 //! closes every connection, as a Vault that went away would.
 
-#![expect(clippy::disallowed_types, reason = "a stand-in server speaks Vault's API with axum's own extractors")]
+#![expect(
+    clippy::disallowed_types,
+    reason = "a stand-in server speaks Vault's API with axum's own extractors"
+)]
+#![expect(clippy::result_large_err, reason = "a refused call's answer is the handler's early return")]
 
 use std::{
     collections::{HashMap, HashSet},
@@ -49,7 +53,9 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
     type Rejection = Response;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Response> {
-        let bytes = axum::body::Bytes::from_request(request, state).await.map_err(IntoResponse::into_response)?;
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
         match serde_json::from_slice(&bytes) {
             Ok(value) => Ok(Body(value)),
             Err(_) if bytes.is_empty() => Ok(Body(Value::Null)),
@@ -129,7 +135,13 @@ impl FakeVault {
 
     /// How many calls `endpoint` (`login`, `datakey`, `decrypt`, `rewrap`, `kv-read`, …) got.
     pub fn calls(&self, endpoint: &str) -> u64 {
-        self.state.lock().expect("unpoisoned").calls.get(endpoint).copied().unwrap_or(0)
+        self.state
+            .lock()
+            .expect("unpoisoned")
+            .calls
+            .get(endpoint)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The stored value at a KV v2 path (latest live version), as Vault holds it.
@@ -202,7 +214,11 @@ fn ok(data: Value) -> Response {
 }
 
 /// Counts the call and checks the token: `Err` is the 403 Vault answers.
-fn enter<'a>(state: &'a Shared, headers: &HeaderMap, endpoint: &'static str) -> Result<std::sync::MutexGuard<'a, Vault>, Response> {
+fn enter<'a>(
+    state: &'a Shared,
+    headers: &HeaderMap,
+    endpoint: &'static str,
+) -> Result<std::sync::MutexGuard<'a, Vault>, Response> {
     let mut vault = state.lock().expect("unpoisoned");
     *vault.calls.entry(endpoint).or_default() += 1;
     let token = headers.get("x-vault-token").and_then(|t| t.to_str().ok()).unwrap_or("");
@@ -254,7 +270,10 @@ fn wrap(vault: &Vault, name: &str, plaintext: &[u8]) -> Option<(String, usize)> 
 
 fn unwrap(vault: &Vault, name: &str, ciphertext: &str) -> Result<Vec<u8>, Response> {
     let invalid = || errors(StatusCode::BAD_REQUEST, "invalid ciphertext");
-    let versions = vault.transit.get(name).ok_or_else(|| errors(StatusCode::BAD_REQUEST, "encryption key not found"))?;
+    let versions = vault
+        .transit
+        .get(name)
+        .ok_or_else(|| errors(StatusCode::BAD_REQUEST, "encryption key not found"))?;
     let version = crate::wrapped_version(ciphertext).ok_or_else(invalid)? as usize;
     let key = versions.get(version.wrapping_sub(1)).ok_or_else(invalid)?;
     let encoded = ciphertext.splitn(3, ':').nth(2).ok_or_else(invalid)?;
@@ -348,7 +367,11 @@ async fn export(State(state): State<Shared>, headers: HeaderMap, Path((kind, nam
         Ok(vault) => vault,
         Err(refused) => return refused,
     };
-    let Some(versions) = vault.transit.get(&name).filter(|_| kind == "hmac-key" && name == "pola-blind-index") else {
+    let Some(versions) = vault
+        .transit
+        .get(&name)
+        .filter(|_| kind == "hmac-key" && name == "pola-blind-index")
+    else {
         return errors(StatusCode::BAD_REQUEST, "key is not exportable");
     };
     // Transit's HMAC key of a version is its own key, distinct from the encryption key.
@@ -394,7 +417,11 @@ async fn kv_read(State(state): State<Shared>, headers: HeaderMap, Path(path): Pa
         Ok(vault) => vault,
         Err(refused) => return refused,
     };
-    match vault.kv.get(&path).and_then(|versions| Some((versions.len(), versions.last()?.clone()?))) {
+    match vault
+        .kv
+        .get(&path)
+        .and_then(|versions| Some((versions.len(), versions.last()?.clone()?)))
+    {
         Some((version, data)) => ok(json!({ "data": data, "metadata": metadata(version, false) })),
         None => errors(StatusCode::NOT_FOUND, ""),
     }

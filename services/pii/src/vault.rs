@@ -73,8 +73,7 @@ fn key_versions(data: ReadKeyData) -> impl Iterator<Item = u32> {
 
 impl VaultKeys {
     pub fn new(config: &VaultConfig) -> anyhow::Result<Self> {
-        // reqwest's rustls needs a process-wide crypto provider; the first one installed wins.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        pola_core::install_crypto_provider();
         Ok(Self {
             config: config.clone(),
             client: RwLock::new(None),
@@ -133,7 +132,9 @@ impl VaultKeys {
 
     async fn latest(&self, key: &str) -> Result<u32, PiiError> {
         let mount = &self.config.transit_mount;
-        let read = self.call(|c| async move { transit::key::read(&*c, mount, key).await }).await?;
+        let read = self
+            .call(|c| async move { transit::key::read(&*c, mount, key).await })
+            .await?;
         key_versions(read.keys).max().ok_or(PiiError::UnknownKeyVersion(0))
     }
 
@@ -203,7 +204,10 @@ impl KeyService for VaultKeys {
 
     async fn destroy(&self, subject: Uuid) -> Result<(), PiiError> {
         let (mount, path) = (&self.config.kv_mount, &self.path(subject));
-        match self.call(|c| async move { kv2::delete_metadata(&*c, mount, path).await }).await {
+        match self
+            .call(|c| async move { kv2::delete_metadata(&*c, mount, path).await })
+            .await
+        {
             Err(PiiError::Erased) => Ok(()),
             other => other,
         }
@@ -215,7 +219,8 @@ impl KeyService for VaultKeys {
 
     async fn rotate(&self) -> Result<u32, PiiError> {
         let (mount, key) = (&self.config.transit_mount, &self.config.key);
-        self.call(|c| async move { transit::key::rotate(&*c, mount, key).await }).await?;
+        self.call(|c| async move { transit::key::rotate(&*c, mount, key).await })
+            .await?;
         self.latest(key).await
     }
 
@@ -239,7 +244,8 @@ impl KeyService for VaultKeys {
 
     async fn rotate_blind_index(&self) -> Result<u32, PiiError> {
         let (mount, key) = (&self.config.transit_mount, &self.config.blind_index_key);
-        self.call(|c| async move { transit::key::rotate(&*c, mount, key).await }).await?;
+        self.call(|c| async move { transit::key::rotate(&*c, mount, key).await })
+            .await?;
         self.latest(key).await
     }
 }

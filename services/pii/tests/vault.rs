@@ -39,7 +39,10 @@ async fn data_keys_are_made_kept_rewrapped_and_shredded_in_vault() {
     assert_eq!(version, 1);
     let sealed = seal(&key, place(subject), "kamala@gmail.com");
     let stored = vault.kv(&format!("pola/data-keys/{subject}")).expect("stored in KV");
-    assert!(stored["wrapped"].as_str().expect("a string").starts_with("vault:v1:"), "{stored}");
+    assert!(
+        stored["wrapped"].as_str().expect("a string").starts_with("vault:v1:"),
+        "{stored}"
+    );
 
     assert_eq!(keys.rotate().await.expect("rotated"), 2);
     assert_eq!(keys.current_version().await.expect("a version"), 2);
@@ -56,7 +59,10 @@ async fn data_keys_are_made_kept_rewrapped_and_shredded_in_vault() {
     assert_eq!(blind.current(), 1);
     assert_eq!(keys.rotate_blind_index().await.expect("rotated"), 2);
     let rotated = keys.blind_index_keys().await.expect("blind keys");
-    assert_eq!(rotated.candidates("email", "kamala@gmail.com")[1], blind.index("email", "kamala@gmail.com"));
+    assert_eq!(
+        rotated.candidates("email", "kamala@gmail.com")[1],
+        blind.index("email", "kamala@gmail.com")
+    );
 
     keys.destroy(subject).await.expect("destroyed");
     keys.destroy(subject).await.expect("destroying twice is fine");
@@ -103,5 +109,8 @@ async fn while_vault_is_away_cached_keys_open_until_they_expire_and_new_keys_fai
 
     vault.restart();
     keys.data_key(known).await.expect("back");
-    assert!(matches!(keys.data_key(unknown).await, Err(PiiError::Erased)), "nothing was stored for the failed one");
+    assert!(
+        matches!(keys.data_key(unknown).await, Err(PiiError::Erased)),
+        "nothing was stored for the failed one"
+    );
 }

@@ -14,6 +14,7 @@ use pola_catalog::{
     Catalog,
     client::{CatalogClient, HttpCatalog},
 };
+use pola_core::personal::PersonalData;
 use pola_core::{
     auth::TokenKeys,
     client::{ServiceClient, ServiceToken},
@@ -26,7 +27,7 @@ use pola_inventory::{
     client::{HttpInventory, InventoryClient},
 };
 use pola_orders::Orders;
-use pola_pii::keyring::LocalKeyring;
+use pola_pii::KeyService;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use utoipa::{
     Modify, OpenApi,
@@ -216,24 +217,33 @@ impl Services {
             None => None,
         };
 
+        // One key service (and one cache of unwrapped keys) for the services here that seal.
+        let pii: Option<Arc<dyn KeyService>> = match here(ServiceName::Identity) || here(ServiceName::Orders) {
+            true => Some(pola_pii::open(&config.pii).await?),
+            false => None,
+        };
+        let needs_pii = || pii.clone().context("no key service");
+
         let orders = match here(ServiceName::Orders) {
             true => Some(Orders::new(
                 pool(pola_orders::SERVICE, &pola_orders::MIGRATOR).await?,
                 needs_catalog()?,
                 needs_inventory()?,
                 cart_client.context("cart is neither here nor remote")?,
+                needs_pii()?,
             )),
             false => None,
         };
         let identity = match here(ServiceName::Identity) {
             true => {
-                let keyring = LocalKeyring::load_or_create(&config.pii.keyring_file)
-                    .with_context(|| format!("PII keyring {}", config.pii.keyring_file.display()))?;
+                // Other services' parts of a customer's data export: those running here.
+                let elsewhere: Vec<Arc<dyn PersonalData>> = orders.iter().map(|o| o.clone() as Arc<dyn PersonalData>).collect();
                 Some(Identity::new(
                     pool(pola_identity::SERVICE, &pola_identity::MIGRATOR).await?,
                     keys.clone(),
                     config.auth.clone(),
-                    Arc::new(keyring),
+                    needs_pii()?,
+                    elsewhere,
                 )?)
             }
             false => None,
@@ -359,6 +369,9 @@ pub async fn start(config: &Config, services: &Services) -> anyhow::Result<Runni
     }
     if let Some(orders) = &services.orders {
         background.push(orders.spawn_reaper(shutdown.subscribe()));
+    }
+    if let Some(identity) = &services.identity {
+        background.push(identity.spawn_reindexer(shutdown.subscribe()));
     }
     let task = tokio::spawn(async move {
         axum::serve(listener, app)

@@ -9,6 +9,7 @@ use pola_core::{
     auth::{Role, TokenKeys},
     config::Config,
 };
+use pola_identity::store::Pass;
 
 /// Pola, a self-hosted shop: run the services, prepare the databases, seed a demo shop, and
 /// manage staff accounts.
@@ -76,6 +77,13 @@ enum KeysCommand {
         #[arg(long)]
         resume: bool,
     },
+    /// Make a new blind-index key current. Running servers re-index every customer in the
+    /// background; sign-ins and staff search match either key meanwhile. With --wait, this
+    /// command re-indexes itself, with a progress bar.
+    RotateBlindIndex {
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,12 +131,10 @@ async fn main() -> anyhow::Result<()> {
                 .context("all services run here")?;
             pola::seed::demo(catalog, inventory, &config, products).await
         }
-        Command::Keys {
-            command: KeysCommand::Rotate { resume },
-        } => {
+        Command::Keys { command } => {
             let services = connect(&config, true).await?;
             let identity = services.identity.as_deref().context("all services run here")?;
-            rotate_keys(identity, resume).await.map_err(|e| anyhow::anyhow!("{e}"))
+            keys(identity, command).await.map_err(|e| anyhow::anyhow!("{e}"))
         }
         Command::Staff {
             command:
@@ -153,27 +159,48 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn rotate_keys(identity: &pola_identity::Identity, resume: bool) -> Result<(), pola_core::Error> {
-    if !resume {
-        let version = identity.rotate_key_encryption_key().await?;
-        println!("key-encryption key version {version} is now current");
+async fn keys(identity: &pola_identity::Identity, command: KeysCommand) -> Result<(), pola_core::Error> {
+    match command {
+        KeysCommand::Rotate { resume } => {
+            if !resume {
+                let version = identity.rotate_key_encryption_key().await?;
+                println!("key-encryption key version {version} is now current");
+            }
+            run_pass(identity, Pass::Rewrap, "rewrapping", "data keys").await
+        }
+        KeysCommand::RotateBlindIndex { wait } => {
+            let version = identity.rotate_blind_index_key().await?;
+            println!("blind-index key version {version} is now current");
+            if wait {
+                run_pass(identity, Pass::Reindex, "re-indexing", "customers").await
+            } else {
+                println!("running servers re-index in the background");
+                Ok(())
+            }
+        }
     }
-    let left = identity.keys_to_rewrap().await?;
+}
+
+/// Runs `pass` to the end with a progress bar.
+async fn run_pass(identity: &pola_identity::Identity, pass: Pass, doing: &str, what: &str) -> Result<(), pola_core::Error> {
+    let left = identity.left(pass).await?;
     let bar = indicatif::ProgressBar::new(u64::try_from(left).unwrap_or(0)).with_style(
-        indicatif::ProgressStyle::with_template("{spinner} rewrapping [{bar:40}] {pos}/{len} data keys, {per_sec}, {eta} left")
-            .map_err(|e| pola_core::Error::Internal(e.into()))?
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {doing} [{{bar:40}}] {{pos}}/{{len}} {what}, {{per_sec}}, {{eta}} left"
+        ))
+        .map_err(|e| pola_core::Error::Internal(e.into()))?
+        .progress_chars("=> "),
     );
     loop {
-        let done = identity.rewrap_batch(500).await?;
+        let done = identity.step(pass, 500).await?;
         bar.inc(done);
         if done == 0 {
             break;
         }
     }
     bar.finish();
-    let still = identity.keys_to_rewrap().await?;
-    println!("{} data keys rewrapped; {still} left on older versions", bar.position());
+    let still = identity.left(pass).await?;
+    println!("{} {what} done; {still} left on older versions", bar.position());
     Ok(())
 }
 

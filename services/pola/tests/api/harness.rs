@@ -63,9 +63,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.auth = test_auth_config();
     config.http.addr = "127.0.0.1:0".parse().expect("an address");
     config.services.internal_token = Some("test-service-token".into());
-    config.pii.keyring_file = std::env::temp_dir()
+    config.pii.keyring_dir = std::env::temp_dir()
         .join(format!("pola-test-{}", databases.config.prefix))
-        .join("pii-keyring.json");
+        .join("pii");
     adjust(&mut config);
     let keys = TokenKeys::generate(&config.auth.issuer).expect("a key");
     let services = Services::connect(&config, keys.clone(), true)

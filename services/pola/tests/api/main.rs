@@ -9,6 +9,7 @@ mod harness;
 mod identity;
 mod openapi;
 mod orders;
+mod pii;
 mod platform;
 mod readme;
 mod split;
