@@ -35,7 +35,8 @@ impl From<JsonRejection> for Error {
     fn from(r: JsonRejection) -> Self {
         Error::Status {
             status: r.status(),
-            detail: r.body_text(),
+            // A parser's message can quote the client's input; personal data is not echoed.
+            detail: crate::redact::redact(&r.body_text()).into_owned(),
         }
     }
 }
@@ -48,6 +49,6 @@ impl From<PathRejection> for Error {
 
 impl From<QueryRejection> for Error {
     fn from(r: QueryRejection) -> Self {
-        Error::BadRequest(r.body_text())
+        Error::BadRequest(crate::redact::redact(&r.body_text()).into_owned())
     }
 }

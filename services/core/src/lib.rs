@@ -12,6 +12,7 @@ pub mod money;
 pub mod pagination;
 pub mod password;
 pub mod personal;
+pub mod redact;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -7,7 +7,33 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::{LogConfig, LogFormat};
 
-/// Installs the global log subscriber. `RUST_LOG` overrides the configured filter.
+/// Standard output, through [`crate::redact::redact`]: the formatter hands each event over in
+/// one write, so each line is redacted whole.
+#[derive(Clone, Copy)]
+pub struct RedactedStdout;
+
+impl std::io::Write for RedactedStdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stdout().lock().write_all(crate::redact::redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
+    }
+}
+
+impl<'a> fmt::MakeWriter<'a> for RedactedStdout {
+    type Writer = RedactedStdout;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        *self
+    }
+}
+
+/// Installs the global log subscriber, writing through the redaction of personal data.
+/// `RUST_LOG` overrides the configured filter.
 pub fn init_logging(config: &LogConfig) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.filter));
     let registry = tracing_subscriber::registry().with(filter);
@@ -15,13 +41,14 @@ pub fn init_logging(config: &LogConfig) {
         LogFormat::Json => registry
             .with(
                 fmt::layer()
+                    .with_writer(RedactedStdout)
                     .json()
                     .flatten_event(true)
                     .with_current_span(true)
                     .with_span_list(false),
             )
             .try_init(),
-        LogFormat::Pretty => registry.with(fmt::layer()).try_init(),
+        LogFormat::Pretty => registry.with(fmt::layer().with_writer(RedactedStdout)).try_init(),
     };
     // A second init (tests starting several apps in one process) keeps the first subscriber.
     drop(result);
