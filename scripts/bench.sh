@@ -128,6 +128,9 @@ run checkout-hot-variant-unbatched -s "$out/hot.lua" "$API/api/v1/orders"
 awk -v b="$(cat "$out/checkout-hot-variant.median")" -v u="$(cat "$out/checkout-hot-variant-unbatched.median")" \
   'BEGIN { printf "hot-variant checkout, batched / unbatched: %.2f×\n", b / u }' | tee -a "$out/summary.txt"
 
+# What sealing personal data costs a registration and a sign-in (in-process, same database).
+cargo bench --locked -q -p pola --bench pii 2>/dev/null | tee -a "$out/summary.txt"
+
 negative=$("${db[@]}" -e "SELECT COUNT(*) FROM bench_inventory.stock WHERE on_hand < 0 OR reserved < 0")
 sold=$("${db[@]}" -e "SELECT COALESCE(SUM(quantity), 0) FROM bench_inventory.sales")
 ordered=$("${db[@]}" -e "SELECT COALESCE(SUM(quantity), 0) FROM bench_orders.order_lines")

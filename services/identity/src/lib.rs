@@ -102,8 +102,9 @@ impl Identity {
         Ok(id)
     }
 
-    /// Checks a password login and starts a new refresh-token family.
-    async fn login(&self, realm: Realm, username: &str, password: String) -> Result<TokenResponse, Error> {
+    /// Checks a password login (customers: email or phone; staff: email) and starts a new
+    /// refresh-token family.
+    pub async fn login(&self, realm: Realm, username: &str, password: String) -> Result<TokenResponse, Error> {
         let invalid = || invalid_grant("The email, phone number or password is wrong.");
         let account = match realm {
             Realm::Staff => match Email::parse(username) {
