@@ -200,6 +200,11 @@ fn the_readme_tour_runs_against_a_real_pola_process() {
         rotated.contains("version 2 is now current") && rotated.contains("1 data keys done; 0 left"),
         "{rotated}"
     );
+    let resumed = pola.run(&["keys", "rotate", "--resume"], &[]);
+    assert!(
+        resumed.contains("0 data keys done; 0 left") && !resumed.contains("now current"),
+        "{resumed}"
+    );
     let reindexed = pola.run(&["keys", "rotate-blind-index", "--wait"], &[]);
     assert!(
         reindexed.contains("blind-index key version 2 is now current") && reindexed.contains("1 customers done; 0 left"),
