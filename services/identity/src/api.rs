@@ -14,8 +14,8 @@ use uuid::Uuid;
 use crate::{
     Identity,
     model::{
-        CustomerExport, CustomerProfile, CustomerSearch, Email, EraseRequest, Grant, LogoutRequest, MaskedCustomer, Nic,
-        RegisterRequest, RevealRequest, Revealed, TokenRequest, TokenResponse,
+        CustomerExport, CustomerProfile, CustomerSearch, Email, EraseRequest, Grant, LogoutRequest, Nic, RegisterRequest,
+        RevealRequest, Revealed, TokenRequest, TokenResponse,
     },
     store::{self, Lookup},
 };
@@ -142,7 +142,7 @@ pub async fn erase(
     security(("bearer" = [])),
     params(CustomerSearch),
     responses(
-        (status = 200, description = "Matches, masked", body = [MaskedCustomer]),
+        (status = 200, description = "Matches, masked", body = [CustomerProfile]),
         (status = 403, description = "Needs the support role", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not exactly one valid look-up", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -150,7 +150,7 @@ pub async fn search_customers(
     State(identity): AppState,
     staff: Staff,
     Query(search): Query<CustomerSearch>,
-) -> Result<Json<Vec<MaskedCustomer>>, Error> {
+) -> Result<Json<Vec<CustomerProfile>>, Error> {
     let field = |name: &str, message: &str| Error::field(name, message);
     let (lookup, value) = match (search.email, search.phone, search.nic) {
         (Some(email), None, None) => (

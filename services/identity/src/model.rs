@@ -159,7 +159,8 @@ impl RegisterRequest {
     }
 }
 
-/// A customer's own profile.
+/// A customer's profile: in full for the customer, masked for staff (`n***@example.lk`,
+/// `N*** P***`, `+94 77 *** **67`, `*********456`).
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d", "email": "nimal@example.lk", "name": "Nimal Perera", "phone": "+94771234567", "nic": "198512300456", "registered_at": "2026-11-22T05:00:00Z"}))]
 pub struct CustomerProfile {
@@ -232,18 +233,6 @@ pub struct CustomerSearch {
     pub phone: Option<String>,
     /// NIC number, old or new form.
     pub nic: Option<String>,
-}
-
-/// A customer as staff see them: personal data masked.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d", "email": "n***@example.lk", "name": "N*** P***", "phone": "+94 77 *** **67", "nic": "*********456", "registered_at": "2026-11-22T05:00:00Z"}))]
-pub struct MaskedCustomer {
-    pub id: Uuid,
-    pub email: String,
-    pub name: String,
-    pub phone: Option<String>,
-    pub nic: Option<String>,
-    pub registered_at: DateTime<Utc>,
 }
 
 /// `POST /api/v1/identity/staff/customers/{id}/reveal`

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     Identity,
-    model::{CustomerExport, CustomerProfile, MaskedCustomer, NewCustomer, PiiField, Revealed, StaffAccess},
+    model::{CustomerExport, CustomerProfile, NewCustomer, PiiField, Revealed, StaffAccess},
     store::{self, Indexes, Lookup, Pass, SealedCustomer, StoredCustomer},
 };
 
@@ -210,13 +210,13 @@ impl Identity {
 
     /// Staff search by email, phone or NIC (exactly one), through the blind indexes; the
     /// matches come back masked.
-    pub async fn search(&self, staff: &Staff, lookup: Lookup, normalized: &str) -> Result<Vec<MaskedCustomer>, Error> {
+    pub async fn search(&self, staff: &Staff, lookup: Lookup, normalized: &str) -> Result<Vec<CustomerProfile>, Error> {
         require_support(staff)?;
         let mut found = vec![];
         for (id, _) in self.find(lookup, normalized, 20, true).await? {
             let row = self.stored(id).await?;
             let opened = self.opened(&row).await?;
-            found.push(MaskedCustomer {
+            found.push(CustomerProfile {
                 id,
                 email: mask::email(&opened.email),
                 name: mask::name(&opened.name),

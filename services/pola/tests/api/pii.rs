@@ -86,21 +86,56 @@ async fn buy_delivered(app: &TestApp, token: &str, tea: OnSale, address: Value) 
     uuid(reply.get("id"))
 }
 
+async fn erase(app: &TestApp, token: &str, password: &str) -> pola_core::testing::Reply {
+    app.api
+        .post("/api/v1/identity/me/erase", Some(token), json!({"password": password}))
+        .await
+}
+
+/// Kamala and Nimal, each with an order delivered to their address.
+struct Two {
+    kamala: Uuid,
+    kamala_email: String,
+    kamala_token: String,
+    kamala_order: Uuid,
+    nimal: Uuid,
+    nimal_email: String,
+    nimal_token: String,
+    nimal_order: Uuid,
+}
+
+async fn two_customers_with_orders(app: &TestApp) -> Two {
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Delivered tea", 10_000, 10).await;
+    let (kamala_email, nimal_email) = (email(), email());
+    let (kamala, kamala_token) = register(app, &kamala_email, "Kamala Perera", &mobile(), &nic().0).await;
+    let (nimal, nimal_token) = register(app, &nimal_email, "Nimal Silva", &mobile(), &nic().0).await;
+    let kamala_address = delivery("Kamala Perera", "0712345678", "7 Temple Road");
+    let kamala_order = buy_delivered(app, &kamala_token, tea, kamala_address).await;
+    let nimal_order = buy_delivered(app, &nimal_token, tea, delivery("Nimal Silva", "0712345679", "9 Lake Drive")).await;
+    Two {
+        kamala,
+        kamala_email,
+        kamala_token,
+        kamala_order,
+        nimal,
+        nimal_email,
+        nimal_token,
+        nimal_order,
+    }
+}
+
 #[tokio::test]
 async fn a_customer_exports_and_erases_their_own_data_and_no_one_elses() {
     let app = spawn_app().await;
-    let staff = app.staff(&[Role::Catalog]).await;
-    let tea = app.tea(&staff, "Export tea", 10_000, 10).await;
-    let (kamala_email, nimal_email) = (email(), email());
-    let (kamala, kamala_token) = register(&app, &kamala_email, "Kamala Perera", &mobile(), &nic().0).await;
-    let (_, nimal_token) = register(&app, &nimal_email, "Nimal Silva", &mobile(), &nic().0).await;
-    let order = buy_delivered(
-        &app,
-        &kamala_token,
-        tea,
-        delivery("Kamala Perera", "0712345678", "7 Temple Road"),
-    )
-    .await;
+    let Two {
+        kamala_email,
+        kamala,
+        kamala_token,
+        kamala_order: order,
+        nimal_token,
+        ..
+    } = two_customers_with_orders(&app).await;
 
     let export = app
         .api
@@ -125,33 +160,15 @@ async fn a_customer_exports_and_erases_their_own_data_and_no_one_elses() {
     let text = theirs.body.to_string();
     assert!(!text.contains(&kamala_email) && !text.contains("Temple Road"), "{text}");
 
-    // Another customer's token with this customer's password erases nothing of either.
-    app.api
-        .post(
-            "/api/v1/identity/me/erase",
-            Some(&nimal_token),
-            json!({"password": "not nimal's password"}),
-        )
+    // Erasure acts on the token's own account (no request can name another one), and needs
+    // that account's password.
+    erase(&app, &nimal_token, "someone else's password")
         .await
         .expect_problem(403);
-    app.api
-        .post(
-            "/api/v1/identity/me/erase",
-            Some(&kamala_token),
-            json!({"password": "a wrong password"}),
-        )
-        .await
-        .expect_problem(403);
+    erase(&app, &kamala_token, "a wrong password").await.expect_problem(403);
     app.api.get("/api/v1/identity/me", Some(&kamala_token)).await.expect(200);
 
-    app.api
-        .post(
-            "/api/v1/identity/me/erase",
-            Some(&kamala_token),
-            json!({"password": PASSWORD}),
-        )
-        .await
-        .expect(204);
+    erase(&app, &kamala_token, PASSWORD).await.expect(204);
     let keyring = app.config.pii.keyring_dir.join("data-keys");
     assert!(!keyring.join(kamala.to_string()).exists(), "the data key is destroyed");
     app.api
@@ -162,14 +179,7 @@ async fn a_customer_exports_and_erases_their_own_data_and_no_one_elses() {
         .get("/api/v1/identity/me/export", Some(&kamala_token))
         .await
         .expect_problem(410);
-    app.api
-        .post(
-            "/api/v1/identity/me/erase",
-            Some(&kamala_token),
-            json!({"password": PASSWORD}),
-        )
-        .await
-        .expect_problem(410);
+    erase(&app, &kamala_token, PASSWORD).await.expect_problem(410);
     let refused = app
         .api
         .post(
@@ -673,19 +683,15 @@ fn script() -> std::path::PathBuf {
 #[tokio::test]
 async fn an_erased_customer_stays_unreadable_in_a_backup_from_before_the_erasure() {
     let app = spawn_app().await;
-    let staff = app.staff(&[Role::Catalog]).await;
-    let tea = app.tea(&staff, "Backup tea", 10_000, 10).await;
-    let (kamala_email, nimal_email) = (email(), email());
-    let (kamala, kamala_token) = register(&app, &kamala_email, "Kamala Perera", &mobile(), &nic().0).await;
-    let (nimal, nimal_token) = register(&app, &nimal_email, "Nimal Silva", &mobile(), &nic().0).await;
-    let kamala_order = buy_delivered(
-        &app,
-        &kamala_token,
-        tea,
-        delivery("Kamala Perera", "0712345678", "7 Temple Road"),
-    )
-    .await;
-    let nimal_order = buy_delivered(&app, &nimal_token, tea, delivery("Nimal Silva", "0712345679", "9 Lake Drive")).await;
+    let Two {
+        kamala,
+        kamala_token,
+        kamala_order,
+        nimal,
+        nimal_email,
+        nimal_order,
+        ..
+    } = two_customers_with_orders(&app).await;
 
     // The backup: every database of the customers' personal data, as it is now.
     let prefix = &app.config.database.prefix;
@@ -701,14 +707,7 @@ async fn an_erased_customer_stays_unreadable_in_a_backup_from_before_the_erasure
         ],
     );
 
-    app.api
-        .post(
-            "/api/v1/identity/me/erase",
-            Some(&kamala_token),
-            json!({"password": PASSWORD}),
-        )
-        .await
-        .expect(204);
+    erase(&app, &kamala_token, PASSWORD).await.expect(204);
 
     // Restored into a fresh instance, with the same key service.
     let instance = Instance::start();
