@@ -148,6 +148,9 @@ pub struct ServicesConfig {
     pub inventory_url: Option<String>,
     /// Base URL of the cart service when it runs elsewhere. Default none.
     pub cart_url: Option<String>,
+    /// Base URL of the orders service when it runs elsewhere (identity asks it for a customer's
+    /// orders in their data export). Default none.
+    pub orders_url: Option<String>,
     /// Shared secret on calls between services (`/internal/v1/…`). Default none: this process
     /// serves no internal endpoints and calls none. Secret: never printed.
     #[serde(serialize_with = "redact_option")]
@@ -162,6 +165,7 @@ impl Default for ServicesConfig {
             catalog_url: None,
             inventory_url: None,
             cart_url: None,
+            orders_url: None,
             internal_token: None,
             timeout_ms: 2000,
         }
@@ -354,7 +358,12 @@ impl Config {
             return invalid("inventory.reservation_ttl_secs and sweep_interval_secs must be positive");
         }
         let services = &self.services;
-        let urls = [&services.catalog_url, &services.inventory_url, &services.cart_url];
+        let urls = [
+            &services.catalog_url,
+            &services.inventory_url,
+            &services.cart_url,
+            &services.orders_url,
+        ];
         if urls.iter().any(|u| u.is_some()) && services.internal_token.is_none() {
             return invalid("services.internal_token is required when another service's URL is set");
         }

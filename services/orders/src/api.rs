@@ -136,3 +136,23 @@ pub async fn change_status(
             .await?,
     ))
 }
+
+/// Internal API: what other Pola processes call through `client::HttpOrders`. Not in the public
+/// OpenAPI document; admitted only with the service token.
+pub mod internal {
+    use std::sync::Arc;
+
+    use axum::extract::State;
+    use pola_core::{Error, client::InternalCall, extract::Json, personal::PersonalData};
+
+    use crate::{Orders, client::PersonalDataQuery};
+
+    /// A customer's orders for their data export, addresses opened.
+    pub async fn personal_data(
+        State(orders): State<Arc<Orders>>,
+        _: InternalCall,
+        Json(query): Json<PersonalDataQuery>,
+    ) -> Result<Json<serde_json::Value>, Error> {
+        Ok(Json(orders.export(query.customer).await?))
+    }
+}

@@ -2,6 +2,7 @@
 //! history; cancellation; the order status machine.
 
 pub mod api;
+pub mod client;
 pub mod model;
 pub mod store;
 
@@ -119,6 +120,10 @@ impl Orders {
             .routes(routes!(api::get_order))
             .routes(routes!(api::cancel_order))
             .routes(routes!(api::change_status))
+            .route(
+                "/internal/v1/orders/personal-data",
+                axum::routing::post(api::internal::personal_data),
+            )
             .with_state(self.clone())
     }
 

@@ -26,7 +26,7 @@ use pola_inventory::{
     Inventory,
     client::{HttpInventory, InventoryClient},
 };
-use pola_orders::Orders;
+use pola_orders::{Orders, client::HttpOrders};
 use pola_pii::KeyService;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use utoipa::{
@@ -81,7 +81,9 @@ impl ServiceName {
     /// The services this one calls.
     fn needs(self) -> &'static [ServiceName] {
         match self {
-            ServiceName::Identity | ServiceName::Inventory => &[],
+            // Identity asks orders for a customer's orders in their data export.
+            ServiceName::Identity => &[ServiceName::Orders],
+            ServiceName::Inventory => &[],
             ServiceName::Catalog => &[ServiceName::Inventory],
             ServiceName::Cart => &[ServiceName::Catalog, ServiceName::Inventory],
             ServiceName::Orders => &[ServiceName::Catalog, ServiceName::Inventory, ServiceName::Cart],
@@ -93,7 +95,8 @@ impl ServiceName {
             ServiceName::Catalog => config.services.catalog_url.as_deref(),
             ServiceName::Inventory => config.services.inventory_url.as_deref(),
             ServiceName::Cart => config.services.cart_url.as_deref(),
-            ServiceName::Identity | ServiceName::Orders => None,
+            ServiceName::Orders => config.services.orders_url.as_deref(),
+            ServiceName::Identity => None,
         }
     }
 }
@@ -236,14 +239,17 @@ impl Services {
         };
         let identity = match here(ServiceName::Identity) {
             true => {
-                // Other services' parts of a customer's data export: those running here.
-                let elsewhere: Vec<Arc<dyn PersonalData>> = orders.iter().map(|o| o.clone() as Arc<dyn PersonalData>).collect();
+                // Other services' parts of a customer's data export.
+                let orders: Arc<dyn PersonalData> = match &orders {
+                    Some(local) => local.clone(),
+                    None => Arc::new(HttpOrders(remote(ServiceName::Orders)?)),
+                };
                 Some(Identity::new(
                     pool(pola_identity::SERVICE, &pola_identity::MIGRATOR).await?,
                     keys.clone(),
                     config.auth.clone(),
                     needs_pii()?,
-                    elsewhere,
+                    vec![orders],
                 )?)
             }
             false => None,

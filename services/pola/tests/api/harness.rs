@@ -117,6 +117,7 @@ impl TestApp {
                 ServiceName::Catalog => config.services.catalog_url = base.clone(),
                 ServiceName::Inventory => config.services.inventory_url = base.clone(),
                 ServiceName::Cart => config.services.cart_url = base.clone(),
+                ServiceName::Orders => config.services.orders_url = base.clone(),
                 _ => panic!("{service:?} has no internal API"),
             }
         }

@@ -162,9 +162,7 @@ async fn a_customer_exports_and_erases_their_own_data_and_no_one_elses() {
 
     // Erasure acts on the token's own account (no request can name another one), and needs
     // that account's password.
-    erase(&app, &nimal_token, "someone else's password")
-        .await
-        .expect_problem(403);
+    erase(&app, &nimal_token, "someone else's password").await.expect_problem(403);
     erase(&app, &kamala_token, "a wrong password").await.expect_problem(403);
     app.api.get("/api/v1/identity/me", Some(&kamala_token)).await.expect(200);
 

@@ -72,3 +72,48 @@ async fn cart_and_orders_in_another_process_sell_through_the_internal_api() {
     let orders = front.api.get("/api/v1/orders", Some(&token)).await.expect(200);
     assert_eq!(uuid(&orders.get("items")[0]["id"]), uuid(order.get("id")));
 }
+
+#[tokio::test]
+async fn identity_alone_gathers_a_customers_orders_for_their_export_over_the_internal_api() {
+    let app = spawn_app().await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Exported", 20_000, 3).await;
+    let front = app.front(&[ServiceName::Identity], &[ServiceName::Orders]).await;
+    assert_eq!(front.services.placement().local, [ServiceName::Identity]);
+    assert_eq!(front.services.placement().remote, [ServiceName::Orders]);
+
+    let email = crate::harness::email();
+    front
+        .api
+        .post(
+            "/api/v1/identity/register",
+            None,
+            json!({"email": email, "password": "a long passphrase", "name": "Split Shopper"}),
+        )
+        .await
+        .expect(201);
+    let token = front
+        .api
+        .post(
+            "/api/v1/identity/token",
+            None,
+            json!({"grant_type": "password", "username": email, "password": "a long passphrase"}),
+        )
+        .await
+        .expect(200)
+        .get("access_token")
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let address = json!({"recipient": "Split Shopper", "phone": "0771234567", "line1": "3 Station Road", "city": "Galle"});
+    let order = app
+        .checkout(
+            &token,
+            json!({"lines": [{"variant_id": tea.variant, "quantity": 1}], "delivery": address}),
+        )
+        .await
+        .expect(201);
+    let export = front.api.get("/api/v1/identity/me/export", Some(&token)).await.expect(200);
+    assert_eq!(export.get("services")["orders"][0]["id"], order.get("id").clone());
+    assert_eq!(export.get("services")["orders"][0]["delivery"]["line1"], "3 Station Road");
+}
