@@ -27,7 +27,13 @@ start)
   fi
   if mariadb-admin -h127.0.0.1 -P"$port" -uroot ping >/dev/null 2>&1; then
     # Another checkout's private instance holds the port; it takes the same logins, and every
-    # user of it (tests, the bench) works in databases of its own.
+    # user of it (tests, the bench) works in databases of its own — unless that checkout was
+    # deleted under it.
+    other=$(mariadb -h127.0.0.1 -P"$port" -uroot -N -e 'SELECT @@datadir')
+    if [ ! -d "$other" ]; then
+      echo "the MariaDB on 127.0.0.1:$port lost its data folder $other (its checkout was deleted?); stop it first" >&2
+      exit 1
+    fi
     echo "a MariaDB from elsewhere already answers on 127.0.0.1:$port; using it"
     exit 0
   fi
