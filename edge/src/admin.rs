@@ -1,0 +1,136 @@
+//! The admin listener, for operators on loopback: status, the site switch, drain, metrics.
+
+#![expect(
+    clippy::disallowed_types,
+    reason = "the admin API is the edge's own, outside pola-core's problem conventions"
+)]
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use async_trait::async_trait;
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    response::IntoResponse,
+    routing::{get, post},
+};
+use pingora::{server::ShutdownWatch, services::background::BackgroundService};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    pools::{PoolStatus, Pools},
+    site::{Site, SiteState},
+};
+
+/// What the admin API reads and changes.
+pub struct Admin {
+    pub addr: SocketAddr,
+    pub pools: Arc<Pools>,
+    pub site: Arc<SiteState>,
+    /// Set by `POST /drain`: `/readyz` answers 503, so that a load balancer in front of the
+    /// edge stops sending new connections while these finish.
+    pub draining: Arc<AtomicBool>,
+}
+
+/// `GET /status`
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Status {
+    pub active_site: Site,
+    pub dc_consecutive_failures: u32,
+    pub draining: bool,
+    #[serde(default)]
+    pub pools: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Activate {
+    site: Site,
+}
+
+type Shared = State<Arc<AdminState>>;
+
+struct AdminState {
+    pools: Arc<Pools>,
+    site: Arc<SiteState>,
+    draining: Arc<AtomicBool>,
+}
+
+fn status(state: &AdminState) -> Status {
+    let pools: Vec<PoolStatus> = state.pools.status();
+    Status {
+        active_site: state.site.active(),
+        dc_consecutive_failures: state.site.dc_failures(),
+        draining: state.draining.load(Ordering::Acquire),
+        pools: pools.iter().filter_map(|p| serde_json::to_value(p).ok()).collect(),
+    }
+}
+
+async fn get_status(State(state): Shared) -> Json<Status> {
+    Json(status(&state))
+}
+
+async fn activate(State(state): Shared, Json(request): Json<Activate>) -> impl IntoResponse {
+    match state.site.activate(request.site, "operator: site activate") {
+        Ok(()) => (StatusCode::OK, Json(serde_json::to_value(status(&state)).unwrap_or_default())),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({"error": format!("could not record the active site: {e}")})),
+        ),
+    }
+}
+
+async fn drain(State(state): Shared) -> StatusCode {
+    state.draining.store(true, Ordering::Release);
+    tracing::warn!("draining: /readyz now answers 503");
+    StatusCode::NO_CONTENT
+}
+
+async fn readyz(State(state): Shared) -> StatusCode {
+    match state.draining.load(Ordering::Acquire) {
+        true => StatusCode::SERVICE_UNAVAILABLE,
+        false => StatusCode::OK,
+    }
+}
+
+async fn metrics() -> String {
+    pola_core::telemetry::metrics().render()
+}
+
+#[async_trait]
+impl BackgroundService for Admin {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let state = Arc::new(AdminState {
+            pools: self.pools.clone(),
+            site: self.site.clone(),
+            draining: self.draining.clone(),
+        });
+        let app = Router::new()
+            .route("/status", get(get_status))
+            .route("/site/activate", post(activate))
+            .route("/drain", post(drain))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .with_state(state);
+        let listener = match tokio::net::TcpListener::bind(self.addr).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::error!(admin.addr = %self.addr, error = %e, "the admin listener cannot bind");
+                return;
+            }
+        };
+        tracing::info!(admin.addr = %self.addr, "admin listener up");
+        let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = shutdown.changed().await;
+        });
+        if let Err(e) = served.await {
+            tracing::error!(error = %e, "the admin listener stopped");
+        }
+    }
+}

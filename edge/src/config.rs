@@ -1,0 +1,232 @@
+//! The edge's configuration: one TOML file (`--config`, or `POLA_EDGE_CONFIG`) plus
+//! `POLA_EDGE_<SECTION>__<KEY>` environment overrides, validated once at start.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// Everything `pola-edge serve` reads.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeConfig {
+    pub listen: Listen,
+    /// Who may use the staff listener.
+    pub staff: Staff,
+    pub site: SiteConfig,
+    pub limits: Limits,
+    pub upstream: Upstream,
+    /// Upstream pools, matched by the longest path prefix.
+    pub pools: Vec<PoolConfig>,
+    pub log: pola_core::config::LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Listen {
+    /// Customers. Default `127.0.0.1:8080`.
+    pub public: SocketAddr,
+    /// Staff: the back-office and staff APIs, for VPN addresses only. Default `127.0.0.1:8081`.
+    pub staff: SocketAddr,
+    /// Operators: status, site switch, metrics. Keep it on loopback. Default `127.0.0.1:9180`.
+    pub admin: SocketAddr,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Self {
+            public: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            staff: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 9180)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Staff {
+    /// Client address ranges of the company VPN. Anyone else gets 403 on the staff listener.
+    /// Default none: the staff listener refuses everyone.
+    pub vpn_ranges: Vec<IpNet>,
+    /// Paths that only the staff listener serves (the public one answers 404): the back-office
+    /// and the staff-only APIs.
+    pub only_prefixes: Vec<String>,
+}
+
+impl Default for Staff {
+    fn default() -> Self {
+        Self {
+            vpn_ranges: vec![],
+            only_prefixes: vec![
+                "/backoffice".into(),
+                "/api/v1/identity/staff/".into(),
+                "/api/v1/inventory/".into(),
+            ],
+        }
+    }
+}
+
+/// Which site serves, and when the edge gives up on DC.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteConfig {
+    /// Where the active site is kept across restarts. Default `var/edge/site.json`.
+    pub state_file: PathBuf,
+    /// Health checks of every member, this often. Default 1000 ms.
+    pub check_interval_ms: u64,
+    /// The path checked. Default `/readyz`.
+    pub check_path: String,
+    /// Consecutive checks with a pool that has no healthy DC member before traffic moves to DR.
+    /// Default 3.
+    pub failure_threshold: u32,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        Self {
+            state_file: PathBuf::from("var/edge/site.json"),
+            check_interval_ms: 1000,
+            check_path: "/readyz".into(),
+            failure_threshold: 3,
+        }
+    }
+}
+
+impl SiteConfig {
+    pub fn check_interval(&self) -> Duration {
+        Duration::from_millis(self.check_interval_ms)
+    }
+}
+
+/// Abuse limits.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Requests per second from one client address. Default 200.
+    pub per_ip_per_sec: u32,
+    /// Requests per second with one bearer token. Default 50.
+    pub per_token_per_sec: u32,
+    /// Sign-in and registration attempts per minute from one client address. Default 20.
+    pub auth_per_ip_per_min: u32,
+    /// The paths `auth_per_ip_per_min` applies to.
+    pub auth_paths: Vec<String>,
+    /// Largest request body, in bytes; larger ones get 413. Default 1 MiB.
+    pub body_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            per_ip_per_sec: 200,
+            per_token_per_sec: 50,
+            auth_per_ip_per_min: 20,
+            auth_paths: vec![
+                "/api/v1/identity/token".into(),
+                "/api/v1/identity/register".into(),
+                "/api/v1/identity/staff/token".into(),
+            ],
+            body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Upstream {
+    /// Default 1000 ms.
+    pub connect_timeout_ms: u64,
+    /// Time to wait for an upstream's response. Default 30000 ms.
+    pub read_timeout_ms: u64,
+    /// Tries of an idempotent request on other members after a failed connect. Default 2.
+    pub connect_retries: u32,
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: 1000,
+            read_timeout_ms: 30_000,
+            connect_retries: 2,
+        }
+    }
+}
+
+/// One pool: the members at each site.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    pub name: String,
+    /// Path prefixes routed here (`/api/v1/orders`); `/` catches the rest.
+    pub prefixes: Vec<String>,
+    /// `host:port` of each member at DC.
+    pub dc: Vec<String>,
+    /// `host:port` of each member at DR.
+    #[serde(default)]
+    pub dr: Vec<String>,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self {
+            listen: Listen::default(),
+            staff: Staff::default(),
+            site: SiteConfig::default(),
+            limits: Limits::default(),
+            upstream: Upstream::default(),
+            pools: vec![PoolConfig {
+                name: "pola".into(),
+                prefixes: vec!["/".into()],
+                dc: vec!["127.0.0.1:8090".into()],
+                dr: vec![],
+            }],
+            log: pola_core::config::LogConfig::default(),
+        }
+    }
+}
+
+impl EdgeConfig {
+    /// Defaults, then the file, then the environment.
+    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(EdgeConfig::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "configuration file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        let config: EdgeConfig = figment.merge(Env::prefixed("POLA_EDGE_").split("__")).extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.pools.is_empty(), "at least one pool is needed");
+        for pool in &self.pools {
+            anyhow::ensure!(!pool.dc.is_empty(), "pool {} has no DC member", pool.name);
+            anyhow::ensure!(
+                pool.prefixes.iter().all(|p| p.starts_with('/')),
+                "pool {}: prefixes start with /",
+                pool.name
+            );
+            for member in pool.dc.iter().chain(&pool.dr) {
+                anyhow::ensure!(
+                    member.parse::<SocketAddr>().is_ok(),
+                    "pool {}: member {member} is not host:port",
+                    pool.name
+                );
+            }
+        }
+        anyhow::ensure!(self.site.failure_threshold > 0, "site.failure_threshold must be at least 1");
+        anyhow::ensure!(
+            self.site.check_interval_ms >= 50,
+            "site.check_interval_ms must be at least 50"
+        );
+        anyhow::ensure!(
+            self.limits.per_ip_per_sec > 0 && self.limits.per_token_per_sec > 0 && self.limits.auth_per_ip_per_min > 0,
+            "limits must be positive"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,77 @@
+//! `pola-edge`: the only way in. Pingora proxies customers (public listener) and staff (a
+//! listener open only to the VPN ranges) to upstream pools, balancing across each pool's healthy
+//! members at the active site and moving to DR when DC stays down; an admin listener on
+//! loopback shows the state and switches sites.
+
+pub mod admin;
+pub mod config;
+pub mod pools;
+pub mod proxy;
+pub mod site;
+
+use std::sync::{Arc, atomic::AtomicBool};
+
+use pingora::{
+    server::{Server, configuration::ServerConf},
+    services::background::background_service,
+};
+
+use crate::{
+    admin::Admin,
+    config::EdgeConfig,
+    pools::{HealthChecks, Pools},
+    proxy::{Edge, Listener, Shared},
+    site::SiteState,
+};
+
+/// Builds the Pingora server with every listener and background service; `run_forever` serves.
+pub fn server(config: EdgeConfig) -> anyhow::Result<Server> {
+    let conf = ServerConf {
+        threads: 2,
+        // Tests and operators stop the edge with SIGTERM or SIGINT: finish in-flight requests
+        // for a few seconds, not Pingora's default five minutes.
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    };
+    // The metrics recorder, before the first metric is recorded.
+    pola_core::telemetry::metrics();
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let pools = Arc::new(Pools::new(&config)?);
+    let site = Arc::new(SiteState::load(&config.site.state_file, config.site.failure_threshold)?);
+    metrics::gauge!("edge_active_site_dr").set(f64::from(u8::from(site.active() == site::Site::Dr)));
+    let shared = Arc::new(Shared::new(config.clone(), pools.clone(), site.clone()));
+
+    for (listener, addr, name) in [
+        (Listener::Public, config.listen.public, "public"),
+        (Listener::Staff, config.listen.staff, "staff"),
+    ] {
+        let edge = Edge {
+            shared: shared.clone(),
+            listener,
+        };
+        let mut service = pingora::proxy::http_proxy_service_with_name(&server.configuration, edge, name);
+        service.add_tcp(&addr.to_string());
+        server.add_service(service);
+    }
+    server.add_service(background_service(
+        "health checks",
+        HealthChecks {
+            pools: pools.clone(),
+            site: site.clone(),
+            interval: config.site.check_interval(),
+        },
+    ));
+    server.add_service(background_service(
+        "admin",
+        Admin {
+            addr: config.listen.admin,
+            pools,
+            site,
+            draining: Arc::new(AtomicBool::new(false)),
+        },
+    ));
+    Ok(server)
+}

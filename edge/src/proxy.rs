@@ -1,0 +1,378 @@
+//! The proxy: what happens to each request on the public and the staff listener.
+
+use std::{
+    net::IpAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::{
+    Error, ErrorType, Result,
+    http::{RequestHeader, ResponseHeader},
+    prelude::HttpPeer,
+    proxy::{FailToProxy, ProxyHttp, Session},
+    upstreams::peer::Peer,
+};
+use pingora_limits::rate::Rate;
+
+use crate::{config::EdgeConfig, pools::Pools, site::SiteState};
+
+/// Which listener a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Public,
+    Staff,
+}
+
+impl Listener {
+    fn as_str(self) -> &'static str {
+        match self {
+            Listener::Public => "public",
+            Listener::Staff => "staff",
+        }
+    }
+}
+
+/// What every listener shares.
+pub struct Shared {
+    pub config: EdgeConfig,
+    pub pools: Arc<Pools>,
+    pub site: Arc<SiteState>,
+    per_second: Rate,
+    per_minute: Rate,
+}
+
+impl Shared {
+    pub fn new(config: EdgeConfig, pools: Arc<Pools>, site: Arc<SiteState>) -> Self {
+        Self {
+            config,
+            pools,
+            site,
+            per_second: Rate::new(Duration::from_secs(1)),
+            per_minute: Rate::new(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// The edge on one listener.
+pub struct Edge {
+    pub shared: Arc<Shared>,
+    pub listener: Listener,
+}
+
+/// One request's state.
+pub struct Ctx {
+    request_id: String,
+    started: Instant,
+    client: Option<IpAddr>,
+    pool: Option<usize>,
+    /// Members already tried (a failed connect moves on to another).
+    tried: Vec<String>,
+    body_bytes: u64,
+    /// Why the edge answered itself, for the access log.
+    refused: Option<&'static str>,
+}
+
+/// A request id the edge accepts from a client: short, visible ASCII.
+fn valid_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A W3C `traceparent`: `00-<32 hex>-<16 hex>-<2 hex>`.
+fn valid_traceparent(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    matches!(&parts[..], [v, t, p, f] if v.len() == 2 && t.len() == 32 && p.len() == 16 && f.len() == 2
+        && value.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
+}
+
+fn new_traceparent() -> String {
+    let (trace, parent): (u128, u64) = (rand::random(), rand::random());
+    format!("00-{trace:032x}-{parent:016x}-01")
+}
+
+/// An RFC 9457 problem from the edge itself, with the request id.
+async fn problem(session: &mut Session, ctx: &Ctx, status: u16, detail: &str, headers: &[(&str, String)]) -> Result<()> {
+    let kind = match status {
+        403 => "forbidden",
+        404 => "not-found",
+        413 => "payload-too-large",
+        429 => "rate-limited",
+        502 => "bad-gateway",
+        503 => "unavailable",
+        _ => "error",
+    };
+    let body = serde_json::json!({
+        "type": format!("https://pola.lk/problems/{kind}"),
+        "title": http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error"),
+        "status": status,
+        "detail": detail,
+        "request_id": ctx.request_id,
+    })
+    .to_string();
+    let mut response = ResponseHeader::build(status, Some(6))?;
+    response.insert_header("content-type", "application/problem+json")?;
+    response.insert_header("content-length", body.len().to_string())?;
+    response.insert_header("x-request-id", ctx.request_id.as_str())?;
+    for (name, value) in headers {
+        response.insert_header(name.to_string(), value.as_str())?;
+    }
+    session.write_response_header(Box::new(response), false).await?;
+    session.write_response_body(Some(Bytes::from(body)), true).await
+}
+
+fn bearer(request: &RequestHeader) -> Option<&str> {
+    request
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+impl Edge {
+    /// The first limit this request goes over, with the seconds to wait.
+    fn over_limit(&self, ctx: &Ctx, request: &RequestHeader) -> Option<(&'static str, u64)> {
+        let limits = &self.shared.config.limits;
+        let client = ctx.client?;
+        if self.shared.per_second.observe(&client, 1) > isize::try_from(limits.per_ip_per_sec).unwrap_or(isize::MAX) {
+            return Some(("too many requests from this address", 1));
+        }
+        if let Some(token) = bearer(request)
+            && self.shared.per_second.observe(&token, 1) > isize::try_from(limits.per_token_per_sec).unwrap_or(isize::MAX)
+        {
+            return Some(("too many requests with this token", 1));
+        }
+        let path = request.uri.path();
+        if limits.auth_paths.iter().any(|p| p == path)
+            && self.shared.per_minute.observe(&("auth", client), 1)
+                > isize::try_from(limits.auth_per_ip_per_min).unwrap_or(isize::MAX)
+        {
+            return Some(("too many sign-in or registration attempts from this address", 60));
+        }
+        None
+    }
+
+    /// Answers the request itself (true) or lets it through (false).
+    async fn screen(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let config = &self.shared.config;
+        let path = session.req_header().uri.path().to_owned();
+        match self.listener {
+            Listener::Staff => {
+                let inside = ctx
+                    .client
+                    .is_some_and(|ip| config.staff.vpn_ranges.iter().any(|r| r.contains(&ip)));
+                if !inside {
+                    tracing::warn!(client = ?ctx.client, request_id = %ctx.request_id, "staff listener refused a client outside the VPN ranges");
+                    ctx.refused = Some("outside-vpn");
+                    problem(
+                        session,
+                        ctx,
+                        403,
+                        "The staff entrance is only open from the company VPN.",
+                        &[],
+                    )
+                    .await?;
+                    return Ok(true);
+                }
+            }
+            Listener::Public => {
+                if config.staff.only_prefixes.iter().any(|p| path.starts_with(p.as_str())) {
+                    ctx.refused = Some("staff-only");
+                    problem(session, ctx, 404, "No such page.", &[]).await?;
+                    return Ok(true);
+                }
+            }
+        }
+        if let Some((why, wait)) = self.over_limit(ctx, session.req_header()) {
+            ctx.refused = Some("rate-limited");
+            metrics::counter!("edge_rate_limited_total", "listener" => self.listener.as_str()).increment(1);
+            problem(
+                session,
+                ctx,
+                429,
+                &format!("Slow down: {why}."),
+                &[("retry-after", wait.to_string())],
+            )
+            .await?;
+            return Ok(true);
+        }
+        let declared = session
+            .req_header()
+            .headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > config.limits.body_bytes) {
+            ctx.refused = Some("body-too-large");
+            problem(session, ctx, 413, "The request body is too large.", &[]).await?;
+            return Ok(true);
+        }
+        match self.shared.pools.route(&path) {
+            Some((index, _)) => ctx.pool = Some(index),
+            None => {
+                ctx.refused = Some("no-route");
+                problem(session, ctx, 404, "No such page.", &[]).await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Edge {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            request_id: String::new(),
+            started: Instant::now(),
+            client: None,
+            pool: None,
+            tried: vec![],
+            body_bytes: 0,
+            refused: None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        ctx.client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let request = session.req_header_mut();
+        ctx.request_id = match request.headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+            Some(id) if valid_request_id(id) => id.to_owned(),
+            _ => uuid::Uuid::now_v7().to_string(),
+        };
+        request.insert_header("x-request-id", ctx.request_id.as_str())?;
+        let traceparent = request.headers.get("traceparent").and_then(|v| v.to_str().ok());
+        if !traceparent.is_some_and(valid_traceparent) {
+            request.insert_header("traceparent", new_traceparent())?;
+        }
+        self.screen(session, ctx).await
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        ctx.body_bytes += body.as_ref().map_or(0, |b| b.len() as u64);
+        if ctx.body_bytes > self.shared.config.limits.body_bytes {
+            ctx.refused = Some("body-too-large");
+            return Err(Error::explain(ErrorType::HTTPStatus(413), "request body over the limit"));
+        }
+        Ok(())
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let pool = self.shared.pools.get(ctx.pool.expect("routed before choosing a peer"));
+        let balancer = pool.at(self.shared.site.active());
+        let untried = |b: &pingora::lb::Backend| !ctx.tried.contains(&b.addr.to_string());
+        let backend = balancer
+            .select_with(b"", 256, |b, healthy| healthy && untried(b))
+            // Nothing healthy left untried: a member the checks have not caught up with yet.
+            .or_else(|| balancer.select_with(b"", 256, |b, _| untried(b)))
+            .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(503), "no member of the pool can take the request"))?;
+        ctx.tried.push(backend.addr.to_string());
+        let upstream = &self.shared.config.upstream;
+        let mut peer = HttpPeer::new(backend, false, String::new());
+        peer.options.connection_timeout = Some(Duration::from_millis(upstream.connect_timeout_ms));
+        peer.options.read_timeout = Some(Duration::from_millis(upstream.read_timeout_ms));
+        Ok(Box::new(peer))
+    }
+
+    /// A failed connect sent nothing upstream, so the request goes to another member, for any
+    /// method, up to `upstream.connect_retries` times.
+    fn fail_to_connect(&self, _session: &mut Session, peer: &HttpPeer, ctx: &mut Ctx, mut e: Box<Error>) -> Box<Error> {
+        let retries = usize::try_from(self.shared.config.upstream.connect_retries).unwrap_or(0);
+        tracing::warn!(upstream = %peer.address(), request_id = %ctx.request_id, error = %e, "upstream connect failed");
+        if ctx.tried.len() <= retries {
+            e.set_retry(true);
+        }
+        e
+    }
+
+    async fn upstream_request_filter(&self, _session: &mut Session, upstream: &mut RequestHeader, ctx: &mut Ctx) -> Result<()> {
+        if let Some(client) = ctx.client {
+            upstream.insert_header("x-forwarded-for", client.to_string())?;
+        }
+        upstream.insert_header("x-forwarded-proto", "http")?;
+        upstream.insert_header("x-pola-listener", self.listener.as_str())?;
+        Ok(())
+    }
+
+    async fn response_filter(&self, _session: &mut Session, response: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
+        response.insert_header("x-request-id", ctx.request_id.as_str())?;
+        response.insert_header("x-content-type-options", "nosniff")?;
+        response.insert_header("x-frame-options", "DENY")?;
+        response.insert_header("referrer-policy", "no-referrer")?;
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let (status, detail) = match e.etype() {
+            ErrorType::HTTPStatus(413) => (413, "The request body is too large."),
+            ErrorType::HTTPStatus(503) => (503, "The shop cannot take this request right now; try again in a moment."),
+            ErrorType::HTTPStatus(code) => (*code, "The request could not be served."),
+            _ if matches!(e.esource(), pingora::ErrorSource::Downstream) => (400, "The request could not be read."),
+            _ => (502, "The shop did not answer; try again in a moment."),
+        };
+        let retry = [("retry-after", "5".to_owned())];
+        let headers: &[(&str, String)] = if status >= 502 { &retry } else { &[] };
+        if let Err(write) = problem(session, ctx, status, detail, headers).await {
+            tracing::debug!(error = %write, "could not send the error response");
+        }
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let request = session.req_header();
+        let pool = ctx.pool.map(|i| self.shared.pools.get(i).name.clone()).unwrap_or_default();
+        let elapsed = ctx.started.elapsed();
+        // The path only: a query string can carry personal data.
+        tracing::info!(
+            target: "access",
+            request_id = %ctx.request_id,
+            listener = self.listener.as_str(),
+            client = ctx.client.map(|c| c.to_string()).unwrap_or_default(),
+            method = %request.method,
+            path = request.uri.path(),
+            status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            pool = %pool,
+            site = self.shared.site.active().as_str(),
+            upstream = ctx.tried.last().map(String::as_str).unwrap_or(""),
+            tries = ctx.tried.len(),
+            refused = ctx.refused.unwrap_or(""),
+            error = e.map(|e| e.to_string()).unwrap_or_default(),
+            "request"
+        );
+        let labels = [
+            ("listener", self.listener.as_str().to_owned()),
+            ("status", status.to_string()),
+            ("pool", pool),
+        ];
+        metrics::counter!("edge_requests_total", &labels).increment(1);
+        metrics::histogram!("edge_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_and_traceparents_are_checked() {
+        assert!(valid_request_id("0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d"));
+        assert!(!valid_request_id("") && !valid_request_id("has space") && !valid_request_id(&"x".repeat(200)));
+        assert!(valid_traceparent(&new_traceparent()));
+        assert!(valid_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+        assert!(!valid_traceparent("00-xyz-00f067aa0ba902b7-01"));
+    }
+}

@@ -1,0 +1,486 @@
+//! The edge as a real process in front of real upstream servers on loopback: routing, request
+//! ids, the staff listener's VPN check, limits, a member killed under load, and DC → DR.
+
+#![expect(clippy::disallowed_types, reason = "the stand-in upstreams are plain axum servers")]
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{Json, Router, extract::Request, routing};
+use serde_json::{Value, json};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A stand-in upstream: `/readyz` answers 200, anything else echoes what arrived, named.
+/// It runs on its own thread and runtime, so that `stop` closes every connection as a killed
+/// process would.
+struct Upstream {
+    name: &'static str,
+    addr: SocketAddr,
+    stop: Option<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)>,
+}
+
+impl Upstream {
+    fn start(name: &'static str) -> Self {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let mut upstream = Self { name, addr, stop: None };
+        upstream.restart();
+        upstream
+    }
+
+    fn restart(&mut self) {
+        let name = self.name;
+        let listener = std::net::TcpListener::bind(self.addr).expect("the upstream's port");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                let echo = move |request: Request| async move {
+                    let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
+                    let headers: serde_json::Map<String, Value> = ["x-request-id", "traceparent", "x-forwarded-for"]
+                        .into_iter()
+                        .map(|n| {
+                            (
+                                n.to_owned(),
+                                json!(request.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("")),
+                            )
+                        })
+                        .collect();
+                    let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+                        .await
+                        .map(|b| b.len())
+                        .unwrap_or(0);
+                    Json(json!({"upstream": name, "method": method, "path": path, "headers": headers, "body_bytes": body}))
+                };
+                let app = Router::new()
+                    .route("/readyz", routing::get(|| async { "ready" }))
+                    .fallback(echo);
+                let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
+                tokio::select! {
+                    _ = axum::serve(listener, app) => {}
+                    _ = stopped => {}
+                }
+            });
+            runtime.shutdown_background();
+        });
+        self.stop = Some((stop, thread));
+    }
+
+    fn stop(&mut self) {
+        if let Some((stop, thread)) = self.stop.take() {
+            let _ = stop.send(());
+            thread.join().expect("the upstream's thread ends");
+        }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A `pola-edge serve` process with its own configuration and ports.
+struct EdgeProcess {
+    child: Option<Child>,
+    dir: PathBuf,
+    public: String,
+    staff: String,
+    admin: String,
+}
+
+impl EdgeProcess {
+    /// `config` is TOML for everything but the listeners and the state file.
+    fn start(config: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("pola-edge-test-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let (public, staff, admin) = (free_port(), free_port(), free_port());
+        let file = format!(
+            "[listen]\npublic = \"127.0.0.1:{public}\"\nstaff = \"127.0.0.1:{staff}\"\nadmin = \"127.0.0.1:{admin}\"\n\n\
+             [log]\nfilter = \"info\"\n\n{config}\n"
+        )
+        .replace("STATE_FILE", &dir.join("site.json").display().to_string());
+        std::fs::write(dir.join("edge.toml"), file).expect("the configuration");
+        let mut edge = Self {
+            child: None,
+            dir,
+            public: format!("http://127.0.0.1:{public}"),
+            staff: format!("http://127.0.0.1:{staff}"),
+            admin: format!("http://127.0.0.1:{admin}"),
+        };
+        edge.restart();
+        edge
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pola-edge"));
+        command.args(args).arg("--config").arg(self.dir.join("edge.toml"));
+        command
+    }
+
+    fn restart(&mut self) {
+        self.stop();
+        let log = std::fs::File::create(self.dir.join("edge.log")).expect("a log file");
+        let child = self
+            .command(&["serve"])
+            .stdout(log.try_clone().expect("a handle"))
+            .stderr(log)
+            .spawn()
+            .expect("pola-edge starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let ready = std::net::TcpStream::connect(self.public.trim_start_matches("http://")).is_ok()
+                && std::net::TcpStream::connect(self.admin.trim_start_matches("http://")).is_ok();
+            if ready {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("pola-edge did not start: {}", self.log());
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+            let _ = child.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("edge.log")).unwrap_or_default()
+    }
+
+    /// `pola-edge <args>` against this edge; its standard output.
+    fn cli(&self, args: &[&str]) -> String {
+        let output = self.command(args).output().expect("pola-edge runs");
+        assert!(
+            output.status.success(),
+            "pola-edge {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for EdgeProcess {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!(
+                "pola-edge's log:\n{}",
+                self.log().lines().rev().take(30).collect::<Vec<_>>().join("\n")
+            );
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn client() -> reqwest::Client {
+    pola_core::install_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("a client")
+}
+
+async fn get(url: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    let response = client().get(url).send().await.expect("an answer");
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    (status, headers, response.json().await.unwrap_or(Value::Null))
+}
+
+fn pools(pools: &[(&str, &str, &[&Upstream], &[&Upstream])]) -> String {
+    let addrs = |list: &[&Upstream]| list.iter().map(|u| format!("\"{}\"", u.addr)).collect::<Vec<_>>().join(", ");
+    pools
+        .iter()
+        .map(|(name, prefix, dc, dr)| {
+            format!(
+                "[[pools]]\nname = \"{name}\"\nprefixes = [\"{prefix}\"]\ndc = [{}]\ndr = [{}]\n",
+                addrs(dc),
+                addrs(dr)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const SITE: &str = "[site]\nstate_file = \"STATE_FILE\"\ncheck_interval_ms = 200\nfailure_threshold = 3\n";
+/// Limits a steady load from one address stays under.
+const UNLIMITED: &str = "[limits]\nper_ip_per_sec = 1000000\nper_token_per_sec = 1000000\n";
+
+#[tokio::test]
+async fn requests_are_routed_by_prefix_with_request_ids_trace_context_and_security_headers() {
+    let (main, orders) = (Upstream::start("main"), Upstream::start("orders"));
+    let edge = EdgeProcess::start(&format!(
+        "{SITE}\n{}",
+        pools(&[("main", "/", &[&main], &[]), ("orders", "/api/v1/orders", &[&orders], &[])])
+    ));
+
+    let (status, headers, body) = get(&format!("{}/api/v1/orders/42", edge.public)).await;
+    assert_eq!(
+        (status, &body["upstream"], &body["path"]),
+        (200, &json!("orders"), &json!("/api/v1/orders/42"))
+    );
+    let id = headers["x-request-id"].to_str().expect("an id");
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    assert_eq!(body["headers"]["x-request-id"], id, "the upstream sees the same id");
+    assert!(body["headers"]["traceparent"].as_str().expect("made").starts_with("00-"));
+    assert_eq!(body["headers"]["x-forwarded-for"], "127.0.0.1");
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(headers[name], value);
+    }
+    let (_, _, body) = get(&format!("{}/api/v1/catalog/products", edge.public)).await;
+    assert_eq!(body["upstream"], "main");
+
+    // A client's own request id and trace context travel on.
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let response = client()
+        .get(format!("{}/x", edge.public))
+        .header("x-request-id", "support-ticket-77")
+        .header("traceparent", traceparent)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.headers()["x-request-id"], "support-ticket-77");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(
+        (&body["headers"]["x-request-id"], &body["headers"]["traceparent"]),
+        (&json!("support-ticket-77"), &json!(traceparent))
+    );
+    assert!(edge.log().contains("\"path\":\"/x\""), "an access log line per request");
+}
+
+#[tokio::test]
+async fn the_staff_listener_serves_only_the_vpn_and_staff_paths_are_not_public() {
+    let main = Upstream::start("main");
+    let outside = EdgeProcess::start(&format!(
+        "{SITE}\n[staff]\nvpn_ranges = [\"10.8.0.0/16\"]\n\n{}",
+        pools(&[("main", "/", &[&main], &[])])
+    ));
+    let (status, headers, body) = get(&format!("{}/api/v1/identity/staff/customers", outside.staff)).await;
+    assert_eq!(status, 403);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(body["request_id"], headers["x-request-id"].to_str().expect("an id"));
+    assert!(
+        outside
+            .log()
+            .contains("staff listener refused a client outside the VPN ranges")
+    );
+    let (status, _, _) = get(&format!("{}/api/v1/identity/staff/customers", outside.public)).await;
+    assert_eq!(status, 404, "staff-only paths are not on the public listener");
+    let (status, _, _) = get(&format!("{}/backoffice/", outside.public)).await;
+    assert_eq!(status, 404);
+
+    let inside = EdgeProcess::start(&format!(
+        "{SITE}\n[staff]\nvpn_ranges = [\"10.8.0.0/16\", \"127.0.0.0/8\"]\n\n{}",
+        pools(&[("main", "/", &[&main], &[])])
+    ));
+    let (status, _, body) = get(&format!("{}/api/v1/identity/staff/customers", inside.staff)).await;
+    assert_eq!((status, &body["upstream"]), (200, &json!("main")));
+}
+
+#[tokio::test]
+async fn rate_and_body_limits_answer_429_and_413() {
+    let main = Upstream::start("main");
+    let edge = EdgeProcess::start(&format!(
+        "{SITE}\n[limits]\nper_ip_per_sec = 1000\nper_token_per_sec = 5\nauth_per_ip_per_min = 3\nbody_bytes = 1000\n\n{}",
+        pools(&[("main", "/", &[&main], &[])])
+    ));
+    let mut statuses = vec![];
+    for _ in 0..5 {
+        let response = client()
+            .post(format!("{}/api/v1/identity/token", edge.public))
+            .json(&json!({"grant_type": "password"}))
+            .send()
+            .await
+            .expect("an answer");
+        if response.status() == 429 {
+            assert_eq!(response.headers()["retry-after"], "60");
+        }
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429], "sign-in attempts are limited per minute");
+
+    let mut limited = 0;
+    for _ in 0..20 {
+        let response = client()
+            .get(format!("{}/api/v1/cart", edge.public))
+            .bearer_auth("a-token")
+            .send()
+            .await
+            .expect("an answer");
+        limited += u32::from(response.status() == 429);
+    }
+    assert!(limited >= 10, "one token is limited to 5 a second: {limited} of 20 refused");
+
+    let big = client()
+        .post(format!("{}/upload", edge.public))
+        .body(vec![b'x'; 5000])
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(big.status(), 413);
+    let addr = edge.public.trim_start_matches("http://").to_owned();
+    let answer = tokio::task::spawn_blocking(move || chunked_upload(&addr, 50, 100))
+        .await
+        .expect("sent");
+    assert!(
+        answer.starts_with("HTTP/1.1 413"),
+        "a chunked body is counted as it arrives: {answer}"
+    );
+    let small = client()
+        .post(format!("{}/upload", edge.public))
+        .body(vec![b'x'; 500])
+        .send()
+        .await
+        .expect("an answer");
+    let body: Value = small.json().await.expect("json");
+    assert_eq!(body["body_bytes"], 500);
+}
+
+/// Posts `chunks` chunks of `size` bytes with no length declared, as fast as the edge takes
+/// them (it may stop reading once it has refused the body), and returns what it answered.
+fn chunked_upload(addr: &str, chunks: usize, size: usize) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("a connection");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("a timeout");
+    let _ = stream.write_all(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for _ in 0..chunks {
+        let chunk = format!("{size:x}\r\n{}\r\n", "y".repeat(size));
+        if stream.write_all(chunk.as_bytes()).is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let mut answer = vec![0u8; 4096];
+    let read = stream.read(&mut answer).unwrap_or(0);
+    String::from_utf8_lossy(&answer[..read]).into_owned()
+}
+
+/// Sends GETs from four clients until `stop`; counts answers by upstream and failures.
+async fn steady(url: String, stop: Arc<std::sync::atomic::AtomicBool>) -> (u64, u64, std::collections::HashMap<String, u64>) {
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let seen = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let mut workers = vec![];
+    for _ in 0..4 {
+        let (url, stop, ok, failed, seen) = (url.clone(), stop.clone(), ok.clone(), failed.clone(), seen.clone());
+        workers.push(tokio::spawn(async move {
+            let client = client();
+            while !stop.load(Ordering::Relaxed) {
+                match client.get(&url).send().await {
+                    Ok(response) if response.status() == 200 => {
+                        let body: Value = response.json().await.unwrap_or(Value::Null);
+                        let name = body["upstream"].as_str().unwrap_or("?").to_owned();
+                        *seen.lock().expect("unpoisoned").entry(name).or_insert(0) += 1;
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    other => {
+                        if failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                            eprintln!("the first failed request: {other:?}");
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await.expect("a worker");
+    }
+    let seen = seen.lock().expect("unpoisoned").clone();
+    (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed), seen)
+}
+
+#[tokio::test]
+async fn one_of_two_members_killed_under_steady_load_fails_no_request_and_rejoins() {
+    let (mut one, two) = (Upstream::start("one"), Upstream::start("two"));
+    let edge = EdgeProcess::start(&format!(
+        "{SITE}\n{UNLIMITED}\n{}",
+        pools(&[("main", "/", &[&one, &two], &[])])
+    ));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = tokio::spawn(steady(format!("{}/api/v1/catalog/products", edge.public), stop.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    one.stop();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failed, seen) = load.await.expect("the load ran");
+    assert_eq!(failed, 0, "of {ok} requests; answered by {seen:?}");
+    assert!(seen["one"] > 0 && seen["two"] > 0, "{seen:?}");
+
+    one.restart();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = tokio::spawn(steady(format!("{}/api/v1/catalog/products", edge.public), stop.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (_, failed, seen) = load.await.expect("the load ran");
+    assert_eq!(failed, 0);
+    assert!(seen.get("one").is_some_and(|n| *n > 0), "the member rejoined: {seen:?}");
+}
+
+#[tokio::test]
+async fn the_whole_dc_pool_killed_moves_traffic_to_dr_which_stays_until_an_operator_moves_it_back() {
+    let (mut dc, dr) = (Upstream::start("dc"), Upstream::start("dr"));
+    let mut edge = EdgeProcess::start(&format!("{SITE}\n{UNLIMITED}\n{}", pools(&[("main", "/", &[&dc], &[&dr])])));
+    let url = format!("{}/api/v1/catalog/products", edge.public);
+    assert_eq!(get(&url).await.2["upstream"], "dc");
+
+    dc.stop();
+    let killed = Instant::now();
+    let moved = loop {
+        let (status, _, body) = get(&url).await;
+        if status == 200 && body["upstream"] == "dr" {
+            break killed.elapsed();
+        }
+        assert!(killed.elapsed() < Duration::from_secs(30), "traffic never moved to DR");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Configured: 3 failed checks 200 ms apart, each failing within its 200 ms timeout.
+    println!(
+        "DC killed → traffic on DR after {} ms (configured detection: 3 checks × 200 ms)",
+        moved.as_millis()
+    );
+    let status: Value = serde_json::from_str(&edge.cli(&["status"])).expect("json");
+    assert_eq!(status["active_site"], "dr");
+
+    dc.restart();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(get(&url).await.2["upstream"], "dr", "DC back: no move by itself");
+
+    edge.cli(&["site", "activate", "dc"]);
+    assert_eq!(get(&url).await.2["upstream"], "dc");
+    edge.cli(&["site", "activate", "dr"]);
+    edge.restart();
+    assert_eq!(get(&url).await.2["upstream"], "dr", "the choice survives a restart");
+    let metrics = client()
+        .get(format!("{}/metrics", edge.admin))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("edge_active_site_dr 1"), "{metrics}");
+}
