@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     pools::{PoolStatus, Pools},
     site::{Site, SiteState},
+    waf::Waf,
 };
 
 /// What the admin API reads and changes.
@@ -34,6 +35,7 @@ pub struct Admin {
     pub addr: SocketAddr,
     pub pools: Arc<Pools>,
     pub site: Arc<SiteState>,
+    pub waf: Option<Arc<Waf>>,
     /// Set by `POST /drain`: `/readyz` answers 503, so that a load balancer in front of the
     /// edge stops sending new connections while these finish.
     pub draining: Arc<AtomicBool>,
@@ -59,6 +61,7 @@ type Shared = State<Arc<AdminState>>;
 struct AdminState {
     pools: Arc<Pools>,
     site: Arc<SiteState>,
+    waf: Option<Arc<Waf>>,
     draining: Arc<AtomicBool>,
 }
 
@@ -86,6 +89,27 @@ async fn activate(State(state): Shared, Json(request): Json<Activate>) -> impl I
     }
 }
 
+/// Reads the WAF's rule files again, without a restart; on an error the old rules stay.
+async fn reload_waf(State(state): Shared) -> impl IntoResponse {
+    let Some(waf) = state.waf.clone() else {
+        return (StatusCode::CONFLICT, Json(serde_json::json!({"error": "the WAF is off"})));
+    };
+    match tokio::task::spawn_blocking(move || waf.reload()).await {
+        Ok(Ok(files)) => (StatusCode::OK, Json(serde_json::json!({"files": files}))),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "WAF reload failed; the old rules stay");
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(serde_json::json!({"error": e.to_string()})),
+            )
+        }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({"error": e.to_string()})),
+        ),
+    }
+}
+
 async fn drain(State(state): Shared) -> StatusCode {
     state.draining.store(true, Ordering::Release);
     tracing::warn!("draining: /readyz now answers 503");
@@ -109,12 +133,14 @@ impl BackgroundService for Admin {
         let state = Arc::new(AdminState {
             pools: self.pools.clone(),
             site: self.site.clone(),
+            waf: self.waf.clone(),
             draining: self.draining.clone(),
         });
         let app = Router::new()
             .route("/status", get(get_status))
             .route("/site/activate", post(activate))
             .route("/drain", post(drain))
+            .route("/waf/reload", post(reload_waf))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
             .with_state(state);

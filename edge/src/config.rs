@@ -22,6 +22,7 @@ pub struct EdgeConfig {
     pub upstream: Upstream,
     /// Upstream pools, matched by the longest path prefix.
     pub pools: Vec<PoolConfig>,
+    pub waf: crate::waf::WafConfig,
     pub log: pola_core::config::LogConfig,
 }
 
@@ -183,6 +184,7 @@ impl Default for EdgeConfig {
                 dc: vec!["127.0.0.1:8090".into()],
                 dr: vec![],
             }],
+            waf: crate::waf::WafConfig::default(),
             log: pola_core::config::LogConfig::default(),
         }
     }
@@ -218,6 +220,7 @@ impl EdgeConfig {
                 );
             }
         }
+        anyhow::ensure!((1..=4).contains(&self.waf.paranoia_level), "waf.paranoia_level is 1 to 4");
         anyhow::ensure!(self.site.failure_threshold > 0, "site.failure_threshold must be at least 1");
         anyhow::ensure!(
             self.site.check_interval_ms >= 50,

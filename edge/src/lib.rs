@@ -8,6 +8,7 @@ pub mod config;
 pub mod pools;
 pub mod proxy;
 pub mod site;
+pub mod waf;
 
 use std::sync::{Arc, atomic::AtomicBool};
 
@@ -42,7 +43,11 @@ pub fn server(config: EdgeConfig) -> anyhow::Result<Server> {
     let pools = Arc::new(Pools::new(&config)?);
     let site = Arc::new(SiteState::load(&config.site.state_file, config.site.failure_threshold)?);
     metrics::gauge!("edge_active_site_dr").set(f64::from(u8::from(site.active() == site::Site::Dr)));
-    let shared = Arc::new(Shared::new(config.clone(), pools.clone(), site.clone()));
+    let waf = match config.waf.mode {
+        waf::WafMode::Off => None,
+        _ => Some(Arc::new(waf::Waf::new(config.waf.clone())?)),
+    };
+    let shared = Arc::new(Shared::new(config.clone(), pools.clone(), site.clone(), waf.clone()));
 
     for (listener, addr, name) in [
         (Listener::Public, config.listen.public, "public"),
@@ -70,6 +75,7 @@ pub fn server(config: EdgeConfig) -> anyhow::Result<Server> {
             addr: config.listen.admin,
             pools,
             site,
+            waf,
             draining: Arc::new(AtomicBool::new(false)),
         },
     ));

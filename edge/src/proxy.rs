@@ -17,7 +17,12 @@ use pingora::{
 };
 use pingora_limits::rate::Rate;
 
-use crate::{config::EdgeConfig, pools::Pools, site::SiteState};
+use crate::{
+    config::EdgeConfig,
+    pools::Pools,
+    site::SiteState,
+    waf::{Inspected, Verdict, Waf},
+};
 
 /// Which listener a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,16 +45,18 @@ pub struct Shared {
     pub config: EdgeConfig,
     pub pools: Arc<Pools>,
     pub site: Arc<SiteState>,
+    pub waf: Option<Arc<Waf>>,
     per_second: Rate,
     per_minute: Rate,
 }
 
 impl Shared {
-    pub fn new(config: EdgeConfig, pools: Arc<Pools>, site: Arc<SiteState>) -> Self {
+    pub fn new(config: EdgeConfig, pools: Arc<Pools>, site: Arc<SiteState>, waf: Option<Arc<Waf>>) -> Self {
         Self {
             config,
             pools,
             site,
+            waf,
             per_second: Rate::new(Duration::from_secs(1)),
             per_minute: Rate::new(Duration::from_secs(60)),
         }
@@ -73,6 +80,10 @@ pub struct Ctx {
     body_bytes: u64,
     /// Why the edge answered itself, for the access log.
     refused: Option<&'static str>,
+    /// A request with a body waits here, whole, for the WAF's verdict before any of it goes on.
+    held: Option<(Inspected, bytes::BytesMut)>,
+    /// Rules the WAF matched.
+    waf_rules: Vec<u32>,
 }
 
 /// A request id the edge accepts from a client: short, visible ASCII.
@@ -130,7 +141,80 @@ fn bearer(request: &RequestHeader) -> Option<&str> {
         .and_then(|v| v.strip_prefix("Bearer "))
 }
 
+fn http_version(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_10 => "1.0",
+        http::Version::HTTP_2 => "2.0",
+        _ => "1.1",
+    }
+}
+
 impl Edge {
+    /// What the WAF sees of this request (the body comes later, if there is one).
+    fn inspected(&self, session: &Session, ctx: &Ctx) -> Inspected {
+        let request = session.req_header();
+        Inspected {
+            client: ctx.client.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            client_port: session.client_addr().and_then(|a| a.as_inet()).map_or(0, |a| a.port()),
+            method: request.method.to_string(),
+            uri: request
+                .uri
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+            http_version: http_version(request.version).to_owned(),
+            headers: request
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_owned(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// Runs the WAF on a whole request, off the event loop; true when it is refused. Every
+    /// match is an audit line with the rule ids.
+    async fn inspect(&self, request: Inspected, ctx: &mut Ctx) -> Result<bool> {
+        let Some(waf) = &self.shared.waf else {
+            return Ok(false);
+        };
+        let engine = waf.engine();
+        let (method, path) = (request.method.clone(), request.uri.split('?').next().unwrap_or("").to_owned());
+        let verdict = tokio::task::spawn_blocking(move || engine.inspect(&request))
+            .await
+            .map_err(|e| Error::because(ErrorType::InternalError, "the WAF task failed", e))?
+            .map_err(|e| Error::explain(ErrorType::InternalError, format!("the WAF failed: {e}")))?;
+        let (blocked, rules) = match verdict {
+            Verdict::Pass => return Ok(false),
+            Verdict::Matched(rules) => (false, rules),
+            Verdict::Blocked { rules, .. } => (true, rules),
+        };
+        let ids = rules.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        tracing::warn!(
+            target: "waf",
+            request_id = %ctx.request_id,
+            client = ctx.client.map(|c| c.to_string()).unwrap_or_default(),
+            method = %method,
+            path = %path,
+            rules = %ids,
+            action = if blocked { "blocked" } else { "detected" },
+            "WAF match"
+        );
+        for rule in &rules {
+            metrics::counter!("edge_waf_matches_total", "rule" => rule.to_string(), "blocked" => blocked.to_string())
+                .increment(1);
+        }
+        ctx.waf_rules = rules;
+        if blocked {
+            ctx.refused = Some("waf");
+        }
+        Ok(blocked)
+    }
+
     /// The first limit this request goes over, with the seconds to wait.
     fn over_limit(&self, ctx: &Ctx, request: &RequestHeader) -> Option<(&'static str, u64)> {
         let limits = &self.shared.config.limits;
@@ -233,6 +317,8 @@ impl ProxyHttp for Edge {
             tried: vec![],
             body_bytes: 0,
             refused: None,
+            held: None,
+            waf_rules: vec![],
         }
     }
 
@@ -248,14 +334,53 @@ impl ProxyHttp for Edge {
         if !traceparent.is_some_and(valid_traceparent) {
             request.insert_header("traceparent", new_traceparent())?;
         }
-        self.screen(session, ctx).await
+        if self.screen(session, ctx).await? {
+            return Ok(true);
+        }
+        if self.shared.waf.is_none() {
+            return Ok(false);
+        }
+        let request = self.inspected(session, ctx);
+        let has_body = session.req_header().headers.contains_key("transfer-encoding")
+            || session
+                .req_header()
+                .headers
+                .get("content-length")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim() != "0");
+        if has_body {
+            // The request line and headers are judged now, before anything goes upstream; the
+            // body is held and the whole request judged again once all of it has arrived.
+            let mut head = self.inspected(session, ctx);
+            // Judged as the same request with an empty body (so it must not look like one to
+            // parse): the query and headers go through every phase.
+            head.headers.retain(|(name, _)| {
+                !["content-length", "transfer-encoding", "content-type"]
+                    .iter()
+                    .any(|h| name.eq_ignore_ascii_case(h))
+            });
+            head.headers.push(("Content-Length".into(), "0".into()));
+            if self.inspect(head, ctx).await? {
+                problem(session, ctx, 403, "The shop's firewall refused this request.", &[]).await?;
+                return Ok(true);
+            }
+            ctx.held = Some((request, bytes::BytesMut::new()));
+            return Ok(false);
+        }
+        match self.inspect(request, ctx).await? {
+            true => {
+                problem(session, ctx, 403, "The shop's firewall refused this request.", &[]).await?;
+                Ok(true)
+            }
+            false => Ok(false),
+        }
     }
 
     async fn request_body_filter(
         &self,
         _session: &mut Session,
         body: &mut Option<Bytes>,
-        _end: bool,
+        end: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
         ctx.body_bytes += body.as_ref().map_or(0, |b| b.len() as u64);
@@ -263,6 +388,24 @@ impl ProxyHttp for Edge {
             ctx.refused = Some("body-too-large");
             return Err(Error::explain(ErrorType::HTTPStatus(413), "request body over the limit"));
         }
+        let Some((_, held)) = &mut ctx.held else {
+            return Ok(());
+        };
+        // Nothing of the body goes on until all of it has been inspected. (An empty chunk is
+        // sent as nothing; `None` would tell the upstream the body had ended.)
+        if let Some(chunk) = body.replace(Bytes::new()) {
+            held.extend_from_slice(&chunk);
+        }
+        if !end {
+            return Ok(());
+        }
+        let (mut request, held) = ctx.held.take().expect("held above");
+        let whole = held.freeze();
+        request.body = whole.clone();
+        if self.inspect(request, ctx).await? {
+            return Err(Error::explain(ErrorType::HTTPStatus(403), "refused by the WAF"));
+        }
+        *body = Some(whole);
         Ok(())
     }
 
@@ -314,6 +457,7 @@ impl ProxyHttp for Edge {
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let (status, detail) = match e.etype() {
             ErrorType::HTTPStatus(413) => (413, "The request body is too large."),
+            ErrorType::HTTPStatus(403) => (403, "The shop's firewall refused this request."),
             ErrorType::HTTPStatus(503) => (503, "The shop cannot take this request right now; try again in a moment."),
             ErrorType::HTTPStatus(code) => (*code, "The request could not be served."),
             _ if matches!(e.esource(), pingora::ErrorSource::Downstream) => (400, "The request could not be read."),
@@ -350,6 +494,7 @@ impl ProxyHttp for Edge {
             upstream = ctx.tried.last().map(String::as_str).unwrap_or(""),
             tries = ctx.tried.len(),
             refused = ctx.refused.unwrap_or(""),
+            waf_rules = ctx.waf_rules.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
             error = e.map(|e| e.to_string()).unwrap_or_default(),
             "request"
         );

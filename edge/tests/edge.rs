@@ -30,19 +30,26 @@ fn free_port() -> u16 {
 struct Upstream {
     name: &'static str,
     addr: SocketAddr,
+    /// Requests other than health checks that reached it whole (headers and body).
+    seen: Arc<AtomicU64>,
     stop: Option<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)>,
 }
 
 impl Upstream {
     fn start(name: &'static str) -> Self {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let mut upstream = Self { name, addr, stop: None };
+        let mut upstream = Self {
+            name,
+            addr,
+            seen: Arc::default(),
+            stop: None,
+        };
         upstream.restart();
         upstream
     }
 
     fn restart(&mut self) {
-        let name = self.name;
+        let (name, seen) = (self.name, self.seen.clone());
         let listener = std::net::TcpListener::bind(self.addr).expect("the upstream's port");
         listener.set_nonblocking(true).expect("non-blocking");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -63,10 +70,11 @@ impl Upstream {
                             )
                         })
                         .collect();
-                    let body = axum::body::to_bytes(request.into_body(), usize::MAX)
-                        .await
-                        .map(|b| b.len())
-                        .unwrap_or(0);
+                    let body = axum::body::to_bytes(request.into_body(), usize::MAX).await.map(|b| b.len());
+                    if body.is_ok() {
+                        seen.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let body = body.unwrap_or(0);
                     Json(json!({"upstream": name, "method": method, "path": path, "headers": headers, "body_bytes": body}))
                 };
                 let app = Router::new()
@@ -131,7 +139,11 @@ impl EdgeProcess {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_pola-edge"));
-        command.args(args).arg("--config").arg(self.dir.join("edge.toml"));
+        command
+            .args(args)
+            .arg("--config")
+            .arg(self.dir.join("edge.toml"))
+            .env("POLA_EDGE_WAF__WORK_DIR", self.dir.join("waf"));
         command
     }
 
@@ -352,12 +364,18 @@ async fn rate_and_body_limits_answer_429_and_413() {
     );
     let small = client()
         .post(format!("{}/upload", edge.public))
-        .body(vec![b'x'; 500])
+        .json(&json!({"pad": "x".repeat(490)}))
         .send()
         .await
         .expect("an answer");
+    let status = small.status();
     let body: Value = small.json().await.expect("json");
-    assert_eq!(body["body_bytes"], 500);
+    assert_eq!(
+        body["body_bytes"],
+        500,
+        "{status} {body}\n{}",
+        edge.log().lines().rev().take(4).collect::<Vec<_>>().join("\n")
+    );
 }
 
 /// Posts `chunks` chunks of `size` bytes with no length declared, as fast as the edge takes
@@ -483,4 +501,183 @@ async fn the_whole_dc_pool_killed_moves_traffic_to_dr_which_stays_until_an_opera
         .await
         .expect("text");
     assert!(metrics.contains("edge_active_site_dr 1"), "{metrics}");
+}
+
+const WAF_OFF_LIMITS: &str = "[limits]\nper_ip_per_sec = 1000000\nper_token_per_sec = 1000000\nauth_per_ip_per_min = 1000000\n";
+
+/// Sends `request` and returns the status and the problem's request id.
+async fn status_of(request: reqwest::RequestBuilder) -> (u16, String) {
+    let response = request.send().await.expect("an answer");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (status, body["request_id"].as_str().unwrap_or("").to_owned())
+}
+
+#[tokio::test]
+async fn attacks_in_the_query_headers_cookies_and_bodies_are_blocked_before_they_reach_an_upstream() {
+    let main = Upstream::start("main");
+    let edge = EdgeProcess::start(&format!(
+        "{SITE}\n{WAF_OFF_LIMITS}\n{}",
+        pools(&[("main", "/", &[&main], &[])])
+    ));
+    let url = |path: &str| format!("{}{path}", edge.public);
+    let client = client();
+    let probes: Vec<(&str, reqwest::RequestBuilder)> = vec![
+        ("SQL injection in the query", client.get(url("/api/v1/catalog/products?q=1%27%20OR%20%271%27%3D%271"))),
+        ("XSS in the query", client.get(url("/api/v1/catalog/products?q=%3Cscript%3Ealert(document.cookie)%3C%2Fscript%3E"))),
+        ("XSS in a header", client.get(url("/api/v1/catalog/products")).header("user-agent", "<script>alert(document.cookie)</script>")),
+        ("SQL injection in a cookie", client.get(url("/api/v1/cart")).header("cookie", "session=1' UNION SELECT password FROM customers--")),
+        ("path traversal", client.get(url("/api/v1/catalog/products?file=../../../../etc/passwd"))),
+        ("remote command execution", client.get(url("/api/v1/catalog/products?cmd=;cat%20/etc/passwd"))),
+        ("response splitting", client.get(url("/api/v1/catalog/products?q=%0d%0aSet-Cookie:%20session=stolen"))),
+        (
+            "XSS in a JSON body",
+            client.post(url("/api/v1/identity/register")).json(&json!({"email": "x@example.lk", "name": "<script>alert(document.cookie)</script>", "password": "a long passphrase"})),
+        ),
+        (
+            "SQL injection in a form body",
+            client
+                .post(url("/api/v1/identity/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("username=admin%27%20OR%20%271%27%3D%271%27%20--&password=x"),
+        ),
+    ];
+    for (what, probe) in probes {
+        let (status, request_id) = status_of(probe).await;
+        assert_eq!(
+            status,
+            403,
+            "{what}: {}",
+            edge.log().lines().rev().take(6).collect::<Vec<_>>().join("\n")
+        );
+        assert!(
+            edge.log().contains(&format!("\"request_id\":\"{request_id}\"")) && !request_id.is_empty(),
+            "{what}: an audit line"
+        );
+    }
+    let addr = edge.public.trim_start_matches("http://").to_owned();
+    let answer = tokio::task::spawn_blocking(move || {
+        chunked_json(
+            &addr,
+            r#"{"q": "1' UNION SELECT email, password_hash FROM customers --", "pad": "PADDING"}"#,
+        )
+    })
+    .await
+    .expect("sent");
+    assert!(
+        answer.starts_with("HTTP/1.1 403"),
+        "a chunked JSON body is inspected whole: {answer}"
+    );
+    assert_eq!(main.seen.load(Ordering::Relaxed), 0, "no attack reached an upstream whole");
+    let log = edge.log();
+    assert!(
+        log.contains("\"action\":\"blocked\"") && log.contains("942100"),
+        "rule ids in the audit lines"
+    );
+
+    // The shop's own traffic passes: searches, Sinhala and Tamil names, JSON and forms.
+    let benign = [
+        client.get(url("/api/v1/catalog/products?q=batik&attr=size:M&max_price=500000&in_stock=true&limit=3")),
+        client.post(url("/api/v1/identity/register")).json(&json!({"email": "nimal@example.lk", "password": "a long passphrase", "name": "සුනිල් පෙරේරා", "phone": "077 123 4567", "nic": "851230456V"})),
+        client.post(url("/api/v1/identity/register")).json(&json!({"email": "selvi@example.lk", "password": "a long passphrase", "name": "செல்வி தேவநேசன்"})),
+        client.post(url("/api/v1/orders")).header("idempotency-key", "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d").json(&json!({"delivery": {"recipient": "Nimal Perera", "phone": "077 123 4567", "line1": "12 Galle Road", "city": "Colombo 03"}})),
+    ];
+    for request in benign {
+        assert_eq!(status_of(request).await.0, 200);
+    }
+    assert_eq!(main.seen.load(Ordering::Relaxed), 4);
+}
+
+/// Posts `json` as a chunked body in 16-byte chunks; what the edge answered.
+fn chunked_json(addr: &str, json: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("a connection");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("a timeout");
+    let mut request = b"POST /api/v1/catalog/products HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for chunk in json.as_bytes().chunks(16) {
+        request.extend(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend(chunk);
+        request.extend(b"\r\n");
+    }
+    request.extend(b"0\r\n\r\n");
+    stream.write_all(&request).expect("sent");
+    let mut answer = vec![0u8; 4096];
+    let read = stream.read(&mut answer).unwrap_or(0);
+    String::from_utf8_lossy(&answer[..read]).into_owned()
+}
+
+#[tokio::test]
+async fn detection_only_mode_logs_what_it_would_block_and_blocks_nothing() {
+    let main = Upstream::start("main");
+    let edge = EdgeProcess::start(&format!(
+        "{SITE}\n[waf]\nmode = \"detection_only\"\n\n{}",
+        pools(&[("main", "/", &[&main], &[])])
+    ));
+    let (status, _) = status_of(client().get(format!(
+        "{}/api/v1/catalog/products?q=1%27%20OR%20%271%27%3D%271",
+        edge.public
+    )))
+    .await;
+    assert_eq!(status, 200);
+    let log = edge.log();
+    assert!(log.contains("\"action\":\"detected\"") && log.contains("942100"), "{log}");
+}
+
+#[tokio::test]
+async fn custom_rules_and_exclusions_come_from_files_and_reload_without_a_restart() {
+    let main = Upstream::start("main");
+    let rules = std::env::temp_dir().join(format!("pola-waf-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&rules).expect("a folder");
+    let (custom, exclusions) = (rules.join("custom.conf"), rules.join("exclusions.conf"));
+    std::fs::write(
+        &custom,
+        "SecRule ARGS:coupon \"@streq FREEPOLA\" \"id:10001,phase:2,deny,status:403,log,msg:'no free coupons'\"\n",
+    )
+    .expect("written");
+    std::fs::write(&exclusions, "# none yet\n").expect("written");
+    let edge = EdgeProcess::start(&format!(
+        "{SITE}\n[waf]\nbefore_crs = [\"{}\"]\nafter_crs = [\"{}\"]\n\n{}",
+        custom.display(),
+        exclusions.display(),
+        pools(&[("main", "/", &[&main], &[])])
+    ));
+    let get = |query: &str| status_of(client().get(format!("{}/api/v1/catalog/products?{query}", edge.public)));
+    assert_eq!(get("coupon=FREEPOLA").await.0, 403);
+    assert_eq!(get("comment=1%27%20OR%20%271%27%3D%271").await.0, 403);
+    assert!(
+        edge.log().contains("10001"),
+        "{}",
+        edge.log().lines().rev().take(3).collect::<Vec<_>>().join("\n")
+    );
+
+    std::fs::write(
+        &custom,
+        "SecRule ARGS:coupon \"@streq FREE2\" \"id:10002,phase:2,deny,status:403,log,msg:'no free coupons'\"\n",
+    )
+    .expect("written");
+    std::fs::write(&exclusions, "SecRuleUpdateTargetByTag \"attack-sqli\" \"!ARGS:comment\"\n").expect("written");
+    let reloaded = client()
+        .post(format!("{}/waf/reload", edge.admin))
+        .send()
+        .await
+        .expect("reloaded");
+    assert_eq!(reloaded.status(), 200);
+    assert_eq!(get("coupon=FREEPOLA").await.0, 200);
+    assert_eq!(get("coupon=FREE2").await.0, 403);
+    assert_eq!(
+        get("comment=1%27%20OR%20%271%27%3D%271").await.0,
+        200,
+        "excluded for this argument"
+    );
+    assert_eq!(get("q=1%27%20OR%20%271%27%3D%271").await.0, 403, "but not for others");
+
+    std::fs::write(&custom, "SecRule this is not a rule\n").expect("written");
+    let refused = client()
+        .post(format!("{}/waf/reload", edge.admin))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(refused.status(), 422);
+    assert_eq!(get("coupon=FREE2").await.0, 403, "a broken file leaves the old rules");
+    let _ = std::fs::remove_dir_all(rules);
 }
