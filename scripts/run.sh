@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # `make run`: a whole Pola on this machine. Private MariaDB on 127.0.0.1:3307 (data in
-# var/mariadb), a release build, the demo shop, a demo staff admin, and the API on
-# http://127.0.0.1:8080 until Ctrl-C.
+# var/mariadb), a release build, the demo shop, a demo staff admin, `pola serve` on
+# 127.0.0.1:8088 and in front of it the edge (edge/edge.toml): customers on
+# http://127.0.0.1:8080, staff on :8081, operators on :9180, until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/mariadb.sh start mariadb 3307
-cargo build --release --locked -p pola
+cargo build --release --locked -p pola -p pola-edge
 pola=target/release/pola
 
 export POLA_DATABASE__URL=${POLA_DATABASE__URL:-mysql://root@127.0.0.1:3307}
-export POLA_HTTP__ADDR=${POLA_HTTP__ADDR:-127.0.0.1:8080}
+export POLA_HTTP__ADDR=${POLA_HTTP__ADDR:-127.0.0.1:8088}
 export POLA_AUTH__SIGNING_KEY_FILE=${POLA_AUTH__SIGNING_KEY_FILE:-var/jwt-signing-key.pem}
 export POLA_LOG__FORMAT=${POLA_LOG__FORMAT:-pretty}
 
@@ -25,5 +26,14 @@ if [ ! -s var/demo-admin.txt ]; then
 fi
 echo "demo staff admin (also in var/demo-admin.txt):"
 sed 's/^/  /' var/demo-admin.txt
-echo "API: http://${POLA_HTTP__ADDR}/api/v1/catalog/products   docs: http://${POLA_HTTP__ADDR}/api/v1/docs/"
-exec "$pola" serve
+"$pola" serve &
+server=$!
+trap 'kill -INT $server 2>/dev/null; wait $server 2>/dev/null' EXIT
+for _ in $(seq 1 300); do
+  curl -sf "http://${POLA_HTTP__ADDR}/readyz" >/dev/null && break
+  kill -0 $server 2>/dev/null || { echo "pola serve stopped; see its log above" >&2; exit 1; }
+  sleep 0.1
+done
+echo "API: http://127.0.0.1:8080/api/v1/catalog/products   docs: http://127.0.0.1:8080/api/v1/docs/"
+echo "staff: http://127.0.0.1:8081   edge status: target/release/pola-edge status --config edge/edge.toml"
+target/release/pola-edge serve --config edge/edge.toml

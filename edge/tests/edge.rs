@@ -681,3 +681,105 @@ async fn custom_rules_and_exclusions_come_from_files_and_reload_without_a_restar
     assert_eq!(get("coupon=FREE2").await.0, 403, "a broken file leaves the old rules");
     let _ = std::fs::remove_dir_all(rules);
 }
+
+/// `pola` (the services), built beside this test by the workspace's test run.
+fn pola_binary() -> PathBuf {
+    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/pola");
+    assert!(
+        binary.exists(),
+        "{} is missing: build it first (make test does: cargo build -p pola)",
+        binary.display()
+    );
+    binary
+}
+
+#[tokio::test]
+async fn the_readme_tour_and_the_staff_tour_pass_through_the_edge_and_its_waf_with_no_false_positive() {
+    let databases = pola_core::testing::TestDatabases::new();
+    let dir = std::env::temp_dir().join(format!("pola-edge-tour-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(dir.join("var")).expect("a folder");
+    let port = free_port();
+    let env = [
+        ("POLA_DATABASE__URL", pola_core::testing::test_server_url()),
+        ("POLA_DATABASE__PREFIX", databases.config.prefix.clone()),
+        ("POLA_AUTH__SIGNING_KEY_FILE", dir.join("key.pem").display().to_string()),
+        ("POLA_PII__KEYRING_DIR", dir.join("pii").display().to_string()),
+        ("POLA_AUTH__ARGON2_MEMORY_KIB", "64".into()),
+        ("POLA_AUTH__ARGON2_ITERATIONS", "1".into()),
+        ("POLA_HTTP__ADDR", format!("127.0.0.1:{port}")),
+    ];
+    let pola = |args: &[&str]| {
+        let mut command = Command::new(pola_binary());
+        command.args(args).envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        command
+    };
+    let run = |args: &[&str], extra: &[(&str, &str)]| {
+        let output = pola(args).envs(extra.iter().copied()).output().expect("pola runs");
+        assert!(
+            output.status.success(),
+            "pola {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run(&["migrate"], &[]);
+    run(&["seed", "--demo", "--products", "300"], &[]);
+    run(
+        &["staff", "create", "--email", "admin@pola.lk", "--role", "admin"],
+        &[("POLA_STAFF_PASSWORD", "staff-passphrase-77")],
+    );
+    std::fs::write(
+        dir.join("var/demo-admin.txt"),
+        "email: admin@pola.lk\npassword: staff-passphrase-77\n",
+    )
+    .expect("written");
+    let log = std::fs::File::create(dir.join("pola.log")).expect("a log");
+    let mut server = pola(&["serve"])
+        .stdout(log.try_clone().expect("a handle"))
+        .stderr(log)
+        .spawn()
+        .expect("pola serve");
+    let ready = format!("http://127.0.0.1:{port}/readyz");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !client().get(&ready).send().await.is_ok_and(|r| r.status() == 200) {
+        assert!(Instant::now() < deadline, "pola serve did not become ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let edge = EdgeProcess::start(&format!(
+        "{SITE}\n[staff]\nvpn_ranges = [\"127.0.0.0/8\"]\n\n[[pools]]\nname = \"pola\"\nprefixes = [\"/\"]\ndc = [\"127.0.0.1:{port}\"]\n"
+    ));
+    let script = format!(
+        "{}\n{}",
+        pola_core::testing::readme_block("## A five-minute tour"),
+        pola_core::testing::readme_block("The staff API is only on the edge's staff listener")
+    )
+    .replace("API=http://127.0.0.1:8080", &format!("API={}", edge.public))
+    .replace("STAFF_API=http://127.0.0.1:8081", &format!("STAFF_API={}", edge.staff));
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .current_dir(&dir)
+            .output()
+            .map(|o| (o, dir))
+    })
+    .await
+    .expect("ran")
+    .expect("bash runs");
+    let (output, dir) = output;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let _ = Command::new("kill").args(["-INT", &server.id().to_string()]).status();
+    let _ = server.wait();
+    let edge_log = edge.log();
+    let blocked: Vec<&str> = edge_log.lines().filter(|l| l.contains("\"target\":\"waf\"")).collect();
+    assert!(
+        output.status.success(),
+        "the tour through the edge failed:\n{stdout}\n{}\n{blocked:?}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("\"pending_payment\"") && stdout.contains("+94771234567"),
+        "{stdout}"
+    );
+    assert!(blocked.is_empty(), "WAF matches on the shop's own traffic: {blocked:#?}");
+    let _ = std::fs::remove_dir_all(dir);
+}

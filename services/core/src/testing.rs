@@ -199,3 +199,12 @@ impl SendReply for RequestBuilder {
         Reply { status, headers, body }
     }
 }
+
+/// The first ```sh block after `heading` in the repository's README: what a newcomer pastes.
+pub fn readme_block(heading: &str) -> String {
+    let readme = include_str!("../../../README.md");
+    let section = &readme[readme.find(heading).expect("the README section")..];
+    let start = section.find("```sh\n").expect("a shell block") + "```sh\n".len();
+    let end = start + section[start..].find("```").expect("the block's end");
+    section[start..end].to_owned()
+}

@@ -117,22 +117,13 @@ pub const NIMAL: TourCustomer<'static> = TourCustomer {
     address: "12 Galle Road",
 };
 
-/// The first ```sh block after the heading `## A five-minute tour`.
-fn tour() -> String {
-    let readme = include_str!("../../../../README.md");
-    let section = &readme[readme.find("## A five-minute tour").expect("the tour section")..];
-    let start = section.find("```sh\n").expect("a shell block") + "```sh\n".len();
-    let end = start + section[start..].find("```").expect("the block's end");
-    section[start..end].to_owned()
-}
-
 /// Runs the tour against `addr` as `customer`; its standard output.
 pub fn run_tour(addr: &str, customer: &TourCustomer<'_>) -> String {
     let who = format!(
         "EMAIL={} NAME='{}' PHONE='{}' NIC={} ADDRESS='{}'",
         customer.email, customer.name, customer.phone, customer.nic, customer.address
     );
-    let script = tour()
+    let script = pola_core::testing::readme_block("## A five-minute tour")
         .replace("API=http://127.0.0.1:8080", &format!("API=http://{addr}"))
         .replace(
             "EMAIL=nimal@example.lk NAME='Nimal Perera' PHONE='077 123 4567' NIC=851230456V ADDRESS='12 Galle Road'",
