@@ -16,7 +16,7 @@ mkdir -p "$out"
 db=(mariadb -h127.0.0.1 -P3327 -uroot -N)
 
 bash scripts/mariadb.sh start bench-mariadb 3327
-cargo build --release --locked -p pola
+cargo build --release --locked -p pola -p pola-edge
 pola=target/release/pola
 
 export POLA_DATABASE__URL=mysql://root@127.0.0.1:3327
@@ -52,7 +52,15 @@ serve() { # ENV=VALUE…: (re)start pola serve with these settings
   echo "pola serve did not become ready; see $out/serve.log" >&2
   exit 1
 }
-trap '[ -n "$server" ] && kill -INT $server 2>/dev/null; wait 2>/dev/null || true' EXIT
+front=
+stop_front() {
+  if [ -n "$front" ]; then
+    kill -INT "$front" 2>/dev/null || true
+    wait "$front" 2>/dev/null || true
+    front=
+  fi
+}
+trap 'stop_front; [ -n "$server" ] && kill -INT $server 2>/dev/null; [ -f "$out/nginx/nginx.pid" ] && kill -QUIT "$(cat "$out/nginx/nginx.pid")" 2>/dev/null; wait 2>/dev/null || true' EXIT
 : >"$out/serve.log"
 serve
 
@@ -127,6 +135,99 @@ serve POLA_INVENTORY__SALE_BATCH_MAX=1
 run checkout-hot-variant-unbatched -s "$out/hot.lua" "$API/api/v1/orders"
 awk -v b="$(cat "$out/checkout-hot-variant.median")" -v u="$(cat "$out/checkout-hot-variant-unbatched.median")" \
   'BEGIN { printf "hot-variant checkout, batched / unbatched: %.2f×\n", b / u }' | tee -a "$out/summary.txt"
+
+# The catalogue list through the edge, without and with its WAF, and through nginx with
+# ModSecurity and the same CRS (Debian's packages), against the server straight. Every client
+# sends `Host: localhost`, as the public would send a name (CRS 920350 scores numeric hosts).
+serve POLA_INVENTORY__SALE_BATCH_MAX=64
+list="/api/v1/catalog/products?limit=20"
+run catalog-list-direct -H "Host: localhost" "$API$list"
+edge() { # MODE: pola-edge on 127.0.0.1:8095 in front of the bench server, WAF MODE (off|on)
+  stop_front
+  cat >"$out/edge-$1.toml" <<TOML
+[listen]
+public = "127.0.0.1:8095"
+staff = "127.0.0.1:8096"
+admin = "127.0.0.1:9196"
+[site]
+state_file = "$out/edge-site.json"
+[limits]
+per_ip_per_sec = 1000000000
+per_token_per_sec = 1000000000
+[waf]
+mode = "$1"
+work_dir = "$out/edge-waf"
+[log]
+filter = "warn"
+[[pools]]
+name = "pola"
+prefixes = ["/"]
+dc = ["127.0.0.1:8090"]
+TOML
+  target/release/pola-edge serve --config "$out/edge-$1.toml" >>"$out/edge.log" 2>&1 &
+  front=$!
+  for _ in $(seq 1 100); do
+    curl -sf -H "Host: localhost" "http://127.0.0.1:8095$list" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "pola-edge did not start; see $out/edge.log" >&2
+  exit 1
+}
+: >"$out/edge.log"
+edge off
+run catalog-list-edge -H "Host: localhost" "http://127.0.0.1:8095$list"
+edge on
+run catalog-list-edge-waf -H "Host: localhost" "http://127.0.0.1:8095$list"
+stop_front
+
+bash scripts/deps.sh --nginx
+nginx_dir=$(pwd)/$out/nginx
+rm -rf "$nginx_dir" && mkdir -p "$nginx_dir"/{conf,logs,tmp,data}
+cp /etc/nginx/unicode.mapping "$nginx_dir/conf/"
+sed -e 's/^SecRuleEngine .*/SecRuleEngine On/' -e "s#^SecTmpDir .*#SecTmpDir $nginx_dir/tmp#" \
+  -e "s#^SecDataDir .*#SecDataDir $nginx_dir/data#" -e 's/^SecAuditEngine .*/SecAuditEngine Off/' \
+  -e "s#^SecAuditLog .*#SecAuditLog $nginx_dir/logs/audit.log#" /etc/nginx/modsecurity.conf >"$nginx_dir/conf/modsecurity.conf"
+cat >"$nginx_dir/conf/main.conf" <<CONF
+Include $nginx_dir/conf/modsecurity.conf
+Include /etc/modsecurity/crs/crs-setup.conf
+SecAction "id:900200,phase:1,nolog,pass,t:none,setvar:'tx.allowed_methods=GET HEAD POST OPTIONS PUT PATCH DELETE'"
+Include /etc/modsecurity/crs/REQUEST-900-EXCLUSION-RULES-BEFORE-CRS.conf
+Include /usr/share/modsecurity-crs/rules/*.conf
+Include /etc/modsecurity/crs/RESPONSE-999-EXCLUSION-RULES-AFTER-CRS.conf
+CONF
+cat >"$nginx_dir/conf/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_http_modsecurity_module.so;
+worker_processes 2;
+pid $nginx_dir/nginx.pid;
+error_log $nginx_dir/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $nginx_dir/tmp/body;
+  proxy_temp_path $nginx_dir/tmp/proxy;
+  fastcgi_temp_path $nginx_dir/tmp/fastcgi;
+  uwsgi_temp_path $nginx_dir/tmp/uwsgi;
+  scgi_temp_path $nginx_dir/tmp/scgi;
+  upstream pola { server 127.0.0.1:8090; keepalive 64; }
+  server {
+    listen 127.0.0.1:8097;
+    modsecurity on;
+    modsecurity_rules_file $nginx_dir/conf/main.conf;
+    location / { proxy_pass http://pola; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+CONF
+nginx -e "$nginx_dir/logs/error.log" -p "$nginx_dir" -c conf/nginx.conf
+for _ in $(seq 1 100); do
+  curl -sf -H "Host: localhost" "http://127.0.0.1:8097$list" >/dev/null && break
+  sleep 0.1
+done
+run catalog-list-nginx-modsecurity -H "Host: localhost" "http://127.0.0.1:8097$list"
+kill -QUIT "$(cat "$nginx_dir/nginx.pid")"
+awk -v d="$(cat "$out/catalog-list-direct.median")" -v e="$(cat "$out/catalog-list-edge.median")" \
+  -v w="$(cat "$out/catalog-list-edge-waf.median")" -v n="$(cat "$out/catalog-list-nginx-modsecurity.median")" \
+  'BEGIN { printf "catalogue list req/s as a share of direct: edge %.2f, edge+WAF %.2f, nginx+ModSecurity %.2f; edge+WAF / nginx+ModSecurity %.2f×\n", e / d, w / d, n / d, w / n }' \
+  | tee -a "$out/summary.txt"
 
 # What sealing personal data costs a registration and a sign-in (in-process, same database).
 cargo bench --locked -q -p pola --bench pii 2>/dev/null | tee -a "$out/summary.txt"

@@ -15,6 +15,11 @@ command -v jq >/dev/null 2>&1 || need+=(jq)
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null 2>&1 || need+=(wrk)
 fi
+if [ "${1:-}" = "--nginx" ]; then
+  # Only for `make bench`, to compare the edge with nginx + ModSecurity + the same CRS.
+  command -v nginx >/dev/null 2>&1 || need+=(nginx)
+  [ -f /usr/lib/nginx/modules/ngx_http_modsecurity_module.so ] || need+=(libnginx-mod-http-modsecurity)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing from Debian: ${need[*]}"
