@@ -10,6 +10,7 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v cmake >/dev/null 2>&1 || need+=(cmake) # pingora-core builds zlib-ng with it
 [ -f /usr/include/modsecurity/modsecurity.h ] || need+=(libmodsecurity-dev) # the edge's WAF
 [ -d /usr/share/modsecurity-crs/rules ] || need+=(modsecurity-crs)         # OWASP Core Rule Set
+command -v openssl >/dev/null 2>&1 || need+=(openssl) # the edge's TLS test makes its certificates
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 if [ "${1:-}" = "--bench" ]; then

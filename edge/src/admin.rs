@@ -127,6 +127,52 @@ async fn metrics() -> String {
     pola_core::telemetry::metrics().render()
 }
 
+/// A plain-HTTP listener that sends every request to the same place over HTTPS.
+pub struct Redirect {
+    pub from: SocketAddr,
+    pub https_port: u16,
+}
+
+#[async_trait]
+impl BackgroundService for Redirect {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let https_port = self.https_port;
+        let redirect = move |request: axum::extract::Request| async move {
+            let host = request
+                .headers()
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .and_then(|h| h.rsplit_once(':').map_or(Some(h), |(name, _)| Some(name)))
+                .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b)))
+                .unwrap_or("localhost")
+                .to_owned();
+            let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+            let port = if https_port == 443 {
+                String::new()
+            } else {
+                format!(":{https_port}")
+            };
+            (
+                StatusCode::MOVED_PERMANENTLY,
+                [(axum::http::header::LOCATION, format!("https://{host}{port}{path}"))],
+            )
+        };
+        let listener = match tokio::net::TcpListener::bind(self.from).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::error!(redirect.addr = %self.from, error = %e, "the HTTPS redirect listener cannot bind");
+                return;
+            }
+        };
+        let served = axum::serve(listener, Router::new().fallback(redirect)).with_graceful_shutdown(async move {
+            let _ = shutdown.changed().await;
+        });
+        if let Err(e) = served.await {
+            tracing::error!(error = %e, "the HTTPS redirect listener stopped");
+        }
+    }
+}
+
 #[async_trait]
 impl BackgroundService for Admin {
     async fn start(&self, mut shutdown: ShutdownWatch) {

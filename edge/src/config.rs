@@ -23,7 +23,28 @@ pub struct EdgeConfig {
     /// Upstream pools, matched by the longest path prefix.
     pub pools: Vec<PoolConfig>,
     pub waf: crate::waf::WafConfig,
+    /// With a certificate and key, the public and staff listeners speak HTTPS only.
+    pub tls: Option<TlsConfig>,
     pub log: pola_core::config::LogConfig,
+}
+
+/// TLS for the public and staff listeners.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// A plain-HTTP listener that redirects every request to HTTPS (`127.0.0.1:8079`), if any.
+    pub redirect_from: Option<SocketAddr>,
+    /// `max-age` of Strict-Transport-Security, in seconds. Default one year.
+    #[serde(default = "one_year")]
+    pub hsts_max_age_secs: u64,
+}
+
+fn one_year() -> u64 {
+    365 * 24 * 3600
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -185,6 +206,7 @@ impl Default for EdgeConfig {
                 dr: vec![],
             }],
             waf: crate::waf::WafConfig::default(),
+            tls: None,
             log: pola_core::config::LogConfig::default(),
         }
     }
@@ -219,6 +241,14 @@ impl EdgeConfig {
                     pool.name
                 );
             }
+        }
+        if let Some(tls) = &self.tls {
+            anyhow::ensure!(
+                tls.cert.exists() && tls.key.exists(),
+                "tls.cert {} and tls.key {} must exist",
+                tls.cert.display(),
+                tls.key.display()
+            );
         }
         anyhow::ensure!((1..=4).contains(&self.waf.paranoia_level), "waf.paranoia_level is 1 to 4");
         anyhow::ensure!(self.site.failure_threshold > 0, "site.failure_threshold must be at least 1");

@@ -58,8 +58,24 @@ pub fn server(config: EdgeConfig) -> anyhow::Result<Server> {
             listener,
         };
         let mut service = pingora::proxy::http_proxy_service_with_name(&server.configuration, edge, name);
-        service.add_tcp(&addr.to_string());
+        match &config.tls {
+            Some(tls) => service.add_tls(
+                &addr.to_string(),
+                &tls.cert.display().to_string(),
+                &tls.key.display().to_string(),
+            )?,
+            None => service.add_tcp(&addr.to_string()),
+        }
         server.add_service(service);
+    }
+    if let Some(from) = config.tls.as_ref().and_then(|t| t.redirect_from) {
+        server.add_service(background_service(
+            "https redirect",
+            admin::Redirect {
+                from,
+                https_port: config.listen.public.port(),
+            },
+        ));
     }
     server.add_service(background_service(
         "health checks",

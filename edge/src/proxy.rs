@@ -441,7 +441,10 @@ impl ProxyHttp for Edge {
         if let Some(client) = ctx.client {
             upstream.insert_header("x-forwarded-for", client.to_string())?;
         }
-        upstream.insert_header("x-forwarded-proto", "http")?;
+        upstream.insert_header(
+            "x-forwarded-proto",
+            if self.shared.config.tls.is_some() { "https" } else { "http" },
+        )?;
         upstream.insert_header("x-pola-listener", self.listener.as_str())?;
         Ok(())
     }
@@ -451,6 +454,12 @@ impl ProxyHttp for Edge {
         response.insert_header("x-content-type-options", "nosniff")?;
         response.insert_header("x-frame-options", "DENY")?;
         response.insert_header("referrer-policy", "no-referrer")?;
+        if let Some(tls) = &self.shared.config.tls {
+            response.insert_header(
+                "strict-transport-security",
+                format!("max-age={}; includeSubDomains", tls.hsts_max_age_secs),
+            )?;
+        }
         Ok(())
     }
 

@@ -783,3 +783,76 @@ async fn the_readme_tour_and_the_staff_tour_pass_through_the_edge_and_its_waf_wi
     assert!(blocked.is_empty(), "WAF matches on the shop's own traffic: {blocked:#?}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn with_a_certificate_the_listeners_speak_https_plain_http_is_redirected_and_hsts_is_sent() {
+    let main = Upstream::start("main");
+    let dir = std::env::temp_dir().join(format!("pola-edge-tls-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let (cert, key, ca) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("ca.pem"));
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("written");
+    // A test CA, and a certificate for localhost signed by it.
+    for args in [
+        "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=PolaTestCA -keyout ca.key -out ca.pem",
+        "req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout key.pem -out leaf.csr",
+        "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile leaf.ext -out cert.pem",
+    ] {
+        let made = Command::new("openssl")
+            .args(args.split(' '))
+            .current_dir(&dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            made.status.success(),
+            "openssl {args}: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
+    let redirect = free_port();
+    let edge = EdgeProcess::start(&format!(
+        "{SITE}\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nredirect_from = \"127.0.0.1:{redirect}\"\n\n{}",
+        cert.display(),
+        key.display(),
+        pools(&[("main", "/", &[&main], &[])])
+    ));
+    let port = edge.public.rsplit(':').next().expect("a port").to_owned();
+    pola_core::install_crypto_provider();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).expect("the CA")).expect("a cert"))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+
+    let response = client
+        .get(format!("https://localhost:{port}/api/v1/catalog/products"))
+        .send()
+        .await
+        .expect("an HTTPS answer");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["upstream"], "main");
+
+    let moved = client
+        .get(format!("http://localhost:{redirect}/api/v1/catalog/products?q=tea"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(moved.status(), 301);
+    assert_eq!(
+        moved.headers()["location"],
+        format!("https://localhost:{port}/api/v1/catalog/products?q=tea")
+    );
+    assert!(
+        client.get(format!("http://localhost:{port}/")).send().await.is_err(),
+        "no plain HTTP on the TLS port"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
