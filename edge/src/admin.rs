@@ -135,7 +135,7 @@ pub struct Redirect {
 
 #[async_trait]
 impl BackgroundService for Redirect {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
+    async fn start(&self, shutdown: ShutdownWatch) {
         let https_port = self.https_port;
         let redirect = move |request: axum::extract::Request| async move {
             let host = request
@@ -157,25 +157,31 @@ impl BackgroundService for Redirect {
                 [(axum::http::header::LOCATION, format!("https://{host}{port}{path}"))],
             )
         };
-        let listener = match tokio::net::TcpListener::bind(self.from).await {
-            Ok(listener) => listener,
-            Err(e) => {
-                tracing::error!(redirect.addr = %self.from, error = %e, "the HTTPS redirect listener cannot bind");
-                return;
-            }
-        };
-        let served = axum::serve(listener, Router::new().fallback(redirect)).with_graceful_shutdown(async move {
-            let _ = shutdown.changed().await;
-        });
-        if let Err(e) = served.await {
-            tracing::error!(error = %e, "the HTTPS redirect listener stopped");
+        serve(self.from, Router::new().fallback(redirect), shutdown, "HTTPS redirect").await;
+    }
+}
+
+/// Serves `app` on `addr` until Pingora shuts down.
+async fn serve(addr: SocketAddr, app: Router, mut shutdown: ShutdownWatch, what: &str) {
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(listener.addr = %addr, error = %e, "the {what} listener cannot bind");
+            return;
         }
+    };
+    tracing::info!(listener.addr = %addr, "{what} listener up");
+    let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = shutdown.changed().await;
+    });
+    if let Err(e) = served.await {
+        tracing::error!(error = %e, "the {what} listener stopped");
     }
 }
 
 #[async_trait]
 impl BackgroundService for Admin {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
+    async fn start(&self, shutdown: ShutdownWatch) {
         let state = Arc::new(AdminState {
             pools: self.pools.clone(),
             site: self.site.clone(),
@@ -190,19 +196,6 @@ impl BackgroundService for Admin {
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
             .with_state(state);
-        let listener = match tokio::net::TcpListener::bind(self.addr).await {
-            Ok(listener) => listener,
-            Err(e) => {
-                tracing::error!(admin.addr = %self.addr, error = %e, "the admin listener cannot bind");
-                return;
-            }
-        };
-        tracing::info!(admin.addr = %self.addr, "admin listener up");
-        let served = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = shutdown.changed().await;
-        });
-        if let Err(e) = served.await {
-            tracing::error!(error = %e, "the admin listener stopped");
-        }
+        serve(self.addr, app, shutdown, "admin").await;
     }
 }

@@ -25,83 +25,54 @@ fn free_port() -> u16 {
 }
 
 /// A stand-in upstream: `/readyz` answers 200, anything else echoes what arrived, named.
-/// It runs on its own thread and runtime, so that `stop` closes every connection as a killed
-/// process would.
+/// `stop` closes every connection, as a killed process would.
 struct Upstream {
-    name: &'static str,
     addr: SocketAddr,
     /// Requests other than health checks that reached it whole (headers and body).
     seen: Arc<AtomicU64>,
-    stop: Option<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)>,
+    server: pola_core::testing::ThreadServer,
 }
 
 impl Upstream {
     fn start(name: &'static str) -> Self {
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let mut upstream = Self {
-            name,
-            addr,
-            seen: Arc::default(),
-            stop: None,
-        };
-        upstream.restart();
-        upstream
-    }
-
-    fn restart(&mut self) {
-        let (name, seen) = (self.name, self.seen.clone());
-        let listener = std::net::TcpListener::bind(self.addr).expect("the upstream's port");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async move {
-                let echo = move |request: Request| async move {
-                    let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
-                    let headers: serde_json::Map<String, Value> = ["x-request-id", "traceparent", "x-forwarded-for"]
-                        .into_iter()
-                        .map(|n| {
-                            (
-                                n.to_owned(),
-                                json!(request.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("")),
-                            )
-                        })
-                        .collect();
-                    let body = axum::body::to_bytes(request.into_body(), usize::MAX).await.map(|b| b.len());
-                    if body.is_ok() {
-                        seen.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let body = body.unwrap_or(0);
-                    Json(json!({"upstream": name, "method": method, "path": path, "headers": headers, "body_bytes": body}))
-                };
-                let app = Router::new()
-                    .route("/readyz", routing::get(|| async { "ready" }))
-                    .fallback(echo);
-                let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
-                tokio::select! {
-                    _ = axum::serve(listener, app) => {}
-                    _ = stopped => {}
+        let seen = Arc::new(AtomicU64::new(0));
+        let counted = seen.clone();
+        let echo = move |request: Request| {
+            let seen = counted.clone();
+            async move {
+                let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
+                let headers: serde_json::Map<String, Value> = ["x-request-id", "traceparent", "x-forwarded-for"]
+                    .into_iter()
+                    .map(|n| {
+                        let value = request.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+                        (n.to_owned(), json!(value))
+                    })
+                    .collect();
+                let body = axum::body::to_bytes(request.into_body(), usize::MAX).await.map(|b| b.len());
+                if body.is_ok() {
+                    seen.fetch_add(1, Ordering::Relaxed);
                 }
-            });
-            runtime.shutdown_background();
-        });
-        self.stop = Some((stop, thread));
+                let body = body.unwrap_or(0);
+                Json(json!({"upstream": name, "method": method, "path": path, "headers": headers, "body_bytes": body}))
+            }
+        };
+        let app = Router::new()
+            .route("/readyz", routing::get(|| async { "ready" }))
+            .fallback(echo);
+        let server = pola_core::testing::ThreadServer::start(app);
+        Self {
+            addr: server.addr,
+            seen,
+            server,
+        }
     }
 
     fn stop(&mut self) {
-        if let Some((stop, thread)) = self.stop.take() {
-            let _ = stop.send(());
-            thread.join().expect("the upstream's thread ends");
-        }
+        self.server.stop();
     }
-}
 
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        self.stop();
+    fn restart(&mut self) {
+        self.server.restart();
     }
 }
 

@@ -208,3 +208,68 @@ pub fn readme_block(heading: &str) -> String {
     let end = start + section[start..].find("```").expect("the block's end");
     section[start..end].to_owned()
 }
+
+/// An axum app served on its own thread and runtime, for stand-ins of other systems (Vault, an
+/// upstream): `stop` drops the runtime, so every open connection closes as it would if the
+/// process had been killed; `restart` serves the same app on the same port again.
+pub struct ThreadServer {
+    pub addr: std::net::SocketAddr,
+    app: axum::Router,
+    running: Option<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)>,
+}
+
+impl ThreadServer {
+    /// Serves `app` on a free loopback port.
+    pub fn start(app: axum::Router) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let mut server = Self {
+            addr: listener.local_addr().expect("an address"),
+            app,
+            running: None,
+        };
+        server.serve(listener);
+        server
+    }
+
+    fn serve(&mut self, listener: std::net::TcpListener) {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = self.app.clone();
+        listener.set_nonblocking(true).expect("non-blocking");
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
+                tokio::select! {
+                    _ = axum::serve(listener, app) => {}
+                    _ = stopped => {}
+                }
+            });
+            runtime.shutdown_background();
+        });
+        self.running = Some((stop, thread));
+    }
+
+    /// Goes away: the port refuses connections and open ones close.
+    pub fn stop(&mut self) {
+        if let Some((stop, thread)) = self.running.take() {
+            let _ = stop.send(());
+            thread.join().expect("the server's thread ends");
+        }
+    }
+
+    /// Comes back on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        let listener = std::net::TcpListener::bind(self.addr).expect("the same port");
+        self.serve(listener);
+    }
+}
+
+impl Drop for ThreadServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

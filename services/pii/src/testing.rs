@@ -68,7 +68,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
 pub struct FakeVault {
     pub addr: SocketAddr,
     state: Shared,
-    stop: Option<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)>,
+    server: pola_core::testing::ThreadServer,
 }
 
 impl FakeVault {
@@ -81,51 +81,26 @@ impl FakeVault {
                 vault.transit.insert(name.into(), vec![random_key()]);
             }
         }
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-        let addr = listener.local_addr().expect("an address");
-        let mut vault = Self { addr, state, stop: None };
-        vault.serve(listener);
-        vault
+        let server = pola_core::testing::ThreadServer::start(router(state.clone()));
+        Self {
+            addr: server.addr,
+            state,
+            server,
+        }
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    fn serve(&mut self, listener: std::net::TcpListener) {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = router(self.state.clone());
-        listener.set_nonblocking(true).expect("non-blocking");
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
-                tokio::select! {
-                    _ = axum::serve(listener, app) => {}
-                    _ = stopped => {}
-                }
-            });
-            // Dropping the runtime drops every connection task: clients see the sockets close.
-            runtime.shutdown_background();
-        });
-        self.stop = Some((stop, thread));
-    }
-
     /// Goes away: the port refuses connections and open ones close. The keys are kept.
     pub fn stop(&mut self) {
-        if let Some((stop, thread)) = self.stop.take() {
-            let _ = stop.send(());
-            thread.join().expect("the fake Vault thread ends");
-        }
+        self.server.stop();
     }
 
     /// Comes back on the same port.
     pub fn restart(&mut self) {
-        let listener = std::net::TcpListener::bind(self.addr).expect("the same port");
-        self.serve(listener);
+        self.server.restart();
     }
 
     /// Revokes every token (as a token expiring would): the next call must sign in again.
@@ -159,12 +134,6 @@ impl FakeVault {
             .filter(|(path, _)| path.starts_with(prefix))
             .flat_map(|(_, versions)| versions.iter().flatten().cloned())
             .collect()
-    }
-}
-
-impl Drop for FakeVault {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
