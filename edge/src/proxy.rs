@@ -479,7 +479,9 @@ impl ProxyHttp for Edge {
         }
         FailToProxy {
             error_code: status,
-            can_reuse_downstream: false,
+            // A request the WAF refused was read whole: the connection can serve the next one
+            // (closing it at once could reset it under the client before it reads the 403).
+            can_reuse_downstream: ctx.refused == Some("waf"),
         }
     }
 

@@ -147,6 +147,19 @@ impl EdgeProcess {
         }
     }
 
+    /// Whether `needle` shows in the log within a few seconds (lines are written after the
+    /// response).
+    fn wait_for_log(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("edge.log")).unwrap_or_default()
     }
@@ -252,7 +265,7 @@ async fn requests_are_routed_by_prefix_with_request_ids_trace_context_and_securi
         (&body["headers"]["x-request-id"], &body["headers"]["traceparent"]),
         (&json!("support-ticket-77"), &json!(traceparent))
     );
-    assert!(edge.log().contains("\"path\":\"/x\""), "an access log line per request");
+    assert!(edge.wait_for_log("\"path\":\"/x\""), "an access log line per request");
 }
 
 #[tokio::test]
