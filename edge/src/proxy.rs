@@ -472,16 +472,19 @@ impl ProxyHttp for Edge {
             _ if matches!(e.esource(), pingora::ErrorSource::Downstream) => (400, "The request could not be read."),
             _ => (502, "The shop did not answer; try again in a moment."),
         };
-        let retry = [("retry-after", "5".to_owned())];
-        let headers: &[(&str, String)] = if status >= 502 { &retry } else { &[] };
-        if let Err(write) = problem(session, ctx, status, detail, headers).await {
+        // The connection is not reused after a failure: say so, or a client would send its next
+        // request down a connection that is about to close.
+        session.set_keepalive(None);
+        let mut headers = vec![("connection", "close".to_owned())];
+        if status >= 502 {
+            headers.push(("retry-after", "5".to_owned()));
+        }
+        if let Err(write) = problem(session, ctx, status, detail, &headers).await {
             tracing::debug!(error = %write, "could not send the error response");
         }
         FailToProxy {
             error_code: status,
-            // A request the WAF refused was read whole: the connection can serve the next one
-            // (closing it at once could reset it under the client before it reads the 403).
-            can_reuse_downstream: ctx.refused == Some("waf"),
+            can_reuse_downstream: false,
         }
     }
 

@@ -553,6 +553,17 @@ async fn attacks_in_the_query_headers_cookies_and_bodies_are_blocked_before_they
         "a chunked JSON body is inspected whole: {answer}"
     );
     assert_eq!(main.seen.load(Ordering::Relaxed), 0, "no attack reached an upstream whole");
+    // Refused after its body was read, a request's connection closes, and says so first.
+    let refused = client
+        .post(url("/api/v1/identity/register"))
+        .json(&json!({"name": "<script>alert(document.cookie)</script>"}))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(
+        (refused.status().as_u16(), &refused.headers()["connection"]),
+        (403, &"close".parse::<reqwest::header::HeaderValue>().expect("a value"))
+    );
     let log = edge.log();
     assert!(
         log.contains("\"action\":\"blocked\"") && log.contains("942100"),
