@@ -138,6 +138,9 @@ pub struct Limits {
     pub auth_paths: Vec<String>,
     /// Largest request body, in bytes; larger ones get 413. Default 1 MiB.
     pub body_bytes: u64,
+    /// Longest wait for the next piece of a request body; a client that stalls longer gets 408.
+    /// Default 10000 ms.
+    pub body_read_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -152,6 +155,7 @@ impl Default for Limits {
                 "/api/v1/identity/staff/token".into(),
             ],
             body_bytes: 1024 * 1024,
+            body_read_timeout_ms: 10_000,
         }
     }
 }
@@ -189,6 +193,19 @@ pub struct PoolConfig {
     /// `host:port` of each member at DR.
     #[serde(default)]
     pub dr: Vec<String>,
+    /// How a member is chosen. Default `round_robin`.
+    #[serde(default)]
+    pub balance: Balance,
+}
+
+/// `pools[].balance`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+    /// The healthy member with the fewest requests in flight from this edge.
+    LeastConnections,
 }
 
 impl Default for EdgeConfig {
@@ -204,6 +221,7 @@ impl Default for EdgeConfig {
                 prefixes: vec!["/".into()],
                 dc: vec!["127.0.0.1:8090".into()],
                 dr: vec![],
+                balance: Balance::RoundRobin,
             }],
             waf: crate::waf::WafConfig::default(),
             tls: None,

@@ -14,7 +14,7 @@ use pingora::{
 use serde::Serialize;
 
 use crate::{
-    config::{EdgeConfig, PoolConfig},
+    config::{Balance, EdgeConfig, PoolConfig},
     site::{Site, SiteState},
 };
 
@@ -24,6 +24,7 @@ pub type Balancer = LoadBalancer<RoundRobin>;
 pub struct Pool {
     pub name: String,
     prefixes: Vec<String>,
+    pub balance: Balance,
     pub dc: Arc<Balancer>,
     /// None: the pool has no DR members, and serves from DC whatever the site.
     pub dr: Option<Arc<Balancer>>,
@@ -48,6 +49,7 @@ impl Pool {
         Ok(Self {
             name: pool.name.clone(),
             prefixes: pool.prefixes.clone(),
+            balance: pool.balance,
             dc: balancer(&pool.dc, config)?,
             dr: match pool.dr.is_empty() {
                 true => None,
@@ -69,7 +71,8 @@ impl Pool {
     }
 }
 
-fn members(balancer: &Balancer) -> Vec<(Backend, bool)> {
+/// Every member of `balancer`, with whether its checks pass.
+pub fn members(balancer: &Balancer) -> Vec<(Backend, bool)> {
     let backends = balancer.backends();
     backends
         .get_backend()

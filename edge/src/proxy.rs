@@ -18,7 +18,7 @@ use pingora::{
 use pingora_limits::rate::Rate;
 
 use crate::{
-    config::EdgeConfig,
+    config::{Balance, EdgeConfig},
     pools::Pools,
     site::SiteState,
     waf::{Inspected, Verdict, Waf},
@@ -48,6 +48,8 @@ pub struct Shared {
     pub waf: Option<Arc<Waf>>,
     per_second: Rate,
     per_minute: Rate,
+    /// Requests in flight to each member (`host:port`), for least-connections balancing.
+    in_flight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 impl Shared {
@@ -59,6 +61,7 @@ impl Shared {
             waf,
             per_second: Rate::new(Duration::from_secs(1)),
             per_minute: Rate::new(Duration::from_secs(60)),
+            in_flight: std::sync::Mutex::default(),
         }
     }
 }
@@ -84,6 +87,8 @@ pub struct Ctx {
     held: Option<(Inspected, bytes::BytesMut)>,
     /// Rules the WAF matched.
     waf_rules: Vec<u32>,
+    /// The member this request counts as in flight to.
+    counted: Option<String>,
 }
 
 /// A request id the edge accepts from a client: short, visible ASCII.
@@ -107,6 +112,7 @@ fn new_traceparent() -> String {
 async fn problem(session: &mut Session, ctx: &Ctx, status: u16, detail: &str, headers: &[(&str, String)]) -> Result<()> {
     let kind = match status {
         403 => "forbidden",
+        408 => "request-timeout",
         404 => "not-found",
         413 => "payload-too-large",
         429 => "rate-limited",
@@ -146,6 +152,32 @@ fn http_version(version: http::Version) -> &'static str {
         http::Version::HTTP_10 => "1.0",
         http::Version::HTTP_2 => "2.0",
         _ => "1.1",
+    }
+}
+
+impl Shared {
+    /// Moves this request's in-flight count to `to` (or nowhere).
+    fn count(&self, ctx: &mut Ctx, to: Option<String>) {
+        let mut in_flight = self.in_flight.lock().expect("unpoisoned");
+        if let Some(from) = ctx.counted.take()
+            && let Some(n) = in_flight.get_mut(&from)
+        {
+            *n = n.saturating_sub(1);
+        }
+        if let Some(to) = &to {
+            *in_flight.entry(to.clone()).or_default() += 1;
+        }
+        ctx.counted = to;
+    }
+
+    /// The healthy untried member with the fewest requests in flight.
+    fn least_loaded(&self, balancer: &crate::pools::Balancer, tried: &[String]) -> Option<pingora::lb::Backend> {
+        let in_flight = self.in_flight.lock().expect("unpoisoned");
+        crate::pools::members(balancer)
+            .into_iter()
+            .filter(|(b, healthy)| *healthy && !tried.contains(&b.addr.to_string()))
+            .min_by_key(|(b, _)| in_flight.get(&b.addr.to_string()).copied().unwrap_or(0))
+            .map(|(b, _)| b)
     }
 }
 
@@ -319,6 +351,7 @@ impl ProxyHttp for Edge {
             refused: None,
             held: None,
             waf_rules: vec![],
+            counted: None,
         }
     }
 
@@ -337,6 +370,8 @@ impl ProxyHttp for Edge {
         if self.screen(session, ctx).await? {
             return Ok(true);
         }
+        // A client that stalls in the middle of its body is cut off.
+        session.set_read_timeout(Some(Duration::from_millis(self.shared.config.limits.body_read_timeout_ms)));
         if self.shared.waf.is_none() {
             return Ok(false);
         }
@@ -413,12 +448,17 @@ impl ProxyHttp for Edge {
         let pool = self.shared.pools.get(ctx.pool.expect("routed before choosing a peer"));
         let balancer = pool.at(self.shared.site.active());
         let untried = |b: &pingora::lb::Backend| !ctx.tried.contains(&b.addr.to_string());
-        let backend = balancer
-            .select_with(b"", 256, |b, healthy| healthy && untried(b))
+        let least = match pool.balance {
+            Balance::LeastConnections => self.shared.least_loaded(balancer, &ctx.tried),
+            Balance::RoundRobin => None,
+        };
+        let backend = least
+            .or_else(|| balancer.select_with(b"", 256, |b, healthy| healthy && untried(b)))
             // Nothing healthy left untried: a member the checks have not caught up with yet.
             .or_else(|| balancer.select_with(b"", 256, |b, _| untried(b)))
             .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(503), "no member of the pool can take the request"))?;
         ctx.tried.push(backend.addr.to_string());
+        self.shared.count(ctx, Some(backend.addr.to_string()));
         let upstream = &self.shared.config.upstream;
         let mut peer = HttpPeer::new(backend, false, String::new());
         peer.options.connection_timeout = Some(Duration::from_millis(upstream.connect_timeout_ms));
@@ -469,6 +509,9 @@ impl ProxyHttp for Edge {
             ErrorType::HTTPStatus(403) => (403, "The shop's firewall refused this request."),
             ErrorType::HTTPStatus(503) => (503, "The shop cannot take this request right now; try again in a moment."),
             ErrorType::HTTPStatus(code) => (*code, "The request could not be served."),
+            ErrorType::ReadTimedout if matches!(e.esource(), pingora::ErrorSource::Downstream) => {
+                (408, "The request body stopped arriving.")
+            }
             _ if matches!(e.esource(), pingora::ErrorSource::Downstream) => (400, "The request could not be read."),
             _ => (502, "The shop did not answer; try again in a moment."),
         };
@@ -489,6 +532,7 @@ impl ProxyHttp for Edge {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        self.shared.count(ctx, None);
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let request = session.req_header();
         let pool = ctx.pool.map(|i| self.shared.pools.get(i).name.clone()).unwrap_or_default();

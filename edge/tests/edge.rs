@@ -35,11 +35,17 @@ struct Upstream {
 
 impl Upstream {
     fn start(name: &'static str) -> Self {
+        Self::slow(name, Duration::ZERO)
+    }
+
+    /// An upstream that takes `delay` to answer anything but its health check.
+    fn slow(name: &'static str, delay: Duration) -> Self {
         let seen = Arc::new(AtomicU64::new(0));
         let counted = seen.clone();
         let echo = move |request: Request| {
             let seen = counted.clone();
             async move {
+                tokio::time::sleep(delay).await;
                 let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
                 let headers: serde_json::Map<String, Value> = ["x-request-id", "traceparent", "x-forwarded-for"]
                     .into_iter()
@@ -850,4 +856,48 @@ async fn with_a_certificate_the_listeners_speak_https_plain_http_is_redirected_a
         "no plain HTTP on the TLS port"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn least_connections_sends_most_requests_to_the_member_that_keeps_up() {
+    let (slow, fast) = (Upstream::slow("slow", Duration::from_millis(100)), Upstream::start("fast"));
+    let edge = EdgeProcess::start(&format!(
+        "{SITE}\n{UNLIMITED}\n{}balance = \"least_connections\"\n",
+        pools(&[("main", "/", &[&slow, &fast], &[])])
+    ));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = tokio::spawn(steady(format!("{}/api/v1/catalog/products", edge.public), stop.clone()));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failed, seen) = load.await.expect("the load ran");
+    assert_eq!(failed, 0);
+    let fast_share = seen.get("fast").copied().unwrap_or(0) as f64 / ok as f64;
+    // Round robin would give each half; the slow member holds its requests longer.
+    assert!(fast_share > 0.8, "the fast member took {fast_share:.2} of {ok}: {seen:?}");
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_in_its_body_is_cut_off_with_408() {
+    let main = Upstream::start("main");
+    let edge = EdgeProcess::start(&format!(
+        "{SITE}\n[limits]\nbody_read_timeout_ms = 300\n\n{}",
+        pools(&[("main", "/", &[&main], &[])])
+    ));
+    let addr = edge.public.trim_start_matches("http://").to_owned();
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&addr).expect("a connection");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("a timeout");
+        stream
+            .write_all(b"POST /api/v1/orders HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"lines\":")
+            .expect("sent");
+        // ... and nothing more.
+        let mut answer = vec![0u8; 4096];
+        let read = stream.read(&mut answer).unwrap_or(0);
+        String::from_utf8_lossy(&answer[..read]).into_owned()
+    })
+    .await
+    .expect("ran");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(main.seen.load(Ordering::Relaxed), 0);
 }
