@@ -520,6 +520,7 @@ async fn attacks_in_the_query_headers_cookies_and_bodies_are_blocked_before_they
         ("path traversal", client.get(url("/api/v1/catalog/products?file=../../../../etc/passwd"))),
         ("remote command execution", client.get(url("/api/v1/catalog/products?cmd=;cat%20/etc/passwd"))),
         ("response splitting", client.get(url("/api/v1/catalog/products?q=%0d%0aSet-Cookie:%20session=stolen"))),
+        ("request smuggling", client.get(url("/api/v1/catalog/products?q=GET%20/admin%20HTTP/1.1"))),
         (
             "XSS in a JSON body",
             client.post(url("/api/v1/identity/register")).json(&json!({"email": "x@example.lk", "name": "<script>alert(document.cookie)</script>", "password": "a long passphrase"})),
