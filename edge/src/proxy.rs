@@ -24,6 +24,9 @@ use crate::{
     waf::{Inspected, Verdict, Waf},
 };
 
+/// What a client refused by the WAF is told.
+const WAF_REFUSED: &str = "The shop's firewall refused this request.";
+
 /// Which listener a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
@@ -386,7 +389,7 @@ impl ProxyHttp for Edge {
         if has_body {
             // The request line and headers are judged now, before anything goes upstream; the
             // body is held and the whole request judged again once all of it has arrived.
-            let mut head = self.inspected(session, ctx);
+            let mut head = request.clone();
             // Judged as the same request with an empty body (so it must not look like one to
             // parse): the query and headers go through every phase.
             head.headers.retain(|(name, _)| {
@@ -396,7 +399,7 @@ impl ProxyHttp for Edge {
             });
             head.headers.push(("Content-Length".into(), "0".into()));
             if self.inspect(head, ctx).await? {
-                problem(session, ctx, 403, "The shop's firewall refused this request.", &[]).await?;
+                problem(session, ctx, 403, WAF_REFUSED, &[]).await?;
                 return Ok(true);
             }
             ctx.held = Some((request, bytes::BytesMut::new()));
@@ -404,7 +407,7 @@ impl ProxyHttp for Edge {
         }
         match self.inspect(request, ctx).await? {
             true => {
-                problem(session, ctx, 403, "The shop's firewall refused this request.", &[]).await?;
+                problem(session, ctx, 403, WAF_REFUSED, &[]).await?;
                 Ok(true)
             }
             false => Ok(false),
@@ -506,7 +509,7 @@ impl ProxyHttp for Edge {
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let (status, detail) = match e.etype() {
             ErrorType::HTTPStatus(413) => (413, "The request body is too large."),
-            ErrorType::HTTPStatus(403) => (403, "The shop's firewall refused this request."),
+            ErrorType::HTTPStatus(403) => (403, WAF_REFUSED),
             ErrorType::HTTPStatus(503) => (503, "The shop cannot take this request right now; try again in a moment."),
             ErrorType::HTTPStatus(code) => (*code, "The request could not be served."),
             ErrorType::ReadTimedout if matches!(e.esource(), pingora::ErrorSource::Downstream) => {

@@ -70,6 +70,7 @@ impl Default for WafConfig {
 }
 
 /// What is inspected of one request.
+#[derive(Clone)]
 pub struct Inspected {
     pub client: IpAddr,
     pub client_port: u16,

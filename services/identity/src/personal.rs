@@ -300,10 +300,15 @@ impl Identity {
     /// sign-ins and reads go on meanwhile (a data key's bytes never change, and look-ups try
     /// every blind-index version).
     pub async fn step(&self, pass: Pass, limit: u32) -> Result<u64, Error> {
-        let current = self.current(pass).await?;
+        // One read of the blind-index keys gives both the version to reach and the keys to
+        // reach it with, so the two cannot disagree.
         let blind = match pass {
             Pass::Reindex => Some(self.pii.blind_index_keys().await.map_err(Error::from)?),
             Pass::Rewrap => None,
+        };
+        let current = match &blind {
+            Some(blind) => blind.current(),
+            None => self.pii.current_version().await.map_err(Error::from)?,
         };
         let mut done = 0;
         for id in store::behind(&self.pool, pass, current, limit).await? {
