@@ -23,6 +23,8 @@ pub struct EdgeConfig {
     /// Upstream pools, matched by the longest path prefix.
     pub pools: Vec<PoolConfig>,
     pub waf: crate::waf::WafConfig,
+    /// The micro-cache for anonymous catalogue reads.
+    pub cache: crate::cache::CacheConfig,
     /// With a certificate and key, the public and staff listeners speak HTTPS only.
     pub tls: Option<TlsConfig>,
     pub log: pola_core::config::LogConfig,
@@ -224,6 +226,7 @@ impl Default for EdgeConfig {
                 balance: Balance::RoundRobin,
             }],
             waf: crate::waf::WafConfig::default(),
+            cache: crate::cache::CacheConfig::default(),
             tls: None,
             log: pola_core::config::LogConfig::default(),
         }

@@ -4,6 +4,7 @@
 //! loopback shows the state and switches sites.
 
 pub mod admin;
+pub mod cache;
 pub mod config;
 pub mod pools;
 pub mod proxy;

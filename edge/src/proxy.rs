@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::{
     Error, ErrorType, Result,
+    cache::{CacheKey, RespCacheable},
     http::{RequestHeader, ResponseHeader},
     prelude::HttpPeer,
     proxy::{FailToProxy, ProxyHttp, Session},
@@ -18,6 +19,7 @@ use pingora::{
 use pingora_limits::rate::Rate;
 
 use crate::{
+    cache::MicroCache,
     config::{Balance, EdgeConfig},
     pools::Pools,
     site::SiteState,
@@ -49,6 +51,7 @@ pub struct Shared {
     pub pools: Arc<Pools>,
     pub site: Arc<SiteState>,
     pub waf: Option<Arc<Waf>>,
+    cache: Option<MicroCache>,
     per_second: Rate,
     per_minute: Rate,
     /// Requests in flight to each member (`host:port`), for least-connections balancing.
@@ -58,6 +61,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(config: EdgeConfig, pools: Arc<Pools>, site: Arc<SiteState>, waf: Option<Arc<Waf>>) -> Self {
         Self {
+            cache: config.cache.enabled.then(|| MicroCache::new(config.cache.clone())),
             config,
             pools,
             site,
@@ -447,6 +451,32 @@ impl ProxyHttp for Edge {
         Ok(())
     }
 
+    /// Anonymous catalogue GETs on the public listener may be answered from the micro-cache
+    /// (after the limits and the WAF have passed them).
+    fn request_cache_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+        let Some(cache) = &self.shared.cache else {
+            return Ok(());
+        };
+        if self.listener == Listener::Public && cache.applies(session.req_header()) {
+            session
+                .cache
+                .enable(cache.storage, Some(cache.eviction), None, Some(cache.lock), None);
+            session.cache.set_max_file_size_bytes(cache.max_object_bytes());
+        }
+        Ok(())
+    }
+
+    fn cache_key_callback(&self, session: &Session, _ctx: &mut Ctx) -> Result<CacheKey> {
+        Ok(MicroCache::key(session.req_header()))
+    }
+
+    fn response_cache_filter(&self, _session: &Session, response: &ResponseHeader, _ctx: &mut Ctx) -> Result<RespCacheable> {
+        Ok(match &self.shared.cache {
+            Some(cache) => cache.cacheable(response),
+            None => RespCacheable::Uncacheable(pingora::cache::NoCacheReason::NeverEnabled),
+        })
+    }
+
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let pool = self.shared.pools.get(ctx.pool.expect("routed before choosing a peer"));
         let balancer = pool.at(self.shared.site.active());
@@ -492,8 +522,13 @@ impl ProxyHttp for Edge {
         Ok(())
     }
 
-    async fn response_filter(&self, _session: &mut Session, response: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
+    async fn response_filter(&self, session: &mut Session, response: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
         response.insert_header("x-request-id", ctx.request_id.as_str())?;
+        if session.cache.enabled() {
+            let phase = session.cache.phase().as_str();
+            metrics::counter!("edge_cache_lookups_total", "result" => phase).increment(1);
+            response.insert_header("x-cache", phase)?;
+        }
         response.insert_header("x-content-type-options", "nosniff")?;
         response.insert_header("x-frame-options", "DENY")?;
         response.insert_header("referrer-policy", "no-referrer")?;

@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{Json, Router, extract::Request, routing};
+use axum::{Json, Router, extract::Request, response::IntoResponse, routing};
 use serde_json::{Value, json};
 
 fn free_port() -> u16 {
@@ -47,6 +47,12 @@ impl Upstream {
             async move {
                 tokio::time::sleep(delay).await;
                 let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
+                // `?cache-control=no-store` is answered with that header.
+                let cache_control = request
+                    .uri()
+                    .query()
+                    .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("cache-control=")))
+                    .and_then(|v| axum::http::HeaderValue::from_str(&v.replace("%20", " ")).ok());
                 let headers: serde_json::Map<String, Value> = ["x-request-id", "traceparent", "x-forwarded-for"]
                     .into_iter()
                     .map(|n| {
@@ -59,7 +65,13 @@ impl Upstream {
                     seen.fetch_add(1, Ordering::Relaxed);
                 }
                 let body = body.unwrap_or(0);
-                Json(json!({"upstream": name, "method": method, "path": path, "headers": headers, "body_bytes": body}))
+                let mut reply =
+                    Json(json!({"upstream": name, "method": method, "path": path, "headers": headers, "body_bytes": body}))
+                        .into_response();
+                if let Some(value) = cache_control {
+                    reply.headers_mut().insert(axum::http::header::CACHE_CONTROL, value);
+                }
+                reply
             }
         };
         let app = Router::new()
@@ -428,7 +440,7 @@ async fn one_of_two_members_killed_under_steady_load_fails_no_request_and_rejoin
         pools(&[("main", "/", &[&one, &two], &[])])
     ));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let load = tokio::spawn(steady(format!("{}/api/v1/catalog/products", edge.public), stop.clone()));
+    let load = tokio::spawn(steady(format!("{}/api/v1/steady", edge.public), stop.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
     one.stop();
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -440,7 +452,7 @@ async fn one_of_two_members_killed_under_steady_load_fails_no_request_and_rejoin
     one.restart();
     tokio::time::sleep(Duration::from_millis(800)).await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let load = tokio::spawn(steady(format!("{}/api/v1/catalog/products", edge.public), stop.clone()));
+    let load = tokio::spawn(steady(format!("{}/api/v1/steady", edge.public), stop.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     let (_, failed, seen) = load.await.expect("the load ran");
@@ -452,7 +464,7 @@ async fn one_of_two_members_killed_under_steady_load_fails_no_request_and_rejoin
 async fn the_whole_dc_pool_killed_moves_traffic_to_dr_which_stays_until_an_operator_moves_it_back() {
     let (mut dc, dr) = (Upstream::start("dc"), Upstream::start("dr"));
     let mut edge = EdgeProcess::start(&format!("{SITE}\n{UNLIMITED}\n{}", pools(&[("main", "/", &[&dc], &[&dr])])));
-    let url = format!("{}/api/v1/catalog/products", edge.public);
+    let url = format!("{}/api/v1/orders/42", edge.public);
     assert_eq!(get(&url).await.2["upstream"], "dc");
 
     dc.stop();
@@ -867,7 +879,7 @@ async fn least_connections_sends_most_requests_to_the_member_that_keeps_up() {
         pools(&[("main", "/", &[&slow, &fast], &[])])
     ));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let load = tokio::spawn(steady(format!("{}/api/v1/catalog/products", edge.public), stop.clone()));
+    let load = tokio::spawn(steady(format!("{}/api/v1/steady", edge.public), stop.clone()));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.store(true, Ordering::Relaxed);
     let (ok, failed, seen) = load.await.expect("the load ran");
@@ -901,4 +913,89 @@ async fn a_client_that_stalls_in_its_body_is_cut_off_with_408() {
     .expect("ran");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert_eq!(main.seen.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test]
+async fn anonymous_catalogue_reads_are_served_from_the_micro_cache_for_its_ttl() {
+    let main = Upstream::slow("main", Duration::from_millis(300));
+    let edge = EdgeProcess::start(&format!(
+        "{SITE}\n{UNLIMITED}\n[staff]\nvpn_ranges = [\"127.0.0.0/8\"]\n\n[cache]\nttl_ms = 1500\n\n{}",
+        pools(&[("main", "/", &[&main], &[])])
+    ));
+    let seen = || main.seen.load(Ordering::Relaxed);
+    let page = format!("{}/api/v1/catalog/products?limit=3", edge.public);
+
+    // A spike of 40 readers of a page nobody has read yet: one request goes upstream, the rest
+    // wait for its answer.
+    let spike: Vec<_> = (0..40)
+        .map(|_| {
+            let page = page.clone();
+            tokio::spawn(async move { get(&page).await })
+        })
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    for reader in spike {
+        let (status, headers, body) = reader.await.expect("a reader");
+        assert_eq!((status, &body["upstream"]), (200, &json!("main")));
+        ids.insert(headers["x-request-id"].to_str().expect("an id").to_owned());
+    }
+    assert_eq!(seen(), 1, "one upstream request for 40 readers");
+    assert_eq!(ids.len(), 40, "every answer, cached or not, has its own request id");
+    let (_, headers, _) = get(&page).await;
+    assert_eq!(headers["x-cache"], "hit");
+    assert_eq!(seen(), 1);
+
+    // What is never cached: signed-in or cookie-carrying readers, other paths, the staff
+    // listener, and answers whose Cache-Control forbids it.
+    let before = seen();
+    for _ in 0..2 {
+        let signed_in = client().get(&page).bearer_auth("a-token").send().await.expect("an answer");
+        assert!(signed_in.headers().get("x-cache").is_none());
+        client()
+            .get(&page)
+            .header("cookie", "cart=1")
+            .send()
+            .await
+            .expect("an answer");
+        get(&format!("{}/api/v1/cart", edge.public)).await;
+        get(&format!("{}/api/v1/catalog/products?limit=3", edge.staff)).await;
+        get(&format!("{}/api/v1/catalog/products?cache-control=no-store", edge.public)).await;
+        get(&format!(
+            "{}/api/v1/catalog/products?cache-control=private,%20max-age=60",
+            edge.public
+        ))
+        .await;
+    }
+    assert_eq!(seen() - before, 12, "each of those went upstream");
+
+    // The firewall still judges a request whose answer is cached.
+    let (status, _) = status_of(
+        client()
+            .get(&page)
+            .header("user-agent", "<script>alert(document.cookie)</script>"),
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // After the TTL the page is fetched again, once.
+    let before = seen();
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let (_, headers, _) = get(&page).await;
+    assert_ne!(headers["x-cache"], "hit");
+    get(&page).await;
+    assert_eq!(seen() - before, 1);
+    // An upstream's shorter max-age wins over the edge's TTL.
+    let short = format!("{}/api/v1/catalog/products?cache-control=max-age=1", edge.public);
+    get(&short).await;
+    let (_, headers, _) = get(&short).await;
+    assert_eq!(headers["x-cache"], "hit");
+    let metrics = client()
+        .get(format!("{}/metrics", edge.admin))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("edge_cache_lookups_total{result=\"hit\"}"), "{metrics}");
 }
