@@ -15,6 +15,9 @@ test: deps
 	bash scripts/mariadb.sh start test-mariadb $(TEST_DB_PORT) fast
 	$(MAKE) --no-print-directory lint
 	POLA_TEST_DATABASE_URL=mysql://root@127.0.0.1:$(TEST_DB_PORT) cargo test --workspace --locked
+	@echo "The API suite again, through pola-edge and its WAF:"
+	POLA_TEST_DATABASE_URL=mysql://root@127.0.0.1:$(TEST_DB_PORT) POLA_TEST_EDGE=$(CURDIR)/target/debug/pola-edge \
+		cargo test --locked -p pola --test api
 
 lint:
 	cargo fmt --all --check

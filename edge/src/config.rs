@@ -140,6 +140,9 @@ pub struct Limits {
     pub auth_paths: Vec<String>,
     /// Largest request body, in bytes; larger ones get 413. Default 1 MiB.
     pub body_bytes: u64,
+    /// Time from a request's first byte to the end of its headers; a client slower than that
+    /// is disconnected. Default 10000 ms.
+    pub header_read_timeout_ms: u64,
     /// Longest wait for the next piece of a request body; a client that stalls longer gets 408.
     /// Default 10000 ms.
     pub body_read_timeout_ms: u64,
@@ -157,6 +160,7 @@ impl Default for Limits {
                 "/api/v1/identity/staff/token".into(),
             ],
             body_bytes: 1024 * 1024,
+            header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 10_000,
         }
     }

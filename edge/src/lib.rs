@@ -9,6 +9,7 @@ pub mod config;
 pub mod pools;
 pub mod proxy;
 pub mod site;
+pub mod slow;
 pub mod waf;
 
 use std::sync::{Arc, atomic::AtomicBool};
@@ -58,7 +59,13 @@ pub fn server(config: EdgeConfig) -> anyhow::Result<Server> {
             shared: shared.clone(),
             listener,
         };
-        let mut service = pingora::proxy::http_proxy_service_with_name(&server.configuration, edge, name);
+        let mut proxy = pingora::proxy::HttpProxy::new(edge, server.configuration.clone());
+        proxy.handle_init_modules();
+        let app = slow::SlowClients {
+            inner: Arc::new(proxy),
+            header_timeout: std::time::Duration::from_millis(config.limits.header_read_timeout_ms),
+        };
+        let mut service = pingora::services::listening::Service::new(name.to_owned(), app);
         match &config.tls {
             Some(tls) => service.add_tls(
                 &addr.to_string(),

@@ -26,8 +26,14 @@ use crate::{
     waf::{Inspected, Verdict, Waf},
 };
 
-/// What a client refused by the WAF is told.
-const WAF_REFUSED: &str = "The shop's firewall refused this request.";
+/// What a client refused by the WAF is told: a body that does not parse as its content type
+/// says (400), or anything else the rules refuse.
+fn waf_refused(status: u16) -> &'static str {
+    match status {
+        400 => "The request body could not be read as its content type says.",
+        _ => "The shop's firewall refused this request.",
+    }
+}
 
 /// Which listener a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +58,9 @@ pub struct Shared {
     pub site: Arc<SiteState>,
     pub waf: Option<Arc<Waf>>,
     cache: Option<MicroCache>,
+    /// Inspections running at once: one per core. More would only queue on the CPU, and a
+    /// burst of hundreds of inspecting threads starves the event loops that carry the traffic.
+    waf_slots: tokio::sync::Semaphore,
     per_second: Rate,
     per_minute: Rate,
     /// Requests in flight to each member (`host:port`), for least-connections balancing.
@@ -66,6 +75,7 @@ impl Shared {
             pools,
             site,
             waf,
+            waf_slots: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)),
             per_second: Rate::new(Duration::from_secs(1)),
             per_minute: Rate::new(Duration::from_secs(60)),
             in_flight: std::sync::Mutex::default(),
@@ -117,7 +127,18 @@ fn new_traceparent() -> String {
 
 /// An RFC 9457 problem from the edge itself, with the request id.
 async fn problem(session: &mut Session, ctx: &Ctx, status: u16, detail: &str, headers: &[(&str, String)]) -> Result<()> {
-    let kind = match status {
+    problem_of_kind(session, ctx, status, kind_of(status), detail, headers).await
+}
+
+/// A refusal by the WAF: `firewall`, or `bad-request` for a body that does not parse.
+async fn waf_problem(session: &mut Session, ctx: &Ctx, status: u16, headers: &[(&str, String)]) -> Result<()> {
+    let kind = if status == 403 { "firewall" } else { kind_of(status) };
+    problem_of_kind(session, ctx, status, kind, waf_refused(status), headers).await
+}
+
+fn kind_of(status: u16) -> &'static str {
+    match status {
+        400 => "bad-request",
         403 => "forbidden",
         408 => "request-timeout",
         404 => "not-found",
@@ -126,7 +147,17 @@ async fn problem(session: &mut Session, ctx: &Ctx, status: u16, detail: &str, he
         502 => "bad-gateway",
         503 => "unavailable",
         _ => "error",
-    };
+    }
+}
+
+async fn problem_of_kind(
+    session: &mut Session,
+    ctx: &Ctx,
+    status: u16,
+    kind: &str,
+    detail: &str,
+    headers: &[(&str, String)],
+) -> Result<()> {
     let body = serde_json::json!({
         "type": format!("https://pola.lk/problems/{kind}"),
         "title": http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error"),
@@ -215,23 +246,30 @@ impl Edge {
         }
     }
 
-    /// Runs the WAF on a whole request, off the event loop; true when it is refused. Every
-    /// match is an audit line with the rule ids.
-    async fn inspect(&self, request: Inspected, ctx: &mut Ctx) -> Result<bool> {
+    /// Runs the WAF on a whole request, off the event loop; the status to refuse it with, if
+    /// it is refused. Every match is an audit line with the rule ids.
+    async fn inspect(&self, request: Inspected, ctx: &mut Ctx) -> Result<Option<u16>> {
         let Some(waf) = &self.shared.waf else {
-            return Ok(false);
+            return Ok(None);
         };
         let engine = waf.engine();
         let (method, path) = (request.method.clone(), request.uri.split('?').next().unwrap_or("").to_owned());
+        let _slot = self
+            .shared
+            .waf_slots
+            .acquire()
+            .await
+            .map_err(|e| Error::because(ErrorType::InternalError, "the WAF is closed", e))?;
         let verdict = tokio::task::spawn_blocking(move || engine.inspect(&request))
             .await
             .map_err(|e| Error::because(ErrorType::InternalError, "the WAF task failed", e))?
             .map_err(|e| Error::explain(ErrorType::InternalError, format!("the WAF failed: {e}")))?;
-        let (blocked, rules) = match verdict {
-            Verdict::Pass => return Ok(false),
-            Verdict::Matched(rules) => (false, rules),
-            Verdict::Blocked { rules, .. } => (true, rules),
+        let (refusal, rules) = match verdict {
+            Verdict::Pass => return Ok(None),
+            Verdict::Matched(rules) => (None, rules),
+            Verdict::Blocked { status, rules } => (Some(status), rules),
         };
+        let blocked = refusal.is_some();
         let ids = rules.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
         tracing::warn!(
             target: "waf",
@@ -251,7 +289,7 @@ impl Edge {
         if blocked {
             ctx.refused = Some("waf");
         }
-        Ok(blocked)
+        Ok(refusal)
     }
 
     /// The first limit this request goes over, with the seconds to wait.
@@ -402,19 +440,19 @@ impl ProxyHttp for Edge {
                     .any(|h| name.eq_ignore_ascii_case(h))
             });
             head.headers.push(("Content-Length".into(), "0".into()));
-            if self.inspect(head, ctx).await? {
-                problem(session, ctx, 403, WAF_REFUSED, &[]).await?;
+            if let Some(status) = self.inspect(head, ctx).await? {
+                waf_problem(session, ctx, status, &[]).await?;
                 return Ok(true);
             }
             ctx.held = Some((request, bytes::BytesMut::new()));
             return Ok(false);
         }
         match self.inspect(request, ctx).await? {
-            true => {
-                problem(session, ctx, 403, WAF_REFUSED, &[]).await?;
+            Some(status) => {
+                waf_problem(session, ctx, status, &[]).await?;
                 Ok(true)
             }
-            false => Ok(false),
+            None => Ok(false),
         }
     }
 
@@ -444,8 +482,8 @@ impl ProxyHttp for Edge {
         let (mut request, held) = ctx.held.take().expect("held above");
         let whole = held.freeze();
         request.body = whole.clone();
-        if self.inspect(request, ctx).await? {
-            return Err(Error::explain(ErrorType::HTTPStatus(403), "refused by the WAF"));
+        if let Some(status) = self.inspect(request, ctx).await? {
+            return Err(Error::explain(ErrorType::HTTPStatus(status), "refused by the WAF"));
         }
         *body = Some(whole);
         Ok(())
@@ -487,8 +525,11 @@ impl ProxyHttp for Edge {
         };
         let backend = least
             .or_else(|| balancer.select_with(b"", 256, |b, healthy| healthy && untried(b)))
-            // Nothing healthy left untried: a member the checks have not caught up with yet.
+            // Nothing healthy left untried: a member the checks have not caught up with yet
+            // (or whose check timed out in a burst), or else one tried already — a connect that
+            // timed out sent nothing, and the retries are counted.
             .or_else(|| balancer.select_with(b"", 256, |b, _| untried(b)))
+            .or_else(|| balancer.select_with(b"", 256, |_, _| true))
             .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(503), "no member of the pool can take the request"))?;
         ctx.tried.push(backend.addr.to_string());
         self.shared.count(ctx, Some(backend.addr.to_string()));
@@ -544,7 +585,6 @@ impl ProxyHttp for Edge {
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let (status, detail) = match e.etype() {
             ErrorType::HTTPStatus(413) => (413, "The request body is too large."),
-            ErrorType::HTTPStatus(403) => (403, WAF_REFUSED),
             ErrorType::HTTPStatus(503) => (503, "The shop cannot take this request right now; try again in a moment."),
             ErrorType::HTTPStatus(code) => (*code, "The request could not be served."),
             ErrorType::ReadTimedout if matches!(e.esource(), pingora::ErrorSource::Downstream) => {
@@ -560,7 +600,11 @@ impl ProxyHttp for Edge {
         if status >= 502 {
             headers.push(("retry-after", "5".to_owned()));
         }
-        if let Err(write) = problem(session, ctx, status, detail, &headers).await {
+        let written = match ctx.refused {
+            Some("waf") => waf_problem(session, ctx, status, &headers).await,
+            _ => problem(session, ctx, status, detail, &headers).await,
+        };
+        if let Err(write) = written {
             tracing::debug!(error = %write, "could not send the error response");
         }
         FailToProxy {

@@ -916,6 +916,79 @@ async fn a_client_that_stalls_in_its_body_is_cut_off_with_408() {
 }
 
 #[tokio::test]
+async fn a_client_that_dribbles_its_headers_is_disconnected_and_an_idle_keep_alive_is_not() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let main = Upstream::start("main");
+    let edge = EdgeProcess::start(&format!(
+        "{SITE}\n[limits]\nheader_read_timeout_ms = 800\n\n{}",
+        pools(&[("main", "/", &[&main], &[])])
+    ));
+    let addr = edge.public.trim_start_matches("http://").to_owned();
+    let dribbled = addr.clone();
+    // Slowloris: a header line every 100 ms, each read well inside Pingora's own per-read limit.
+    let lines_sent = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&dribbled).expect("a connection");
+        stream
+            .write_all(b"GET /api/v1/slow HTTP/1.1\r\nHost: localhost\r\n")
+            .expect("sent");
+        let mut sent = 0;
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(100));
+            if stream.write_all(b"X-Dribble: a\r\n").is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        sent
+    })
+    .await
+    .expect("ran");
+    assert!(lines_sent < 100, "the edge never closed the connection");
+    assert!(edge.wait_for_log("did not arrive in time"));
+
+    // A kept-alive connection idle for longer than the header timeout still serves the next
+    // request: the clock starts at a request's first byte.
+    let answers = tokio::task::spawn_blocking(move || {
+        let stream = std::net::TcpStream::connect(&addr).expect("a connection");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("a timeout");
+        let mut reader = BufReader::new(stream.try_clone().expect("a handle"));
+        let mut writer = stream;
+        let mut statuses = vec![];
+        for pause in [0, 1500] {
+            std::thread::sleep(Duration::from_millis(pause));
+            writer
+                .write_all(b"GET /api/v1/kept HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .expect("sent");
+            let mut status = String::new();
+            reader.read_line(&mut status).expect("a status line");
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).expect("a header");
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().expect("a length");
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).expect("the body");
+            statuses.push(status.trim().to_owned());
+        }
+        statuses
+    })
+    .await
+    .expect("ran");
+    assert_eq!(answers, ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"]);
+    assert_eq!(
+        main.seen.load(Ordering::Relaxed),
+        2,
+        "the dribbled request never went upstream"
+    );
+}
+
+#[tokio::test]
 async fn anonymous_catalogue_reads_are_served_from_the_micro_cache_for_its_ttl() {
     let main = Upstream::slow("main", Duration::from_millis(300));
     let edge = EdgeProcess::start(&format!(
@@ -998,4 +1071,89 @@ async fn anonymous_catalogue_reads_are_served_from_the_micro_cache_for_its_ttl()
         .await
         .expect("text");
     assert!(metrics.contains("edge_cache_lookups_total{result=\"hit\"}"), "{metrics}");
+}
+
+/// Pingora's parser answers 400 to what breaks HTTP/1.1's framing and syntax; the CRS refuses
+/// the rest (NUL bytes, bodies on GETs) with 403.
+#[tokio::test]
+async fn requests_that_break_the_protocol_are_refused_before_an_upstream_sees_them() {
+    let main = Upstream::start("main");
+    let edge = EdgeProcess::start(&format!("{SITE}\n{}", pools(&[("main", "/", &[&main], &[])])));
+    let addr = edge.public.trim_start_matches("http://").to_owned();
+    // The answer; with `whole`, everything until the edge closes the connection.
+    let exchange = |bytes: &'static [u8], whole: bool| {
+        let addr = addr.clone();
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(&addr).expect("a connection");
+            stream.set_read_timeout(Some(Duration::from_secs(10))).expect("a timeout");
+            stream.write_all(bytes).expect("sent");
+            let mut answer = vec![0u8; 4096];
+            let read = match whole {
+                true => {
+                    answer.clear();
+                    stream.read_to_end(&mut answer).unwrap_or(0)
+                }
+                false => stream.read(&mut answer).unwrap_or(0),
+            };
+            String::from_utf8_lossy(&answer[..read]).into_owned()
+        })
+    };
+    // Smuggling: Pingora frames the body by Transfer-Encoding alone and closes the connection
+    // after answering (RFC 9112 §6.1), so what hides after the chunked body is never a request.
+    let answer = exchange(b"POST /api/v1/orders HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: localhost\r\n\r\n", true)
+        .await
+        .expect("ran");
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+    assert!(!answer.contains("/admin"), "{answer}");
+    let smuggler = main.seen.load(Ordering::Relaxed);
+
+    let probes: [(&str, &'static [u8]); 9] = [
+        (
+            "two different Content-Lengths",
+            b"POST /api/v1/orders HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd",
+        ),
+        (
+            "a Content-Length that is not a number",
+            b"POST /api/v1/orders HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4x\r\n\r\nabcd",
+        ),
+        (
+            "a NUL byte in the path",
+            b"GET /api/v1/catalog/products%00.json HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        ),
+        (
+            "an unknown HTTP version",
+            b"GET /api/v1/catalog/products HTTP/3.7\r\nHost: localhost\r\n\r\n",
+        ),
+        (
+            "a GET with a body",
+            b"GET /api/v1/catalog/products HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello",
+        ),
+        (
+            "a control character in a header",
+            b"GET /api/v1/catalog/products HTTP/1.1\r\nHost: localhost\r\nX-Note: a\x01b\r\n\r\n",
+        ),
+        (
+            "a header folded over two lines",
+            b"GET /api/v1/catalog/products HTTP/1.1\r\nHost: localhost\r\nX-Note: a\r\n b\r\n\r\n",
+        ),
+        (
+            "a space before the colon",
+            b"GET /api/v1/catalog/products HTTP/1.1\r\nHost: localhost\r\nX-Note : a\r\n\r\n",
+        ),
+        (
+            "a transfer coding other than chunked",
+            b"POST /api/v1/orders HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: identity\r\n\r\nabcd",
+        ),
+    ];
+    for (what, bytes) in probes {
+        let answer = exchange(bytes, false).await.expect("ran");
+        let status = answer.split(' ').nth(1).unwrap_or("closed");
+        println!("{what}: {status}");
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 400") || answer.starts_with("HTTP/1.1 403"),
+            "{what}: {answer}"
+        );
+    }
+    assert_eq!(main.seen.load(Ordering::Relaxed), smuggler, "no probe reached the upstream");
 }

@@ -116,9 +116,15 @@ impl Reply {
         self
     }
 
-    /// Asserts a problem+json reply with this status.
+    /// Asserts a problem+json reply with this status. Through the edge (`POLA_TEST_EDGE`), a
+    /// request that is bad in itself (400, 413, 415, 422) may instead be refused by the edge's
+    /// firewall before it reaches the app: that refusal counts.
     #[track_caller]
     pub fn expect_problem(self, status: u16) -> Self {
+        let by_the_firewall = self.body["type"] == "https://pola.lk/problems/firewall" && self.status == 403;
+        if by_the_firewall && [400, 413, 415, 422].contains(&status) && std::env::var_os("POLA_TEST_EDGE").is_some() {
+            return self;
+        }
         assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
         assert_eq!(
             self.header("content-type"),

@@ -44,7 +44,12 @@ async fn two_hundred_buyers_for_fifty_units_make_exactly_fifty_orders() {
     let placed = replies.iter().filter(|r| r.status == 201).count();
     let refused: Vec<_> = replies.iter().filter(|r| r.status == 409).collect();
     assert_eq!(placed, 50, "{:?}", replies.iter().find(|r| !matches!(r.status, 201 | 409)));
-    assert_eq!(refused.len(), 150);
+    assert_eq!(
+        refused.len(),
+        150,
+        "{:?}",
+        replies.iter().find(|r| !matches!(r.status, 201 | 409))
+    );
     for reply in refused {
         reply.clone().expect_problem(409);
         assert_eq!(reply.body["type"], "https://pola.lk/problems/out-of-stock");

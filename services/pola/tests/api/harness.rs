@@ -26,6 +26,8 @@ pub struct TestApp {
     pub inventory: Arc<Inventory>,
     pub cart: Arc<Cart>,
     pub orders: Arc<Orders>,
+    /// The edge the API is reached through, if any: stopped before the server.
+    _edge: Option<EdgeFront>,
     // Dropped after the server, so that the databases outlive every request.
     running: Option<Running>,
     _databases: TestDatabases,
@@ -73,8 +75,13 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .expect("the test MariaDB (make test starts it)");
     let running = pola::start(&config, &services).await.expect("the app starts");
     let here = "every service runs in a test app";
+    let edge = std::env::var_os("POLA_TEST_EDGE").map(|binary| EdgeFront::start(binary.as_ref(), running.addr));
     TestApp {
-        api: Api::new(format!("http://{}", running.addr)),
+        api: Api::new(
+            edge.as_ref()
+                .map_or_else(|| format!("http://{}", running.addr), |e| e.public.clone()),
+        ),
+        _edge: edge,
         keys,
         config,
         identity: services.identity.clone().expect(here),
@@ -83,6 +90,90 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         orders: services.orders.clone().expect(here),
         running: Some(running),
         _databases: databases,
+    }
+}
+
+/// A `pola-edge` process in front of a test app (`POLA_TEST_EDGE` names the binary; `make test`
+/// runs the suite a second time so): its WAF on at the default paranoia level, the limits and the
+/// micro-cache out of the way, staff paths on the public listener. A request the WAF refuses
+/// fails its test unless the test expected it to be refused as bad input (`expect_problem`);
+/// when the edge stops, a WAF match on a request it let through fails the test too.
+struct EdgeFront {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    public: String,
+}
+
+impl EdgeFront {
+    fn start(binary: &std::path::Path, upstream: std::net::SocketAddr) -> Self {
+        let dir = std::env::temp_dir().join(format!("pola-test-edge-{}", Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+        };
+        let (public, staff, admin) = (port(), port(), port());
+        let config = format!(
+            "[listen]\npublic = \"{public}\"\nstaff = \"{staff}\"\nadmin = \"{admin}\"\n\n\
+             [staff]\nvpn_ranges = [\"127.0.0.0/8\"]\nonly_prefixes = []\n\n\
+             [site]\nstate_file = \"{state}\"\n\n\
+             [limits]\nper_ip_per_sec = 1000000\nper_token_per_sec = 1000000\nauth_per_ip_per_min = 1000000\n\n\
+             [waf]\nwork_dir = \"{waf}\"\n\n[cache]\nenabled = false\n\n[log]\nfilter = \"info\"\n\n\
+             [[pools]]\nname = \"pola\"\nprefixes = [\"/\"]\ndc = [\"{upstream}\"]\n",
+            state = dir.join("site.json").display(),
+            waf = dir.join("waf").display(),
+        );
+        std::fs::write(dir.join("edge.toml"), config).expect("written");
+        let log = std::fs::File::create(dir.join("edge.log")).expect("a log");
+        let child = std::process::Command::new(binary)
+            .args(["serve", "--config"])
+            .arg(dir.join("edge.toml"))
+            .stdout(log.try_clone().expect("a handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(public).is_err() {
+            assert!(std::time::Instant::now() < deadline, "pola-edge did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            dir,
+            public: format!("http://{public}"),
+        }
+    }
+}
+
+impl Drop for EdgeFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let log = std::fs::read_to_string(self.dir.join("edge.log")).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::thread::panicking() {
+            let tail: Vec<&str> = log
+                .lines()
+                .filter(|l| !l.contains("\"level\":\"INFO\"") || l.contains("\"status\":5"))
+                .rev()
+                .take(20)
+                .collect();
+            eprintln!("pola-edge's log, its last warnings and errors:\n{}", tail.join("\n"));
+            return;
+        }
+        let waf = |action: &str| -> Vec<&str> {
+            log.lines()
+                .filter(|l| l.contains("\"target\":\"waf\"") && l.contains(&format!("\"action\":\"{action}\"")))
+                .collect()
+        };
+        for blocked in waf("blocked") {
+            eprintln!("refused by the edge's WAF, as the test expected: {blocked}");
+        }
+        let passed = waf("detected");
+        if !passed.is_empty() {
+            panic!("the edge's WAF matched requests it let through:\n{}", passed.join("\n"));
+        }
     }
 }
 
@@ -111,7 +202,8 @@ impl TestApp {
     /// `remote` services through their internal API.
     pub async fn front(&self, only: &[ServiceName], remote: &[ServiceName]) -> Front {
         let mut config = self.config.clone();
-        let base = Some(self.api.base.clone());
+        // Services reach each other directly, never through the edge.
+        let base = self.running.as_ref().map(|r| format!("http://{}", r.addr));
         for service in remote {
             match service {
                 ServiceName::Catalog => config.services.catalog_url = base.clone(),

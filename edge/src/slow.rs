@@ -1,0 +1,225 @@
+//! Slow clients. Pingora times out each read of a request's headers on its own (60 s), so a
+//! client that sends a header byte every 59 s keeps its connection for ever. Every connection
+//! here is read through a [`HeaderClock`]: from the first byte of a request to the blank line
+//! that ends its headers it has `limits.header_read_timeout_ms`, or the connection is closed.
+//! (A body has `limits.body_read_timeout_ms` per read, set on the session; an idle keep-alive
+//! connection, Pingora's keep-alive timeout.)
+
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use pingora::{
+    apps::ServerApp,
+    protocols::{GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, Ssl, Stream, UniqueID, UniqueIDType},
+    server::ShutdownWatch,
+};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Where a connection is in its current request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Between requests: nothing of the next one has arrived.
+    Idle,
+    /// Reading headers; `matched` bytes of the `\r\n\r\n` that ends them seen so far.
+    Head { matched: usize },
+    /// The headers are in; the body (if any) and the response follow.
+    Rest,
+}
+
+/// A connection whose request headers must arrive whole within a deadline.
+pub struct HeaderClock {
+    inner: Stream,
+    timeout: Duration,
+    phase: Phase,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl std::fmt::Debug for HeaderClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeaderClock")
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HeaderClock {
+    fn new(inner: Stream, timeout: Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            phase: Phase::Idle,
+            deadline: None,
+        }
+    }
+
+    /// Follows the request through bytes just read.
+    fn saw(&mut self, bytes: &[u8]) {
+        const END: &[u8] = b"\r\n\r\n";
+        for &byte in bytes {
+            self.phase = match self.phase {
+                Phase::Idle => {
+                    self.deadline = Some(Box::pin(tokio::time::sleep(self.timeout)));
+                    Phase::Head {
+                        matched: usize::from(byte == END[0]),
+                    }
+                }
+                Phase::Head { matched } if byte == END[matched] => match matched + 1 {
+                    4 => {
+                        self.deadline = None;
+                        Phase::Rest
+                    }
+                    matched => Phase::Head { matched },
+                },
+                Phase::Head { .. } => Phase::Head {
+                    matched: usize::from(byte == END[0]),
+                },
+                Phase::Rest => return,
+            };
+        }
+    }
+}
+
+impl AsyncRead for HeaderClock {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        if let Some(deadline) = &mut self.deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            metrics::counter!("edge_header_timeouts_total").increment(1);
+            tracing::info!(
+                timeout_ms = self.timeout.as_millis(),
+                "closed a connection whose request headers did not arrive in time"
+            );
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "request headers did not arrive in time",
+            )));
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        let filled = buf.filled()[before..].to_vec();
+        self.saw(&filled);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for HeaderClock {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        // A response is going out: the next bytes in are the next request's.
+        self.phase = Phase::Idle;
+        self.deadline = None;
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[async_trait]
+impl Shutdown for HeaderClock {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await;
+    }
+}
+
+impl UniqueID for HeaderClock {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for HeaderClock {
+    fn get_ssl(&self) -> Option<&pingora::protocols::tls::TlsRef> {
+        self.inner.get_ssl()
+    }
+
+    fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<pingora::protocols::ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for HeaderClock {
+    fn get_timing_digest(&self) -> Vec<Option<pingora::protocols::TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+}
+
+impl GetProxyDigest for HeaderClock {
+    fn get_proxy_digest(&self) -> Option<Arc<pingora::protocols::raw_connect::ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+}
+
+impl GetSocketDigest for HeaderClock {
+    fn get_socket_digest(&self) -> Option<Arc<pingora::protocols::SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+}
+
+#[async_trait]
+impl Peek for HeaderClock {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
+
+/// An app whose connections are read through a [`HeaderClock`].
+pub struct SlowClients<A> {
+    pub inner: Arc<A>,
+    pub header_timeout: Duration,
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for SlowClients<A> {
+    async fn process_new(self: &Arc<Self>, session: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        // A kept-alive connection comes back already on the clock.
+        let session: Stream = match session.as_any().is::<HeaderClock>() {
+            true => session,
+            false => Box::new(HeaderClock::new(session, self.header_timeout)),
+        };
+        self.inner.process_new(session, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_runs_from_a_requests_first_byte_to_the_end_of_its_headers() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let (client, _server) = tokio::io::duplex(64);
+            let mut clock = HeaderClock::new(Box::new(client), Duration::from_secs(5));
+            clock.saw(b"GET / HTTP/1.1\r\nHost: x\r\n");
+            assert!(matches!(clock.phase, Phase::Head { matched: 2 }) && clock.deadline.is_some());
+            clock.saw(b"\r");
+            clock.saw(b"\nbody");
+            assert_eq!(clock.phase, Phase::Rest);
+            assert!(clock.deadline.is_none());
+            clock.phase = Phase::Idle;
+            clock.saw(b"\r\n\r");
+            assert!(matches!(clock.phase, Phase::Head { matched: 3 }));
+        });
+    }
+}
