@@ -26,6 +26,11 @@ use crate::{
     waf::{Inspected, Verdict, Waf},
 };
 
+/// Requests with bodies up to this size are inspected on the event loop, as nginx's module
+/// does (about 0.4 ms for a GET with the CRS at PL1): handing each to another thread and back
+/// cost a third of the throughput on two cores. Larger bodies go to the blocking pool.
+const INLINE_INSPECTION_BYTES: usize = 16 * 1024;
+
 /// What a client refused by the WAF is told: a body that does not parse as its content type
 /// says (400), or anything else the rules refuse.
 fn waf_refused(status: u16) -> &'static str {
@@ -58,8 +63,9 @@ pub struct Shared {
     pub site: Arc<SiteState>,
     pub waf: Option<Arc<Waf>>,
     cache: Option<MicroCache>,
-    /// Inspections running at once: one per core. More would only queue on the CPU, and a
-    /// burst of hundreds of inspecting threads starves the event loops that carry the traffic.
+    /// Inspections of large bodies running at once on the blocking pool: one per core. More
+    /// would only queue on the CPU, and a burst of hundreds of inspecting threads starves the
+    /// event loops that carry the traffic.
     waf_slots: tokio::sync::Semaphore,
     per_second: Rate,
     per_minute: Rate,
@@ -246,7 +252,7 @@ impl Edge {
         }
     }
 
-    /// Runs the WAF on a whole request, off the event loop; the status to refuse it with, if
+    /// Runs the WAF on a whole request; the status to refuse it with, if
     /// it is refused. Every match is an audit line with the rule ids.
     async fn inspect(&self, request: Inspected, ctx: &mut Ctx) -> Result<Option<u16>> {
         let Some(waf) = &self.shared.waf else {
@@ -254,16 +260,20 @@ impl Edge {
         };
         let engine = waf.engine();
         let (method, path) = (request.method.clone(), request.uri.split('?').next().unwrap_or("").to_owned());
-        let _slot = self
-            .shared
-            .waf_slots
-            .acquire()
-            .await
-            .map_err(|e| Error::because(ErrorType::InternalError, "the WAF is closed", e))?;
-        let verdict = tokio::task::spawn_blocking(move || engine.inspect(&request))
-            .await
-            .map_err(|e| Error::because(ErrorType::InternalError, "the WAF task failed", e))?
-            .map_err(|e| Error::explain(ErrorType::InternalError, format!("the WAF failed: {e}")))?;
+        let verdict = if request.body.len() <= INLINE_INSPECTION_BYTES {
+            engine.inspect(&request)
+        } else {
+            let _slot = self
+                .shared
+                .waf_slots
+                .acquire()
+                .await
+                .map_err(|e| Error::because(ErrorType::InternalError, "the WAF is closed", e))?;
+            tokio::task::spawn_blocking(move || engine.inspect(&request))
+                .await
+                .map_err(|e| Error::because(ErrorType::InternalError, "the WAF task failed", e))?
+        }
+        .map_err(|e| Error::explain(ErrorType::InternalError, format!("the WAF failed: {e}")))?;
         let (refusal, rules) = match verdict {
             Verdict::Pass => return Ok(None),
             Verdict::Matched(rules) => (None, rules),
@@ -402,6 +412,9 @@ impl ProxyHttp for Edge {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         ctx.client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        // The WAF judges what the client sent, not the ids the edge adds (which would only
+        // give every rule more to read).
+        let inspected = self.shared.waf.is_some().then(|| self.inspected(session, ctx));
         let request = session.req_header_mut();
         ctx.request_id = match request.headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
             Some(id) if valid_request_id(id) => id.to_owned(),
@@ -417,10 +430,9 @@ impl ProxyHttp for Edge {
         }
         // A client that stalls in the middle of its body is cut off.
         session.set_read_timeout(Some(Duration::from_millis(self.shared.config.limits.body_read_timeout_ms)));
-        if self.shared.waf.is_none() {
+        let Some(request) = inspected else {
             return Ok(false);
-        }
-        let request = self.inspected(session, ctx);
+        };
         let has_body = session.req_header().headers.contains_key("transfer-encoding")
             || session
                 .req_header()

@@ -95,7 +95,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 
 /// A `pola-edge` process in front of a test app (`POLA_TEST_EDGE` names the binary; `make test`
 /// runs the suite a second time so): its WAF on at the default paranoia level, the limits and the
-/// micro-cache out of the way, staff paths on the public listener. A request the WAF refuses
+/// micro-cache out of the way, staff paths on the public listener, and a patient upstream
+/// connect: a debug build of the edge shares two cores with the app, its test client, MariaDB
+/// and the other tests, and 200 buyers at once otherwise see 1 s connects time out. A request the WAF refuses
 /// fails its test unless the test expected it to be refused as bad input (`expect_problem`);
 /// when the edge stops, a WAF match on a request it let through fails the test too.
 struct EdgeFront {
@@ -119,6 +121,7 @@ impl EdgeFront {
              [staff]\nvpn_ranges = [\"127.0.0.0/8\"]\nonly_prefixes = []\n\n\
              [site]\nstate_file = \"{state}\"\n\n\
              [limits]\nper_ip_per_sec = 1000000\nper_token_per_sec = 1000000\nauth_per_ip_per_min = 1000000\n\n\
+             [upstream]\nconnect_timeout_ms = 5000\n\n\
              [waf]\nwork_dir = \"{waf}\"\n\n[cache]\nenabled = false\n\n[log]\nfilter = \"info\"\n\n\
              [[pools]]\nname = \"pola\"\nprefixes = [\"/\"]\ndc = [\"{upstream}\"]\n",
             state = dir.join("site.json").display(),
