@@ -13,6 +13,8 @@ command -v cmake >/dev/null 2>&1 || need+=(cmake) # pingora-core builds zlib-ng 
 command -v openssl >/dev/null 2>&1 || need+=(openssl) # the edge's TLS test makes its certificates
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v jq >/dev/null 2>&1 || need+=(jq)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server) # events (a private node)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv) # the SMTP sink (aiosmtpd)
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null 2>&1 || need+=(wrk)
 fi

@@ -20,7 +20,48 @@ pub struct Config {
     pub inventory: InventoryConfig,
     pub services: ServicesConfig,
     pub pii: PiiConfig,
+    pub events: EventsConfig,
     pub log: LogConfig,
+}
+
+/// Events: each service's outbox, RabbitMQ, and how consumers retry.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// RabbitMQ (`amqp://user:password@host:5673/%2f`). None: events wait in the outboxes.
+    #[serde(serialize_with = "redact_option")]
+    pub amqp_url: Option<SecretString>,
+    /// The topic exchange events are published to, by type. Default `pola.events`.
+    pub exchange: String,
+    /// Whether this process relays the outboxes of the services it runs (only while their
+    /// database is writable). Default true.
+    pub relay: bool,
+    /// Events published per round trip. Default 500.
+    pub relay_batch: u32,
+    /// How often an empty outbox is looked at again. Default 100 ms.
+    pub relay_idle_ms: u64,
+    /// Deliveries a consumer works on at once. Default 64.
+    pub prefetch: u16,
+    /// Waits before each retry of a failed delivery; after the last, it is parked. Default
+    /// 1 s, 10 s, 1 min, 5 min, 30 min.
+    pub retry_delays_ms: Vec<u64>,
+    /// Sent events are deleted from the outbox after this long. Default 72 h.
+    pub outbox_retention_hours: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            amqp_url: None,
+            exchange: "pola.events".into(),
+            relay: true,
+            relay_batch: 500,
+            relay_idle_ms: 100,
+            prefetch: 64,
+            retry_delays_ms: vec![1_000, 10_000, 60_000, 300_000, 1_800_000],
+            outbox_retention_hours: 72,
+        }
+    }
 }
 
 /// The public HTTP listener.
@@ -353,6 +394,9 @@ impl Config {
         }
         if self.auth.argon2_memory_kib < 8 || self.auth.argon2_iterations == 0 {
             return invalid("auth.argon2_memory_kib must be at least 8 and argon2_iterations at least 1");
+        }
+        if self.events.relay_batch == 0 || self.events.prefetch == 0 || self.events.relay_idle_ms == 0 {
+            return invalid("events.relay_batch, events.prefetch and events.relay_idle_ms must be positive");
         }
         if self.inventory.reservation_ttl_secs == 0 || self.inventory.sweep_interval_secs == 0 {
             return invalid("inventory.reservation_ttl_secs and sweep_interval_secs must be positive");

@@ -71,6 +71,10 @@ pub async fn connect_service(
             .run(&pool)
             .await
             .map_err(|e| anyhow::anyhow!("migrating database {name}: {e}"))?;
+        crate::events::MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("migrating the outbox and inbox of {name}: {e}"))?;
     }
     Ok(pool)
 }

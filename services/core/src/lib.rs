@@ -6,6 +6,7 @@ pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod http;
 pub mod money;

@@ -1,0 +1,270 @@
+//! Consumers: a handler per delivery, acknowledged only after its work is done.
+//!
+//! Each delivery is claimed in the consumer's `inbox` first: an event already done is
+//! acknowledged and skipped (a redelivery after a broker restart, or the relay publishing twice);
+//! one being worked on elsewhere waits for a retry. A handler's failure goes to the next delay
+//! queue (`events.retry_delays_ms`) with its attempt count, and after the last one — or at once,
+//! if the handler says retrying cannot help — to the parking queue, where
+//! `pola events dlq` shows and replays it.
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use futures_util::StreamExt;
+use lapin::{
+    Channel,
+    message::Delivery,
+    options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions},
+    types::{AMQPValue, FieldTable, LongString, ShortString},
+};
+use sqlx::MySqlPool;
+use tokio::{sync::watch, task::JoinSet};
+use uuid::Uuid;
+
+use super::{Envelope, broker};
+use crate::config::EventsConfig;
+
+/// Why a handler could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Worth trying again later (a mail server down, a timeout).
+    #[error("{0:#}")]
+    Retry(anyhow::Error),
+    /// Trying again cannot help (an event this consumer cannot read): parked at once.
+    #[error("{0:#}")]
+    Reject(anyhow::Error),
+}
+
+/// What a consumer does with each event.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    async fn handle(&self, event: &Envelope) -> Result<(), Failure>;
+}
+
+/// A consumer's queue and the event types it wants (`order.*`, `customer.registered`, …).
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub queue: String,
+    pub bindings: Vec<String>,
+}
+
+/// A claim older than this is taken over: its worker died.
+const CLAIM_LEASE: Duration = Duration::from_secs(120);
+
+/// Runs `handler` on `subscription` until `stop`, reconnecting after a broker outage. The inbox
+/// is in `inbox`'s database.
+pub async fn run(
+    config: EventsConfig,
+    subscription: Subscription,
+    inbox: MySqlPool,
+    handler: Arc<dyn Handler>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(500);
+    while !*stop.borrow() {
+        let consumer = Consumer {
+            config: config.clone(),
+            subscription: subscription.clone(),
+            inbox: inbox.clone(),
+            handler: handler.clone(),
+        };
+        match consumer.consume(&mut stop).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(queue = %subscription.queue, error = %format!("{e:#}"), retry_in_ms = backoff.as_millis(), "consumer lost RabbitMQ");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Consumer {
+    config: EventsConfig,
+    subscription: Subscription,
+    inbox: MySqlPool,
+    handler: Arc<dyn Handler>,
+}
+
+/// What became of one delivery.
+enum Outcome {
+    Done,
+    Duplicate,
+    Retried,
+    Parked,
+}
+
+impl Consumer {
+    async fn consume(&self, stop: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
+        let queue = &self.subscription.queue;
+        let (connection, channel) = broker::connect(&self.config, &format!("pola consumer {queue}")).await?;
+        broker::declare_queue(&channel, &self.config, queue, &self.subscription.bindings).await?;
+        channel.basic_qos(self.config.prefetch, BasicQosOptions::default()).await?;
+        let mut deliveries = channel
+            .basic_consume(
+                ShortString::from(queue.as_str()),
+                ShortString::from(""),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tracing::info!(queue = %queue, prefetch = self.config.prefetch, "consuming events");
+        let mut working = JoinSet::new();
+        let result = loop {
+            tokio::select! {
+                delivery = deliveries.next() => match delivery {
+                    Some(Ok(delivery)) => {
+                        let (this, channel) = (self.clone(), channel.clone());
+                        working.spawn(async move { this.deliver(&channel, delivery).await });
+                    }
+                    Some(Err(e)) => break Err(e.into()),
+                    None => break Err(anyhow::anyhow!("the broker closed the consumer")),
+                },
+                Some(done) = working.join_next(), if !working.is_empty() => {
+                    if let Ok(Err(e)) = done {
+                        tracing::warn!(queue = %queue, error = %format!("{e:#}"), "a delivery could not be settled; the broker will redeliver it");
+                    }
+                }
+                _ = stop.changed() => break Ok(()),
+            }
+        };
+        // Work in hand finishes (and is acknowledged) before the connection goes.
+        while working.join_next().await.is_some() {}
+        let _ = connection.close(200, ShortString::from("stopping")).await;
+        result
+    }
+
+    /// Handles one delivery and settles it with the broker.
+    async fn deliver(&self, channel: &Channel, delivery: Delivery) -> anyhow::Result<()> {
+        let outcome = self.outcome(channel, &delivery).await?;
+        delivery.acker.ack(BasicAckOptions::default()).await?;
+        let result = match outcome {
+            Outcome::Done => "done",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Retried => "retried",
+            Outcome::Parked => "parked",
+        };
+        metrics::counter!("events_consumed_total", "queue" => self.subscription.queue.clone(), "result" => result).increment(1);
+        Ok(())
+    }
+
+    async fn outcome(&self, channel: &Channel, delivery: &Delivery) -> anyhow::Result<Outcome> {
+        let envelope: Envelope = match serde_json::from_slice(&delivery.data) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                self.park(channel, delivery, &format!("not an event envelope: {e}")).await?;
+                return Ok(Outcome::Parked);
+            }
+        };
+        if !self.claim(envelope.id).await? {
+            if self.is_done(envelope.id).await? {
+                return Ok(Outcome::Duplicate);
+            }
+            // Another worker has it in hand: look again after a delay, without counting an attempt.
+            self.retry(channel, delivery, 0).await?;
+            return Ok(Outcome::Retried);
+        }
+        match self.handler.handle(&envelope).await {
+            Ok(()) => {
+                sqlx::query("UPDATE inbox SET done = TRUE WHERE consumer = ? AND event_id = ?")
+                    .bind(&self.subscription.queue)
+                    .bind(envelope.id)
+                    .execute(&self.inbox)
+                    .await?;
+                Ok(Outcome::Done)
+            }
+            Err(failure) => {
+                self.release(envelope.id).await?;
+                let attempt = broker::header_number(&delivery.properties, broker::ATTEMPT_HEADER) + 1;
+                let last = usize::try_from(attempt).unwrap_or(usize::MAX) > self.config.retry_delays_ms.len();
+                tracing::warn!(queue = %self.subscription.queue, event.id = %envelope.id, event.type = %envelope.kind, attempt, error = %failure, "event handling failed");
+                match failure {
+                    Failure::Retry(_) if !last => {
+                        self.retry(channel, delivery, 1).await?;
+                        Ok(Outcome::Retried)
+                    }
+                    _ => {
+                        self.park(channel, delivery, &failure.to_string()).await?;
+                        Ok(Outcome::Parked)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes the event for this consumer: false if it is done, or in another worker's hands.
+    async fn claim(&self, id: Uuid) -> sqlx::Result<bool> {
+        let now = Utc::now();
+        let claimed = sqlx::query(
+            "INSERT INTO inbox (consumer, event_id, done, claimed_at) VALUES (?, ?, FALSE, ?) \
+             ON DUPLICATE KEY UPDATE claimed_at = IF(NOT done AND claimed_at < ?, VALUES(claimed_at), claimed_at)",
+        )
+        .bind(&self.subscription.queue)
+        .bind(id)
+        .bind(now)
+        .bind(now - CLAIM_LEASE)
+        .execute(&self.inbox)
+        .await?;
+        // 1: inserted; 2: an abandoned claim taken over; 0: left alone.
+        Ok(claimed.rows_affected() > 0)
+    }
+
+    async fn is_done(&self, id: Uuid) -> sqlx::Result<bool> {
+        sqlx::query_scalar("SELECT done FROM inbox WHERE consumer = ? AND event_id = ?")
+            .bind(&self.subscription.queue)
+            .bind(id)
+            .fetch_optional(&self.inbox)
+            .await
+            .map(|done: Option<bool>| done.unwrap_or(false))
+    }
+
+    async fn release(&self, id: Uuid) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM inbox WHERE consumer = ? AND event_id = ? AND NOT done")
+            .bind(&self.subscription.queue)
+            .bind(id)
+            .execute(&self.inbox)
+            .await
+            .map(drop)
+    }
+
+    /// Sends a copy to the delay queue for its next attempt (`counted` attempts more).
+    async fn retry(&self, channel: &Channel, delivery: &Delivery, counted: i64) -> anyhow::Result<()> {
+        let attempt = broker::header_number(&delivery.properties, broker::ATTEMPT_HEADER) + counted;
+        let delays = &self.config.retry_delays_ms;
+        let delay = delays[usize::try_from(attempt.max(1) - 1).unwrap_or(0).min(delays.len() - 1)];
+        let mut headers = FieldTable::default();
+        headers.insert(ShortString::from(broker::ATTEMPT_HEADER), AMQPValue::LongLongInt(attempt));
+        self.republish(
+            channel,
+            delivery,
+            &broker::retry_queue(&self.subscription.queue, delay),
+            headers,
+        )
+        .await
+    }
+
+    async fn park(&self, channel: &Channel, delivery: &Delivery, error: &str) -> anyhow::Result<()> {
+        let attempt = broker::header_number(&delivery.properties, broker::ATTEMPT_HEADER) + 1;
+        let mut headers = FieldTable::default();
+        headers.insert(ShortString::from(broker::ATTEMPT_HEADER), AMQPValue::LongLongInt(attempt));
+        headers.insert(
+            ShortString::from(broker::ERROR_HEADER),
+            AMQPValue::LongString(LongString::from(crate::redact::redact(error).into_owned())),
+        );
+        tracing::error!(queue = %self.subscription.queue, attempt, error = %crate::redact::redact(error), "event parked");
+        self.republish(channel, delivery, &broker::parking_queue(&self.subscription.queue), headers)
+            .await
+    }
+
+    async fn republish(&self, channel: &Channel, delivery: &Delivery, queue: &str, headers: FieldTable) -> anyhow::Result<()> {
+        let properties = &delivery.properties;
+        let id = properties.message_id().as_ref().map_or("", |s| s.as_str());
+        let kind = properties.kind().as_ref().map_or("", |s| s.as_str());
+        broker::publish_confirmed(channel, "", queue, &delivery.data, broker::properties(id, kind, headers)).await
+    }
+}
