@@ -3,6 +3,7 @@
 
 SHELL := /bin/bash
 TEST_DB_PORT := 3317
+TEST_MQ_PORT := 5674
 
 .PHONY: run test bench lint deps stop clean-var
 
@@ -11,13 +12,17 @@ run: deps
 	bash scripts/run.sh
 
 ## Run every test: formatting, lints, unit and integration tests against a private MariaDB
+TEST_ENV := POLA_TEST_DATABASE_URL=mysql://root@127.0.0.1:$(TEST_DB_PORT) \
+	POLA_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:$(TEST_MQ_PORT)/%2f
+
 test: deps
 	bash scripts/mariadb.sh start test-mariadb $(TEST_DB_PORT) fast
+	bash scripts/rabbitmq.sh start test-rabbitmq $(TEST_MQ_PORT)
+	bash scripts/python.sh >/dev/null # aiosmtpd, the notification tests' SMTP server
 	$(MAKE) --no-print-directory lint
-	POLA_TEST_DATABASE_URL=mysql://root@127.0.0.1:$(TEST_DB_PORT) cargo test --workspace --locked
+	$(TEST_ENV) cargo test --workspace --locked
 	@echo "The API suite again, through pola-edge and its WAF:"
-	POLA_TEST_DATABASE_URL=mysql://root@127.0.0.1:$(TEST_DB_PORT) POLA_TEST_EDGE=$(CURDIR)/target/debug/pola-edge \
-		cargo test --locked -p pola --test api
+	$(TEST_ENV) POLA_TEST_EDGE=$(CURDIR)/target/debug/pola-edge cargo test --workspace --locked --test api
 
 lint:
 	cargo fmt --all --check
@@ -31,8 +36,11 @@ bench:
 deps:
 	bash scripts/deps.sh
 
-## Stop the private MariaDB instances
+## Stop the private MariaDB and RabbitMQ instances
 stop:
 	-bash scripts/mariadb.sh stop mariadb
 	-bash scripts/mariadb.sh stop test-mariadb
 	-bash scripts/mariadb.sh stop bench-mariadb
+	-bash scripts/sinks.sh stop
+	-bash scripts/rabbitmq.sh stop rabbitmq
+	-bash scripts/rabbitmq.sh stop test-rabbitmq

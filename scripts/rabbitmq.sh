@@ -23,12 +23,17 @@ node_env() { # PORT: the environment of this node
   export RABBITMQ_NODE_PORT="$port"
   export RABBITMQ_DIST_PORT=$((port + 20000))
   export ERL_EPMD_PORT=$((port + 10000))
+  # epmd and Erlang distribution on loopback only, like AMQP.
+  export ERL_EPMD_ADDRESS=127.0.0.1
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
   export RABBITMQ_CONFIG_FILE="$dir/rabbitmq"
   export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
   export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
   export RABBITMQ_MNESIA_BASE="$dir/mnesia"
   export RABBITMQ_LOG_BASE="$dir/log"
   export RABBITMQ_PID_FILE="$dir/rabbitmq.pid"
+  # rabbitmqctl asking a node that is not up leaves a crash dump: here, not in the caller's folder.
+  export ERL_CRASH_DUMP="$dir/erl_crash.dump"
 }
 
 case "$cmd" in

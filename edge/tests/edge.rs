@@ -17,13 +17,6 @@ use std::{
 use axum::{Json, Router, extract::Request, response::IntoResponse, routing};
 use serde_json::{Value, json};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// A stand-in upstream: `/readyz` answers 200, anything else echoes what arrived, named.
 /// `stop` closes every connection, as a killed process would.
 struct Upstream {
@@ -108,7 +101,11 @@ impl EdgeProcess {
     fn start(config: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("pola-edge-test-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).expect("a folder");
-        let (public, staff, admin) = (free_port(), free_port(), free_port());
+        let (public, staff, admin) = (
+            pola_core::testing::free_port(),
+            pola_core::testing::free_port(),
+            pola_core::testing::free_port(),
+        );
         let file = format!(
             "[listen]\npublic = \"127.0.0.1:{public}\"\nstaff = \"127.0.0.1:{staff}\"\nadmin = \"127.0.0.1:{admin}\"\n\n\
              [log]\nfilter = \"info\"\n\n{config}\n"
@@ -712,7 +709,7 @@ async fn the_readme_tour_and_the_staff_tour_pass_through_the_edge_and_its_waf_wi
     let databases = pola_core::testing::TestDatabases::new();
     let dir = std::env::temp_dir().join(format!("pola-edge-tour-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(dir.join("var")).expect("a folder");
-    let port = free_port();
+    let port = pola_core::testing::free_port();
     let env = [
         ("POLA_DATABASE__URL", pola_core::testing::test_server_url()),
         ("POLA_DATABASE__PREFIX", databases.config.prefix.clone()),
@@ -826,7 +823,7 @@ async fn with_a_certificate_the_listeners_speak_https_plain_http_is_redirected_a
             String::from_utf8_lossy(&made.stderr)
         );
     }
-    let redirect = free_port();
+    let redirect = pola_core::testing::free_port();
     let edge = EdgeProcess::start(&format!(
         "{SITE}\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nredirect_from = \"127.0.0.1:{redirect}\"\n\n{}",
         cert.display(),

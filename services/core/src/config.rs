@@ -21,7 +21,138 @@ pub struct Config {
     pub services: ServicesConfig,
     pub pii: PiiConfig,
     pub events: EventsConfig,
+    pub notifications: NotificationsConfig,
     pub log: LogConfig,
+}
+
+/// The notification worker: email over SMTP, SMS through an HTTP gateway.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// The worker's queue. Default `notifications`.
+    pub queue: String,
+    pub smtp: SmtpConfig,
+    pub sms: SmsConfig,
+    /// Who hears about low stock.
+    pub staff_emails: Vec<String>,
+    /// Links in messages start here. Default `http://127.0.0.1:8080`.
+    pub shop_url: String,
+    /// SMS wait while it is this late or this early in Sri Lanka (`HH:MM`, local time):
+    /// default 21:00 to 08:00. Password-reset codes go at once.
+    pub quiet_from: String,
+    pub quiet_until: String,
+    /// The customers' clock, in minutes east of UTC. Default 330 (Asia/Colombo, no DST).
+    pub utc_offset_minutes: i32,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            queue: "notifications".into(),
+            smtp: SmtpConfig::default(),
+            sms: SmsConfig::default(),
+            staff_emails: vec![],
+            shop_url: "http://127.0.0.1:8080".into(),
+            quiet_from: "21:00".into(),
+            quiet_until: "08:00".into(),
+            utc_offset_minutes: 330,
+        }
+    }
+}
+
+/// `notifications.smtp.tls`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP (a local relay or sink only).
+    None,
+    /// Upgrade with STARTTLS; refuse a server that cannot.
+    Starttls,
+    /// TLS from the first byte (SMTPS, port 465).
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Default `127.0.0.1` (`make run`'s sink).
+    pub host: String,
+    /// Default 2525.
+    pub port: u16,
+    /// Default `none`.
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    #[serde(serialize_with = "redact_option")]
+    pub password: Option<SecretString>,
+    /// Default `Pola <orders@pola.lk>`.
+    pub from: String,
+    /// Connections kept open to the server. Default 4.
+    pub pool_size: u32,
+    /// Default 10000 ms.
+    pub timeout_ms: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 2525,
+            tls: SmtpTls::None,
+            username: None,
+            password: None,
+            from: "Pola <orders@pola.lk>".into(),
+            pool_size: 4,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// An SMS gateway's HTTP API: one POST per message, as JSON or a form.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    /// The gateway's send URL. None: no SMS are sent (they are recorded as skipped).
+    pub url: Option<String>,
+    /// `json` (default) or `form`.
+    pub format: SmsFormat,
+    /// Field names the provider expects. Defaults `to`, `message`, `sender`.
+    pub to_field: String,
+    pub message_field: String,
+    pub sender_field: String,
+    /// The sender id (mask) the provider registered for the shop. Default `POLA`.
+    pub sender: String,
+    /// An `Authorization` header value (`Bearer …`, `Basic …`), if the provider wants one.
+    #[serde(serialize_with = "redact_option")]
+    pub authorization: Option<SecretString>,
+    /// Longest message in segments (160 GSM-7 or 70 UCS-2 characters each, fewer when
+    /// concatenated); longer ones are refused. Default 3.
+    pub max_segments: u32,
+    /// Default 10000 ms.
+    pub timeout_ms: u64,
+}
+
+/// `notifications.sms.format`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsFormat {
+    Json,
+    Form,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            format: SmsFormat::Json,
+            to_field: "to".into(),
+            message_field: "message".into(),
+            sender_field: "sender".into(),
+            sender: "POLA".into(),
+            authorization: None,
+            max_segments: 3,
+            timeout_ms: 10_000,
+        }
+    }
 }
 
 /// Events: each service's outbox, RabbitMQ, and how consumers retry.
@@ -158,6 +289,9 @@ pub struct InventoryConfig {
     /// Most sales one transaction takes (sales that queue up together share a commit). Default
     /// 64; 1 sells every order in its own transaction.
     pub sale_batch_max: usize,
+    /// A sale that leaves a stock row with this many units available or fewer tells staff
+    /// (`stock.low`). Default 5.
+    pub low_stock_threshold: i64,
 }
 
 impl Default for InventoryConfig {
@@ -167,6 +301,7 @@ impl Default for InventoryConfig {
             sweep_interval_secs: 10,
             default_location: "colombo".into(),
             sale_batch_max: 64,
+            low_stock_threshold: 5,
         }
     }
 }

@@ -17,6 +17,19 @@ pub fn test_server_url() -> String {
     std::env::var("POLA_TEST_DATABASE_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3317".into())
 }
 
+/// A loopback port nothing listens on (for a server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The test RabbitMQ (`make test` starts a private node on 5674).
+pub fn test_amqp_url() -> String {
+    std::env::var("POLA_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5674/%2f".into())
+}
+
 /// A set of databases only this test uses (`t<random>_<service>`), dropped when it goes away.
 #[derive(Debug)]
 pub struct TestDatabases {

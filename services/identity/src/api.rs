@@ -14,8 +14,8 @@ use uuid::Uuid;
 use crate::{
     Identity,
     model::{
-        CustomerExport, CustomerProfile, CustomerSearch, Email, EraseRequest, Grant, LogoutRequest, Nic, RegisterRequest,
-        RevealRequest, Revealed, TokenRequest, TokenResponse,
+        CustomerExport, CustomerProfile, CustomerSearch, Email, EraseRequest, Grant, LogoutRequest, Nic, Preferences,
+        RegisterRequest, RevealRequest, Revealed, TokenRequest, TokenResponse,
     },
     store::{self, Lookup},
 };
@@ -98,6 +98,34 @@ pub async fn logout(State(identity): AppState, Json(request): Json<LogoutRequest
     ))]
 pub async fn me(State(identity): AppState, customer: Customer) -> Result<Json<CustomerProfile>, Error> {
     Ok(Json(identity.profile(customer.id).await?))
+}
+
+/// How the signed-in customer wants to hear from the shop: language, email, SMS.
+#[utoipa::path(get, path = "/api/v1/identity/me/preferences", tag = "identity",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Preferences", body = Preferences),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn preferences(State(identity): AppState, customer: Customer) -> Result<Json<Preferences>, Error> {
+    Ok(Json(identity.preferences(customer.id).await?))
+}
+
+/// Change how the signed-in customer hears from the shop.
+#[utoipa::path(put, path = "/api/v1/identity/me/preferences", tag = "identity",
+    security(("bearer" = [])),
+    request_body = Preferences,
+    responses(
+        (status = 200, description = "Saved", body = Preferences),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a language the shop writes in", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_preferences(
+    State(identity): AppState,
+    customer: Customer,
+    Json(preferences): Json<Preferences>,
+) -> Result<Json<Preferences>, Error> {
+    Ok(Json(identity.set_preferences(customer.id, preferences).await?))
 }
 
 /// Download everything Pola holds about the signed-in customer, as JSON (PDPA right of access).

@@ -71,6 +71,7 @@ impl Identity {
             .routes(routes!(api::logout))
             .routes(routes!(api::staff_token))
             .routes(routes!(api::me))
+            .routes(routes!(api::preferences, api::set_preferences))
             .routes(routes!(api::export))
             .routes(routes!(api::erase))
             .routes(routes!(api::search_customers))

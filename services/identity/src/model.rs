@@ -117,6 +117,9 @@ pub struct RegisterRequest {
     pub phone: Option<String>,
     /// National Identity Card number, old or new form (optional; lets support find you).
     pub nic: Option<String>,
+    /// The language of the shop's emails and SMS: `en` (default), `si` or `ta`.
+    #[serde(default)]
+    pub language: Language,
 }
 
 /// A registration that passed validation.
@@ -126,6 +129,7 @@ pub struct NewCustomer {
     pub name: PersonName,
     pub phone: Option<Phone>,
     pub nic: Option<Nic>,
+    pub language: Language,
 }
 
 impl RegisterRequest {
@@ -153,6 +157,7 @@ impl RegisterRequest {
                 name,
                 phone,
                 nic,
+                language: self.language,
             }),
             _ => Err(errors),
         }
@@ -346,9 +351,73 @@ mod tests {
             name: " ".into(),
             phone: Some("123".into()),
             nic: Some("123".into()),
+            language: Language::Si,
         };
         let errors = request.validate().err().expect("invalid");
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["email", "password", "name", "phone", "nic"]);
     }
+}
+
+/// The languages the shop writes to customers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    En,
+    /// සිංහල
+    Si,
+    /// தமிழ்
+    Ta,
+}
+
+impl Language {
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::Si => "si",
+            Language::Ta => "ta",
+        }
+    }
+
+    /// A stored code; anything unknown reads as English.
+    pub fn from_code(code: &str) -> Self {
+        match code {
+            "si" => Language::Si,
+            "ta" => Language::Ta,
+            _ => Language::En,
+        }
+    }
+}
+
+/// How a customer wants to hear from the shop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Preferences {
+    pub language: Language,
+    /// Order news by email.
+    pub email: bool,
+    /// Order news by SMS (to the phone on the account).
+    pub sms: bool,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self {
+            language: Language::En,
+            email: true,
+            sms: true,
+        }
+    }
+}
+
+/// What a notification needs to reach a customer, opened at the time of sending.
+#[derive(Debug, Clone)]
+pub struct Contact {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    /// E.164 (`+94771234567`).
+    pub phone: Option<String>,
+    pub preferences: Preferences,
 }

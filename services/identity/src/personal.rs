@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     Identity,
-    model::{CustomerExport, CustomerProfile, NewCustomer, PiiField, Revealed, StaffAccess},
+    model::{Contact, CustomerExport, CustomerProfile, NewCustomer, PiiField, Preferences, Revealed, StaffAccess},
     store::{self, Indexes, Lookup, Pass, SealedCustomer, StoredCustomer},
 };
 
@@ -108,6 +108,7 @@ impl Identity {
             name_sealed: seal(&data_key, place(id, "name"), new.name.as_str()),
             phone_sealed: phone.map(|p| seal(&data_key, place(id, "phone"), p)),
             nic_sealed: nic.map(|n| seal(&data_key, place(id, "nic"), n)),
+            language: new.language,
         };
         if let Err(e) = store::insert_customer(&self.pool, &sealed, &hash).await {
             // No row points at the new key: leave no orphan behind.
@@ -158,6 +159,36 @@ impl Identity {
             nic: opened.nic,
             registered_at: row.created_at,
         })
+    }
+
+    /// How the customer wants to hear from the shop.
+    pub async fn preferences(&self, id: Uuid) -> Result<Preferences, Error> {
+        Ok(self.stored(id).await?.preferences)
+    }
+
+    pub async fn set_preferences(&self, id: Uuid, preferences: Preferences) -> Result<Preferences, Error> {
+        if !store::set_preferences(&self.pool, id, &preferences).await? {
+            return Err(Error::Gone("This customer's personal data was erased.".into()));
+        }
+        Ok(preferences)
+    }
+
+    /// Name, email, phone and preferences, opened now for a notification; None once the
+    /// customer was erased (or never existed): there is no one to write to.
+    pub async fn contact(&self, id: Uuid) -> Result<Option<Contact>, Error> {
+        let row = match self.stored(id).await {
+            Ok(row) => row,
+            Err(Error::Gone(_) | Error::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let opened = self.opened(&row).await?;
+        Ok(Some(Contact {
+            id,
+            name: opened.name,
+            email: opened.email,
+            phone: opened.phone,
+            preferences: row.preferences,
+        }))
     }
 
     /// Everything Pola holds about the customer, opened: profile, sign-ins, staff access to

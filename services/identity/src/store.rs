@@ -5,7 +5,7 @@ use pola_core::auth::{Realm, Role};
 use sqlx::{MySqlPool, Row};
 use uuid::Uuid;
 
-use crate::model::parse_roles;
+use crate::model::{Language, Preferences, parse_roles};
 
 /// A stored account, with what login needs.
 pub struct Account {
@@ -29,6 +29,7 @@ pub struct SealedCustomer {
     pub name_sealed: Vec<u8>,
     pub phone_sealed: Option<Vec<u8>>,
     pub nic_sealed: Option<Vec<u8>>,
+    pub language: Language,
 }
 
 /// A customer as read back: sealed fields (none once erased).
@@ -41,13 +42,16 @@ pub struct StoredCustomer {
     pub blind_version: u32,
     pub created_at: DateTime<Utc>,
     pub erased_at: Option<DateTime<Utc>>,
+    pub preferences: Preferences,
 }
 
+/// Writes a new customer and the `customer.registered` event, in one transaction.
 pub async fn insert_customer(pool: &MySqlPool, customer: &SealedCustomer, password_hash: &str) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO customers (id, email_index, phone_index, nic_index, key_version, blind_version,
-                                email_sealed, name_sealed, phone_sealed, nic_sealed, password_hash, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                email_sealed, name_sealed, phone_sealed, nic_sealed, password_hash, created_at, language)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(customer.id)
     .bind(&customer.email_index[..])
@@ -61,9 +65,29 @@ pub async fn insert_customer(pool: &MySqlPool, customer: &SealedCustomer, passwo
     .bind(&customer.nic_sealed)
     .bind(password_hash)
     .bind(Utc::now())
-    .execute(pool)
-    .await
-    .map(drop)
+    .bind(customer.language.code())
+    .execute(&mut *tx)
+    .await?;
+    pola_core::events::record(
+        &mut tx,
+        &CustomerRegistered {
+            customer_id: customer.id,
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// `customer.registered`: a new account (its id only).
+#[derive(Debug, serde::Serialize)]
+pub struct CustomerRegistered {
+    pub customer_id: Uuid,
+}
+
+impl pola_core::events::Event for CustomerRegistered {
+    fn kind(&self) -> &'static str {
+        "customer.registered"
+    }
 }
 
 /// Which blind index a customer look-up uses.
@@ -175,7 +199,8 @@ pub async fn staff_roles(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<Vec<
 /// A customer's row.
 pub async fn customer(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<StoredCustomer>> {
     let row = sqlx::query(
-        "SELECT id, email_sealed, name_sealed, phone_sealed, nic_sealed, blind_version, created_at, erased_at
+        "SELECT id, email_sealed, name_sealed, phone_sealed, nic_sealed, blind_version, created_at, erased_at,
+                language, notify_email, notify_sms
          FROM customers WHERE id = ?",
     )
     .bind(id)
@@ -191,9 +216,27 @@ pub async fn customer(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<StoredC
             blind_version: row.try_get("blind_version")?,
             created_at: row.try_get("created_at")?,
             erased_at: row.try_get("erased_at")?,
+            preferences: Preferences {
+                language: Language::from_code(row.try_get("language")?),
+                email: row.try_get("notify_email")?,
+                sms: row.try_get("notify_sms")?,
+            },
         })
     })
     .transpose()
+}
+
+/// Sets how a customer wants to hear from the shop.
+pub async fn set_preferences(pool: &MySqlPool, id: Uuid, preferences: &Preferences) -> sqlx::Result<bool> {
+    let updated =
+        sqlx::query("UPDATE customers SET language = ?, notify_email = ?, notify_sms = ? WHERE id = ? AND erased_at IS NULL")
+            .bind(preferences.language.code())
+            .bind(preferences.email)
+            .bind(preferences.sms)
+            .bind(id)
+            .execute(pool)
+            .await?;
+    Ok(updated.rows_affected() > 0)
 }
 
 /// Erases a customer's row: every sealed field, index and the password go, the id and the

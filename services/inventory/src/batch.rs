@@ -33,11 +33,13 @@ pub struct SaleQueue {
 
 impl SaleQueue {
     /// Starts the workers; they stop when the queue is dropped.
-    pub fn start(pool: MySqlPool, max_batch: usize) -> Self {
+    /// `low_stock`: a sale that leaves a row's available units at or under it records
+    /// `stock.low`.
+    pub fn start(pool: MySqlPool, max_batch: usize, low_stock: i64) -> Self {
         let workers = (0..WORKERS)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(1024);
-                tokio::spawn(work(pool.clone(), rx, max_batch));
+                tokio::spawn(work(pool.clone(), rx, max_batch, low_stock));
                 tx
             })
             .collect();
@@ -57,7 +59,7 @@ impl SaleQueue {
     }
 }
 
-async fn work(pool: MySqlPool, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
+async fn work(pool: MySqlPool, mut queue: mpsc::Receiver<Job>, max_batch: usize, low_stock: i64) {
     while let Some(first) = queue.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < max_batch {
@@ -68,7 +70,7 @@ async fn work(pool: MySqlPool, mut queue: mpsc::Receiver<Job>, max_batch: usize)
         }
         let sales: Vec<Sale> = jobs.iter().map(|j| j.sale.clone()).collect();
         metrics::histogram!("inventory_sale_batch_size").record(sales.len() as f64);
-        match retry_deadlocks(|| store::commit_batch(&pool, &sales)).await {
+        match retry_deadlocks(|| store::commit_batch(&pool, &sales, low_stock)).await {
             Ok(results) => {
                 for (job, result) in jobs.into_iter().zip(results) {
                     // A caller that went away needs no answer.
@@ -85,7 +87,7 @@ async fn work(pool: MySqlPool, mut queue: mpsc::Receiver<Job>, max_batch: usize)
                 // sale cannot fail the others.
                 tracing::warn!(error = %e, batch.size = sales.len(), "sale batch failed; selling one at a time");
                 for job in jobs {
-                    let result = sell_alone(&pool, &job.sale).await;
+                    let result = sell_alone(&pool, &job.sale, low_stock).await;
                     let _ = job.reply.send(result);
                 }
             }
@@ -93,8 +95,8 @@ async fn work(pool: MySqlPool, mut queue: mpsc::Receiver<Job>, max_batch: usize)
     }
 }
 
-async fn sell_alone(pool: &MySqlPool, sale: &Sale) -> Result<(), StockError> {
+async fn sell_alone(pool: &MySqlPool, sale: &Sale, low_stock: i64) -> Result<(), StockError> {
     let batch = std::slice::from_ref(sale);
-    let mut results: Vec<Result<(), Vec<Shortage>>> = retry_deadlocks(|| store::commit_batch(pool, batch)).await?;
+    let mut results: Vec<Result<(), Vec<Shortage>>> = retry_deadlocks(|| store::commit_batch(pool, batch, low_stock)).await?;
     results.pop().unwrap_or(Ok(())).map_err(StockError::Shortage)
 }

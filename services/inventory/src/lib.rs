@@ -29,7 +29,7 @@ impl Inventory {
     /// The service, with its sale workers started (so: inside a tokio runtime).
     pub fn new(pool: MySqlPool, config: InventoryConfig) -> Arc<Self> {
         Arc::new(Self {
-            sales: batch::SaleQueue::start(pool.clone(), config.sale_batch_max),
+            sales: batch::SaleQueue::start(pool.clone(), config.sale_batch_max, config.low_stock_threshold),
             pool,
             config,
         })

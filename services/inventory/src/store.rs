@@ -219,7 +219,10 @@ pub struct Sale {
 /// once — a batch of thirty buyers of one variant costs a handful of statements and one commit.
 /// Each sale is all or nothing: a short one is reported and the others go on. Idempotent per
 /// order: an order sold before, or twice in the batch, is sold once.
-pub async fn commit_batch(pool: &MySqlPool, sales: &[Sale]) -> sqlx::Result<Vec<Result<(), Vec<Shortage>>>> {
+///
+/// A stock row a batch takes from above `low_stock` available units to at or under it records
+/// `stock.low` for staff, once per crossing.
+pub async fn commit_batch(pool: &MySqlPool, sales: &[Sale], low_stock: i64) -> sqlx::Result<Vec<Result<(), Vec<Shortage>>>> {
     let mut tx = pool.begin().await?;
     let orders: Vec<Uuid> = sales.iter().map(|s| s.order).collect();
     let mut sold_orders = already_sold(&mut tx, &orders).await?;
@@ -285,6 +288,20 @@ pub async fn commit_batch(pool: &MySqlPool, sales: &[Sale]) -> sqlx::Result<Vec<
     }
 
     write_levels(&mut tx, &before, &levels).await?;
+    for ((variant, location), level) in &levels {
+        let available = level.on_hand - level.reserved;
+        let was = before
+            .get(&(*variant, location.clone()))
+            .map_or(i64::MAX, |l| l.on_hand - l.reserved);
+        if was > low_stock && available <= low_stock {
+            let event = StockLow {
+                variant_id: *variant,
+                location: location.clone(),
+                available,
+            };
+            pola_core::events::record(&mut tx, &event).await?;
+        }
+    }
     for reservation in used_up {
         delete_reservation(&mut tx, reservation).await?;
     }
@@ -503,4 +520,18 @@ pub async fn variant_stock(pool: &MySqlPool, variant: Uuid) -> sqlx::Result<Vari
         locations,
         ledger,
     })
+}
+
+/// `stock.low`: a sale left few units of a variant at a location (for staff).
+#[derive(Debug, serde::Serialize)]
+pub struct StockLow {
+    pub variant_id: Uuid,
+    pub location: String,
+    pub available: i64,
+}
+
+impl pola_core::events::Event for StockLow {
+    fn kind(&self) -> &'static str {
+        "stock.low"
+    }
 }

@@ -319,3 +319,32 @@ mod tests {
         assert!(!check_idempotency_key(&"k".repeat(101)));
     }
 }
+
+/// `order.placed`, `order.paid`, `order.packed`, `order.shipped`, `order.delivered`,
+/// `order.cancelled`, `order.refunded`: an order was placed or changed status. Ids and amounts
+/// only; a consumer that needs the delivery address asks orders for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrderEvent {
+    pub order_id: Uuid,
+    pub customer_id: Uuid,
+    pub status: OrderStatus,
+    /// None when the order was just placed.
+    pub from: Option<OrderStatus>,
+    pub total_minor: i64,
+    pub currency: String,
+}
+
+impl pola_core::events::Event for OrderEvent {
+    fn kind(&self) -> &'static str {
+        match (self.from, self.status) {
+            (None, _) => "order.placed",
+            (_, OrderStatus::PendingPayment) => "order.pending_payment",
+            (_, OrderStatus::Paid) => "order.paid",
+            (_, OrderStatus::Packed) => "order.packed",
+            (_, OrderStatus::Shipped) => "order.shipped",
+            (_, OrderStatus::Delivered) => "order.delivered",
+            (_, OrderStatus::Cancelled) => "order.cancelled",
+            (_, OrderStatus::Refunded) => "order.refunded",
+        }
+    }
+}

@@ -5,7 +5,7 @@ use pola_core::Money;
 use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row, mysql::MySqlRow};
 use uuid::Uuid;
 
-use crate::model::{Order, OrderLine, OrderStatus, OrderSummary, StatusChange};
+use crate::model::{Order, OrderEvent, OrderLine, OrderStatus, OrderSummary, StatusChange};
 
 /// Records the key's order id unless the key is known already.
 pub async fn claim_idempotency_key(
@@ -137,21 +137,37 @@ pub async fn insert_order(
     });
     insert.build().execute(&mut *conn).await?;
     for change in &order.history {
-        insert_history(conn, id, change).await?;
+        record_change(conn, id, customer, &order.total, change).await?;
     }
     Ok(())
 }
 
-async fn insert_history(conn: &mut MySqlConnection, order: Uuid, change: &StatusChange) -> sqlx::Result<()> {
+/// Writes a status change to the order's history, and its event to the outbox, in `conn`'s
+/// transaction.
+async fn record_change(
+    conn: &mut MySqlConnection,
+    order: Uuid,
+    customer: Uuid,
+    total: &Money,
+    change: &StatusChange,
+) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO order_status_history (order_id, from_status, to_status, actor, created_at) VALUES (?, ?, ?, ?, ?)")
         .bind(order)
         .bind(change.from.map(OrderStatus::as_str))
         .bind(change.to.as_str())
         .bind(&change.actor)
         .bind(change.at)
-        .execute(conn)
-        .await
-        .map(drop)
+        .execute(&mut *conn)
+        .await?;
+    let event = OrderEvent {
+        order_id: order,
+        customer_id: customer,
+        status: change.to,
+        from: change.from,
+        total_minor: total.amount_minor,
+        currency: total.currency.code().to_owned(),
+    };
+    pola_core::events::record(conn, &event).await.map(drop)
 }
 
 fn status_of(row: &MySqlRow) -> sqlx::Result<OrderStatus> {
@@ -295,7 +311,7 @@ pub async fn transition(
     actor: &str,
 ) -> sqlx::Result<Transition> {
     let mut tx = pool.begin().await?;
-    let Some(row) = sqlx::query("SELECT customer_id, status FROM orders WHERE id = ? FOR UPDATE")
+    let Some(row) = sqlx::query("SELECT customer_id, status, total_minor FROM orders WHERE id = ? FOR UPDATE")
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?
@@ -322,7 +338,8 @@ pub async fn transition(
         actor: actor.to_owned(),
         at: Utc::now(),
     };
-    insert_history(&mut tx, id, &change).await?;
+    let total = Money::lkr(row.try_get("total_minor")?);
+    record_change(&mut tx, id, owner, &total, &change).await?;
     tx.commit().await?;
     Ok(Transition::Done { from })
 }

@@ -83,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
             name: "Bench Shopper".into(),
             phone: Some(phone(i)),
             nic: Some(format!("{}", 198_500_100_000u64 + i as u64)),
+            language: Default::default(),
         };
         let new = request.validate().map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let started = Instant::now();

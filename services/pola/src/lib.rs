@@ -153,6 +153,21 @@ pub struct Services {
 }
 
 impl Services {
+    /// The databases whose outboxes hold events: those of the services here that record any.
+    pub fn outboxes(&self) -> Vec<(&'static str, sqlx::MySqlPool)> {
+        let mut outboxes = vec![];
+        if let Some(identity) = &self.identity {
+            outboxes.push((pola_identity::SERVICE, identity.pool().clone()));
+        }
+        if let Some(inventory) = &self.inventory {
+            outboxes.push((pola_inventory::SERVICE, inventory.pool().clone()));
+        }
+        if let Some(orders) = &self.orders {
+            outboxes.push((pola_orders::SERVICE, orders.pool().clone()));
+        }
+        outboxes
+    }
+
     /// Runs every service in this process (the commands, and the tests).
     pub async fn connect(config: &Config, keys: TokenKeys, migrate: bool) -> anyhow::Result<Self> {
         Self::connect_placed(config, keys, migrate, Placement::plan(config, &[])).await
@@ -340,6 +355,44 @@ impl Modify for BearerAuth {
 }
 
 /// A running HTTP server.
+/// Starts the notification worker: events into email and SMS, until `stop`. It opens customers'
+/// data and orders in this process, so identity and orders must run here.
+pub async fn start_notifications(
+    config: &Config,
+    identity: &Arc<Identity>,
+    orders: &Arc<Orders>,
+    migrate: bool,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    anyhow::ensure!(
+        config.events.amqp_url.is_some(),
+        "events.amqp_url is not set: there are no events to consume"
+    );
+    let pool = pola_core::db::connect_service(
+        &config.database,
+        pola_notifications::SERVICE,
+        &pola_notifications::MIGRATOR,
+        migrate,
+    )
+    .await?;
+    let notifications = Arc::new(pola_notifications::Notifications::new(
+        pool.clone(),
+        config.notifications.clone(),
+        identity.clone(),
+        orders.clone(),
+    )?);
+    Ok(vec![
+        notifications.spawn_waiting_sms_sender(stop.clone()),
+        tokio::spawn(pola_core::events::consume::run(
+            config.events.clone(),
+            pola_notifications::subscription(&config.notifications),
+            pool,
+            notifications,
+            stop,
+        )),
+    ])
+}
+
 pub struct Running {
     /// Where it listens (the real port when port 0 was asked for).
     pub addr: SocketAddr,
@@ -378,6 +431,10 @@ pub async fn start(config: &Config, services: &Services) -> anyhow::Result<Runni
     }
     if let Some(identity) = &services.identity {
         background.push(identity.spawn_reindexer(shutdown.subscribe()));
+    }
+    if config.events.amqp_url.is_some() && config.events.relay {
+        let relay = pola_core::events::relay::Relay::new(config.events.clone(), services.outboxes());
+        background.push(tokio::spawn(relay.run(shutdown.subscribe())));
     }
     let task = tokio::spawn(async move {
         axum::serve(listener, app)

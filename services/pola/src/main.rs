@@ -65,6 +65,56 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Run a worker until Ctrl-C or SIGTERM.
+    Worker {
+        #[command(subcommand)]
+        worker: Worker,
+    },
+    /// Events: what is parked after failing every retry.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Worker {
+    /// Email and SMS to customers and staff, from events (`notifications` queue). Needs
+    /// events.amqp_url, and runs identity and orders in its process to open what it sends.
+    Notifications,
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// The parking queue (dead letters) of a consumer.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+        /// The consumer's queue.
+        #[arg(long, global = true, default_value = "notifications")]
+        queue: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// One line per parked event: id, type, attempts, last error.
+    List {
+        /// Show at most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// One parked event in full (JSON), with its last error.
+    Show { id: String },
+    /// Send parked events back to their queue, with their attempts counted afresh.
+    Replay {
+        /// The event to replay.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Replay every parked event.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +186,29 @@ async fn main() -> anyhow::Result<()> {
             let identity = services.identity.as_deref().context("all services run here")?;
             keys(identity, command).await.map_err(|e| anyhow::anyhow!("{e}"))
         }
+        Command::Worker {
+            worker: Worker::Notifications,
+        } => {
+            let services = connect(&config, true).await?;
+            let (identity, orders) = services
+                .identity
+                .as_ref()
+                .zip(services.orders.as_ref())
+                .context("the notification worker needs identity and orders in its process")?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let tasks = pola::start_notifications(&config, identity, orders, true, stopped).await?;
+            tracing::info!("notification worker running");
+            shutdown_signal().await;
+            tracing::info!("stopping: finishing the deliveries in hand");
+            let _ = stop.send(true);
+            for task in tasks {
+                task.await?;
+            }
+            Ok(())
+        }
+        Command::Events {
+            command: EventsCommand::Dlq { command, queue },
+        } => dlq(&config, &queue, command).await,
         Command::Staff {
             command:
                 StaffCommand::Create {
@@ -239,4 +312,40 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     drop(ctrl_c.await);
+}
+
+async fn dlq(config: &Config, queue: &str, command: DlqCommand) -> anyhow::Result<()> {
+    use pola_core::events::parking::visit;
+    match command {
+        DlqCommand::List { limit } => {
+            let (parked, _) = visit(&config.events, queue, limit, |_| false).await?;
+            for p in &parked {
+                println!(
+                    "{}  {:<24} attempts {:<3} {}",
+                    p.id,
+                    p.kind,
+                    p.attempts,
+                    p.error.as_deref().unwrap_or("")
+                );
+            }
+            eprintln!("{} parked in {queue}.parking", parked.len());
+        }
+        DlqCommand::Show { id } => {
+            let (parked, _) = visit(&config.events, queue, usize::MAX, |_| false).await?;
+            let found = parked
+                .iter()
+                .find(|p| p.id == id)
+                .with_context(|| format!("{id} is not parked in {queue}.parking"))?;
+            println!("{}", serde_json::to_string_pretty(found)?);
+        }
+        DlqCommand::Replay { id, all } => {
+            let (_, replayed) = visit(&config.events, queue, usize::MAX, |p| {
+                all || id.as_deref() == Some(p.id.as_str())
+            })
+            .await?;
+            anyhow::ensure!(replayed > 0, "nothing replayed: no such event parked in {queue}.parking");
+            println!("{replayed} replayed to {queue}");
+        }
+    }
+    Ok(())
 }

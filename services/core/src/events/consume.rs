@@ -6,8 +6,16 @@
 //! queue (`events.retry_delays_ms`) with its attempt count, and after the last one — or at once,
 //! if the handler says retrying cannot help — to the parking queue, where
 //! `pola events dlq` shows and replays it.
+//!
+//! Deliveries are handled side by side up to the prefetch, except those of one order (or one
+//! customer), which are handled one at a time in the order they arrived (a retry can still put
+//! an event behind a later one of the same order).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -47,6 +55,33 @@ pub trait Handler: Send + Sync + 'static {
 pub struct Subscription {
     pub queue: String,
     pub bindings: Vec<String>,
+}
+
+/// What orders a delivery among the others: its order, else its customer, else itself.
+fn partition(delivery: &Delivery) -> String {
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        order_id: Option<String>,
+        customer_id: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Partial {
+        data: Keys,
+    }
+    match serde_json::from_slice::<Partial>(&delivery.data) {
+        Ok(Partial {
+            data: Keys {
+                order_id: Some(order), ..
+            },
+        }) => order,
+        Ok(Partial {
+            data: Keys {
+                customer_id: Some(customer),
+                ..
+            },
+        }) => customer,
+        _ => format!("delivery-{}", delivery.delivery_tag),
+    }
 }
 
 /// A claim older than this is taken over: its worker died.
@@ -114,20 +149,34 @@ impl Consumer {
             )
             .await?;
         tracing::info!(queue = %queue, prefetch = self.config.prefetch, "consuming events");
+        // Deliveries run side by side, except those of one order (or customer): those run one
+        // after another, in the order they came, so that "shipped" never overtakes "packed".
         let mut working = JoinSet::new();
+        let mut waiting: HashMap<String, VecDeque<Delivery>> = HashMap::new();
         let result = loop {
             tokio::select! {
                 delivery = deliveries.next() => match delivery {
                     Some(Ok(delivery)) => {
-                        let (this, channel) = (self.clone(), channel.clone());
-                        working.spawn(async move { this.deliver(&channel, delivery).await });
+                        let key = partition(&delivery);
+                        match waiting.get_mut(&key) {
+                            Some(queue) => queue.push_back(delivery),
+                            None => {
+                                waiting.insert(key.clone(), VecDeque::new());
+                                self.spawn(&mut working, &channel, key, delivery);
+                            }
+                        }
                     }
                     Some(Err(e)) => break Err(e.into()),
                     None => break Err(anyhow::anyhow!("the broker closed the consumer")),
                 },
                 Some(done) = working.join_next(), if !working.is_empty() => {
-                    if let Ok(Err(e)) = done {
+                    let Ok((key, settled)) = done else { continue };
+                    if let Err(e) = settled {
                         tracing::warn!(queue = %queue, error = %format!("{e:#}"), "a delivery could not be settled; the broker will redeliver it");
+                    }
+                    match waiting.get_mut(&key).and_then(VecDeque::pop_front) {
+                        Some(next) => self.spawn(&mut working, &channel, key, next),
+                        None => drop(waiting.remove(&key)),
                     }
                 }
                 _ = stop.changed() => break Ok(()),
@@ -137,6 +186,11 @@ impl Consumer {
         while working.join_next().await.is_some() {}
         let _ = connection.close(200, ShortString::from("stopping")).await;
         result
+    }
+
+    fn spawn(&self, working: &mut JoinSet<(String, anyhow::Result<()>)>, channel: &Channel, key: String, delivery: Delivery) {
+        let (this, channel) = (self.clone(), channel.clone());
+        working.spawn(async move { (key, this.deliver(&channel, delivery).await) });
     }
 
     /// Handles one delivery and settles it with the broker.
@@ -198,20 +252,28 @@ impl Consumer {
     }
 
     /// Takes the event for this consumer: false if it is done, or in another worker's hands.
+    /// (Two statements: sqlx reports rows *found*, so an upsert's count cannot tell a claim
+    /// from a claim left alone.)
     async fn claim(&self, id: Uuid) -> sqlx::Result<bool> {
         let now = Utc::now();
-        let claimed = sqlx::query(
-            "INSERT INTO inbox (consumer, event_id, done, claimed_at) VALUES (?, ?, FALSE, ?) \
-             ON DUPLICATE KEY UPDATE claimed_at = IF(NOT done AND claimed_at < ?, VALUES(claimed_at), claimed_at)",
-        )
-        .bind(&self.subscription.queue)
-        .bind(id)
-        .bind(now)
-        .bind(now - CLAIM_LEASE)
-        .execute(&self.inbox)
-        .await?;
-        // 1: inserted; 2: an abandoned claim taken over; 0: left alone.
-        Ok(claimed.rows_affected() > 0)
+        let inserted = sqlx::query("INSERT IGNORE INTO inbox (consumer, event_id, done, claimed_at) VALUES (?, ?, FALSE, ?)")
+            .bind(&self.subscription.queue)
+            .bind(id)
+            .bind(now)
+            .execute(&self.inbox)
+            .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let abandoned =
+            sqlx::query("UPDATE inbox SET claimed_at = ? WHERE consumer = ? AND event_id = ? AND NOT done AND claimed_at < ?")
+                .bind(now)
+                .bind(&self.subscription.queue)
+                .bind(id)
+                .bind(now - CLAIM_LEASE)
+                .execute(&self.inbox)
+                .await?;
+        Ok(abandoned.rows_affected() == 1)
     }
 
     async fn is_done(&self, id: Uuid) -> sqlx::Result<bool> {

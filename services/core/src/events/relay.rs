@@ -31,18 +31,17 @@ impl Relay {
         let mut backoff = Duration::from_millis(500);
         let mut last_purge = std::time::Instant::now();
         while !*stop.borrow() {
-            let channel = match broker::connect(&self.config, "pola relay").await {
-                Ok((_connection, channel)) => {
+            let result = match broker::connect(&self.config, "pola relay").await {
+                Ok((connection, channel)) => {
                     backoff = Duration::from_millis(500);
                     tracing::info!(outboxes = self.outboxes.len(), "outbox relay connected to RabbitMQ");
-                    // The connection lives as long as the channel is used in this block.
                     let result = self.relay_until_error(&channel, idle, &mut stop, &mut last_purge).await;
-                    drop(_connection);
+                    let _ = connection.close(200, "stopping".into()).await;
                     result
                 }
                 Err(e) => Err(e),
             };
-            if let Err(e) = channel {
+            if let Err(e) = result {
                 tracing::warn!(error = %format!("{e:#}"), retry_in_ms = backoff.as_millis(), "outbox relay stopped; events wait in the outbox");
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}

@@ -157,7 +157,7 @@ async fn a_short_sale_in_a_batch_leaves_the_others_sold_and_a_repeated_order_sel
         sale(repeated, 1),
         sale(Uuid::now_v7(), 2),
     ];
-    let results = commit_batch(app.inventory.pool(), &batch).await.expect("committed");
+    let results = commit_batch(app.inventory.pool(), &batch, 5).await.expect("committed");
     let sold: Vec<bool> = results.iter().map(Result::is_ok).collect();
     assert_eq!(sold, [true, false, true, true, true]);
     let Err(shortage) = &results[1] else {

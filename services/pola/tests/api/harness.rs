@@ -110,11 +110,7 @@ impl EdgeFront {
     fn start(binary: &std::path::Path, upstream: std::net::SocketAddr) -> Self {
         let dir = std::env::temp_dir().join(format!("pola-test-edge-{}", Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).expect("a folder");
-        let port = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-        };
+        let port = || std::net::SocketAddr::from(([127, 0, 0, 1], pola_core::testing::free_port()));
         let (public, staff, admin) = (port(), port(), port());
         let config = format!(
             "[listen]\npublic = \"{public}\"\nstaff = \"{staff}\"\nadmin = \"{admin}\"\n\n\
@@ -368,6 +364,22 @@ impl TestApp {
             .expect("the variant")["stock_available"]
             .as_i64()
             .expect("a number")
+    }
+
+    /// Takes an order through its life: paid (by `finance`), then packed, shipped and delivered
+    /// (by `support`).
+    pub async fn fulfil(&self, order: Uuid, finance: &str, support: &str) {
+        let path = format!("/api/v1/orders/{order}/status");
+        self.api
+            .post(&path, Some(finance), json!({"status": "paid"}))
+            .await
+            .expect(200);
+        for status in ["packed", "shipped", "delivered"] {
+            self.api
+                .post(&path, Some(support), json!({"status": status}))
+                .await
+                .expect(200);
+        }
     }
 
     /// Places an order with a fresh idempotency key.

@@ -188,16 +188,7 @@ async fn staff_move_an_order_through_its_life_and_illegal_moves_are_refused() {
         .post(&path, Some(&support), json!({"status": "shipped"}))
         .await
         .expect_problem(409);
-    app.api
-        .post(&path, Some(&finance), json!({"status": "paid"}))
-        .await
-        .expect(200);
-    for status in ["packed", "shipped", "delivered"] {
-        app.api
-            .post(&path, Some(&support), json!({"status": status}))
-            .await
-            .expect(200);
-    }
+    app.fulfil(uuid(order.get("id")), &finance, &support).await;
     app.api
         .post(&path, Some(&support), json!({"status": "packed"}))
         .await

@@ -1,0 +1,429 @@
+//! Notifications: the events customers and staff care about, as email and SMS.
+//!
+//! `pola worker notifications` consumes `customer.registered`, `order.*` and `stock.low`. For
+//! each event it opens what it needs at the time of sending — the customer's name, email, phone
+//! and preferences from identity, the order's items and city from orders — renders the message
+//! in the customer's language, and sends at most one email and one SMS per recipient: every
+//! message is recorded in `deliveries`, and a redelivered event skips what was sent. An SMS that
+//! falls in quiet hours waits there until they end. A mail server or gateway that is down
+//! makes the event retry (delay queues, then parking); a message that can never go (an SMS
+//! longer than allowed, an address refused) is recorded as refused and the rest goes on.
+
+pub mod email;
+pub mod sms;
+pub mod templates;
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveTime, Utc};
+use pola_core::{
+    Error,
+    config::NotificationsConfig,
+    events::{
+        Envelope,
+        consume::{Failure, Handler, Subscription},
+    },
+};
+use pola_identity::{Identity, model::Contact};
+use pola_orders::Orders;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::{MySqlPool, migrate::Migrator};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::{email::Mailer, sms::SmsGateway, templates::Templates};
+
+/// The database this service owns: `<prefix>_notifications`.
+pub const SERVICE: &str = "notifications";
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// The worker's queue (`notifications.queue`) and what it listens to.
+pub fn subscription(config: &NotificationsConfig) -> Subscription {
+    Subscription {
+        queue: config.queue.clone(),
+        bindings: vec!["customer.registered".into(), "order.*".into(), "stock.low".into()],
+    }
+}
+
+/// Why one message could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// It can never go as it is: recorded as refused, the event goes on.
+    #[error("{0}")]
+    Refused(String),
+    /// Not now: the event is tried again later.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// The channels a message goes by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Email,
+    Sms,
+}
+
+impl Channel {
+    fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+        }
+    }
+}
+
+pub struct Notifications {
+    pool: MySqlPool,
+    config: NotificationsConfig,
+    templates: Templates,
+    mailer: Mailer,
+    sms: SmsGateway,
+    identity: Arc<Identity>,
+    orders: Arc<Orders>,
+    quiet: (NaiveTime, NaiveTime),
+}
+
+fn parse_time(field: &str, value: &str) -> anyhow::Result<NaiveTime> {
+    NaiveTime::parse_from_str(value, "%H:%M").map_err(|e| anyhow::anyhow!("notifications.{field} `{value}`: {e}"))
+}
+
+/// `Rs. 1,234.50` from cents.
+fn rupees(minor: i64) -> String {
+    let (sign, minor) = if minor < 0 { ("-", -minor) } else { ("", minor) };
+    let whole = (minor / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}Rs. {grouped}.{:02}", minor % 100)
+}
+
+fn failure(e: SendError) -> Failure {
+    match e {
+        SendError::Refused(m) => Failure::Reject(anyhow::anyhow!(m)),
+        SendError::Unavailable(m) => Failure::Retry(anyhow::anyhow!(m)),
+    }
+}
+
+/// A service's error, as a consumer sees it: the key service or a database being away is worth
+/// a retry; anything else is not.
+fn lookup_failure(e: Error) -> Failure {
+    match e {
+        Error::Unavailable(_) | Error::Internal(_) => Failure::Retry(anyhow::anyhow!("{e}")),
+        e => Failure::Reject(anyhow::anyhow!("{e}")),
+    }
+}
+
+impl Notifications {
+    pub fn new(
+        pool: MySqlPool,
+        config: NotificationsConfig,
+        identity: Arc<Identity>,
+        orders: Arc<Orders>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            quiet: (
+                parse_time("quiet_from", &config.quiet_from)?,
+                parse_time("quiet_until", &config.quiet_until)?,
+            ),
+            templates: Templates::load()?,
+            mailer: Mailer::new(&config.smtp)?,
+            sms: SmsGateway::new(config.sms.clone())?,
+            pool,
+            config,
+            identity,
+            orders,
+        })
+    }
+
+    fn quiet_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        quiet_until(now, self.quiet, self.config.utc_offset_minutes)
+    }
+
+    /// Whether this message was settled already (sent, refused, or waiting for quiet hours to end).
+    async fn settled(&self, event: Uuid, channel: Channel, recipient: &str) -> sqlx::Result<bool> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE event_id = ? AND channel = ? AND recipient = ?")
+            .bind(event)
+            .bind(channel.as_str())
+            .bind(recipient)
+            .fetch_one(&self.pool)
+            .await
+            .map(|n: i64| n > 0)
+    }
+
+    async fn record(
+        &self,
+        event: &Envelope,
+        channel: Channel,
+        recipient: &str,
+        status: &str,
+        detail: Option<&str>,
+        send_after: Option<DateTime<Utc>>,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO deliveries (event_id, channel, recipient, status, detail, event, send_after, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE status = VALUES(status), detail = VALUES(detail), send_after = VALUES(send_after), \
+             updated_at = VALUES(updated_at)",
+        )
+        .bind(event.id)
+        .bind(channel.as_str())
+        .bind(recipient)
+        .bind(status)
+        .bind(detail.map(|d| d.chars().take(255).collect::<String>()))
+        .bind(send_after.map(|_| sqlx::types::Json(event)))
+        .bind(send_after)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await
+        .map(drop)?;
+        metrics::counter!("notifications_total", "channel" => channel.as_str(), "status" => status.to_owned()).increment(1);
+        Ok(())
+    }
+
+    /// Sends one message unless it was settled before, and records what became of it.
+    async fn deliver<F>(&self, event: &Envelope, channel: Channel, recipient: &str, send: F) -> Result<(), Failure>
+    where
+        F: std::future::Future<Output = Result<(), SendError>>,
+    {
+        let store = |e: sqlx::Error| Failure::Retry(e.into());
+        if self.settled(event.id, channel, recipient).await.map_err(store)? {
+            return Ok(());
+        }
+        match send.await {
+            Ok(()) => self
+                .record(event, channel, recipient, "sent", None, None)
+                .await
+                .map_err(store),
+            Err(SendError::Refused(why)) => {
+                tracing::warn!(event.id = %event.id, event.type = %event.kind, channel = channel.as_str(), why = %why, "message refused; not sent");
+                self.record(event, channel, recipient, "refused", Some(&why), None)
+                    .await
+                    .map_err(store)
+            }
+            Err(e) => Err(failure(e)),
+        }
+    }
+
+    /// What a message about this event may say: the customer's name, the order's number,
+    /// total, items and city.
+    async fn context(&self, event: &Envelope, contact: &Contact) -> Result<serde_json::Value, Failure> {
+        let mut context = json!({
+            "name": contact.name,
+            "shop_url": self.config.shop_url,
+        });
+        if let Some(order) = event.data["order_id"].as_str().and_then(|s| s.parse::<Uuid>().ok()) {
+            let order = self.orders.customer_order(contact.id, order).await.map_err(lookup_failure)?;
+            context["order"] = json!(order.id.simple().to_string()[..8].to_uppercase());
+            context["total"] = json!(rupees(order.total.amount_minor));
+            context["items"] = json!(
+                order
+                    .lines
+                    .iter()
+                    .map(|l| json!({"title": l.title, "quantity": l.quantity}))
+                    .collect::<Vec<_>>()
+            );
+            context["city"] = json!(order.delivery.as_ref().map(|d| d.city.clone()));
+        }
+        Ok(context)
+    }
+
+    async fn to_customer(&self, event: &Envelope, only_sms: bool) -> Result<(), Failure> {
+        let customer: Uuid = event.data["customer_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Failure::Reject(anyhow::anyhow!("{} has no customer_id", event.kind)))?;
+        let Some(contact) = self.identity.contact(customer).await.map_err(lookup_failure)? else {
+            // Erased: there is no one to write to.
+            return Ok(());
+        };
+        let context = self.context(event, &contact).await?;
+        let message = self
+            .templates
+            .render(contact.preferences.language, &event.kind, &context)
+            .map_err(Failure::Reject)?;
+        let recipient = customer.to_string();
+        if contact.preferences.email && !only_sms {
+            let id = format!("{}.email", event.id);
+            self.deliver(event, Channel::Email, &recipient, async {
+                self.mailer.send(&contact.email, &id, &message).await
+            })
+            .await?;
+        }
+        let (Some(text), Some(phone), true) = (&message.sms, &contact.phone, contact.preferences.sms) else {
+            return Ok(());
+        };
+        if !self.sms.configured() {
+            return Ok(());
+        }
+        if !only_sms && let Some(until) = self.quiet_until(Utc::now()) {
+            if !self
+                .settled(event.id, Channel::Sms, &recipient)
+                .await
+                .map_err(|e| Failure::Retry(e.into()))?
+            {
+                self.record(event, Channel::Sms, &recipient, "waiting", Some("quiet hours"), Some(until))
+                    .await
+                    .map_err(|e| Failure::Retry(e.into()))?;
+            }
+            return Ok(());
+        }
+        self.deliver(event, Channel::Sms, &recipient, async {
+            self.sms.send(phone, text).await.map(drop)
+        })
+        .await
+    }
+
+    async fn to_staff(&self, event: &Envelope) -> Result<(), Failure> {
+        let context = json!({
+            "shop_url": self.config.shop_url,
+            "variant": event.data["variant_id"],
+            "location": event.data["location"],
+            "available": event.data["available"],
+        });
+        let message = self
+            .templates
+            .render(pola_identity::model::Language::En, &event.kind, &context)
+            .map_err(Failure::Reject)?;
+        for address in &self.config.staff_emails {
+            let recipient = format!("staff:{}", &hex(&Sha256::digest(address.as_bytes()))[..16]);
+            let id = format!("{}.{recipient}", event.id);
+            self.deliver(event, Channel::Email, &recipient, async {
+                self.mailer.send(address, &id, &message).await
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the SMS that waited for quiet hours to end; until `stop`.
+    pub fn spawn_waiting_sms_sender(self: &Arc<Self>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            while !*stop.borrow() {
+                if let Err(e) = this.send_waiting().await {
+                    tracing::warn!(error = %format!("{e:#}"), "waiting SMS could not be sent yet");
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(10)) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        })
+    }
+
+    /// Sends every SMS whose quiet hours are over; how many went.
+    pub async fn send_waiting(&self) -> anyhow::Result<usize> {
+        let due: Vec<sqlx::types::Json<Envelope>> = sqlx::query_scalar(
+            "SELECT event FROM deliveries WHERE status = 'waiting' AND send_after <= ? ORDER BY send_after LIMIT 100",
+        )
+        .bind(Utc::now())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut sent = 0;
+        for sqlx::types::Json(event) in due {
+            sqlx::query("DELETE FROM deliveries WHERE event_id = ? AND channel = 'sms' AND status = 'waiting'")
+                .bind(event.id)
+                .execute(&self.pool)
+                .await?;
+            match self.to_customer(&event, true).await {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    // Back to waiting, for the next round.
+                    let recipient = event.data["customer_id"].as_str().unwrap_or_default().to_owned();
+                    let next = Utc::now() + chrono::Duration::minutes(1);
+                    self.record(&event, Channel::Sms, &recipient, "waiting", Some(&e.to_string()), Some(next))
+                        .await?;
+                }
+            }
+        }
+        Ok(sent)
+    }
+}
+
+/// When the quiet hours (`from`–`until`, local time `offset_minutes` east of UTC) around `now`
+/// end, if `now` is in them.
+fn quiet_until(now: DateTime<Utc>, (from, until): (NaiveTime, NaiveTime), offset_minutes: i32) -> Option<DateTime<Utc>> {
+    let offset = chrono::Duration::minutes(i64::from(offset_minutes));
+    let local = (now + offset).naive_utc();
+    let time = local.time();
+    let quiet = match from <= until {
+        true => time >= from && time < until,
+        false => time >= from || time < until,
+    };
+    if !quiet {
+        return None;
+    }
+    let mut end = local.date().and_time(until);
+    if end <= local {
+        end += chrono::Duration::days(1);
+    }
+    Some(end.and_utc() - offset)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[async_trait]
+impl Handler for Notifications {
+    async fn handle(&self, event: &Envelope) -> Result<(), Failure> {
+        if event.version != 1 {
+            return Err(Failure::Reject(anyhow::anyhow!(
+                "{} version {} is not known here",
+                event.kind,
+                event.version
+            )));
+        }
+        match event.kind.as_str() {
+            "stock.low" => self.to_staff(event).await,
+            kind if self.templates.handles(kind) => self.to_customer(event, false).await,
+            // Nothing to say about it.
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sms_wait_from_nine_in_the_evening_to_eight_in_the_morning_in_colombo() {
+        let quiet = (
+            NaiveTime::from_hms_opt(21, 0, 0).expect("a time"),
+            NaiveTime::from_hms_opt(8, 0, 0).expect("a time"),
+        );
+        let at = |s: &str| s.parse::<DateTime<Utc>>().expect("a time");
+        // 22:30 in Colombo is 17:00 UTC: wait until 08:00 Colombo, 02:30 UTC the next day.
+        assert_eq!(
+            quiet_until(at("2026-11-22T17:00:00Z"), quiet, 330),
+            Some(at("2026-11-23T02:30:00Z"))
+        );
+        // 01:00 in Colombo (19:30 UTC the day before): until 08:00 the same morning.
+        assert_eq!(
+            quiet_until(at("2026-11-22T19:30:00Z"), quiet, 330),
+            Some(at("2026-11-23T02:30:00Z"))
+        );
+        // Noon in Colombo: send now.
+        assert_eq!(quiet_until(at("2026-11-22T06:30:00Z"), quiet, 330), None);
+        assert_eq!(
+            quiet_until(at("2026-11-22T02:30:00Z"), quiet, 330),
+            None,
+            "08:00 sharp is not quiet"
+        );
+    }
+
+    #[test]
+    fn rupees_are_written_the_sri_lankan_way() {
+        assert_eq!(rupees(95_000), "Rs. 950.00");
+        assert_eq!(rupees(123_456_789), "Rs. 1,234,567.89");
+        assert_eq!(rupees(5), "Rs. 0.05");
+        assert_eq!(rupees(-250), "-Rs. 2.50");
+    }
+}

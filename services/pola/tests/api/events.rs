@@ -1,0 +1,332 @@
+//! Events through a real RabbitMQ: recorded with their change, relayed in order, handled once,
+//! retried, parked and replayed; a broker restart in the middle of a burst loses and doubles
+//! nothing.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use pola_core::{
+    auth::Role,
+    config::Config,
+    events::{
+        Envelope,
+        consume::{self, Failure, Handler, Subscription},
+        parking,
+    },
+    testing::test_amqp_url,
+};
+use serde_json::json;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::harness::{TestApp, spawn_app_with, uuid};
+
+/// A consumer that remembers what it handled, and fails the events of some customers on demand.
+#[derive(Default)]
+struct Recorder {
+    handled: Mutex<Vec<Envelope>>,
+    calls: Mutex<HashMap<Uuid, u32>>,
+    failing_customers: Mutex<HashSet<Uuid>>,
+}
+
+impl Recorder {
+    fn handled(&self) -> Vec<Envelope> {
+        self.handled.lock().expect("unpoisoned").clone()
+    }
+
+    /// Waits until `done` holds for what was handled.
+    async fn wait_for(&self, what: &str, done: impl Fn(&[Envelope]) -> bool) -> Vec<Envelope> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let handled = self.handled();
+            if done(&handled) {
+                return handled;
+            }
+            assert!(Instant::now() < deadline, "{what}: only {} events handled", handled.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for Recorder {
+    async fn handle(&self, event: &Envelope) -> Result<(), Failure> {
+        *self.calls.lock().expect("unpoisoned").entry(event.id).or_default() += 1;
+        let customer = event.data["customer_id"].as_str().and_then(|s| s.parse().ok());
+        if customer.is_some_and(|c| self.failing_customers.lock().expect("unpoisoned").contains(&c)) {
+            return Err(Failure::Retry(anyhow::anyhow!("the mail server is away")));
+        }
+        self.handled.lock().expect("unpoisoned").push(event.clone());
+        Ok(())
+    }
+}
+
+/// Events on to a RabbitMQ exchange of this test's own, quick retries.
+fn with_events(amqp_url: String) -> impl FnOnce(&mut Config) {
+    move |config: &mut Config| {
+        config.events.amqp_url = Some(amqp_url.into());
+        config.events.exchange = format!("pola.test.{}", Uuid::now_v7().simple());
+        config.events.relay_idle_ms = 20;
+        config.events.retry_delays_ms = vec![50, 100];
+        config.inventory.low_stock_threshold = 5;
+    }
+}
+
+/// A consumer of every event on the app's exchange, into `recorder`, until the sender drops.
+fn consumer(app: &TestApp, recorder: &Arc<Recorder>) -> (watch::Sender<bool>, String) {
+    let queue = format!("test-{}", Uuid::now_v7().simple());
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(consume::run(
+        app.config.events.clone(),
+        Subscription {
+            queue: queue.clone(),
+            bindings: vec!["#".into()],
+        },
+        app.orders.pool().clone(),
+        recorder.clone(),
+        stopped,
+    ));
+    (stop, queue)
+}
+
+fn of_order(handled: &[Envelope], order: Uuid) -> Vec<String> {
+    handled
+        .iter()
+        .filter(|e| e.data["order_id"] == json!(order))
+        .map(|e| e.kind.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_orders_life_is_published_once_per_change_in_order_and_carries_no_personal_data() {
+    let app = spawn_app_with(with_events(test_amqp_url())).await;
+    let recorder = Arc::new(Recorder::default());
+    let (_stop, _) = consumer(&app, &recorder);
+    let (staff, finance, support) = (
+        app.staff(&[Role::Catalog]).await,
+        app.staff(&[Role::Finance]).await,
+        app.staff(&[Role::Support]).await,
+    );
+    let tea = app.tea(&staff, "Uva", 95_000, 6).await;
+    let shopper = app.shopper().await;
+    let order = uuid(app.buy_now(&shopper.access, tea.variant, 1).await.expect(201).get("id"));
+    app.fulfil(order, &finance, &support).await;
+
+    let handled = recorder
+        .wait_for("the order's life", |h| {
+            of_order(h, order).len() == 5 && h.iter().any(|e| e.kind == "stock.low")
+        })
+        .await;
+    assert_eq!(
+        of_order(&handled, order),
+        [
+            "order.placed",
+            "order.paid",
+            "order.packed",
+            "order.shipped",
+            "order.delivered"
+        ]
+    );
+    let placed = handled.iter().find(|e| e.kind == "order.placed").expect("placed");
+    assert_eq!(placed.version, 1);
+    assert_eq!(placed.data["total_minor"], 95_000);
+    let low = handled.iter().find(|e| e.kind == "stock.low").expect("stock.low");
+    assert_eq!(
+        (&low.data["variant_id"], &low.data["available"]),
+        (&json!(tea.variant), &json!(5))
+    );
+    let registered: Vec<_> = handled.iter().filter(|e| e.kind == "customer.registered").collect();
+    assert_eq!(registered.len(), 1);
+    let everything = serde_json::to_string(&handled).expect("json");
+    for personal in [shopper.email.as_str(), "Test Shopper", "Test Staff"] {
+        assert!(!everything.contains(personal), "{personal} travelled in an event");
+    }
+    // Once each, though the relay and the consumer both run on.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(recorder.handled().len(), handled.len());
+}
+
+#[tokio::test]
+async fn a_delivery_that_keeps_failing_is_retried_then_parked_and_can_be_replayed() {
+    let app = spawn_app_with(with_events(test_amqp_url())).await;
+    let recorder = Arc::new(Recorder::default());
+    let (_stop, queue) = consumer(&app, &recorder);
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Nuwara Eliya", 80_000, 50).await;
+    let customer = Uuid::now_v7();
+    recorder.failing_customers.lock().expect("unpoisoned").insert(customer);
+    let token = app.customer_token(customer);
+    for quantity in [1, 2] {
+        app.buy_now(&token, tea.variant, quantity).await.expect(201);
+    }
+
+    // Tried, retried after 50 ms and 100 ms, then parked with its last error.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let parked = loop {
+        let (parked, _) = parking::visit(&app.config.events, &queue, 10, |_| false)
+            .await
+            .expect("the parking queue");
+        if parked.len() == 2 {
+            break parked;
+        }
+        assert!(Instant::now() < deadline, "never parked: {parked:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        parked.iter().all(|p| p.kind == "order.placed" && p.attempts == 3),
+        "{parked:?}"
+    );
+    assert_eq!(parked[0].error.as_deref(), Some("the mail server is away"));
+    let ids: Vec<Uuid> = parked.iter().map(|p| p.id.parse().expect("an id")).collect();
+    for id in &ids {
+        assert_eq!(recorder.calls.lock().expect("unpoisoned")[id], 3);
+    }
+    // Listing took nothing away.
+    let (again, _) = parking::visit(&app.config.events, &queue, 10, |_| false)
+        .await
+        .expect("listed");
+    assert_eq!(again.len(), 2);
+
+    // The mail server is back: one replayed on its own, then the rest.
+    recorder.failing_customers.lock().expect("unpoisoned").clear();
+    let first = parked[0].id.clone();
+    let (_, replayed) = parking::visit(&app.config.events, &queue, 10, |p| p.id == first)
+        .await
+        .expect("replayed");
+    assert_eq!(replayed, 1);
+    recorder
+        .wait_for("the replayed event", |h| h.iter().any(|e| e.id == ids[0]))
+        .await;
+    let (left, replayed) = parking::visit(&app.config.events, &queue, 10, |_| true)
+        .await
+        .expect("replayed");
+    assert_eq!((left.len(), replayed), (1, 1));
+    let handled = recorder
+        .wait_for("every event", |h| ids.iter().all(|id| h.iter().any(|e| e.id == *id)))
+        .await;
+    for id in &ids {
+        assert_eq!(handled.iter().filter(|e| e.id == *id).count(), 1);
+    }
+    let (empty, _) = parking::visit(&app.config.events, &queue, 10, |_| false)
+        .await
+        .expect("listed");
+    assert!(empty.is_empty());
+}
+
+/// A RabbitMQ node of this test's own (`scripts/rabbitmq.sh`), stopped and removed at the end.
+struct OwnBroker {
+    name: String,
+    port: u16,
+}
+
+impl OwnBroker {
+    fn script() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/rabbitmq.sh")
+    }
+
+    fn run(&self, args: &[&str]) {
+        let status = std::process::Command::new("bash")
+            .arg(Self::script())
+            .args(args)
+            .status()
+            .expect("bash runs");
+        assert!(status.success(), "rabbitmq.sh {args:?}");
+    }
+
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        // Its distribution and epmd ports are 10000 and 20000 above: keep them in range.
+        let port = 20_000 + port % 10_000;
+        let broker = Self {
+            name: format!("test-rabbitmq-{}", Uuid::now_v7().simple()),
+            port,
+        };
+        broker.restart();
+        broker
+    }
+
+    fn restart(&self) {
+        self.run(&["start", &self.name, &self.port.to_string()]);
+    }
+
+    fn stop(&self) {
+        self.run(&["stop", &self.name]);
+    }
+
+    fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.stop();
+        let var = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../var")
+            .join(&self.name);
+        let _ = std::fs::remove_dir_all(var);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broker_restart_in_a_burst_of_a_thousand_orders_loses_and_doubles_nothing() {
+    let broker = tokio::task::spawn_blocking(OwnBroker::start).await.expect("started");
+    let app = Arc::new(spawn_app_with(with_events(broker.url())).await);
+    let recorder = Arc::new(Recorder::default());
+    let (_stop, _) = consumer(&app, &recorder);
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Dimbula", 30_000, 100_000).await;
+
+    let placed = Arc::new(Mutex::new(HashSet::new()));
+    let buyers: Vec<_> = (0..8)
+        .map(|_| {
+            let (app, placed) = (app.clone(), placed.clone());
+            tokio::spawn(async move {
+                let token = app.customer_token(Uuid::now_v7());
+                for _ in 0..125 {
+                    let order = app.buy_now(&token, tea.variant, 1).await.expect(201);
+                    placed.lock().expect("unpoisoned").insert(uuid(order.get("id")));
+                }
+            })
+        })
+        .collect();
+    // A third of the way in, the broker goes down and comes back.
+    while placed.lock().expect("unpoisoned").len() < 330 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let broker = tokio::task::spawn_blocking(move || {
+        broker.stop();
+        broker.restart();
+        broker
+    })
+    .await
+    .expect("restarted");
+    for buyer in buyers {
+        buyer.await.expect("a buyer");
+    }
+    let placed = placed.lock().expect("unpoisoned").clone();
+    assert_eq!(placed.len(), 1000);
+
+    let handled = recorder
+        .wait_for("a thousand orders", |h| {
+            h.iter().filter(|e| e.kind == "order.placed").count() >= 1000
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let handled_orders: Vec<Uuid> = recorder
+        .handled()
+        .iter()
+        .filter(|e| e.kind == "order.placed")
+        .map(|e| e.data["order_id"].as_str().expect("an id").parse().expect("a uuid"))
+        .collect();
+    assert_eq!(handled_orders.len(), 1000, "none doubled");
+    assert_eq!(handled_orders.into_iter().collect::<HashSet<_>>(), placed, "none lost");
+    drop((handled, broker));
+}

@@ -1,0 +1,396 @@
+//! The notification worker against a real RabbitMQ, a real SMTP server (aiosmtpd from PyPI, a
+//! process of each test's own) and a local HTTP server standing in for the SMS gateway.
+
+#![expect(clippy::disallowed_types, reason = "the SMS gateway stand-in is a plain axum server")]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{Json, Router, http::StatusCode, routing::post};
+use pola_core::{auth::Role, config::Config, events::parking, testing::test_amqp_url};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::harness::{TestApp, spawn_app_with, uuid};
+
+/// aiosmtpd on its own port, keeping messages in a Maildir; stopped (as a crash would) and
+/// started again on the same port on demand.
+struct MailServer {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl MailServer {
+    fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("pola-mail-{}", Uuid::now_v7().simple()));
+        // aiosmtpd makes the Maildir (with its tmp, new and cur) if it does not exist.
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let mut server = Self {
+            port: pola_core::testing::free_port(),
+            dir,
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    fn python() -> PathBuf {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let output = Command::new("bash")
+            .arg(root.join("scripts/python.sh"))
+            .output()
+            .expect("scripts/python.sh runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new(Self::python())
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{}", self.port),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(self.dir.join("Maildir"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("aiosmtpd starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Every message received so far, parsed.
+    fn messages(&self) -> Vec<Mail> {
+        let Ok(entries) = std::fs::read_dir(self.dir.join("Maildir/new")) else {
+            return vec![];
+        };
+        entries
+            .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+            .map(|raw| Mail::parse(&raw))
+            .collect()
+    }
+}
+
+impl Drop for MailServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What a test reads of an email.
+#[derive(Debug, Clone)]
+struct Mail {
+    to: String,
+    subject: String,
+    text: String,
+    html: String,
+    message_id: String,
+}
+
+impl Mail {
+    fn parse(raw: &[u8]) -> Self {
+        let message = mail_parser::MessageParser::default().parse(raw).expect("an email");
+        let address = |a: Option<&mail_parser::Address>| {
+            a.and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Self {
+            to: address(message.to()),
+            subject: message.subject().unwrap_or_default().to_owned(),
+            text: message.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+            html: message.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+            message_id: message.message_id().unwrap_or_default().to_owned(),
+        }
+    }
+}
+
+/// The SMS gateway stand-in: records what it is sent; answers 503 while `down`.
+struct Gateway {
+    url: String,
+    received: Arc<Mutex<Vec<Value>>>,
+    down: Arc<AtomicBool>,
+    _server: pola_core::testing::ThreadServer,
+}
+
+impl Gateway {
+    fn start() -> Self {
+        let received = Arc::new(Mutex::new(vec![]));
+        let down = Arc::new(AtomicBool::new(false));
+        let (log, broken) = (received.clone(), down.clone());
+        let app = Router::new().route(
+            "/send",
+            post(move |Json(message): Json<Value>| {
+                let (log, broken) = (log.clone(), broken.clone());
+                async move {
+                    if broken.load(Ordering::Relaxed) {
+                        return StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    log.lock().expect("unpoisoned").push(message);
+                    StatusCode::ACCEPTED
+                }
+            }),
+        );
+        let server = pola_core::testing::ThreadServer::start(app);
+        Self {
+            url: format!("http://{}/send", server.addr),
+            received,
+            down,
+            _server: server,
+        }
+    }
+
+    fn received(&self) -> Vec<Value> {
+        self.received.lock().expect("unpoisoned").clone()
+    }
+}
+
+/// An app with events, its notification worker, a mail server and an SMS gateway.
+struct Shop {
+    app: TestApp,
+    queue: String,
+    mail: MailServer,
+    sms: Gateway,
+    _stop: watch::Sender<bool>,
+}
+
+async fn shop() -> Shop {
+    let mail = tokio::task::spawn_blocking(MailServer::start).await.expect("started");
+    let sms = Gateway::start();
+    let (smtp_port, sms_url) = (mail.port, sms.url.clone());
+    let app = spawn_app_with(move |config: &mut Config| {
+        config.events.amqp_url = Some(test_amqp_url().into());
+        config.events.exchange = format!("pola.test.{}", Uuid::now_v7().simple());
+        config.events.relay_idle_ms = 20;
+        config.events.retry_delays_ms = vec![200, 400, 800, 1600];
+        config.notifications.smtp.port = smtp_port;
+        config.notifications.smtp.timeout_ms = 2000;
+        config.notifications.sms.url = Some(sms_url);
+        config.notifications.sms.timeout_ms = 2000;
+        // No quiet hours: these tests run at any time of day.
+        config.notifications.quiet_from = "00:00".into();
+        config.notifications.quiet_until = "00:00".into();
+    })
+    .await;
+    let (stop, stopped) = watch::channel(false);
+    // Each test its own queue, as it has its own exchange.
+    let mut config = app.config.clone();
+    config.notifications.queue = format!("notifications-{}", Uuid::now_v7().simple());
+    pola::start_notifications(&config, &app.identity, &app.orders, true, stopped)
+        .await
+        .expect("the worker starts");
+    Shop {
+        app,
+        queue: config.notifications.queue,
+        mail,
+        sms,
+        _stop: stop,
+    }
+}
+
+async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(done) = check() {
+            return done;
+        }
+        assert!(Instant::now() < deadline, "{what} never happened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A customer who registered in `language`, with a phone, signed in.
+async fn customer(app: &TestApp, language: &str, phone: &str) -> (String, String) {
+    let email = format!("{language}-{}@example.lk", Uuid::now_v7().simple());
+    app.api
+        .post(
+            "/api/v1/identity/register",
+            None,
+            json!({"email": email, "password": "kottu roti at midnight", "name": format!("Customer {language}"), "phone": phone, "language": language}),
+        )
+        .await
+        .expect(201);
+    let token = app.login(&email, "kottu roti at midnight").await;
+    (email, token.get("access_token").as_str().expect("a token").to_owned())
+}
+
+#[tokio::test]
+async fn an_orders_life_sends_the_expected_email_and_sms_in_each_customers_language() {
+    let shop = shop().await;
+    let app = &shop.app;
+    let (staff, finance, support) = (
+        app.staff(&[Role::Catalog]).await,
+        app.staff(&[Role::Finance]).await,
+        app.staff(&[Role::Support]).await,
+    );
+    let tea = app.tea(&staff, "Dimbula", 95_000, 100).await;
+    let people = [("en", "0771234501"), ("si", "0771234502"), ("ta", "0771234503")];
+    let mut customers = vec![];
+    for (language, phone) in people {
+        let (email, token) = customer(app, language, phone).await;
+        let order = app
+            .checkout(
+                &token,
+                json!({"lines": [{"variant_id": tea.variant, "quantity": 2}],
+                       "delivery": {"recipient": "Customer", "phone": phone, "line1": "12 Temple Road", "city": "Kandy"}}),
+            )
+            .await
+            .expect(201);
+        let order = uuid(order.get("id"));
+        app.fulfil(order, &finance, &support).await;
+        customers.push((language, email, order));
+    }
+    // A fourth, who wants no SMS.
+    let (quiet_email, quiet_token) = customer(app, "en", "0771234504").await;
+    app.api
+        .request(reqwest::Method::PUT, "/api/v1/identity/me/preferences")
+        .bearer_auth(&quiet_token)
+        .json(&json!({"language": "en", "email": true, "sms": false}))
+        .send()
+        .await
+        .expect("saved");
+    app.buy_now(&quiet_token, tea.variant, 1).await.expect(201);
+
+    // Per customer: welcome, placed, paid, packed, shipped, delivered by email; placed, paid,
+    // shipped, delivered by SMS. The fourth: welcome and placed by email, nothing by SMS.
+    let mails = eventually("every email", || Some(shop.mail.messages()).filter(|m| m.len() >= 20)).await;
+    let texts = eventually("every SMS", || Some(shop.sms.received()).filter(|s| s.len() >= 12)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(shop.mail.messages().len(), 20, "no more, no fewer");
+    assert_eq!(shop.sms.received().len(), 12);
+    let mut ids: Vec<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 20, "each email once");
+
+    let placed_subject = [("en", "Your Pola order"), ("si", "ඔබගේ Pola ඇණවුම"), ("ta", "உங்கள் Pola ஆர்டர்")];
+    let shipped_sms = [("en", "is on its way"), ("si", "එන ගමන්"), ("ta", "வந்துகொண்டிருக்கிறது")];
+    for ((language, email, order), ((_, subject), (_, sms))) in customers.iter().zip(placed_subject.iter().zip(shipped_sms)) {
+        let theirs: Vec<&Mail> = mails.iter().filter(|m| &m.to == email).collect();
+        assert_eq!(theirs.len(), 6, "{language}: {theirs:#?}");
+        let number = order.simple().to_string()[..8].to_uppercase();
+        let placed = theirs
+            .iter()
+            .find(|m| m.subject.starts_with(subject))
+            .expect("the order's email");
+        assert!(placed.subject.ends_with(&number), "{language}: {}", placed.subject);
+        assert!(
+            placed.text.contains("Dimbula (Pure Ceylon, 100) × 2") && placed.text.contains("Rs. 1,900.00"),
+            "{language}: {}",
+            placed.text
+        );
+        assert!(placed.text.contains("Kandy"), "{language}: {}", placed.text);
+        assert!(
+            placed.html.contains("<p>") && placed.html.contains(&number),
+            "{language}: an HTML part"
+        );
+        let phone = format!(
+            "+9477123450{}",
+            ["en", "si", "ta"].iter().position(|l| l == language).expect("known") + 1
+        );
+        let their_texts: Vec<&str> = texts
+            .iter()
+            .filter(|t| t["to"] == phone.as_str())
+            .map(|t| t["message"].as_str().expect("text"))
+            .collect();
+        assert_eq!(their_texts.len(), 4, "{language}: {their_texts:?}");
+        assert!(
+            their_texts.iter().any(|t| t.contains(sms) && t.contains(&number)),
+            "{language}: {their_texts:?}"
+        );
+        assert!(texts.iter().all(|t| t["sender"] == "POLA"));
+    }
+    assert_eq!(mails.iter().filter(|m| m.to == quiet_email).count(), 2);
+    assert!(!texts.iter().any(|t| t["to"] == "+94771234504"), "no SMS for who wants none");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_mail_server_away_emails_wait_and_arrive_once_it_is_back_and_a_failing_sms_is_parked_and_replayed() {
+    let mut shop = shop().await;
+    let staff = shop.app.staff(&[Role::Catalog]).await;
+    let tea = shop.app.tea(&staff, "Uva", 50_000, 100).await;
+    let (email, token) = customer(&shop.app, "en", "0771234511").await;
+    eventually("the welcome", || {
+        shop.mail.messages().iter().any(|m| m.to == email).then_some(())
+    })
+    .await;
+
+    // The mail server dies, and the gateway fails every message.
+    tokio::task::block_in_place(|| shop.mail.kill());
+    shop.sms.down.store(true, Ordering::Relaxed);
+    let order = uuid(shop.app.buy_now(&token, tea.variant, 1).await.expect(201).get("id"));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The mail server is back before the retries run out; the gateway is not.
+    tokio::task::block_in_place(|| shop.mail.restart());
+    let number = order.simple().to_string()[..8].to_uppercase();
+    eventually("the order's email", || {
+        shop.mail
+            .messages()
+            .iter()
+            .any(|m| m.subject.ends_with(&number))
+            .then_some(())
+    })
+    .await;
+
+    // Every retry of the SMS failed: parked, with the gateway's answer.
+    let parked = loop {
+        let (found, _) = parking::visit(&shop.app.config.events, &shop.queue, 10, |_| false)
+            .await
+            .expect("the parking queue");
+        if !found.is_empty() {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].kind, "order.placed");
+    assert!(parked[0].error.as_deref().unwrap_or("").contains("503"), "{parked:?}");
+
+    // The gateway is fixed; the SMS is replayed and sent, the email not sent again.
+    shop.sms.down.store(false, Ordering::Relaxed);
+    let (_, replayed) = parking::visit(&shop.app.config.events, &shop.queue, 10, |_| true)
+        .await
+        .expect("replayed");
+    assert_eq!(replayed, 1);
+    eventually("the SMS", || {
+        shop.sms
+            .received()
+            .iter()
+            .any(|t| t["message"].as_str().is_some_and(|m| m.contains(&number)))
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        shop.mail.messages().iter().filter(|m| m.subject.ends_with(&number)).count(),
+        1
+    );
+    assert_eq!(shop.sms.received().len(), 1);
+}
