@@ -8,8 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# BENCH_ONLY=edge runs only the edge comparison.
+# BENCH_ONLY=edge, =events or =pii runs only that part.
 DURATION=${BENCH_DURATION:-10s}
+want() { [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = "$1" ]; }
 RUNS=${BENCH_RUNS:-3}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 out=var/bench
@@ -128,7 +129,7 @@ run() { # NAME ARGS…: $RUNS wrk runs, each kept; one line of medians printed
 
 : >"$out/summary.txt"
 echo "pola bench $(date -u +%FT%TZ), $(nproc) cores, wrk -t2 -c$CONNECTIONS -d$DURATION, $RUNS runs each" | tee -a "$out/summary.txt"
-if [ "${BENCH_ONLY:-}" != edge ]; then
+if want shop; then
   run catalog-list "$API/api/v1/catalog/products?limit=20"
   run catalog-list-filtered "$API/api/v1/catalog/products?limit=20&category=clothing&attr=size:M&in_stock=true"
   run checkout-hot-variant -s "$(lua hot "$hot")" "$API/api/v1/orders"
@@ -142,6 +143,7 @@ fi
 # The catalogue list through the edge, without and with its WAF, and through nginx with
 # ModSecurity and the same CRS (Debian's packages), against the server straight. Every client
 # sends `Host: localhost`, as the public would send a name (CRS 920350 scores numeric hosts).
+if want edge; then
 serve POLA_INVENTORY__SALE_BATCH_MAX=64
 list="/api/v1/catalog/products?limit=20"
 run catalog-list-direct -H "Host: localhost" "$API$list"
@@ -250,9 +252,53 @@ awk -v d="$(m direct)" -v e="$(m edge)" -v w="$(m edge-waf)" -v n="$(m nginx-mod
   'BEGIN { printf "catalogue list req/s as a share of direct: edge %.2f, edge+WAF %.2f, nginx+ModSecurity %.2f; edge+WAF / nginx+ModSecurity %.2f×\n", e / d, w / d, n / d, w / n;
            printf "with micro-caches: edge+WAF+cache / nginx+ModSecurity %.2f×, / nginx+ModSecurity+proxy_cache %.2f×\n", wc / n, wc / nc }' \
   | tee -a "$out/summary.txt"
+fi
 
 # What sealing personal data costs a registration and a sign-in (in-process, same database).
-[ "${BENCH_ONLY:-}" = edge ] || cargo bench --locked -q -p pola --bench pii 2>/dev/null | tee -a "$out/summary.txt"
+# Checkout while the notification worker runs, with its mail server and SMS gateway up, then
+# down: checkout only writes to the outbox, so its latency should not move.
+if want events; then
+  bash scripts/rabbitmq.sh start bench-rabbitmq 5675
+  python=$(bash scripts/python.sh)
+  sinks=()
+  sinks_up() {
+    mkdir -p "$out/sms"
+    "$python" -m aiosmtpd -n -l 127.0.0.1:2526 -c aiosmtpd.handlers.Sink >"$out/smtp.log" 2>&1 &
+    sinks+=($!)
+    "$python" scripts/sms_gateway.py 127.0.0.1 2581 "$out/sms" >"$out/sms.log" 2>&1 &
+    sinks+=($!)
+    sleep 1
+  }
+  sinks_down() {
+    kill "${sinks[@]}" 2>/dev/null || true
+    wait "${sinks[@]}" 2>/dev/null || true
+    sinks=()
+  }
+  notify=(POLA_EVENTS__AMQP_URL=amqp://guest:guest@127.0.0.1:5675/%2f POLA_EVENTS__EXCHANGE=pola.bench
+    POLA_NOTIFICATIONS__QUEUE=bench-notifications POLA_NOTIFICATIONS__SMTP__PORT=2526
+    POLA_NOTIFICATIONS__SMS__URL=http://127.0.0.1:2581/send POLA_NOTIFICATIONS__QUIET_FROM=00:00
+    POLA_NOTIFICATIONS__QUIET_UNTIL=00:00)
+  lua spread "${spread[@]}" >/dev/null
+  sinks_up
+  serve "${notify[@]}"
+  env "${notify[@]}" "$pola" worker notifications >>"$out/worker.log" 2>&1 &
+  worker=$!
+  run checkout-notifications-up -s "$out/spread.lua" "$API/api/v1/orders"
+  sinks_down
+  run checkout-notifications-down -s "$out/spread.lua" "$API/api/v1/orders"
+  kill -INT "$worker" 2>/dev/null || true
+  wait "$worker" 2>/dev/null || true
+  awk -v u="$(cat "$out/checkout-notifications-up.median")" -v d="$(cat "$out/checkout-notifications-down.median")" \
+    'BEGIN { printf "checkout with the mail server and SMS gateway down / up: %.2f× the requests/s\n", d / u }' | tee -a "$out/summary.txt"
+  serve
+  sinks_up
+  POLA_BENCH_AMQP_URL=amqp://guest:guest@127.0.0.1:5675/%2f POLA_BENCH_SMTP_PORT=2526 \
+    cargo bench --locked -q -p pola --bench events 2>/dev/null | tee -a "$out/summary.txt"
+  sinks_down
+  bash scripts/rabbitmq.sh stop bench-rabbitmq
+fi
+
+want pii && cargo bench --locked -q -p pola --bench pii 2>/dev/null | tee -a "$out/summary.txt"
 
 negative=$("${db[@]}" -e "SELECT COUNT(*) FROM bench_inventory.stock WHERE on_hand < 0 OR reserved < 0")
 sold=$("${db[@]}" -e "SELECT COALESCE(SUM(quantity), 0) FROM bench_inventory.sales")

@@ -158,6 +158,8 @@ impl Default for Limits {
                 "/api/v1/identity/token".into(),
                 "/api/v1/identity/register".into(),
                 "/api/v1/identity/staff/token".into(),
+                "/api/v1/identity/password-reset".into(),
+                "/api/v1/identity/password-reset/confirm".into(),
             ],
             body_bytes: 1024 * 1024,
             header_read_timeout_ms: 10_000,

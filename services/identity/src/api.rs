@@ -14,8 +14,8 @@ use uuid::Uuid;
 use crate::{
     Identity,
     model::{
-        CustomerExport, CustomerProfile, CustomerSearch, Email, EraseRequest, Grant, LogoutRequest, Nic, Preferences,
-        RegisterRequest, RevealRequest, Revealed, TokenRequest, TokenResponse,
+        CustomerExport, CustomerProfile, CustomerSearch, Email, EraseRequest, Grant, LogoutRequest, Nic, PasswordResetConfirm,
+        PasswordResetRequest, Preferences, RegisterRequest, RevealRequest, Revealed, TokenRequest, TokenResponse,
     },
     store::{self, Lookup},
 };
@@ -98,6 +98,41 @@ pub async fn logout(State(identity): AppState, Json(request): Json<LogoutRequest
     ))]
 pub async fn me(State(identity): AppState, customer: Customer) -> Result<Json<CustomerProfile>, Error> {
     Ok(Json(identity.profile(customer.id).await?))
+}
+
+/// Ask for a password reset: a link by email, or a six-digit code by SMS, valid 15 minutes.
+/// The answer is the same whether or not the account exists.
+#[utoipa::path(post, path = "/api/v1/identity/password-reset", tag = "identity",
+    request_body = PasswordResetRequest,
+    responses(
+        (status = 202, description = "If the account exists, a link or code is on its way"),
+        (status = 422, description = "Not a valid request", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn request_password_reset(
+    State(identity): AppState,
+    Json(request): Json<PasswordResetRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>), Error> {
+    identity.request_password_reset(request).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"status": "If the account exists, a link or code is on its way."})),
+    ))
+}
+
+/// Set a new password with a reset link's token, or with the account's email or phone and the
+/// SMS code. Every session of the account is signed out.
+#[utoipa::path(post, path = "/api/v1/identity/password-reset/confirm", tag = "identity",
+    request_body = PasswordResetConfirm,
+    responses(
+        (status = 204, description = "The new password is set"),
+        (status = 422, description = "Wrong, used or expired link or code, or a weak password", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn confirm_password_reset(
+    State(identity): AppState,
+    Json(confirm): Json<PasswordResetConfirm>,
+) -> Result<StatusCode, Error> {
+    identity.confirm_password_reset(confirm).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// How the signed-in customer wants to hear from the shop: language, email, SMS.

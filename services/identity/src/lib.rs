@@ -3,6 +3,7 @@
 pub mod api;
 pub mod model;
 pub mod personal;
+pub mod reset;
 pub mod store;
 
 use std::{sync::Arc, time::Duration};
@@ -72,6 +73,8 @@ impl Identity {
             .routes(routes!(api::staff_token))
             .routes(routes!(api::me))
             .routes(routes!(api::preferences, api::set_preferences))
+            .routes(routes!(api::request_password_reset))
+            .routes(routes!(api::confirm_password_reset))
             .routes(routes!(api::export))
             .routes(routes!(api::erase))
             .routes(routes!(api::search_customers))
@@ -103,6 +106,25 @@ impl Identity {
         Ok(id)
     }
 
+    /// The customer an email or a phone number (in any common spelling) names, with their
+    /// password hash; none for an erased account, or a phone number on more than one account.
+    async fn customer_account(&self, username: &str) -> Result<Option<(Uuid, String)>, Error> {
+        let lookup = match (Email::parse(username), model::Phone::parse(username)) {
+            (Ok(email), _) => (store::Lookup::Email, email.as_str().to_owned()),
+            (_, Ok(phone)) => (store::Lookup::Phone, phone.as_str().to_owned()),
+            _ => return Ok(None),
+        };
+        Ok(match &self.find(lookup.0, &lookup.1, 2, true).await?[..] {
+            [(id, Some(hash))] => Some((*id, hash.clone())),
+            _ => None,
+        })
+    }
+
+    /// The customer an email or phone number names (see `customer_account`).
+    pub(crate) async fn customer_by_username(&self, username: &str) -> Result<Option<Uuid>, Error> {
+        Ok(self.customer_account(username).await?.map(|(id, _)| id))
+    }
+
     /// Checks a password login (customers: email or phone; staff: email) and starts a new
     /// refresh-token family.
     pub async fn login(&self, realm: Realm, username: &str, password: String) -> Result<TokenResponse, Error> {
@@ -112,26 +134,14 @@ impl Identity {
                 Ok(email) => store::staff_by_email(&self.pool, email.as_str()).await?,
                 Err(_) => None,
             },
-            // Customers sign in with their email or their phone number, in any common spelling.
-            Realm::Customer => {
-                let lookup = match (Email::parse(username), model::Phone::parse(username)) {
-                    (Ok(email), _) => Some((store::Lookup::Email, email.as_str().to_owned())),
-                    (_, Ok(phone)) => Some((store::Lookup::Phone, phone.as_str().to_owned())),
-                    _ => None,
-                };
-                match lookup {
-                    // A phone number on more than one account signs none of them in.
-                    Some((lookup, value)) => match &self.find(lookup, &value, 2, true).await?[..] {
-                        [(id, Some(hash))] => Some(store::Account {
-                            id: *id,
-                            password_hash: hash.clone(),
-                            roles: vec![],
-                        }),
-                        _ => None,
-                    },
-                    None => None,
-                }
-            }
+            Realm::Customer => self
+                .customer_account(username)
+                .await?
+                .map(|(id, password_hash)| store::Account {
+                    id,
+                    password_hash,
+                    roles: vec![],
+                }),
         };
         let Some(account) = account else {
             self.hashing.verify_dummy(password).await;

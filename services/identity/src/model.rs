@@ -421,3 +421,43 @@ pub struct Contact {
     pub phone: Option<String>,
     pub preferences: Preferences,
 }
+
+/// How a reset reaches the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ResetChannel {
+    /// A link to the email on the account.
+    Email,
+    /// A six-digit code to the phone on the account.
+    Sms,
+}
+
+impl ResetChannel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetChannel::Email => "email",
+            ResetChannel::Sms => "sms",
+        }
+    }
+}
+
+/// `POST /api/v1/identity/password-reset`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "nimal@example.lk", "channel": "email"}))]
+pub struct PasswordResetRequest {
+    /// The account's email or phone number.
+    pub username: String,
+    pub channel: ResetChannel,
+}
+
+/// `POST /api/v1/identity/password-reset/confirm`: the link's `token`, or the `username` and the
+/// SMS `code`; and the new password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetConfirm {
+    pub token: Option<String>,
+    pub username: Option<String>,
+    pub code: Option<String>,
+    pub password: String,
+}

@@ -25,7 +25,7 @@ use pola_core::{
         consume::{Failure, Handler, Subscription},
     },
 };
-use pola_identity::{Identity, model::Contact};
+use pola_identity::{Identity, model::Contact, reset::ResetSecret};
 use pola_orders::Orders;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -43,7 +43,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub fn subscription(config: &NotificationsConfig) -> Subscription {
     Subscription {
         queue: config.queue.clone(),
-        bindings: vec!["customer.registered".into(), "order.*".into(), "stock.low".into()],
+        bindings: vec!["customer.*".into(), "order.*".into(), "stock.low".into()],
     }
 }
 
@@ -279,6 +279,58 @@ impl Notifications {
         .await
     }
 
+    /// A reset link by email or a code by SMS, at once whatever the hour or the preferences: the
+    /// customer is waiting for it. Nothing if the reset was used or expired meanwhile.
+    async fn password_reset(&self, event: &Envelope) -> Result<(), Failure> {
+        let id = |field: &str| {
+            event.data[field]
+                .as_str()
+                .and_then(|s| s.parse::<Uuid>().ok())
+                .ok_or_else(|| Failure::Reject(anyhow::anyhow!("{} has no {field}", event.kind)))
+        };
+        let (customer, reset) = (id("customer_id")?, id("reset_id")?);
+        let Some(contact) = self.identity.contact(customer).await.map_err(lookup_failure)? else {
+            return Ok(());
+        };
+        let Some(secret) = self.identity.reset_secret(customer, reset).await.map_err(lookup_failure)? else {
+            return Ok(());
+        };
+        let minutes = pola_identity::reset::LIFETIME.num_minutes();
+        let (link, code) = match &secret {
+            ResetSecret::Link(token) => (
+                format!("{}/reset-password?token={token}", self.config.shop_url),
+                String::new(),
+            ),
+            ResetSecret::Code(code) => (String::new(), code.clone()),
+        };
+        let context =
+            json!({"name": contact.name, "shop_url": self.config.shop_url, "minutes": minutes, "link": link, "code": code});
+        let message = self
+            .templates
+            .render(contact.preferences.language, &event.kind, &context)
+            .map_err(Failure::Reject)?;
+        let recipient = customer.to_string();
+        match (secret, &contact.phone, &message.sms) {
+            (ResetSecret::Link(_), _, _) => {
+                let id = format!("{}.email", event.id);
+                self.deliver(
+                    event,
+                    Channel::Email,
+                    &recipient,
+                    self.mailer.send(&contact.email, &id, &message),
+                )
+                .await
+            }
+            (ResetSecret::Code(_), Some(phone), Some(text)) => {
+                self.deliver(event, Channel::Sms, &recipient, async {
+                    self.sms.send(phone, text).await.map(drop)
+                })
+                .await
+            }
+            (ResetSecret::Code(_), _, _) => Ok(()),
+        }
+    }
+
     async fn to_staff(&self, event: &Envelope) -> Result<(), Failure> {
         let context = json!({
             "shop_url": self.config.shop_url,
@@ -382,6 +434,7 @@ impl Handler for Notifications {
         }
         match event.kind.as_str() {
             "stock.low" => self.to_staff(event).await,
+            "customer.password_reset_requested" => self.password_reset(event).await,
             kind if self.templates.handles(kind) => self.to_customer(event, false).await,
             // Nothing to say about it.
             _ => Ok(()),

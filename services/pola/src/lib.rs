@@ -381,11 +381,13 @@ pub async fn start_notifications(
         identity.clone(),
         orders.clone(),
     )?);
+    let subscription = pola_notifications::subscription(&config.notifications);
+    pola_core::events::consume::declare(&config.events, &subscription).await?;
     Ok(vec![
         notifications.spawn_waiting_sms_sender(stop.clone()),
         tokio::spawn(pola_core::events::consume::run(
             config.events.clone(),
-            pola_notifications::subscription(&config.notifications),
+            subscription,
             pool,
             notifications,
             stop,

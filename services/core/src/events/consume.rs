@@ -87,6 +87,15 @@ fn partition(delivery: &Delivery) -> String {
 /// A claim older than this is taken over: its worker died.
 const CLAIM_LEASE: Duration = Duration::from_secs(120);
 
+/// Declares the subscription's queues and bindings now, so that events published from here on
+/// wait for the consumer even if it has not started yet.
+pub async fn declare(config: &EventsConfig, subscription: &Subscription) -> anyhow::Result<()> {
+    let (connection, channel) = broker::connect(config, &format!("pola declare {}", subscription.queue)).await?;
+    broker::declare_queue(&channel, config, &subscription.queue, &subscription.bindings).await?;
+    let _ = connection.close(200, ShortString::from("declared")).await;
+    Ok(())
+}
+
 /// Runs `handler` on `subscription` until `stop`, reconnecting after a broker outage. The inbox
 /// is in `inbox`'s database.
 pub async fn run(

@@ -76,16 +76,19 @@ fn with_events(amqp_url: String) -> impl FnOnce(&mut Config) {
     }
 }
 
-/// A consumer of every event on the app's exchange, into `recorder`, until the sender drops.
-fn consumer(app: &TestApp, recorder: &Arc<Recorder>) -> (watch::Sender<bool>, String) {
+/// A consumer of every event on the app's exchange, into `recorder`, until the sender drops;
+/// its queue exists when this returns.
+async fn consumer(app: &TestApp, recorder: &Arc<Recorder>) -> (watch::Sender<bool>, String) {
     let queue = format!("test-{}", Uuid::now_v7().simple());
     let (stop, stopped) = watch::channel(false);
+    let subscription = Subscription {
+        queue: queue.clone(),
+        bindings: vec!["#".into()],
+    };
+    consume::declare(&app.config.events, &subscription).await.expect("declared");
     tokio::spawn(consume::run(
         app.config.events.clone(),
-        Subscription {
-            queue: queue.clone(),
-            bindings: vec!["#".into()],
-        },
+        subscription,
         app.orders.pool().clone(),
         recorder.clone(),
         stopped,
@@ -105,7 +108,7 @@ fn of_order(handled: &[Envelope], order: Uuid) -> Vec<String> {
 async fn an_orders_life_is_published_once_per_change_in_order_and_carries_no_personal_data() {
     let app = spawn_app_with(with_events(test_amqp_url())).await;
     let recorder = Arc::new(Recorder::default());
-    let (_stop, _) = consumer(&app, &recorder);
+    let (_stop, _) = consumer(&app, &recorder).await;
     let (staff, finance, support) = (
         app.staff(&[Role::Catalog]).await,
         app.staff(&[Role::Finance]).await,
@@ -154,7 +157,7 @@ async fn an_orders_life_is_published_once_per_change_in_order_and_carries_no_per
 async fn a_delivery_that_keeps_failing_is_retried_then_parked_and_can_be_replayed() {
     let app = spawn_app_with(with_events(test_amqp_url())).await;
     let recorder = Arc::new(Recorder::default());
-    let (_stop, queue) = consumer(&app, &recorder);
+    let (_stop, queue) = consumer(&app, &recorder).await;
     let staff = app.staff(&[Role::Catalog]).await;
     let tea = app.tea(&staff, "Nuwara Eliya", 80_000, 50).await;
     let customer = Uuid::now_v7();
@@ -280,7 +283,7 @@ async fn a_broker_restart_in_a_burst_of_a_thousand_orders_loses_and_doubles_noth
     let broker = tokio::task::spawn_blocking(OwnBroker::start).await.expect("started");
     let app = Arc::new(spawn_app_with(with_events(broker.url())).await);
     let recorder = Arc::new(Recorder::default());
-    let (_stop, _) = consumer(&app, &recorder);
+    let (_stop, _) = consumer(&app, &recorder).await;
     let staff = app.staff(&[Role::Catalog]).await;
     let tea = app.tea(&staff, "Dimbula", 30_000, 100_000).await;
 

@@ -394,3 +394,101 @@ async fn with_the_mail_server_away_emails_wait_and_arrive_once_it_is_back_and_a_
     );
     assert_eq!(shop.sms.received().len(), 1);
 }
+
+#[tokio::test]
+async fn a_password_is_reset_once_by_email_link_or_sms_code_and_asking_reveals_nothing() {
+    let shop = shop().await;
+    let app = &shop.app;
+    let (email, _) = customer(app, "en", "0771234521").await;
+    let ask = |username: &str, channel: &str| {
+        app.api.post(
+            "/api/v1/identity/password-reset",
+            None,
+            json!({"username": username, "channel": channel}),
+        )
+    };
+    let confirm = |body: Value| app.api.post("/api/v1/identity/password-reset/confirm", None, body);
+    let login = |password: &str| {
+        app.api.post(
+            "/api/v1/identity/token",
+            None,
+            json!({"grant_type": "password", "username": email, "password": password}),
+        )
+    };
+
+    // An unknown account gets the same answer, and nothing is sent.
+    let unknown = ask("nobody@example.lk", "email").await.expect(202);
+    let known = ask(&email, "email").await.expect(202);
+    assert_eq!(unknown.body, known.body);
+
+    // By email: a link, good once.
+    let mail = eventually("the reset email", || {
+        shop.mail
+            .messages()
+            .into_iter()
+            .find(|m| m.subject == "Reset your Pola password")
+    })
+    .await;
+    assert_eq!(mail.to, email);
+    let token = mail
+        .text
+        .split("token=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a link with a token")
+        .to_owned();
+    confirm(json!({"token": token, "password": "a brand new passphrase"}))
+        .await
+        .expect(204);
+    confirm(json!({"token": token, "password": "yet another passphrase"}))
+        .await
+        .expect_problem(422);
+    login("kottu roti at midnight").await.expect_problem(400);
+    login("a brand new passphrase").await.expect(200);
+
+    // By SMS: a six-digit code to the phone on the account; a wrong code does not work.
+    ask("077 123 4521", "sms").await.expect(202);
+    let text = eventually("the reset code", || {
+        shop.sms
+            .received()
+            .into_iter()
+            .find(|t| t["message"].as_str().is_some_and(|m| m.contains("reset code")))
+    })
+    .await;
+    assert_eq!(text["to"], "+94771234521");
+    let message = text["message"].as_str().expect("text");
+    let code: String = message.split("code is ").nth(1).expect("a code")[..6].to_owned();
+    assert!(code.bytes().all(|b| b.is_ascii_digit()), "{message}");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    confirm(json!({"username": "0771234521", "code": wrong, "password": "sms chosen passphrase"}))
+        .await
+        .expect_problem(422);
+    confirm(json!({"username": "0771234521", "code": code, "password": "sms chosen passphrase"}))
+        .await
+        .expect(204);
+    login("sms chosen passphrase").await.expect(200);
+
+    // Three an hour: the fourth is answered alike and sends nothing.
+    ask(&email, "email").await.expect(202);
+    eventually("the third reset email", || {
+        (shop
+            .mail
+            .messages()
+            .iter()
+            .filter(|m| m.subject == "Reset your Pola password")
+            .count()
+            == 2)
+            .then_some(())
+    })
+    .await;
+    ask(&email, "email").await.expect(202);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        shop.mail
+            .messages()
+            .iter()
+            .filter(|m| m.subject == "Reset your Pola password")
+            .count(),
+        2
+    );
+}
