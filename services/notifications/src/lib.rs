@@ -219,7 +219,7 @@ impl Notifications {
         });
         if let Some(order) = event.data["order_id"].as_str().and_then(|s| s.parse::<Uuid>().ok()) {
             let order = self.orders.customer_order(contact.id, order).await.map_err(lookup_failure)?;
-            context["order"] = json!(order.id.simple().to_string()[..8].to_uppercase());
+            context["order"] = json!(order_number(order.id));
             context["total"] = json!(rupees(order.total.amount_minor));
             context["items"] = json!(
                 order
@@ -416,6 +416,13 @@ fn quiet_until(now: DateTime<Utc>, (from, until): (NaiveTime, NaiveTime), offset
         end += chrono::Duration::days(1);
     }
     Some(end.and_utc() - offset)
+}
+
+/// How messages name an order: the last eight hex digits of its id, upper case. (Its first
+/// ones are a timestamp, the same for every order of the same minute.)
+pub fn order_number(id: Uuid) -> String {
+    let simple = id.simple().to_string();
+    simple[simple.len() - 8..].to_uppercase()
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -23,7 +23,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::harness::{TestApp, spawn_app_with, uuid};
+use crate::harness::{OwnBroker, TestApp, spawn_app_with, uuid};
 
 /// A consumer that remembers what it handled, and fails the events of some customers on demand.
 #[derive(Default)]
@@ -218,64 +218,6 @@ async fn a_delivery_that_keeps_failing_is_retried_then_parked_and_can_be_replaye
         .await
         .expect("listed");
     assert!(empty.is_empty());
-}
-
-/// A RabbitMQ node of this test's own (`scripts/rabbitmq.sh`), stopped and removed at the end.
-struct OwnBroker {
-    name: String,
-    port: u16,
-}
-
-impl OwnBroker {
-    fn script() -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/rabbitmq.sh")
-    }
-
-    fn run(&self, args: &[&str]) {
-        let status = std::process::Command::new("bash")
-            .arg(Self::script())
-            .args(args)
-            .status()
-            .expect("bash runs");
-        assert!(status.success(), "rabbitmq.sh {args:?}");
-    }
-
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        // Its distribution and epmd ports are 10000 and 20000 above: keep them in range.
-        let port = 20_000 + port % 10_000;
-        let broker = Self {
-            name: format!("test-rabbitmq-{}", Uuid::now_v7().simple()),
-            port,
-        };
-        broker.restart();
-        broker
-    }
-
-    fn restart(&self) {
-        self.run(&["start", &self.name, &self.port.to_string()]);
-    }
-
-    fn stop(&self) {
-        self.run(&["stop", &self.name]);
-    }
-
-    fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        self.stop();
-        let var = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../var")
-            .join(&self.name);
-        let _ = std::fs::remove_dir_all(var);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::harness::{TestApp, spawn_app_with, uuid};
+use crate::harness::{OwnBroker, TestApp, spawn_app_with, uuid};
 
 /// aiosmtpd on its own port, keeping messages in a Maildir; stopped (as a crash would) and
 /// started again on the same port on demand.
@@ -182,11 +182,15 @@ struct Shop {
 }
 
 async fn shop() -> Shop {
+    shop_on(test_amqp_url()).await
+}
+
+async fn shop_on(amqp_url: String) -> Shop {
     let mail = tokio::task::spawn_blocking(MailServer::start).await.expect("started");
     let sms = Gateway::start();
     let (smtp_port, sms_url) = (mail.port, sms.url.clone());
     let app = spawn_app_with(move |config: &mut Config| {
-        config.events.amqp_url = Some(test_amqp_url().into());
+        config.events.amqp_url = Some(amqp_url.into());
         config.events.exchange = format!("pola.test.{}", Uuid::now_v7().simple());
         config.events.relay_idle_ms = 20;
         config.events.retry_delays_ms = vec![200, 400, 800, 1600];
@@ -295,7 +299,7 @@ async fn an_orders_life_sends_the_expected_email_and_sms_in_each_customers_langu
     for ((language, email, order), ((_, subject), (_, sms))) in customers.iter().zip(placed_subject.iter().zip(shipped_sms)) {
         let theirs: Vec<&Mail> = mails.iter().filter(|m| &m.to == email).collect();
         assert_eq!(theirs.len(), 6, "{language}: {theirs:#?}");
-        let number = order.simple().to_string()[..8].to_uppercase();
+        let number = pola_notifications::order_number(*order);
         let placed = theirs
             .iter()
             .find(|m| m.subject.starts_with(subject))
@@ -349,7 +353,7 @@ async fn with_the_mail_server_away_emails_wait_and_arrive_once_it_is_back_and_a_
     tokio::time::sleep(Duration::from_millis(700)).await;
     // The mail server is back before the retries run out; the gateway is not.
     tokio::task::block_in_place(|| shop.mail.restart());
-    let number = order.simple().to_string()[..8].to_uppercase();
+    let number = pola_notifications::order_number(order);
     eventually("the order's email", || {
         shop.mail
             .messages()
@@ -491,4 +495,70 @@ async fn a_password_is_reset_once_by_email_link_or_sms_code_and_asking_reveals_n
             .count(),
         2
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broker_restart_in_a_burst_of_a_thousand_orders_loses_and_doubles_no_email_or_sms() {
+    let broker = tokio::task::spawn_blocking(OwnBroker::start).await.expect("started");
+    let shop = Arc::new(shop_on(broker.url()).await);
+    let staff = shop.app.staff(&[Role::Catalog]).await;
+    let tea = shop.app.tea(&staff, "Kandy", 20_000, 100_000).await;
+    let (_, token) = customer(&shop.app, "si", "0771234531").await;
+
+    let placed = Arc::new(Mutex::new(vec![]));
+    let buyers: Vec<_> = (0..8)
+        .map(|_| {
+            let (shop, token, placed) = (shop.clone(), token.clone(), placed.clone());
+            tokio::spawn(async move {
+                for _ in 0..125 {
+                    let order = shop.app.buy_now(&token, tea.variant, 1).await.expect(201);
+                    placed.lock().expect("unpoisoned").push(uuid(order.get("id")));
+                }
+            })
+        })
+        .collect();
+    while placed.lock().expect("unpoisoned").len() < 330 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let broker = tokio::task::spawn_blocking(move || {
+        broker.stop();
+        broker.restart();
+        broker
+    })
+    .await
+    .expect("restarted");
+    for buyer in buyers {
+        buyer.await.expect("a buyer");
+    }
+    let placed = placed.lock().expect("unpoisoned").clone();
+
+    let subject = "ඔබගේ Pola ඇණවුම";
+    eventually("a thousand order emails and SMS", || {
+        let mails = shop.mail.messages().iter().filter(|m| m.subject.starts_with(subject)).count();
+        let texts = shop.sms.received().len();
+        (mails >= 1000 && texts >= 1000).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mails = shop.mail.messages();
+    let texts = shop.sms.received();
+    for order in &placed {
+        let number = pola_notifications::order_number(*order);
+        let emailed = mails
+            .iter()
+            .filter(|m| m.subject.starts_with(subject) && m.subject.ends_with(&number))
+            .count();
+        let texted = texts
+            .iter()
+            .filter(|t| {
+                t["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(&number) && m.contains("ලැබුණා"))
+            })
+            .count();
+        assert_eq!((emailed, texted), (1, 1), "order {number}: one email and one SMS");
+    }
+    assert_eq!(mails.iter().filter(|m| m.subject.starts_with(subject)).count(), 1000);
+    assert_eq!(texts.len(), 1000);
+    drop(broker);
 }
