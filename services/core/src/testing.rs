@@ -52,6 +52,19 @@ impl TestDatabases {
     async fn drop_all(config: &DatabaseConfig) -> anyhow::Result<()> {
         let mut conn = connect_server(config).await?;
         let pattern = format!("{}\\_%", config.prefix);
+        // The test's runtime is blocked while this runs: a background task of its app (a relay
+        // mid-transaction) cannot finish, and its locks would keep DROP DATABASE waiting for
+        // ever. Its connections go first.
+        conn.execute("SET SESSION lock_wait_timeout = 20").await?;
+        let holders: Vec<u64> = sqlx::query_scalar(
+            "SELECT id FROM information_schema.processlist WHERE db LIKE ? AND id <> CONNECTION_ID()",
+        )
+        .bind(&pattern)
+        .fetch_all(&mut conn)
+        .await?;
+        for id in holders {
+            let _ = conn.execute(AssertSqlSafe(format!("KILL CONNECTION {id}"))).await;
+        }
         let names = sqlx::query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?")
             .bind(pattern)
             .fetch_all(&mut conn)

@@ -361,9 +361,8 @@ impl Notifications {
                 if let Err(e) = this.send_waiting().await {
                     tracing::warn!(error = %format!("{e:#}"), "waiting SMS could not be sent yet");
                 }
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(10)) => {}
-                    _ = stop.changed() => {}
+                if pola_core::events::pause(&mut stop, Duration::from_secs(10)).await {
+                    return;
                 }
             }
         })

@@ -117,9 +117,8 @@ pub async fn run(
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(queue = %subscription.queue, error = %format!("{e:#}"), retry_in_ms = backoff.as_millis(), "consumer lost RabbitMQ");
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    _ = stop.changed() => {}
+                if super::pause(&mut stop, backoff).await {
+                    return;
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }

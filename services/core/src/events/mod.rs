@@ -56,6 +56,15 @@ pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
     migrator
 });
 
+/// Waits `duration`, or less if told to stop; true when it is time to stop: asked to, or the one
+/// who could ask is gone.
+pub async fn pause(stop: &mut tokio::sync::watch::Receiver<bool>, duration: std::time::Duration) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(duration) => *stop.borrow(),
+        changed = stop.changed() => changed.is_err() || *stop.borrow(),
+    }
+}
+
 /// Writes `event` to the outbox on `conn`, which should be the transaction making the change.
 pub async fn record(conn: &mut MySqlConnection, event: &impl Event) -> sqlx::Result<Uuid> {
     let id = crate::new_id();

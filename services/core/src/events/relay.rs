@@ -14,6 +14,9 @@ use tokio::sync::watch;
 use super::{Envelope, broker};
 use crate::config::EventsConfig;
 
+/// The longest wait for RabbitMQ to confirm a batch.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The outboxes of the services this process runs.
 pub struct Relay {
     config: EventsConfig,
@@ -43,9 +46,8 @@ impl Relay {
             };
             if let Err(e) = result {
                 tracing::warn!(error = %format!("{e:#}"), retry_in_ms = backoff.as_millis(), "outbox relay stopped; events wait in the outbox");
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    _ = stop.changed() => {}
+                if super::pause(&mut stop, backoff).await {
+                    return;
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
@@ -70,11 +72,8 @@ impl Relay {
                     purge_sent(pool, self.config.outbox_retention_hours).await?;
                 }
             }
-            if sent == 0 {
-                tokio::select! {
-                    () = tokio::time::sleep(idle) => {}
-                    _ = stop.changed() => {}
-                }
+            if sent == 0 && super::pause(stop, idle).await {
+                break;
             }
         }
         Ok(())
@@ -130,11 +129,18 @@ pub async fn relay_batch(channel: &Channel, pool: &MySqlPool, service: &str, con
         confirms.push((envelope.kind, confirm));
         sequence.push(row.try_get::<u64, _>("seq")?);
     }
-    // Every publish is on the wire; now wait for all the confirmations at once.
-    for (kind, confirm) in confirms {
-        anyhow::ensure!(confirm.await?.is_ack(), "RabbitMQ refused an event ({kind})");
-        metrics::counter!("events_published_total", "type" => kind).increment(1);
-    }
+    // Every publish is on the wire; now wait for all the confirmations at once (the rows stay
+    // locked meanwhile: a broker that stops answering must not hold them for ever).
+    let confirmed = tokio::time::timeout(CONFIRM_TIMEOUT, async {
+        for (kind, confirm) in confirms {
+            anyhow::ensure!(confirm.await?.is_ack(), "RabbitMQ refused an event ({kind})");
+            metrics::counter!("events_published_total", "type" => kind).increment(1);
+        }
+        Ok(())
+    });
+    confirmed
+        .await
+        .map_err(|_| anyhow::anyhow!("RabbitMQ did not confirm within {CONFIRM_TIMEOUT:?}"))??;
     let mut update = QueryBuilder::new("UPDATE outbox SET sent_at = ");
     update.push_bind(Utc::now()).push(" WHERE seq IN (");
     let mut separated = update.separated(", ");
