@@ -56,12 +56,11 @@ impl TestDatabases {
         // mid-transaction) cannot finish, and its locks would keep DROP DATABASE waiting for
         // ever. Its connections go first.
         conn.execute("SET SESSION lock_wait_timeout = 20").await?;
-        let holders: Vec<u64> = sqlx::query_scalar(
-            "SELECT id FROM information_schema.processlist WHERE db LIKE ? AND id <> CONNECTION_ID()",
-        )
-        .bind(&pattern)
-        .fetch_all(&mut conn)
-        .await?;
+        let holders: Vec<u64> =
+            sqlx::query_scalar("SELECT id FROM information_schema.processlist WHERE db LIKE ? AND id <> CONNECTION_ID()")
+                .bind(&pattern)
+                .fetch_all(&mut conn)
+                .await?;
         for id in holders {
             let _ = conn.execute(AssertSqlSafe(format!("KILL CONNECTION {id}"))).await;
         }
