@@ -43,6 +43,9 @@ pub struct NotificationsConfig {
     pub quiet_until: String,
     /// The customers' clock, in minutes east of UTC. Default 330 (Asia/Colombo, no DST).
     pub utc_offset_minutes: i32,
+    /// After the mail server or the SMS gateway fails, that channel pauses this long before
+    /// trying again (doubling to 30 s while it stays away). Default 1000 ms.
+    pub pause_ms: u64,
 }
 
 impl Default for NotificationsConfig {
@@ -56,6 +59,7 @@ impl Default for NotificationsConfig {
             quiet_from: "21:00".into(),
             quiet_until: "08:00".into(),
             utc_offset_minutes: 330,
+            pause_ms: 1000,
         }
     }
 }

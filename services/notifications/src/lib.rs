@@ -74,7 +74,48 @@ impl Channel {
     }
 }
 
+/// A mail server or gateway that is away is not tried again for every event: after a failure,
+/// deliveries on that channel wait (from `notifications.pause_ms`, doubling to 30 s while it
+/// stays away), then go ahead to see. The waiting deliveries hold the consumer's prefetch, so
+/// RabbitMQ stops handing out more: an outage costs the machine almost nothing.
+struct Breaker {
+    first: Duration,
+    open: std::sync::Mutex<Option<(tokio::time::Instant, Duration)>>,
+}
+
+impl Breaker {
+    const LONGEST: Duration = Duration::from_secs(30);
+
+    fn new(first: Duration) -> Self {
+        Self {
+            first,
+            open: std::sync::Mutex::new(None),
+        }
+    }
+
+    async fn wait(&self) {
+        loop {
+            let until = self.open.lock().expect("unpoisoned").map(|(until, _)| until);
+            match until {
+                Some(until) if until > tokio::time::Instant::now() => tokio::time::sleep_until(until).await,
+                _ => return,
+            }
+        }
+    }
+
+    fn failed(&self) {
+        let mut open = self.open.lock().expect("unpoisoned");
+        let pause = open.map_or(self.first, |(_, last)| (last * 2).min(Self::LONGEST));
+        *open = Some((tokio::time::Instant::now() + pause, pause));
+    }
+
+    fn answered(&self) {
+        *self.open.lock().expect("unpoisoned") = None;
+    }
+}
+
 pub struct Notifications {
+    breakers: [Breaker; 2],
     pool: MySqlPool,
     config: NotificationsConfig,
     templates: Templates,
@@ -126,7 +167,9 @@ impl Notifications {
         identity: Arc<Identity>,
         orders: Arc<Orders>,
     ) -> anyhow::Result<Self> {
+        let pause = Duration::from_millis(config.pause_ms);
         Ok(Self {
+            breakers: [Breaker::new(pause), Breaker::new(pause)],
             quiet: (
                 parse_time("quiet_from", &config.quiet_from)?,
                 parse_time("quiet_until", &config.quiet_until)?,
@@ -195,7 +238,14 @@ impl Notifications {
         if self.settled(event.id, channel, recipient).await.map_err(store)? {
             return Ok(());
         }
-        match send.await {
+        let breaker = &self.breakers[channel as usize];
+        breaker.wait().await;
+        let sent = send.await;
+        match &sent {
+            Err(SendError::Unavailable(_)) => breaker.failed(),
+            _ => breaker.answered(),
+        }
+        match sent {
             Ok(()) => self
                 .record(event, channel, recipient, "sent", None, None)
                 .await

@@ -198,6 +198,7 @@ async fn shop_on(amqp_url: String) -> Shop {
         config.notifications.smtp.timeout_ms = 2000;
         config.notifications.sms.url = Some(sms_url);
         config.notifications.sms.timeout_ms = 2000;
+        config.notifications.pause_ms = 100;
         // No quiet hours: these tests run at any time of day.
         config.notifications.quiet_from = "00:00".into();
         config.notifications.quiet_until = "00:00".into();
