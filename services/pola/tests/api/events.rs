@@ -23,7 +23,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::harness::{OwnBroker, TestApp, spawn_app_with, uuid};
+use crate::harness::{OwnBroker, TestApp, spawn_app_with, thousand_orders_across_a_broker_restart, uuid};
 
 /// A consumer that remembers what it handled, and fails the events of some customers on demand.
 #[derive(Default)]
@@ -222,42 +222,17 @@ async fn a_delivery_that_keeps_failing_is_retried_then_parked_and_can_be_replaye
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_broker_restart_in_a_burst_of_a_thousand_orders_loses_and_doubles_nothing() {
-    let broker = tokio::task::spawn_blocking(OwnBroker::start).await.expect("started");
+    let broker = Arc::new(tokio::task::spawn_blocking(OwnBroker::start).await.expect("started"));
     let app = Arc::new(spawn_app_with(with_events(broker.url())).await);
     let recorder = Arc::new(Recorder::default());
     let (_stop, _) = consumer(&app, &recorder).await;
     let staff = app.staff(&[Role::Catalog]).await;
     let tea = app.tea(&staff, "Dimbula", 30_000, 100_000).await;
 
-    let placed = Arc::new(Mutex::new(HashSet::new()));
-    let buyers: Vec<_> = (0..8)
-        .map(|_| {
-            let (app, placed) = (app.clone(), placed.clone());
-            tokio::spawn(async move {
-                let token = app.customer_token(Uuid::now_v7());
-                for _ in 0..125 {
-                    let order = app.buy_now(&token, tea.variant, 1).await.expect(201);
-                    placed.lock().expect("unpoisoned").insert(uuid(order.get("id")));
-                }
-            })
-        })
+    let placed: HashSet<Uuid> = thousand_orders_across_a_broker_restart(&app, tea.variant, None, &broker)
+        .await
+        .into_iter()
         .collect();
-    // A third of the way in, the broker goes down and comes back.
-    while placed.lock().expect("unpoisoned").len() < 330 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let broker = tokio::task::spawn_blocking(move || {
-        broker.stop();
-        broker.restart();
-        broker
-    })
-    .await
-    .expect("restarted");
-    for buyer in buyers {
-        buyer.await.expect("a buyer");
-    }
-    let placed = placed.lock().expect("unpoisoned").clone();
-    assert_eq!(placed.len(), 1000);
 
     let handled = recorder
         .wait_for("a thousand orders", |h| {

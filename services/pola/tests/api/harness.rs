@@ -499,3 +499,43 @@ impl Drop for OwnBroker {
         let _ = std::fs::remove_dir_all(var);
     }
 }
+
+/// A burst of 1,000 "buy now" orders of `variant` (8 buyers of 125, with `token`, or each buyer a
+/// customer of its own) while `broker` is stopped and started again a third of the way in; the
+/// ids of the orders placed.
+pub async fn thousand_orders_across_a_broker_restart(
+    app: &Arc<TestApp>,
+    variant: Uuid,
+    token: Option<&str>,
+    broker: &Arc<OwnBroker>,
+) -> Vec<Uuid> {
+    let placed = Arc::new(std::sync::Mutex::new(vec![]));
+    let buyers: Vec<_> = (0..8)
+        .map(|_| {
+            let (app, placed) = (app.clone(), placed.clone());
+            let token = token.map_or_else(|| app.customer_token(Uuid::now_v7()), str::to_owned);
+            tokio::spawn(async move {
+                for _ in 0..125 {
+                    let order = app.buy_now(&token, variant, 1).await.expect(201);
+                    placed.lock().expect("unpoisoned").push(uuid(order.get("id")));
+                }
+            })
+        })
+        .collect();
+    while placed.lock().expect("unpoisoned").len() < 330 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let restarting = broker.clone();
+    tokio::task::spawn_blocking(move || {
+        restarting.stop();
+        restarting.restart();
+    })
+    .await
+    .expect("restarted");
+    for buyer in buyers {
+        buyer.await.expect("a buyer");
+    }
+    let placed = placed.lock().expect("unpoisoned").clone();
+    assert_eq!(placed.len(), 1000);
+    placed
+}

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::harness::{OwnBroker, TestApp, spawn_app_with, uuid};
+use crate::harness::{OwnBroker, TestApp, spawn_app_with, thousand_orders_across_a_broker_restart, uuid};
 
 /// aiosmtpd on its own port, keeping messages in a Maildir; stopped (as a crash would) and
 /// started again on the same port on demand.
@@ -174,7 +174,7 @@ impl Gateway {
 
 /// An app with events, its notification worker, a mail server and an SMS gateway.
 struct Shop {
-    app: TestApp,
+    app: Arc<TestApp>,
     queue: String,
     mail: MailServer,
     sms: Gateway,
@@ -212,7 +212,7 @@ async fn shop_on(amqp_url: String) -> Shop {
         .await
         .expect("the worker starts");
     Shop {
-        app,
+        app: Arc::new(app),
         queue: config.notifications.queue,
         mail,
         sms,
@@ -500,38 +500,13 @@ async fn a_password_is_reset_once_by_email_link_or_sms_code_and_asking_reveals_n
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_broker_restart_in_a_burst_of_a_thousand_orders_loses_and_doubles_no_email_or_sms() {
-    let broker = tokio::task::spawn_blocking(OwnBroker::start).await.expect("started");
-    let shop = Arc::new(shop_on(broker.url()).await);
+    let broker = Arc::new(tokio::task::spawn_blocking(OwnBroker::start).await.expect("started"));
+    let shop = shop_on(broker.url()).await;
     let staff = shop.app.staff(&[Role::Catalog]).await;
     let tea = shop.app.tea(&staff, "Kandy", 20_000, 100_000).await;
     let (_, token) = customer(&shop.app, "si", "0771234531").await;
 
-    let placed = Arc::new(Mutex::new(vec![]));
-    let buyers: Vec<_> = (0..8)
-        .map(|_| {
-            let (shop, token, placed) = (shop.clone(), token.clone(), placed.clone());
-            tokio::spawn(async move {
-                for _ in 0..125 {
-                    let order = shop.app.buy_now(&token, tea.variant, 1).await.expect(201);
-                    placed.lock().expect("unpoisoned").push(uuid(order.get("id")));
-                }
-            })
-        })
-        .collect();
-    while placed.lock().expect("unpoisoned").len() < 330 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let broker = tokio::task::spawn_blocking(move || {
-        broker.stop();
-        broker.restart();
-        broker
-    })
-    .await
-    .expect("restarted");
-    for buyer in buyers {
-        buyer.await.expect("a buyer");
-    }
-    let placed = placed.lock().expect("unpoisoned").clone();
+    let placed = thousand_orders_across_a_broker_restart(&shop.app, tea.variant, Some(&token), &broker).await;
 
     let subject = "ඔබගේ Pola ඇණවුම";
     eventually("a thousand order emails and SMS", || {
