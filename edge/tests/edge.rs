@@ -179,6 +179,18 @@ impl EdgeProcess {
         std::fs::read_to_string(self.dir.join("edge.log")).unwrap_or_default()
     }
 
+    /// What the admin listener's `/metrics` says now.
+    async fn metrics(&self) -> String {
+        client()
+            .get(format!("{}/metrics", self.admin))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// `pola-edge <args>` against this edge; its standard output.
     fn cli(&self, args: &[&str]) -> String {
         let output = self.command(args).output().expect("pola-edge runs");
@@ -491,14 +503,7 @@ async fn the_whole_dc_pool_killed_moves_traffic_to_dr_which_stays_until_an_opera
     edge.cli(&["site", "activate", "dr"]);
     edge.restart();
     assert_eq!(get(&url).await.2["upstream"], "dr", "the choice survives a restart");
-    let metrics = client()
-        .get(format!("{}/metrics", edge.admin))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = edge.metrics().await;
     assert!(metrics.contains("edge_active_site_dr 1"), "{metrics}");
 }
 
@@ -1059,14 +1064,7 @@ async fn anonymous_catalogue_reads_are_served_from_the_micro_cache_for_its_ttl()
     get(&short).await;
     let (_, headers, _) = get(&short).await;
     assert_eq!(headers["x-cache"], "hit");
-    let metrics = client()
-        .get(format!("{}/metrics", edge.admin))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = edge.metrics().await;
     assert!(metrics.contains("edge_cache_lookups_total{result=\"hit\"}"), "{metrics}");
 }
 
