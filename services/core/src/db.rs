@@ -17,6 +17,10 @@ const ER_DUP_ENTRY: u16 = 1062;
 /// back and may simply be run again.
 const ER_LOCK_DEADLOCK: u16 = 1213;
 const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
+/// "The MariaDB server is running with the --read-only option": a replica, or a fenced primary.
+const ER_OPTION_PREVENTS_STATEMENT: u16 = 1290;
+/// The connection was killed (a fenced primary kills its clients' connections).
+const ER_CONNECTION_KILLED: u16 = 1927;
 
 /// A service's database name: `<prefix>_<service>`.
 pub fn database_name(config: &DatabaseConfig, service: &str) -> String {
@@ -46,11 +50,31 @@ pub async fn connect_service(
     let name = database_name(config, service);
     if migrate {
         let mut conn = connect_server(config).await?;
+        let read_only: i64 = sqlx::query_scalar("SELECT @@global.read_only").fetch_one(&mut conn).await?;
+        if read_only != 0 {
+            tracing::info!(database = %name, "the database is a read-only replica: its primary applies migrations");
+            return open_pool(config, &name).await;
+        }
         let create = format!("CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci");
         conn.execute(AssertSqlSafe(create)).await?;
         conn.close().await?;
     }
-    let pool = MySqlPoolOptions::new()
+    let pool = open_pool(config, &name).await?;
+    if migrate {
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("migrating database {name}: {e}"))?;
+        crate::events::MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("migrating the outbox and inbox of {name}: {e}"))?;
+    }
+    Ok(pool)
+}
+
+async fn open_pool(config: &DatabaseConfig, name: &str) -> anyhow::Result<MySqlPool> {
+    MySqlPoolOptions::new()
         // READ COMMITTED: the services lock the rows they change (`FOR UPDATE`) and rely on
         // nothing else; REPEATABLE READ's gap locks on absent keys only add deadlocks between
         // concurrent inserts (first seen with 200 carts reserving at once).
@@ -63,20 +87,9 @@ pub async fn connect_service(
         .max_connections(config.max_connections)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(config.acquire_timeout_secs))
-        .connect_with(server_options(config)?.database(&name))
+        .connect_with(server_options(config)?.database(name))
         .await
-        .map_err(|e| anyhow::anyhow!("connecting to database {name}: {e}"))?;
-    if migrate {
-        migrator
-            .run(&pool)
-            .await
-            .map_err(|e| anyhow::anyhow!("migrating database {name}: {e}"))?;
-        crate::events::MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| anyhow::anyhow!("migrating the outbox and inbox of {name}: {e}"))?;
-    }
-    Ok(pool)
+        .map_err(|e| anyhow::anyhow!("connecting to database {name}: {e}"))
 }
 
 fn mysql_error_number(e: &sqlx::Error) -> Option<u16> {
@@ -96,6 +109,14 @@ pub fn is_duplicate_key(e: &sqlx::Error, key: &str) -> bool {
     };
     let name = name.trim_end_matches('\'');
     name == key || name.ends_with(&format!(".{key}"))
+}
+
+/// Whether `e` says the server takes no writes, or threw this connection out.
+pub fn is_read_only(e: &sqlx::Error) -> bool {
+    matches!(
+        mysql_error_number(e),
+        Some(ER_OPTION_PREVENTS_STATEMENT | ER_CONNECTION_KILLED)
+    )
 }
 
 /// Whether the transaction was chosen as a deadlock victim or timed out on a lock, and may be

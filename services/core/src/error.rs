@@ -74,6 +74,10 @@ pub enum Error {
     Status { status: StatusCode, detail: String },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// This site's database takes no writes (a replica, or a fenced primary) or went away: the
+    /// sites are switching, which takes seconds, so the client is told to retry in one.
+    #[error("the database is not taking writes")]
+    NotWritable,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -82,6 +86,16 @@ impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::PoolTimedOut => Error::Unavailable("the database is busy".into()),
+            // The database went away, or became a read-only replica, under the request: the
+            // site is switching; the transaction did not commit, and the client may retry.
+            sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::warn!(error = %e, "the database is unreachable");
+                Error::NotWritable
+            }
+            e if crate::db::is_read_only(&e) => {
+                tracing::warn!(error = %e, "the database is read-only");
+                Error::NotWritable
+            }
             e => Error::Internal(e.into()),
         }
     }
@@ -114,7 +128,7 @@ impl Error {
             Error::Gone(_) => StatusCode::GONE,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::OAuth { status, .. } | Error::Status { status, .. } => *status,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::NotWritable => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -136,7 +150,7 @@ impl Error {
                 StatusCode::UNPROCESSABLE_ENTITY => "validation",
                 _ => "bad-request",
             },
-            Error::Unavailable(_) => "unavailable",
+            Error::Unavailable(_) | Error::NotWritable => "unavailable",
             Error::Internal(_) => "internal",
         })
     }
@@ -176,14 +190,20 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
         let kind = self.problem_type();
+        let switching = matches!(self, Error::NotWritable);
         let request_id = current_request_id();
-        if status.is_server_error() {
+        // A refused change while the sites switch is expected: the site watch logs the switch.
+        if status.is_server_error() && !matches!(self, Error::NotWritable) {
             // The one place a 5xx is logged; the client sees only the request id.
             tracing::error!(error = ?self, http.status = status.as_u16(), "request failed");
         }
         let mut extra = Map::new();
         let (detail, errors) = match self {
             Error::Internal(_) => (Some("Something went wrong on our side.".to_owned()), vec![]),
+            Error::NotWritable => (
+                Some("The shop is not taking changes for a moment (it is switching sites); try again in a second.".to_owned()),
+                vec![],
+            ),
             Error::Validation(errors) => (Some("Some fields are not valid.".to_owned()), errors),
             Error::Conflict { detail, extra: e, .. } => {
                 extra = e;
@@ -212,7 +232,13 @@ impl IntoResponse for Error {
             errors,
             extra,
         };
-        problem_response(status, &problem)
+        let mut response = problem_response(status, &problem);
+        if switching {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 

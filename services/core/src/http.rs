@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use axum::{
     Router,
-    extract::{MatchedPath, Request},
+    extract::{MatchedPath, Request, State},
     http::{HeaderName, HeaderValue, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -14,7 +14,7 @@ use sqlx::MySqlPool;
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
-use crate::{Error, auth::TokenKeys, client::ServiceToken, config::HttpConfig, extract::Json};
+use crate::{Error, auth::TokenKeys, client::ServiceToken, config::HttpConfig, extract::Json, site::Writable};
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -132,6 +132,7 @@ pub fn finish(
     keys: TokenKeys,
     service_token: ServiceToken,
     pools: Vec<(&'static str, MySqlPool)>,
+    writable: Writable,
 ) -> Router {
     // Install the recorder now: what is recorded before it exists is lost.
     let metrics = crate::telemetry::metrics();
@@ -142,6 +143,7 @@ pub fn finish(
         .route_layer(middleware::from_fn(record_route))
         .fallback(fallback)
         .layer(middleware::from_fn(method_not_allowed))
+        .layer(middleware::from_fn_with_state(writable, refuse_changes_while_read_only))
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(axum::Extension(keys))
         .layer(axum::Extension(service_token))
@@ -150,6 +152,16 @@ pub fn finish(
             Duration::from_secs(config.request_timeout_secs),
         ))
         .layer(middleware::from_fn(observe))
+}
+
+/// While this site's database takes no writes (a replica, or unreachable), a request that may
+/// change something is answered 503 with Retry-After before any of it runs: nothing is half
+/// written, and the client retries (with its idempotency key) once a primary serves again.
+async fn refuse_changes_while_read_only(State(writable): State<Writable>, request: Request, next: Next) -> Response {
+    if request.method().is_safe() || writable.get() {
+        return next.run(request).await;
+    }
+    Error::NotWritable.into_response()
 }
 
 async fn ready(pools: Vec<(&'static str, MySqlPool)>) -> Result<Json<serde_json::Value>, Error> {

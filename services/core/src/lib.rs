@@ -14,6 +14,7 @@ pub mod pagination;
 pub mod password;
 pub mod personal;
 pub mod redact;
+pub mod site;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

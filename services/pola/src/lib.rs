@@ -1,6 +1,7 @@
 //! The `pola` binary's library: wiring every service into one process, and the commands.
 
 pub mod seed;
+pub mod status;
 
 use std::{net::SocketAddr, str::FromStr, sync::Arc};
 
@@ -14,13 +15,13 @@ use pola_catalog::{
     Catalog,
     client::{CatalogClient, HttpCatalog},
 };
-use pola_core::personal::PersonalData;
 use pola_core::{
     auth::TokenKeys,
     client::{ServiceClient, ServiceToken},
     config::Config,
     db::connect_service,
 };
+use pola_core::{personal::PersonalData, site::Writable};
 use pola_identity::Identity;
 use pola_inventory::{
     Inventory,
@@ -280,6 +281,20 @@ impl Services {
         })
     }
 
+    /// The databases of the services running here.
+    pub fn pools(&self) -> impl Iterator<Item = sqlx::MySqlPool> + '_ {
+        [
+            self.identity.as_ref().map(|s| s.pool()),
+            self.catalog.as_ref().map(|s| s.pool()),
+            self.inventory.as_ref().map(|s| s.pool()),
+            self.cart.as_ref().map(|s| s.pool()),
+            self.orders.as_ref().map(|s| s.pool()),
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+    }
+
     pub fn placement(&self) -> &Placement {
         &self.placement
     }
@@ -287,7 +302,7 @@ impl Services {
     /// The HTTP app: the routes of the routed services, their OpenAPI document at
     /// `/api/v1/openapi.json` with a browsable UI at `/api/v1/docs`, and health, readiness
     /// (every local database) and metrics.
-    pub fn router(&self, config: &Config) -> Router {
+    pub fn router(&self, config: &Config, writable: Writable) -> Router {
         let routed = |name| self.placement.routed.contains(&name);
         let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
         let local = [
@@ -320,7 +335,7 @@ impl Services {
         let (router, openapi) = api.split_for_parts();
         let router = router.merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", openapi));
         let token = ServiceToken(config.services.internal_token.clone());
-        pola_core::http::finish(router, &config.http, self.keys.clone(), token, pools)
+        pola_core::http::finish(router, &config.http, self.keys.clone(), token, pools, writable)
     }
 }
 
@@ -422,9 +437,12 @@ pub async fn start(config: &Config, services: &Services) -> anyhow::Result<Runni
         .await
         .with_context(|| format!("binding {}", config.http.addr))?;
     let addr = listener.local_addr()?;
-    let app = services.router(config);
     let (shutdown, mut stopped) = watch::channel(false);
-    let mut background = vec![];
+    // Every service here uses the same server: any pool tells whether this site takes writes.
+    let pool = services.pools().next().context("no service runs here")?;
+    let (writable, watcher) = pola_core::site::watch(pool, shutdown.subscribe()).await;
+    let app = services.router(config, writable);
+    let mut background = vec![watcher];
     if let Some(inventory) = &services.inventory {
         background.push(inventory.spawn_sweeper(shutdown.subscribe()));
     }

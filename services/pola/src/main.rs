@@ -10,6 +10,7 @@ use pola_core::{
     config::Config,
 };
 use pola_identity::store::Pass;
+use secrecy::ExposeSecret;
 
 /// Pola, a self-hosted shop: run the services, prepare the databases, seed a demo shop, and
 /// manage staff accounts.
@@ -69,6 +70,20 @@ enum Command {
     Worker {
         #[command(subcommand)]
         worker: Worker,
+    },
+    /// Both sites at a glance: which database takes writes, GTID positions, replication lag and
+    /// threads, semi-sync (and silent fallbacks to async), and the edge's active site. Exits 2
+    /// when no site or more than one site takes writes.
+    Status {
+        /// A site's database, NAME=URL (repeat for each site). Default: this=database.url.
+        #[arg(long = "site")]
+        sites: Vec<pola::status::SiteUrl>,
+        /// The edge's admin listener (host:port), to show its active site.
+        #[arg(long)]
+        edge: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Events: what is parked after failing every retry.
     Events {
@@ -163,6 +178,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    pola_core::install_crypto_provider();
     let config = Config::load(cli.config.as_deref())?;
     pola_core::telemetry::init_logging(&config.log);
     match cli.command {
@@ -203,6 +219,24 @@ async fn main() -> anyhow::Result<()> {
             let _ = stop.send(true);
             for task in tasks {
                 task.await?;
+            }
+            Ok(())
+        }
+        Command::Status { sites, edge, json } => {
+            let sites = match sites.is_empty() {
+                true => vec![pola::status::SiteUrl {
+                    name: "this".into(),
+                    url: config.database.url.expose_secret().to_owned(),
+                }],
+                false => sites,
+            };
+            let report = pola::status::report(&sites, edge.as_deref()).await;
+            match json {
+                true => println!("{}", serde_json::to_string_pretty(&report)?),
+                false => print!("{}", report.render()),
+            }
+            if report.writable_sites() != 1 {
+                std::process::exit(2);
             }
             Ok(())
         }

@@ -107,6 +107,9 @@ pub async fn run(
 ) {
     let mut backoff = Duration::from_millis(500);
     while !*stop.borrow() {
+        if !until_writable(&inbox, &subscription.queue, &mut stop).await {
+            return;
+        }
         let consumer = Consumer {
             config: config.clone(),
             subscription: subscription.clone(),
@@ -116,12 +119,33 @@ pub async fn run(
         match consumer.consume(&mut stop).await {
             Ok(()) => return,
             Err(e) => {
-                tracing::warn!(queue = %subscription.queue, error = %format!("{e:#}"), retry_in_ms = backoff.as_millis(), "consumer lost RabbitMQ");
+                tracing::warn!(queue = %subscription.queue, error = %format!("{e:#}"), retry_in_ms = backoff.as_millis(), "consumer stopped; starting again");
                 if super::pause(&mut stop, backoff).await {
                     return;
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
+        }
+    }
+}
+
+/// Waits until the inbox's database takes writes (a replica's cannot record claims: its
+/// site's workers leave the queue to the primary site's). False when stopped first.
+async fn until_writable(inbox: &MySqlPool, queue: &str, stop: &mut watch::Receiver<bool>) -> bool {
+    let mut logged = false;
+    loop {
+        match super::relay::writable(inbox).await {
+            Ok(true) => return true,
+            Ok(false) if !logged => tracing::info!(
+                queue,
+                "the inbox database is a read-only replica: waiting for it to become primary"
+            ),
+            Err(e) if !logged => tracing::warn!(queue, error = %e, "the inbox database is unreachable: waiting for it"),
+            _ => {}
+        }
+        logged = true;
+        if super::pause(stop, Duration::from_secs(1)).await {
+            return false;
         }
     }
 }
@@ -180,7 +204,9 @@ impl Consumer {
                 Some(done) = working.join_next(), if !working.is_empty() => {
                     let Ok((key, settled)) = done else { continue };
                     if let Err(e) = settled {
-                        tracing::warn!(queue = %queue, error = %format!("{e:#}"), "a delivery could not be settled; the broker will redeliver it");
+                        // Its database or the broker failed: start again (the broker redelivers
+                        // what was not acknowledged) once the inbox takes writes.
+                        break Err(e.context("a delivery could not be settled; the broker will redeliver it"));
                     }
                     match waiting.get_mut(&key).and_then(VecDeque::pop_front) {
                         Some(next) => self.spawn(&mut working, &channel, key, next),

@@ -1,0 +1,256 @@
+//! The two sites: which database takes writes, how far its replica is behind, and whether
+//! semi-synchronous replication still waits for the replica (it silently falls back to async).
+//!
+//! A process watches the database it is connected to (`watch`): the answer gates every write
+//! request (`Writable`) and feeds the `db_*` metrics. `pola status` reads the same [`Observed`]
+//! from every site.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use serde::Serialize;
+use sqlx::{MySqlConnection, Row, mysql::MySqlRow};
+use tokio::{sync::watch, task::JoinHandle};
+
+/// How often a process looks at its database.
+pub const WATCH_PERIOD: Duration = Duration::from_millis(500);
+
+/// What one MariaDB server says about its part in replication.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Observed {
+    pub server_id: u32,
+    pub read_only: bool,
+    /// The last transaction of each replication domain written to this server's binary log.
+    pub gtid_binlog_pos: String,
+    /// The last transaction of each domain applied by this server's replica threads.
+    pub gtid_slave_pos: String,
+    pub semi_sync: SemiSync,
+    /// Present while this server is (or is configured as) a replica.
+    pub replica: Option<Replica>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SemiSync {
+    pub primary_enabled: bool,
+    /// On while commits wait for a replica's acknowledgement; off when enabled means it fell
+    /// back to asynchronous replication (no replica answered within the timeout).
+    pub primary_active: bool,
+    /// Replicas connected with semi-sync.
+    pub primary_clients: u64,
+    /// Commits acknowledged by a replica, and commits that went without (since the server started).
+    pub primary_yes_tx: u64,
+    pub primary_no_tx: u64,
+    pub replica_enabled: bool,
+    pub replica_active: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Replica {
+    pub source: String,
+    pub io_running: String,
+    pub sql_running: bool,
+    /// `None` while either thread is stopped.
+    pub lag_seconds: Option<u64>,
+    /// Received from the primary (in the relay log), maybe not yet applied.
+    pub gtid_io_pos: String,
+    pub last_io_error: String,
+    pub last_sql_error: String,
+}
+
+impl Observed {
+    /// Takes writes: a primary.
+    pub fn writable(&self) -> bool {
+        !self.read_only
+    }
+
+    /// "primary", "replica", or "read-only" for a server that is neither (a fenced old primary).
+    pub fn role(&self) -> &'static str {
+        match (self.read_only, &self.replica) {
+            (false, _) => "primary",
+            (true, Some(_)) => "replica",
+            (true, None) => "read-only",
+        }
+    }
+}
+
+/// Reads `conn`'s server's replication state. Needs no privilege beyond `SLAVE MONITOR`
+/// (for `SHOW SLAVE STATUS`).
+pub async fn observe(conn: &mut MySqlConnection) -> sqlx::Result<Observed> {
+    let row = sqlx::query(
+        "SELECT @@global.server_id, @@global.read_only, @@global.gtid_binlog_pos, @@global.gtid_slave_pos, \
+         @@global.rpl_semi_sync_master_enabled, @@global.rpl_semi_sync_slave_enabled",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let status: Vec<(String, String)> = sqlx::query_as(
+        "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+         WHERE VARIABLE_NAME LIKE 'RPL\\_SEMI\\_SYNC\\_%'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let status = |name: &str| {
+        status
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let count = |name: &str| status(name).parse().unwrap_or(0);
+    let replica = sqlx::raw_sql("SHOW SLAVE STATUS").fetch_optional(&mut *conn).await?;
+    Ok(Observed {
+        server_id: row.try_get::<u64, _>(0)?.try_into().unwrap_or(u32::MAX),
+        read_only: row.try_get::<i64, _>(1)? != 0,
+        gtid_binlog_pos: row.try_get(2)?,
+        gtid_slave_pos: row.try_get(3)?,
+        semi_sync: SemiSync {
+            primary_enabled: row.try_get::<i64, _>(4)? != 0,
+            primary_active: status("Rpl_semi_sync_master_status") == "ON",
+            primary_clients: count("Rpl_semi_sync_master_clients"),
+            primary_yes_tx: count("Rpl_semi_sync_master_yes_tx"),
+            primary_no_tx: count("Rpl_semi_sync_master_no_tx"),
+            replica_enabled: row.try_get::<i64, _>(5)? != 0,
+            replica_active: status("Rpl_semi_sync_slave_status") == "ON",
+        },
+        replica: replica.map(|row| replica_of(&row)).transpose()?,
+    })
+}
+
+fn replica_of(row: &MySqlRow) -> sqlx::Result<Replica> {
+    let text = |name: &str| -> sqlx::Result<String> { Ok(row.try_get::<Option<String>, _>(name)?.unwrap_or_default()) };
+    Ok(Replica {
+        source: format!("{}:{}", text("Master_Host")?, row.try_get::<u32, _>("Master_Port")?),
+        io_running: text("Slave_IO_Running")?,
+        sql_running: text("Slave_SQL_Running")? == "Yes",
+        lag_seconds: row.try_get("Seconds_Behind_Master")?,
+        gtid_io_pos: text("Gtid_IO_Pos")?,
+        last_io_error: text("Last_IO_Error")?,
+        last_sql_error: text("Last_SQL_Error")?,
+    })
+}
+
+/// The highest sequence number per replication domain in a GTID position such as
+/// `0-1-1234,1-2-7`.
+pub fn sequence_numbers(position: &str) -> Vec<(u32, u64)> {
+    position
+        .split(',')
+        .filter_map(|gtid| {
+            let mut parts = gtid.trim().splitn(3, '-');
+            let domain = parts.next()?.parse().ok()?;
+            let _server: u32 = parts.next()?.parse().ok()?;
+            Some((domain, parts.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Whether this process's database takes writes right now, as last seen by [`watch`].
+#[derive(Clone, Debug)]
+pub struct Writable(Arc<AtomicBool>);
+
+impl Writable {
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Looks at `pool`'s server now and every [`WATCH_PERIOD`] until `stop`: keeps the answer in the
+/// returned [`Writable`] and in the `db_*` metrics, and logs each change of role.
+pub async fn watch(pool: sqlx::MySqlPool, mut stop: watch::Receiver<bool>) -> (Writable, JoinHandle<()>) {
+    let writable = Writable(Arc::new(AtomicBool::new(false)));
+    let mut last = look(&pool, &writable, None).await;
+    let task = {
+        let writable = writable.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(WATCH_PERIOD) => {}
+                    _ = stop.changed() => return,
+                }
+                last = look(&pool, &writable, last.as_deref()).await;
+            }
+        })
+    };
+    (writable, task)
+}
+
+/// One look: returns the role seen ("unreachable" when the server did not answer).
+async fn look(pool: &sqlx::MySqlPool, writable: &Writable, last: Option<&str>) -> Option<String> {
+    let observed = tokio::time::timeout(Duration::from_secs(2), async {
+        let mut conn = pool.acquire().await?;
+        observe(&mut conn).await
+    })
+    .await;
+    let (role, observed) = match observed {
+        Ok(Ok(observed)) => (observed.role(), Some(observed)),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "the database did not answer");
+            ("unreachable", None)
+        }
+        Err(_) => ("unreachable", None),
+    };
+    writable.0.store(role == "primary", Ordering::Relaxed);
+    record(observed.as_ref());
+    if last != Some(role) {
+        match role {
+            "primary" => tracing::info!(role, "this site's database takes writes"),
+            _ => tracing::warn!(
+                role,
+                "this site's database does not take writes: changes are refused with 503"
+            ),
+        }
+    }
+    Some(role.to_owned())
+}
+
+fn flag(on: bool) -> f64 {
+    if on { 1.0 } else { 0.0 }
+}
+
+fn record(observed: Option<&Observed>) {
+    metrics::gauge!("db_up").set(flag(observed.is_some()));
+    let Some(o) = observed else {
+        metrics::gauge!("db_writable").set(0.0);
+        return;
+    };
+    metrics::gauge!("db_writable").set(flag(o.writable()));
+    metrics::gauge!("db_read_only").set(flag(o.read_only));
+    let semi = &o.semi_sync;
+    metrics::gauge!("db_semi_sync_primary_enabled").set(flag(semi.primary_enabled));
+    metrics::gauge!("db_semi_sync_primary_active").set(flag(semi.primary_active));
+    metrics::gauge!("db_semi_sync_primary_clients").set(semi.primary_clients as f64);
+    metrics::gauge!("db_semi_sync_primary_yes_tx").set(semi.primary_yes_tx as f64);
+    metrics::gauge!("db_semi_sync_primary_no_tx").set(semi.primary_no_tx as f64);
+    metrics::gauge!("db_semi_sync_replica_active").set(flag(semi.replica_active));
+    for (position, value) in [("binlog", &o.gtid_binlog_pos), ("slave", &o.gtid_slave_pos)] {
+        for (domain, seq) in sequence_numbers(value) {
+            metrics::gauge!("db_gtid_seq_no", "position" => position, "domain" => domain.to_string()).set(seq as f64);
+        }
+    }
+    metrics::gauge!("db_replica_configured").set(flag(o.replica.is_some()));
+    if let Some(r) = &o.replica {
+        metrics::gauge!("db_replica_io_running").set(flag(r.io_running == "Yes"));
+        metrics::gauge!("db_replica_sql_running").set(flag(r.sql_running));
+        // -1: unknown, a replication thread is stopped.
+        metrics::gauge!("db_replica_lag_seconds").set(r.lag_seconds.map_or(-1.0, |s| s as f64));
+        for (domain, seq) in sequence_numbers(&r.gtid_io_pos) {
+            metrics::gauge!("db_gtid_seq_no", "position" => "received", "domain" => domain.to_string()).set(seq as f64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_are_read_per_domain() {
+        assert_eq!(sequence_numbers("0-1-1234"), vec![(0, 1234)]);
+        assert_eq!(sequence_numbers("0-2-17,1-1-5"), vec![(0, 17), (1, 5)]);
+        assert_eq!(sequence_numbers(""), vec![]);
+        assert_eq!(sequence_numbers("garbage"), vec![]);
+    }
+}
