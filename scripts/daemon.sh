@@ -5,6 +5,8 @@
 #   scripts/daemon.sh start DIR NAME -- COMMAND ARGS...   no-op if DIR/NAME.pid is alive
 #   scripts/daemon.sh stop DIR NAME [SIGNAL]              default SIGINT; waits up to 60 s
 #   scripts/daemon.sh status DIR NAME                     exit 0 when running
+#   scripts/daemon.sh wait DIR NAME SECONDS -- CHECK...   until CHECK succeeds; fails at once
+#                                                         (with the log's end) if the process died
 set -euo pipefail
 cmd=${1:?usage: daemon.sh start|stop|status DIR NAME}
 dir=${2:?directory}
@@ -45,6 +47,22 @@ stop)
   ;;
 status)
   alive
+  ;;
+wait)
+  seconds=${4:?seconds}
+  shift 4
+  [ "${1:-}" = "--" ] && shift
+  for _ in $(seq 1 $((seconds * 10))); do
+    "$@" >/dev/null 2>&1 && exit 0
+    if ! alive; then
+      echo "$name is not running; the end of $dir/$name.log:" >&2
+      tail -5 "$dir/$name.log" >&2 2>/dev/null || true
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "$name did not get ready in $seconds s" >&2
+  exit 1
   ;;
 *)
   echo "usage: daemon.sh start|stop|status DIR NAME" >&2

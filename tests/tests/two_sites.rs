@@ -1,0 +1,312 @@
+//! Both sites under a steady stream of checkouts through the edge, moved with the playbooks the
+//! runbooks give SREs: failover after the DC database is killed, switchover there and back,
+//! failback (by GTID, and by rebuild when the old primary has errant transactions), and a
+//! point-in-time restore from a backup taken under load.
+
+use std::{
+    collections::HashSet,
+    time::{Duration, Instant},
+};
+
+use pola_e2e::{Audit, Load, ONE_AT_A_TIME, Shop, Site, Sites};
+use uuid::Uuid;
+
+/// `pola status` names one primary (exit 0) and the other site replicating with both threads.
+async fn assert_one_primary_and_a_replica(sites: &Sites, primary: Site) {
+    let (status, code) = sites.status().await;
+    println!("pola status:\n{status}");
+    assert_eq!(code, 0, "pola status: {status}");
+    let primary_line = format!("{} (", primary.name());
+    let line_of = |start: &str| status.lines().find(|l| l.starts_with(start)).unwrap_or_default().to_owned();
+    assert!(line_of(&primary_line).contains("primary (takes writes)"), "{status}");
+    assert!(status.contains("io Yes, sql Yes"), "the other site replicates: {status}");
+}
+
+/// Waits until every event the sites' services recorded at `site` has been relayed to RabbitMQ.
+async fn assert_outbox_drains(sites: &Sites, site: Site) {
+    let db = sites.db(site).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let unsent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pola_orders.outbox WHERE sent_at IS NULL")
+            .fetch_one(&db)
+            .await
+            .expect("the outbox");
+        if unsent == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{unsent} events still unsent at {} after 60 s", site.name());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failover_after_the_dc_database_is_killed_loses_no_acknowledged_order_and_oversells_nothing() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let sites = Sites::up("failover").await;
+    let shop = Shop::open(&sites, Site::Dc, 8, 150).await;
+    let load = Load::start(&sites, &shop);
+    load.until_acked_after(Instant::now(), 100).await;
+
+    let killed = Instant::now();
+    sites.kill_db(Site::Dc);
+    let playbook = sites.playbook("failover.yml", &[]).await;
+    load.until_acked_after(killed, 100).await;
+    let rto = load.first_ack_after(killed).expect("a checkout after the kill") - killed;
+    let outcome = load.finish().await;
+
+    let audit = Audit::of(&sites.db(Site::Dr).await, &outcome.acks, &shop).await;
+    println!(
+        "FAILOVER: RTO (kill -> first successful checkout) {:.2} s; failover.yml took {:.2} s; \
+         acknowledged orders lost: {} of {}; client retries {}; refused (sold out) {}; {audit:?}",
+        rto.as_secs_f64(),
+        playbook.as_secs_f64(),
+        audit.lost.len(),
+        outcome.acks.len(),
+        outcome.retries,
+        outcome.refused,
+    );
+    audit.assert_sound(&shop);
+    assert!(outcome.failed.is_empty(), "checkouts that never got an answer: {:?}", outcome.failed);
+    assert!(audit.scarce_sold > 0, "the scarce variant was bought: {audit:?}");
+    let (status, code) = sites.status().await;
+    assert_eq!(code, 0, "one primary: {status}");
+    assert!(status.contains("dr (") && status.contains("primary (takes writes)"), "{status}");
+    assert!(status.contains("dc (") && status.contains("UNREACHABLE"), "{status}");
+    assert_outbox_drains(&sites, Site::Dr).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn switchover_to_dr_and_back_under_load_loses_nothing_and_fails_no_checkout() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let sites = Sites::up("switchover").await;
+    let shop = Shop::open(&sites, Site::Dc, 8, 150).await;
+    let load = Load::start(&sites, &shop);
+    load.until_acked_after(Instant::now(), 60).await;
+
+    let there = Instant::now();
+    let to_dr = sites.playbook("switchover.yml", &[]).await;
+    load.until_acked_after(Instant::now(), 60).await;
+    assert_one_primary_and_a_replica(&sites, Site::Dr).await;
+    let back = Instant::now();
+    let to_dc = sites.playbook("switchover.yml", &[]).await;
+    load.until_acked_after(Instant::now(), 60).await;
+    let done = Instant::now();
+    let outcome = load.finish().await;
+
+    assert_one_primary_and_a_replica(&sites, Site::Dc).await;
+    let audit = Audit::of(&sites.db(Site::Dc).await, &outcome.acks, &shop).await;
+    println!(
+        "SWITCHOVER: DC->DR took {:.2} s, longest wait between checkouts {:.2} s; DR->DC took {:.2} s, \
+         longest wait {:.2} s; acknowledged orders lost: {} of {}; failed after retries: {}; client retries {}; {audit:?}",
+        to_dr.as_secs_f64(),
+        outcome.longest_gap(there, back).as_secs_f64(),
+        to_dc.as_secs_f64(),
+        outcome.longest_gap(back, done).as_secs_f64(),
+        audit.lost.len(),
+        outcome.acks.len(),
+        outcome.failed.len(),
+        outcome.retries,
+    );
+    audit.assert_sound(&shop);
+    assert!(outcome.failed.is_empty(), "checkouts that failed: {:?}", outcome.failed);
+    // The replica has every acknowledged order too.
+    let dr = Audit::of(&sites.db(Site::Dr).await, &outcome.acks, &shop).await;
+    assert!(dr.lost.is_empty() || wait_for_replica(&sites, &outcome.acks, &shop).await, "DR misses {:?}", dr.lost);
+}
+
+/// Whether DR catches up with every acknowledged order within 30 s.
+async fn wait_for_replica(sites: &Sites, acks: &[pola_e2e::Ack], shop: &Shop) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if Audit::of(&sites.db(Site::Dr).await, acks, shop).await.lost.is_empty() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failback_rejoins_the_old_primary_by_gtid_or_rebuilds_it_when_it_has_errant_transactions() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let sites = Sites::up("failback").await;
+    let shop = Shop::open(&sites, Site::Dc, 6, 100).await;
+
+    // Round 1: DC lost, DR takes over, DC comes back by GTID and is primary again.
+    let load = Load::start(&sites, &shop);
+    load.until_acked_after(Instant::now(), 40).await;
+    let killed = Instant::now();
+    sites.kill_db(Site::Dc);
+    sites.playbook("failover.yml", &[]).await;
+    load.until_acked_after(killed, 30).await;
+    let rejoin = sites.playbook("failback.yml", &[]).await;
+    let log = std::fs::read_to_string(sites.dir.join("failback.yml.log")).expect("the playbook's log");
+    assert!(log.contains("rejoined by GTID"), "DC rejoined without a rebuild:\n{log}");
+    load.until_acked_after(Instant::now(), 30).await;
+    let mut acks = load.finish().await.acks;
+    assert_one_primary_and_a_replica(&sites, Site::Dc).await;
+
+    // Round 2: DC commits what DR never receives (DR's receiving thread stopped: semi-sync falls
+    // back to async), then DC is lost. DR takes over without those commits; DC cannot rejoin.
+    let dc = sites.db(Site::Dc).await;
+    let dr = sites.db(Site::Dr).await;
+    sqlx::query("STOP SLAVE IO_THREAD").execute(&dr).await.expect("DR stops receiving");
+    sqlx::query("CREATE DATABASE errant_probe").execute(&dc).await.expect("an errant transaction at DC");
+    dc.close().await;
+    sites.kill_db(Site::Dc);
+    sites.playbook("failover.yml", &[]).await;
+    let load = Load::start(&sites, &shop);
+    load.until_acked_after(Instant::now(), 30).await;
+    let rebuild = sites.playbook("failback.yml", &[]).await;
+    let log = std::fs::read_to_string(sites.dir.join("failback.yml.log")).expect("the playbook's log");
+    assert!(log.contains("rebuilding from a backup of the primary"), "DC was rebuilt:\n{log}");
+    load.until_acked_after(Instant::now(), 30).await;
+    acks.extend(load.finish().await.acks);
+
+    assert_one_primary_and_a_replica(&sites, Site::Dc).await;
+    let dc = sites.db(Site::Dc).await;
+    let errant: Option<String> = sqlx::query_scalar("SHOW DATABASES LIKE 'errant\\_probe'")
+        .fetch_optional(&dc)
+        .await
+        .expect("databases");
+    assert_eq!(errant, None, "the rebuilt DC has only what DR had");
+    let kept_aside = std::fs::read_dir(sites.dir.join("dc/mariadb"))
+        .expect("DC's folder")
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("data.errant-"));
+    assert!(kept_aside, "DC's old data is kept aside for forensics");
+    let audit = Audit::of(&dc, &acks, &shop).await;
+    println!(
+        "FAILBACK: rejoin by GTID + switch back took {:.2} s; rebuild from backup + switch back took {:.2} s; \
+         acknowledged orders lost: {} of {}; {audit:?}",
+        rejoin.as_secs_f64(),
+        rebuild.as_secs_f64(),
+        audit.lost.len(),
+        acks.len()
+    );
+    audit.assert_sound(&shop);
+}
+
+/// The orders a consistent snapshot of `db` sees, and the GTID of that snapshot.
+async fn snapshot(db: &sqlx::MySqlPool) -> (String, HashSet<Uuid>) {
+    let mut conn = db.acquire().await.expect("a connection");
+    sqlx::raw_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        .execute(&mut *conn)
+        .await
+        .expect("a snapshot");
+    let orders: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM pola_orders.orders")
+        .fetch_all(&mut *conn)
+        .await
+        .expect("orders");
+    let status: Vec<(String, String)> =
+        sqlx::query_as("SHOW STATUS WHERE Variable_name IN ('Binlog_snapshot_file', 'Binlog_snapshot_position')")
+            .fetch_all(&mut *conn)
+            .await
+            .expect("the snapshot's binlog position");
+    sqlx::raw_sql("COMMIT").execute(&mut *conn).await.expect("commit");
+    let value = |name: &str| status.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).expect(name);
+    let gtid: String = sqlx::query_scalar("SELECT BINLOG_GTID_POS(?, ?)")
+        .bind(value("Binlog_snapshot_file"))
+        .bind(value("Binlog_snapshot_position").parse::<u64>().expect("a position"))
+        .fetch_one(&mut *conn)
+        .await
+        .expect("the snapshot's GTID");
+    (gtid, orders.into_iter().collect())
+}
+
+async fn orders_at(port: u16) -> HashSet<Uuid> {
+    let db = sqlx::MySqlPool::connect(&format!("mysql://root@127.0.0.1:{port}"))
+        .await
+        .expect("the restored instance");
+    sqlx::query_scalar("SELECT id FROM pola_orders.orders")
+        .fetch_all(&db)
+        .await
+        .expect("orders")
+        .into_iter()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_taken_under_load_restores_to_a_point_in_time_with_nothing_after_it() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let sites = Sites::up("backup").await;
+    let shop = Shop::open(&sites, Site::Dc, 6, 1_000).await;
+    let load = Load::start(&sites, &shop);
+    load.until_acked_after(Instant::now(), 30).await;
+    let full = sites.playbook("backup.yml", &[]).await;
+    load.until_acked_after(Instant::now(), 30).await;
+    let incremental = sites.playbook("backup.yml", &["-e", "backup_kind=incremental"]).await;
+    load.until_acked_after(Instant::now(), 30).await;
+
+    let dc = sites.db(Site::Dc).await;
+    let (target, at_target) = snapshot(&dc).await;
+    // A time target: whole seconds, as an SRE types it (the machine's clock is UTC).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let time: String = sqlx::query_scalar("SELECT DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%d %H:%i:%s')")
+        .fetch_one(&dc)
+        .await
+        .expect("the time");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    load.until_acked_after(Instant::now(), 30).await;
+    load.finish().await;
+    let live: HashSet<Uuid> = sqlx::query_scalar("SELECT id FROM pola_orders.orders")
+        .fetch_all(&dc)
+        .await
+        .expect("orders")
+        .into_iter()
+        .collect();
+    // The archiver streams DC's binary log as it is written; give it a moment to have the end.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let port = pola_core::testing::free_port();
+    let started = Instant::now();
+    sites
+        .playbook("restore.yml", &["-e", &format!("restore_to_gtid={target}"), "-e", &format!("restore_port={port}")])
+        .await;
+    let restore_took = started.elapsed();
+    let restored = orders_at(port).await;
+    println!(
+        "BACKUP: full backup under load {:.2} s, incremental {:.2} s; restore to GTID {target} took {:.2} s; \
+         {} orders at the target, {} restored, {} live",
+        full.as_secs_f64(),
+        incremental.as_secs_f64(),
+        restore_took.as_secs_f64(),
+        at_target.len(),
+        restored.len(),
+        live.len()
+    );
+    assert!(live.len() > at_target.len(), "orders came after the target");
+    assert_eq!(restored, at_target, "exactly the orders up to the GTID");
+
+    let port = pola_core::testing::free_port();
+    sites
+        .playbook(
+            "restore.yml",
+            &[
+                "-e",
+                &format!("restore_to_time='{time}'"),
+                "-e",
+                &format!("restore_port={port}"),
+                "-e",
+                "restore_name=pitr-time",
+            ],
+        )
+        .await;
+    let restored = orders_at(port).await;
+    let created: Vec<(Uuid, i64)> =
+        sqlx::query_as("SELECT id, TIMESTAMPDIFF(MICROSECOND, created_at, ?) FROM pola_orders.orders")
+            .bind(&time)
+            .fetch_all(&dc)
+            .await
+            .expect("orders");
+    // Orders placed over a second before the time named are there, those over a second after it
+    // are not (an order's time is taken a moment before its commit, whose time the log keeps).
+    for (order, before) in created {
+        if before > 1_000_000 {
+            assert!(restored.contains(&order), "{order} is from before {time}");
+        } else if before < -1_000_000 {
+            assert!(!restored.contains(&order), "{order} is from after {time}");
+        }
+    }
+    assert!(restored.len() < live.len() && restored.len() >= at_target.len(), "{} restored by time", restored.len());
+}
