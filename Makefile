@@ -7,7 +7,7 @@ TEST_MQ_PORT := 5674
 
 .PHONY: run test bench lint deps stop clean-var
 
-## Run the platform: private MariaDB on 127.0.0.1:3307, demo shop, API on http://127.0.0.1:8080
+## Run the platform, both sites (DC MariaDB 127.0.0.1:3307, DR 3308), demo shop, API on http://127.0.0.1:8080
 run: deps
 	bash scripts/run.sh
 
@@ -19,6 +19,7 @@ test: deps
 	bash scripts/mariadb.sh start test-mariadb $(TEST_DB_PORT) fast
 	bash scripts/rabbitmq.sh start test-rabbitmq $(TEST_MQ_PORT)
 	bash scripts/python.sh >/dev/null # aiosmtpd, the notification tests' SMTP server
+	bash scripts/ansible.sh >/dev/null # the two-site playbooks the end-to-end tests run
 	$(MAKE) --no-print-directory lint
 	$(TEST_ENV) cargo test --workspace --locked
 	@echo "The API suite again, through pola-edge and its WAF:"
@@ -27,6 +28,7 @@ test: deps
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cd ansible && ../var/ansible/bin/ansible-lint --offline --nocolor
 
 ## Measure catalog reads and checkouts on a release build (see scripts/bench.sh)
 bench:
@@ -36,8 +38,9 @@ bench:
 deps:
 	bash scripts/deps.sh
 
-## Stop the private MariaDB and RabbitMQ instances
+## Stop the private MariaDB and RabbitMQ instances, and both sites of `make run`
 stop:
+	-bash scripts/sites.sh stop
 	-bash scripts/mariadb.sh stop mariadb
 	-bash scripts/mariadb.sh stop test-mariadb
 	-bash scripts/mariadb.sh stop bench-mariadb

@@ -96,7 +96,11 @@ impl Sites {
         std::fs::write(&sites.vars, serde_json::to_vec_pretty(&vars).expect("json")).expect("vars.json");
         for binary in ["pola", "pola-edge"] {
             let path = root().join("target/debug").join(binary);
-            assert!(path.exists(), "{} is missing: build it first (make test does)", path.display());
+            assert!(
+                path.exists(),
+                "{} is missing: build it first (make test does)",
+                path.display()
+            );
         }
         sites.playbook("site.yml", &[]).await;
         sites
@@ -170,13 +174,22 @@ impl Sites {
     pub async fn status(&self) -> (String, i32) {
         let output = tokio::process::Command::new(root().join("target/debug/pola"))
             .arg("status")
-            .args(["--site", &format!("dc=mysql://pola:pola-local-only@127.0.0.1:{}", self.db_port[0])])
-            .args(["--site", &format!("dr=mysql://pola:pola-local-only@127.0.0.1:{}", self.db_port[1])])
+            .args([
+                "--site",
+                &format!("dc=mysql://pola:pola-local-only@127.0.0.1:{}", self.db_port[0]),
+            ])
+            .args([
+                "--site",
+                &format!("dr=mysql://pola:pola-local-only@127.0.0.1:{}", self.db_port[1]),
+            ])
             .args(["--edge", &format!("127.0.0.1:{}", self.edge_admin_port)])
             .output()
             .await
             .expect("pola status runs");
-        (String::from_utf8_lossy(&output.stdout).into_owned(), output.status.code().unwrap_or(-1))
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            output.status.code().unwrap_or(-1),
+        )
     }
 }
 
@@ -194,40 +207,18 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Stops every process with a pid file under `dir` (scripts/daemon.sh keeps one per process):
-/// SIGTERM (SIGINT for the edge, which drains for minutes on SIGTERM), then SIGKILL after 10 s.
+/// Stops every process of the sites under `dir` (scripts/sites.sh, as `make stop` does).
 fn stop_processes(dir: &Path) {
-    let mut pids = vec![];
-    let mut folders = vec![dir.to_owned()];
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_some_and(|e| e == "pid")
-                && let Ok(pid) = std::fs::read_to_string(&path)
-            {
-                let signal = if path.ends_with("pola-edge.pid") { "-INT" } else { "-TERM" };
-                pids.push((pid.trim().to_owned(), signal));
-            }
-        }
-    }
-    let kill = |signal: &str, pid: &str| {
-        std::process::Command::new("kill")
-            .args([signal, pid])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    pids.retain(|(pid, signal)| kill(signal, pid));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline && pids.iter().any(|(pid, _)| kill("-0", pid)) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    for (pid, _) in &pids {
-        kill("-KILL", pid);
-    }
+    let stopped = std::process::Command::new(root().join("scripts/sites.sh"))
+        .arg("stop")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .status();
+    assert!(
+        stopped.is_ok_and(|s| s.success()) || std::thread::panicking(),
+        "scripts/sites.sh stop {} failed",
+        dir.display()
+    );
 }
 
 /// A shop ready for the load: signed-in shoppers, a plentiful variant and a scarce one.
@@ -272,7 +263,12 @@ impl Shop {
                 .send()
                 .await
                 .expect("register");
-            assert_eq!(registered.status(), 201, "registration: {}", registered.text().await.unwrap_or_default());
+            assert_eq!(
+                registered.status(),
+                201,
+                "registration: {}",
+                registered.text().await.unwrap_or_default()
+            );
             let token: Value = http
                 .post(format!("{app}/api/v1/identity/token"))
                 .json(&json!({"grant_type": "password", "username": email, "password": password}))
@@ -318,7 +314,12 @@ impl Outcome {
     /// The longest time between two acknowledgements answered within `from..to`: how long
     /// checkouts could not complete.
     pub fn longest_gap(&self, from: Instant, to: Instant) -> Duration {
-        let mut times: Vec<Instant> = self.acks.iter().map(|a| a.answered).filter(|t| (from..to).contains(t)).collect();
+        let mut times: Vec<Instant> = self
+            .acks
+            .iter()
+            .map(|a| a.answered)
+            .filter(|t| (from..to).contains(t))
+            .collect();
         times.sort();
         times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default()
     }
@@ -448,11 +449,7 @@ async fn checkout(http: &reqwest::Client, url: &str, token: &str, variant: Uuid,
             Ok(response) => {
                 let status = response.status();
                 let text = response.text().await.unwrap_or_default();
-                outcome
-                    .lock()
-                    .expect("outcome")
-                    .failed
-                    .push(format!("{status}: {text}"));
+                outcome.lock().expect("outcome").failed.push(format!("{status}: {text}"));
                 return;
             }
             // The edge or the connection went away: try again soon.
@@ -505,7 +502,10 @@ impl Audit {
         Audit {
             lost,
             scarce_ordered: sum("SELECT CAST(SUM(quantity) AS SIGNED) FROM pola_orders.order_lines WHERE variant_id = ?").await,
-            scarce_sold: sum("SELECT CAST(SUM(quantity) AS SIGNED) FROM pola_inventory.sales WHERE variant_id = ? AND returned_at IS NULL").await,
+            scarce_sold: sum(
+                "SELECT CAST(SUM(quantity) AS SIGNED) FROM pola_inventory.sales WHERE variant_id = ? AND returned_at IS NULL",
+            )
+            .await,
             scarce_on_hand: sum("SELECT CAST(SUM(on_hand) AS SIGNED) FROM pola_inventory.stock WHERE variant_id = ?").await,
             orders_in_db: stored.len(),
         }

@@ -34,7 +34,11 @@ async fn assert_outbox_drains(sites: &Sites, site: Site) {
         if unsent == 0 {
             return;
         }
-        assert!(Instant::now() < deadline, "{unsent} events still unsent at {} after 60 s", site.name());
+        assert!(
+            Instant::now() < deadline,
+            "{unsent} events still unsent at {} after 60 s",
+            site.name()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -66,11 +70,18 @@ async fn failover_after_the_dc_database_is_killed_loses_no_acknowledged_order_an
         outcome.refused,
     );
     audit.assert_sound(&shop);
-    assert!(outcome.failed.is_empty(), "checkouts that never got an answer: {:?}", outcome.failed);
+    assert!(
+        outcome.failed.is_empty(),
+        "checkouts that never got an answer: {:?}",
+        outcome.failed
+    );
     assert!(audit.scarce_sold > 0, "the scarce variant was bought: {audit:?}");
     let (status, code) = sites.status().await;
     assert_eq!(code, 0, "one primary: {status}");
-    assert!(status.contains("dr (") && status.contains("primary (takes writes)"), "{status}");
+    assert!(
+        status.contains("dr (") && status.contains("primary (takes writes)"),
+        "{status}"
+    );
     assert!(status.contains("dc (") && status.contains("UNREACHABLE"), "{status}");
     assert_outbox_drains(&sites, Site::Dr).await;
 }
@@ -111,7 +122,11 @@ async fn switchover_to_dr_and_back_under_load_loses_nothing_and_fails_no_checkou
     assert!(outcome.failed.is_empty(), "checkouts that failed: {:?}", outcome.failed);
     // The replica has every acknowledged order too.
     let dr = Audit::of(&sites.db(Site::Dr).await, &outcome.acks, &shop).await;
-    assert!(dr.lost.is_empty() || wait_for_replica(&sites, &outcome.acks, &shop).await, "DR misses {:?}", dr.lost);
+    assert!(
+        dr.lost.is_empty() || wait_for_replica(&sites, &outcome.acks, &shop).await,
+        "DR misses {:?}",
+        dr.lost
+    );
 }
 
 /// Whether DR catches up with every acknowledged order within 30 s.
@@ -150,8 +165,14 @@ async fn failback_rejoins_the_old_primary_by_gtid_or_rebuilds_it_when_it_has_err
     // back to async), then DC is lost. DR takes over without those commits; DC cannot rejoin.
     let dc = sites.db(Site::Dc).await;
     let dr = sites.db(Site::Dr).await;
-    sqlx::query("STOP SLAVE IO_THREAD").execute(&dr).await.expect("DR stops receiving");
-    sqlx::query("CREATE DATABASE errant_probe").execute(&dc).await.expect("an errant transaction at DC");
+    sqlx::query("STOP SLAVE IO_THREAD")
+        .execute(&dr)
+        .await
+        .expect("DR stops receiving");
+    sqlx::query("CREATE DATABASE errant_probe")
+        .execute(&dc)
+        .await
+        .expect("an errant transaction at DC");
     dc.close().await;
     sites.kill_db(Site::Dc);
     sites.playbook("failover.yml", &[]).await;
@@ -159,7 +180,10 @@ async fn failback_rejoins_the_old_primary_by_gtid_or_rebuilds_it_when_it_has_err
     load.until_acked_after(Instant::now(), 30).await;
     let rebuild = sites.playbook("failback.yml", &[]).await;
     let log = std::fs::read_to_string(sites.dir.join("failback.yml.log")).expect("the playbook's log");
-    assert!(log.contains("rebuilding from a backup of the primary"), "DC was rebuilt:\n{log}");
+    assert!(
+        log.contains("rebuilding from a backup of the primary"),
+        "DC was rebuilt:\n{log}"
+    );
     load.until_acked_after(Instant::now(), 30).await;
     acks.extend(load.finish().await.acks);
 
@@ -261,7 +285,15 @@ async fn a_backup_taken_under_load_restores_to_a_point_in_time_with_nothing_afte
     let port = pola_core::testing::free_port();
     let started = Instant::now();
     sites
-        .playbook("restore.yml", &["-e", &format!("restore_to_gtid={target}"), "-e", &format!("restore_port={port}")])
+        .playbook(
+            "restore.yml",
+            &[
+                "-e",
+                &format!("restore_to_gtid={target}"),
+                "-e",
+                &format!("restore_port={port}"),
+            ],
+        )
         .await;
     let restore_took = started.elapsed();
     let restored = orders_at(port).await;
@@ -308,5 +340,9 @@ async fn a_backup_taken_under_load_restores_to_a_point_in_time_with_nothing_afte
             assert!(!restored.contains(&order), "{order} is from after {time}");
         }
     }
-    assert!(restored.len() < live.len() && restored.len() >= at_target.len(), "{} restored by time", restored.len());
+    assert!(
+        restored.len() < live.len() && restored.len() >= at_target.len(),
+        "{} restored by time",
+        restored.len()
+    );
 }
