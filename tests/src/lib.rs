@@ -231,6 +231,13 @@ pub struct Shop {
 }
 
 impl Shop {
+    /// Fresh sites named `name` (DC primary) with a shop open at DC.
+    pub async fn up(name: &str, shoppers: usize, scarce_units: i64) -> (Sites, Shop) {
+        let sites = Sites::up(name).await;
+        let shop = Shop::open(&sites, Site::Dc, shoppers, scarce_units).await;
+        (sites, shop)
+    }
+
     /// Registers `shoppers` customers at the primary's `pola serve` (the edge limits sign-ups per
     /// address), and sets the stock of two single-location variants.
     pub async fn open(sites: &Sites, primary: Site, shoppers: usize, scarce_units: i64) -> Shop {
@@ -364,6 +371,13 @@ impl Load {
             })
             .collect();
         Load { stop, outcome, tasks }
+    }
+
+    /// Starts the load and waits until `warm` checkouts are acknowledged.
+    pub async fn running(sites: &Sites, shop: &Shop, warm: usize) -> Load {
+        let load = Load::start(sites, shop);
+        load.until_acked_after(Instant::now(), warm).await;
+        load
     }
 
     /// Acknowledged orders so far.

@@ -46,10 +46,8 @@ async fn assert_outbox_drains(sites: &Sites, site: Site) {
 #[tokio::test(flavor = "multi_thread")]
 async fn failover_after_the_dc_database_is_killed_loses_no_acknowledged_order_and_oversells_nothing() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let sites = Sites::up("failover").await;
-    let shop = Shop::open(&sites, Site::Dc, 8, 150).await;
-    let load = Load::start(&sites, &shop);
-    load.until_acked_after(Instant::now(), 100).await;
+    let (sites, shop) = Shop::up("failover", 8, 150).await;
+    let load = Load::running(&sites, &shop, 100).await;
 
     let killed = Instant::now();
     sites.kill_db(Site::Dc);
@@ -89,10 +87,8 @@ async fn failover_after_the_dc_database_is_killed_loses_no_acknowledged_order_an
 #[tokio::test(flavor = "multi_thread")]
 async fn switchover_to_dr_and_back_under_load_loses_nothing_and_fails_no_checkout() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let sites = Sites::up("switchover").await;
-    let shop = Shop::open(&sites, Site::Dc, 8, 150).await;
-    let load = Load::start(&sites, &shop);
-    load.until_acked_after(Instant::now(), 60).await;
+    let (sites, shop) = Shop::up("switchover", 8, 150).await;
+    let load = Load::running(&sites, &shop, 60).await;
 
     let there = Instant::now();
     let to_dr = sites.playbook("switchover.yml", &[]).await;
@@ -144,12 +140,10 @@ async fn wait_for_replica(sites: &Sites, acks: &[pola_e2e::Ack], shop: &Shop) ->
 #[tokio::test(flavor = "multi_thread")]
 async fn failback_rejoins_the_old_primary_by_gtid_or_rebuilds_it_when_it_has_errant_transactions() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let sites = Sites::up("failback").await;
-    let shop = Shop::open(&sites, Site::Dc, 6, 100).await;
+    let (sites, shop) = Shop::up("failback", 6, 100).await;
 
     // Round 1: DC lost, DR takes over, DC comes back by GTID and is primary again.
-    let load = Load::start(&sites, &shop);
-    load.until_acked_after(Instant::now(), 40).await;
+    let load = Load::running(&sites, &shop, 40).await;
     let killed = Instant::now();
     sites.kill_db(Site::Dc);
     sites.playbook("failover.yml", &[]).await;
@@ -176,8 +170,7 @@ async fn failback_rejoins_the_old_primary_by_gtid_or_rebuilds_it_when_it_has_err
     dc.close().await;
     sites.kill_db(Site::Dc);
     sites.playbook("failover.yml", &[]).await;
-    let load = Load::start(&sites, &shop);
-    load.until_acked_after(Instant::now(), 30).await;
+    let load = Load::running(&sites, &shop, 30).await;
     let rebuild = sites.playbook("failback.yml", &[]).await;
     let log = std::fs::read_to_string(sites.dir.join("failback.yml.log")).expect("the playbook's log");
     assert!(
@@ -253,10 +246,8 @@ async fn orders_at(port: u16) -> HashSet<Uuid> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_taken_under_load_restores_to_a_point_in_time_with_nothing_after_it() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let sites = Sites::up("backup").await;
-    let shop = Shop::open(&sites, Site::Dc, 6, 1_000).await;
-    let load = Load::start(&sites, &shop);
-    load.until_acked_after(Instant::now(), 30).await;
+    let (sites, shop) = Shop::up("backup", 6, 1_000).await;
+    let load = Load::running(&sites, &shop, 30).await;
     let full = sites.playbook("backup.yml", &[]).await;
     load.until_acked_after(Instant::now(), 30).await;
     let incremental = sites.playbook("backup.yml", &["-e", "backup_kind=incremental"]).await;
