@@ -193,7 +193,7 @@ impl IntoResponse for Error {
         let switching = matches!(self, Error::NotWritable);
         let request_id = current_request_id();
         // A refused change while the sites switch is expected: the site watch logs the switch.
-        if status.is_server_error() && !matches!(self, Error::NotWritable) {
+        if status.is_server_error() && !switching {
             // The one place a 5xx is logged; the client sees only the request id.
             tracing::error!(error = ?self, http.status = status.as_u16(), "request failed");
         }

@@ -170,7 +170,7 @@ pub async fn watch(pool: sqlx::MySqlPool, mut stop: watch::Receiver<bool>) -> (W
                     _ = tokio::time::sleep(WATCH_PERIOD) => {}
                     _ = stop.changed() => return,
                 }
-                last = look(&pool, &writable, last.as_deref()).await;
+                last = look(&pool, &writable, Some(last)).await;
             }
         })
     };
@@ -178,7 +178,7 @@ pub async fn watch(pool: sqlx::MySqlPool, mut stop: watch::Receiver<bool>) -> (W
 }
 
 /// One look: returns the role seen ("unreachable" when the server did not answer).
-async fn look(pool: &sqlx::MySqlPool, writable: &Writable, last: Option<&str>) -> Option<String> {
+async fn look(pool: &sqlx::MySqlPool, writable: &Writable, last: Option<&'static str>) -> &'static str {
     let observed = tokio::time::timeout(Duration::from_secs(2), async {
         let mut conn = pool.acquire().await?;
         observe(&mut conn).await
@@ -203,7 +203,7 @@ async fn look(pool: &sqlx::MySqlPool, writable: &Writable, last: Option<&str>) -
             ),
         }
     }
-    Some(role.to_owned())
+    role
 }
 
 fn flag(on: bool) -> f64 {
