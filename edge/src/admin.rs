@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     pools::{PoolStatus, Pools},
-    site::{Site, SiteState},
+    site::{Move, Round, Site, SiteState},
     waf::Waf,
 };
 
@@ -45,7 +45,12 @@ pub struct Admin {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Status {
     pub active_site: Site,
-    pub dc_consecutive_failures: u32,
+    /// Consecutive check rounds that found a reason to leave the active site.
+    pub strikes: u32,
+    /// What the last round of checks found at each site.
+    pub sites: Option<Round>,
+    /// Why and when the active site last changed, since this edge started.
+    pub last_move: Option<Move>,
     pub draining: bool,
     #[serde(default)]
     pub pools: Vec<serde_json::Value>,
@@ -69,7 +74,9 @@ fn status(state: &AdminState) -> Status {
     let pools: Vec<PoolStatus> = state.pools.status();
     Status {
         active_site: state.site.active(),
-        dc_consecutive_failures: state.site.dc_failures(),
+        strikes: state.site.strikes(),
+        sites: state.site.last_round(),
+        last_move: state.site.last_move(),
         draining: state.draining.load(Ordering::Acquire),
         pools: pools.iter().filter_map(|p| serde_json::to_value(p).ok()).collect(),
     }

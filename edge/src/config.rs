@@ -10,11 +10,15 @@ use figment::{
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::routes::RouteRule;
+
 /// Everything `pola-edge serve` reads.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EdgeConfig {
     pub listen: Listen,
+    /// What the public listener forwards.
+    pub public: Public,
     /// Who may use the staff listener.
     pub staff: Staff,
     pub site: SiteConfig,
@@ -70,27 +74,36 @@ impl Default for Listen {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Staff {
     /// Client address ranges of the company VPN. Anyone else gets 403 on the staff listener.
     /// Default none: the staff listener refuses everyone.
     pub vpn_ranges: Vec<IpNet>,
-    /// Paths that only the staff listener serves (the public one answers 404): the back-office
-    /// and the staff-only APIs.
-    pub only_prefixes: Vec<String>,
 }
 
-impl Default for Staff {
+/// The public listener forwards only the routes customers use; everything else answers 404
+/// there, whatever token comes with it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Public {
+    /// `METHODS /path` rules (`GET,POST /api/v1/orders`, `POST /api/v1/orders/*/cancel`,
+    /// `GET /api/v1/docs/**`; see `src/routes.rs`). Default: the customer API of today
+    /// (`routes::customer_routes`). A new route stays private until it is listed here.
+    pub routes: Vec<RouteRule>,
+}
+
+impl Default for Public {
     fn default() -> Self {
         Self {
-            vpn_ranges: vec![],
-            only_prefixes: vec![
-                "/backoffice".into(),
-                "/api/v1/identity/staff/".into(),
-                "/api/v1/inventory/".into(),
-            ],
+            routes: crate::routes::customer_routes(),
         }
+    }
+}
+
+impl Public {
+    pub fn allows(&self, method: &http::Method, path: &str) -> bool {
+        self.routes.iter().any(|r| r.allows(method, path))
     }
 }
 
@@ -102,10 +115,13 @@ pub struct SiteConfig {
     pub state_file: PathBuf,
     /// Health checks of every member, this often. Default 1000 ms.
     pub check_interval_ms: u64,
-    /// The path checked. Default `/readyz`.
+    /// The path checked. Default `/readyz`: 200 while a member serves, and a JSON body whose
+    /// `writable` says whether its database takes writes.
     pub check_path: String,
-    /// Consecutive checks with a pool that has no healthy DC member before traffic moves to DR.
-    /// Default 3.
+    /// A check that has not answered in this long fails. Default 1000 ms (at most the interval).
+    pub check_timeout_ms: u64,
+    /// Consecutive check rounds with the same reason to move before traffic moves (DC cannot
+    /// serve; or the other site takes writes and the active one does not). Default 3.
     pub failure_threshold: u32,
 }
 
@@ -115,6 +131,7 @@ impl Default for SiteConfig {
             state_file: PathBuf::from("var/edge/site.json"),
             check_interval_ms: 1000,
             check_path: "/readyz".into(),
+            check_timeout_ms: 1000,
             failure_threshold: 3,
         }
     }
@@ -123,6 +140,10 @@ impl Default for SiteConfig {
 impl SiteConfig {
     pub fn check_interval(&self) -> Duration {
         Duration::from_millis(self.check_interval_ms)
+    }
+
+    pub fn check_timeout(&self) -> Duration {
+        Duration::from_millis(self.check_timeout_ms).min(self.check_interval())
     }
 }
 
@@ -220,6 +241,7 @@ impl Default for EdgeConfig {
     fn default() -> Self {
         Self {
             listen: Listen::default(),
+            public: Public::default(),
             staff: Staff::default(),
             site: SiteConfig::default(),
             limits: Limits::default(),

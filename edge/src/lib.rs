@@ -8,6 +8,7 @@ pub mod cache;
 pub mod config;
 pub mod pools;
 pub mod proxy;
+pub mod routes;
 pub mod site;
 pub mod slow;
 pub mod waf;

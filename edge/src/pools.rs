@@ -1,13 +1,17 @@
 //! Upstream pools: each a round-robin balancer over its DC members and one over its DR members,
-//! both health-checked on `site.check_path`; a background service runs the checks and tells the
-//! site state whether DC can serve.
+//! both checked on `site.check_path` (the services' `/readyz`, which also says whether their
+//! database takes writes); a background service runs the checks and tells the site state what
+//! each site can do.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use async_trait::async_trait;
 use pingora::{
-    http::RequestHeader,
-    lb::{Backend, LoadBalancer, health_check::HttpHealthCheck, selection::RoundRobin},
+    Error, ErrorType,
+    lb::{Backend, LoadBalancer, health_check::HealthCheck, selection::RoundRobin},
     server::ShutdownWatch,
     services::background::BackgroundService,
 };
@@ -15,8 +19,50 @@ use serde::Serialize;
 
 use crate::{
     config::{Balance, EdgeConfig, PoolConfig},
-    site::{Site, SiteState},
+    site::{Round, Site, SiteHealth, SiteState},
 };
+
+/// What each member's last passing check said of its database: takes writes or not.
+type Writability = Arc<Mutex<HashMap<String, bool>>>;
+
+/// The check of one member: `check_path` answers 200 while the member can serve, and its JSON
+/// body's `writable` says whether its database takes writes. A member that does not say (a
+/// plain upstream) counts as writable.
+struct ReadyCheck {
+    client: reqwest::Client,
+    path: String,
+    writability: Writability,
+}
+
+#[async_trait]
+impl HealthCheck for ReadyCheck {
+    fn health_threshold(&self, _success: bool) -> usize {
+        1
+    }
+
+    async fn check(&self, target: &Backend) -> pingora::Result<()> {
+        let failed = |e: reqwest::Error| Error::because(ErrorType::ConnectError, "readiness check", e);
+        let response = self
+            .client
+            .get(format!("http://{}{}", target.addr, self.path))
+            .send()
+            .await
+            .map_err(failed)?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(Error::explain(ErrorType::HTTPStatus(response.status().as_u16()), "not ready"));
+        }
+        let body = response.bytes().await.map_err(failed)?;
+        let writable = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("writable").and_then(serde_json::Value::as_bool))
+            .unwrap_or(true);
+        self.writability
+            .lock()
+            .expect("unpoisoned")
+            .insert(target.addr.to_string(), writable);
+        Ok(())
+    }
+}
 
 pub type Balancer = LoadBalancer<RoundRobin>;
 
@@ -30,30 +76,31 @@ pub struct Pool {
     pub dr: Option<Arc<Balancer>>,
 }
 
-fn balancer(members: &[String], config: &EdgeConfig) -> anyhow::Result<Arc<Balancer>> {
+fn balancer(members: &[String], config: &EdgeConfig, writability: &Writability) -> anyhow::Result<Arc<Balancer>> {
     let mut balancer = Balancer::try_from_iter(members.iter().map(String::as_str))?;
-    let mut check = HttpHealthCheck::new("localhost", false);
-    let mut request = RequestHeader::build("GET", config.site.check_path.as_bytes(), None)?;
-    request.insert_header("Host", "localhost")?;
-    request.insert_header("User-Agent", "pola-edge-health-check")?;
-    check.req = request;
-    let timeout = Some(config.site.check_interval().min(std::time::Duration::from_secs(1)));
-    check.peer_template.options.connection_timeout = timeout;
-    check.peer_template.options.read_timeout = timeout;
-    balancer.set_health_check(Box::new(check));
+    let client = reqwest::Client::builder()
+        .timeout(config.site.check_timeout())
+        .user_agent("pola-edge-health-check")
+        .pool_max_idle_per_host(0)
+        .build()?;
+    balancer.set_health_check(Box::new(ReadyCheck {
+        client,
+        path: config.site.check_path.clone(),
+        writability: writability.clone(),
+    }));
     Ok(Arc::new(balancer))
 }
 
 impl Pool {
-    fn new(pool: &PoolConfig, config: &EdgeConfig) -> anyhow::Result<Self> {
+    fn new(pool: &PoolConfig, config: &EdgeConfig, writability: &Writability) -> anyhow::Result<Self> {
         Ok(Self {
             name: pool.name.clone(),
             prefixes: pool.prefixes.clone(),
             balance: pool.balance,
-            dc: balancer(&pool.dc, config)?,
+            dc: balancer(&pool.dc, config, writability)?,
             dr: match pool.dr.is_empty() {
                 true => None,
-                false => Some(balancer(&pool.dr, config)?),
+                false => Some(balancer(&pool.dr, config, writability)?),
             },
         })
     }
@@ -84,6 +131,7 @@ pub fn members(balancer: &Balancer) -> Vec<(Backend, bool)> {
 /// Every pool, with the route from path to pool.
 pub struct Pools {
     pools: Vec<Pool>,
+    writability: Writability,
 }
 
 /// A member's health, for the admin status.
@@ -92,6 +140,8 @@ pub struct MemberStatus {
     pub site: Site,
     pub addr: String,
     pub healthy: bool,
+    /// What its last passing check said of its database.
+    pub writable: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -102,12 +152,13 @@ pub struct PoolStatus {
 
 impl Pools {
     pub fn new(config: &EdgeConfig) -> anyhow::Result<Self> {
+        let writability = Writability::default();
         let pools = config
             .pools
             .iter()
-            .map(|p| Pool::new(p, config))
+            .map(|p| Pool::new(p, config, &writability))
             .collect::<anyhow::Result<_>>()?;
-        Ok(Self { pools })
+        Ok(Self { pools, writability })
     }
 
     /// The pool whose prefix is the longest that `path` starts with.
@@ -125,11 +176,29 @@ impl Pools {
         &self.pools[index]
     }
 
-    /// DC can serve: every pool has a healthy DC member.
-    pub fn dc_healthy(&self) -> bool {
-        self.pools
-            .iter()
-            .all(|pool| members(&pool.dc).iter().any(|(_, healthy)| *healthy))
+    /// What `site` can do, by its members' last checks.
+    fn health(&self, site: Site) -> SiteHealth {
+        let writability = self.writability.lock().expect("unpoisoned");
+        let (mut serving, mut writable) = (true, true);
+        for pool in &self.pools {
+            let healthy: Vec<Backend> = members(pool.at(site))
+                .into_iter()
+                .filter_map(|(backend, healthy)| healthy.then_some(backend))
+                .collect();
+            serving &= !healthy.is_empty();
+            writable &= healthy
+                .iter()
+                .any(|b| writability.get(&b.addr.to_string()).copied().unwrap_or(false));
+        }
+        SiteHealth { serving, writable }
+    }
+
+    /// What both sites can do now.
+    pub fn round(&self) -> Round {
+        Round {
+            dc: self.health(Site::Dc),
+            dr: self.pools.iter().any(|p| p.dr.is_some()).then(|| self.health(Site::Dr)),
+        }
     }
 
     pub fn status(&self) -> Vec<PoolStatus> {
@@ -142,6 +211,12 @@ impl Pools {
                     .flat_map(|(site, balancer)| {
                         members(balancer).into_iter().map(move |(backend, healthy)| MemberStatus {
                             site,
+                            writable: self
+                                .writability
+                                .lock()
+                                .expect("unpoisoned")
+                                .get(&backend.addr.to_string())
+                                .copied(),
                             addr: backend.addr.to_string(),
                             healthy,
                         })
@@ -183,7 +258,7 @@ impl BackgroundService for HealthChecks {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         loop {
             self.pools.check().await;
-            self.site.observe(self.pools.dc_healthy());
+            self.site.observe(self.pools.round());
             tokio::select! {
                 _ = tokio::time::sleep(self.interval) => {}
                 _ = shutdown.changed() => return,

@@ -74,13 +74,13 @@ pub struct Shared {
     per_minute: Rate,
     /// Requests in flight to each member (`host:port`), for least-connections balancing.
     in_flight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    security_headers: Vec<(&'static str, String)>,
 }
 
 impl Shared {
     pub fn new(config: EdgeConfig, pools: Arc<Pools>, site: Arc<SiteState>, waf: Option<Arc<Waf>>) -> Self {
         Self {
             cache: config.cache.enabled.then(|| MicroCache::new(config.cache.clone())),
-            config,
             pools,
             site,
             waf,
@@ -88,6 +88,8 @@ impl Shared {
             per_second: Rate::new(Duration::from_secs(1)),
             per_minute: Rate::new(Duration::from_secs(60)),
             in_flight: std::sync::Mutex::default(),
+            security_headers: security_headers(&config),
+            config,
         }
     }
 }
@@ -134,16 +136,9 @@ fn new_traceparent() -> String {
     format!("00-{trace:032x}-{parent:016x}-01")
 }
 
-/// An RFC 9457 problem from the edge itself, with the request id.
-async fn problem(session: &mut Session, ctx: &Ctx, status: u16, detail: &str, headers: &[(&str, String)]) -> Result<()> {
-    problem_of_kind(session, ctx, status, kind_of(status), detail, headers).await
-}
-
-/// A refusal by the WAF: `firewall`, or `bad-request` for a body that does not parse.
-async fn waf_problem(session: &mut Session, ctx: &Ctx, status: u16, headers: &[(&str, String)]) -> Result<()> {
-    let kind = if status == 403 { "firewall" } else { kind_of(status) };
-    problem_of_kind(session, ctx, status, kind, waf_refused(status), headers).await
-}
+/// The services' probes and metrics: for the health checks and for Prometheus on the
+/// application network, never forwarded from a listener (the admin listener has the edge's own).
+const OPS_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 fn kind_of(status: u16) -> &'static str {
     match status {
@@ -159,31 +154,71 @@ fn kind_of(status: u16) -> &'static str {
     }
 }
 
-async fn problem_of_kind(
-    session: &mut Session,
-    ctx: &Ctx,
-    status: u16,
-    kind: &str,
-    detail: &str,
-    headers: &[(&str, String)],
-) -> Result<()> {
-    let body = serde_json::json!({
-        "type": format!("https://pola.lk/problems/{kind}"),
-        "title": http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error"),
-        "status": status,
-        "detail": detail,
-        "request_id": ctx.request_id,
-    })
-    .to_string();
-    let mut response = ResponseHeader::build(status, Some(6))?;
-    response.insert_header("content-type", "application/problem+json")?;
-    response.insert_header("content-length", body.len().to_string())?;
-    response.insert_header("x-request-id", ctx.request_id.as_str())?;
-    for (name, value) in headers {
-        response.insert_header(name.to_string(), value.as_str())?;
+/// The headers every answer carries, proxied or made by the edge itself.
+fn security_headers(config: &EdgeConfig) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("x-content-type-options", "nosniff".to_owned()),
+        ("x-frame-options", "DENY".to_owned()),
+        ("referrer-policy", "no-referrer".to_owned()),
+    ];
+    if let Some(tls) = &config.tls {
+        headers.push((
+            "strict-transport-security",
+            format!("max-age={}; includeSubDomains", tls.hsts_max_age_secs),
+        ));
     }
-    session.write_response_header(Box::new(response), false).await?;
-    session.write_response_body(Some(Bytes::from(body)), true).await
+    headers
+}
+
+impl Edge {
+    /// An RFC 9457 problem from the edge itself, with the request id.
+    async fn problem(
+        &self,
+        session: &mut Session,
+        ctx: &Ctx,
+        status: u16,
+        detail: &str,
+        headers: &[(&str, String)],
+    ) -> Result<()> {
+        self.problem_of_kind(session, ctx, status, kind_of(status), detail, headers)
+            .await
+    }
+
+    /// A refusal by the WAF: `firewall`, or `bad-request` for a body that does not parse.
+    async fn waf_problem(&self, session: &mut Session, ctx: &Ctx, status: u16, headers: &[(&str, String)]) -> Result<()> {
+        let kind = if status == 403 { "firewall" } else { kind_of(status) };
+        self.problem_of_kind(session, ctx, status, kind, waf_refused(status), headers)
+            .await
+    }
+
+    async fn problem_of_kind(
+        &self,
+        session: &mut Session,
+        ctx: &Ctx,
+        status: u16,
+        kind: &str,
+        detail: &str,
+        headers: &[(&str, String)],
+    ) -> Result<()> {
+        let body = serde_json::json!({
+            "type": format!("https://pola.lk/problems/{kind}"),
+            "title": http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error"),
+            "status": status,
+            "detail": detail,
+            "request_id": ctx.request_id,
+        })
+        .to_string();
+        let mut response = ResponseHeader::build(status, Some(10))?;
+        response.insert_header("content-type", "application/problem+json")?;
+        response.insert_header("content-length", body.len().to_string())?;
+        response.insert_header("x-request-id", ctx.request_id.as_str())?;
+        response.insert_header("cache-control", "no-store")?;
+        for (name, value) in self.shared.security_headers.iter().chain(headers) {
+            response.insert_header(name.to_string(), value.as_str())?;
+        }
+        session.write_response_header(Box::new(response), false).await?;
+        session.write_response_body(Some(Bytes::from(body)), true).await
+    }
 }
 
 fn bearer(request: &RequestHeader) -> Option<&str> {
@@ -339,7 +374,7 @@ impl Edge {
                 if !inside {
                     tracing::warn!(client = ?ctx.client, request_id = %ctx.request_id, "staff listener refused a client outside the VPN ranges");
                     ctx.refused = Some("outside-vpn");
-                    problem(
+                    self.problem(
                         session,
                         ctx,
                         403,
@@ -351,17 +386,22 @@ impl Edge {
                 }
             }
             Listener::Public => {
-                if config.staff.only_prefixes.iter().any(|p| path.starts_with(p.as_str())) {
-                    ctx.refused = Some("staff-only");
-                    problem(session, ctx, 404, "No such page.", &[]).await?;
+                if !config.public.allows(&session.req_header().method, &path) {
+                    ctx.refused = Some("not-public");
+                    self.problem(session, ctx, 404, "No such page.", &[]).await?;
                     return Ok(true);
                 }
             }
         }
+        if OPS_PATHS.contains(&path.as_str()) {
+            ctx.refused = Some("ops-path");
+            self.problem(session, ctx, 404, "No such page.", &[]).await?;
+            return Ok(true);
+        }
         if let Some((why, wait)) = self.over_limit(ctx, session.req_header()) {
             ctx.refused = Some("rate-limited");
             metrics::counter!("edge_rate_limited_total", "listener" => self.listener.as_str()).increment(1);
-            problem(
+            self.problem(
                 session,
                 ctx,
                 429,
@@ -379,7 +419,7 @@ impl Edge {
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|length| length > config.limits.body_bytes) {
             ctx.refused = Some("body-too-large");
-            problem(
+            self.problem(
                 session,
                 ctx,
                 413,
@@ -397,7 +437,7 @@ impl Edge {
             Some((index, _)) => ctx.pool = Some(index),
             None => {
                 ctx.refused = Some("no-route");
-                problem(session, ctx, 404, "No such page.", &[]).await?;
+                self.problem(session, ctx, 404, "No such page.", &[]).await?;
                 return Ok(true);
             }
         }
@@ -467,7 +507,7 @@ impl ProxyHttp for Edge {
             });
             head.headers.push(("Content-Length".into(), "0".into()));
             if let Some(status) = self.inspect(head, ctx).await? {
-                waf_problem(session, ctx, status, &[]).await?;
+                self.waf_problem(session, ctx, status, &[]).await?;
                 return Ok(true);
             }
             ctx.held = Some((request, bytes::BytesMut::new()));
@@ -475,7 +515,7 @@ impl ProxyHttp for Edge {
         }
         match self.inspect(request, ctx).await? {
             Some(status) => {
-                waf_problem(session, ctx, status, &[]).await?;
+                self.waf_problem(session, ctx, status, &[]).await?;
                 Ok(true)
             }
             None => Ok(false),
@@ -596,14 +636,8 @@ impl ProxyHttp for Edge {
             metrics::counter!("edge_cache_lookups_total", "result" => phase).increment(1);
             response.insert_header("x-cache", phase)?;
         }
-        response.insert_header("x-content-type-options", "nosniff")?;
-        response.insert_header("x-frame-options", "DENY")?;
-        response.insert_header("referrer-policy", "no-referrer")?;
-        if let Some(tls) = &self.shared.config.tls {
-            response.insert_header(
-                "strict-transport-security",
-                format!("max-age={}; includeSubDomains", tls.hsts_max_age_secs),
-            )?;
+        for (name, value) in &self.shared.security_headers {
+            response.insert_header(*name, value.as_str())?;
         }
         Ok(())
     }
@@ -627,8 +661,8 @@ impl ProxyHttp for Edge {
             headers.push(("retry-after", "5".to_owned()));
         }
         let written = match ctx.refused {
-            Some("waf") => waf_problem(session, ctx, status, &headers).await,
-            _ => problem(session, ctx, status, detail, &headers).await,
+            Some("waf") => self.waf_problem(session, ctx, status, &headers).await,
+            _ => self.problem(session, ctx, status, detail, &headers).await,
         };
         if let Err(write) = written {
             tracing::debug!(error = %write, "could not send the error response");

@@ -245,7 +245,15 @@ fn pools(pools: &[(&str, &str, &[&Upstream], &[&Upstream])]) -> String {
         .join("\n")
 }
 
-const SITE: &str = "[site]\nstate_file = \"STATE_FILE\"\ncheck_interval_ms = 200\nfailure_threshold = 3\n";
+macro_rules! site {
+    () => {
+        "[site]\nstate_file = \"STATE_FILE\"\ncheck_interval_ms = 200\nfailure_threshold = 3\n"
+    };
+}
+/// The site section of a real shop's edge: the default allow-list on the public listener.
+const SHOP_SITE: &str = site!();
+/// The same for stand-in upstreams, which answer any path: the public listener forwards all.
+const SITE: &str = concat!(site!(), "\n[public]\nroutes = [\"* /**\"]\n");
 /// Limits a steady load from one address stays under.
 const UNLIMITED: &str = "[limits]\nper_ip_per_sec = 1000000\nper_token_per_sec = 1000000\n";
 
@@ -299,7 +307,7 @@ async fn requests_are_routed_by_prefix_with_request_ids_trace_context_and_securi
 async fn the_staff_listener_serves_only_the_vpn_and_staff_paths_are_not_public() {
     let main = Upstream::start("main");
     let outside = EdgeProcess::start(&format!(
-        "{SITE}\n[staff]\nvpn_ranges = [\"10.8.0.0/16\"]\n\n{}",
+        "{SHOP_SITE}\n[staff]\nvpn_ranges = [\"10.8.0.0/16\"]\n\n{}",
         pools(&[("main", "/", &[&main], &[])])
     ));
     let (status, headers, body) = get(&format!("{}/api/v1/identity/staff/customers", outside.staff)).await;
@@ -315,6 +323,8 @@ async fn the_staff_listener_serves_only_the_vpn_and_staff_paths_are_not_public()
     assert_eq!(status, 404, "staff-only paths are not on the public listener");
     let (status, _, _) = get(&format!("{}/backoffice/", outside.public)).await;
     assert_eq!(status, 404);
+    let (status, _, body) = get(&format!("{}/api/v1/catalog/products", outside.public)).await;
+    assert_eq!((status, &body["upstream"]), (200, &json!("main")), "customer routes are");
 
     let inside = EdgeProcess::start(&format!(
         "{SITE}\n[staff]\nvpn_ranges = [\"10.8.0.0/16\", \"127.0.0.0/8\"]\n\n{}",
@@ -341,6 +351,7 @@ async fn rate_and_body_limits_answer_429_and_413() {
             .expect("an answer");
         if response.status() == 429 {
             assert_eq!(response.headers()["retry-after"], "60");
+            assert_security_headers("429", response.headers());
         }
         statuses.push(response.status().as_u16());
     }
@@ -365,6 +376,7 @@ async fn rate_and_body_limits_answer_429_and_413() {
         .await
         .expect("an answer");
     assert_eq!(big.status(), 413);
+    assert_security_headers("413", big.headers());
     let addr = edge.public.trim_start_matches("http://").to_owned();
     let answer = tokio::task::spawn_blocking(move || chunked_upload(&addr, 50, 100))
         .await
@@ -709,61 +721,97 @@ fn pola_binary() -> PathBuf {
     binary
 }
 
-#[tokio::test]
-async fn the_readme_tour_and_the_staff_tour_pass_through_the_edge_and_its_waf_with_no_false_positive() {
-    let databases = pola_core::testing::TestDatabases::new();
-    let dir = std::env::temp_dir().join(format!("pola-edge-tour-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(dir.join("var")).expect("a folder");
-    let port = pola_core::testing::free_port();
-    let env = [
-        ("POLA_DATABASE__URL", pola_core::testing::test_server_url()),
-        ("POLA_DATABASE__PREFIX", databases.config.prefix.clone()),
-        ("POLA_AUTH__SIGNING_KEY_FILE", dir.join("key.pem").display().to_string()),
-        ("POLA_PII__KEYRING_DIR", dir.join("pii").display().to_string()),
-        ("POLA_AUTH__ARGON2_MEMORY_KIB", "64".into()),
-        ("POLA_AUTH__ARGON2_ITERATIONS", "1".into()),
-        ("POLA_HTTP__ADDR", format!("127.0.0.1:{port}")),
-    ];
-    let pola = |args: &[&str]| {
-        let mut command = Command::new(pola_binary());
-        command.args(args).envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-        command
-    };
-    let run = |args: &[&str], extra: &[(&str, &str)]| {
-        let output = pola(args).envs(extra.iter().copied()).output().expect("pola runs");
-        assert!(
-            output.status.success(),
-            "pola {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
+/// A real `pola serve` with its own databases, migrated, with a demo shop and a demo admin
+/// (`admin@pola.lk`, `ADMIN_PASSWORD`, also written to `var/demo-admin.txt` in `dir`).
+struct PolaServe {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+    _databases: pola_core::testing::TestDatabases,
+}
+
+const ADMIN_PASSWORD: &str = "staff-passphrase-77";
+
+impl PolaServe {
+    async fn start(products: u32) -> Self {
+        let databases = pola_core::testing::TestDatabases::new();
+        let dir = std::env::temp_dir().join(format!("pola-edge-shop-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(dir.join("var")).expect("a folder");
+        let port = pola_core::testing::free_port();
+        let env = [
+            ("POLA_DATABASE__URL", pola_core::testing::test_server_url()),
+            ("POLA_DATABASE__PREFIX", databases.config.prefix.clone()),
+            ("POLA_AUTH__SIGNING_KEY_FILE", dir.join("key.pem").display().to_string()),
+            ("POLA_PII__KEYRING_DIR", dir.join("pii").display().to_string()),
+            ("POLA_AUTH__ARGON2_MEMORY_KIB", "64".into()),
+            ("POLA_AUTH__ARGON2_ITERATIONS", "1".into()),
+            ("POLA_HTTP__ADDR", format!("127.0.0.1:{port}")),
+        ];
+        let pola = |args: &[&str]| {
+            let mut command = Command::new(pola_binary());
+            command.args(args).envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+            command
+        };
+        let run = |args: &[&str], extra: &[(&str, &str)]| {
+            let output = pola(args).envs(extra.iter().copied()).output().expect("pola runs");
+            assert!(
+                output.status.success(),
+                "pola {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        run(&["migrate"], &[]);
+        run(&["seed", "--demo", "--products", &products.to_string()], &[]);
+        run(
+            &["staff", "create", "--email", "admin@pola.lk", "--role", "admin"],
+            &[("POLA_STAFF_PASSWORD", ADMIN_PASSWORD)],
         );
-    };
-    run(&["migrate"], &[]);
-    run(&["seed", "--demo", "--products", "300"], &[]);
-    run(
-        &["staff", "create", "--email", "admin@pola.lk", "--role", "admin"],
-        &[("POLA_STAFF_PASSWORD", "staff-passphrase-77")],
-    );
-    std::fs::write(
-        dir.join("var/demo-admin.txt"),
-        "email: admin@pola.lk\npassword: staff-passphrase-77\n",
-    )
-    .expect("written");
-    let log = std::fs::File::create(dir.join("pola.log")).expect("a log");
-    let mut server = pola(&["serve"])
-        .stdout(log.try_clone().expect("a handle"))
-        .stderr(log)
-        .spawn()
-        .expect("pola serve");
-    let ready = format!("http://127.0.0.1:{port}/readyz");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !client().get(&ready).send().await.is_ok_and(|r| r.status() == 200) {
-        assert!(Instant::now() < deadline, "pola serve did not become ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        std::fs::write(
+            dir.join("var/demo-admin.txt"),
+            format!("email: admin@pola.lk\npassword: {ADMIN_PASSWORD}\n"),
+        )
+        .expect("written");
+        let log = std::fs::File::create(dir.join("pola.log")).expect("a log");
+        let child = pola(&["serve"])
+            .stdout(log.try_clone().expect("a handle"))
+            .stderr(log)
+            .spawn()
+            .expect("pola serve");
+        let ready = format!("http://127.0.0.1:{port}/readyz");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !client().get(&ready).send().await.is_ok_and(|r| r.status() == 200) {
+            assert!(Instant::now() < deadline, "pola serve did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self {
+            child,
+            port,
+            dir,
+            _databases: databases,
+        }
     }
 
-    let edge = EdgeProcess::start(&format!(
-        "{SITE}\n[staff]\nvpn_ranges = [\"127.0.0.0/8\"]\n\n[[pools]]\nname = \"pola\"\nprefixes = [\"/\"]\ndc = [\"127.0.0.1:{port}\"]\n"
-    ));
+    /// An edge in front of it, with the shop's own allow-list on the public listener.
+    fn edge(&self) -> EdgeProcess {
+        EdgeProcess::start(&format!(
+            "{SHOP_SITE}\n[staff]\nvpn_ranges = [\"127.0.0.0/8\"]\n\n[[pools]]\nname = \"pola\"\nprefixes = [\"/\"]\ndc = [\"127.0.0.1:{}\"]\n",
+            self.port
+        ))
+    }
+}
+
+impl Drop for PolaServe {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn the_readme_tour_and_the_staff_tour_pass_through_the_edge_and_its_waf_with_no_false_positive() {
+    let pola = PolaServe::start(300).await;
+    let edge = pola.edge();
     let script = format!(
         "{}\n{}",
         pola_core::testing::readme_block("## A five-minute tour"),
@@ -771,20 +819,17 @@ async fn the_readme_tour_and_the_staff_tour_pass_through_the_edge_and_its_waf_wi
     )
     .replace("API=http://127.0.0.1:8080", &format!("API={}", edge.public))
     .replace("STAFF_API=http://127.0.0.1:8081", &format!("STAFF_API={}", edge.staff));
+    let dir = pola.dir.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("bash")
             .args(["-euo", "pipefail", "-c", &script])
             .current_dir(&dir)
             .output()
-            .map(|o| (o, dir))
     })
     .await
     .expect("ran")
     .expect("bash runs");
-    let (output, dir) = output;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let _ = Command::new("kill").args(["-INT", &server.id().to_string()]).status();
-    let _ = server.wait();
     let edge_log = edge.log();
     let blocked: Vec<&str> = edge_log.lines().filter(|l| l.contains("\"target\":\"waf\"")).collect();
     assert!(
@@ -797,7 +842,129 @@ async fn the_readme_tour_and_the_staff_tour_pass_through_the_edge_and_its_waf_wi
         "{stdout}"
     );
     assert!(blocked.is_empty(), "WAF matches on the shop's own traffic: {blocked:#?}");
-    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The same security headers on every answer, whoever made it.
+fn assert_security_headers(what: &str, headers: &reqwest::header::HeaderMap) {
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(headers.get(name).and_then(|v| v.to_str().ok()), Some(value), "{what}: {name}");
+    }
+}
+
+/// Whether the app's handler took the request (any answer but a refusal of the route or the
+/// token): a wrong id or an empty body still counts, since the handler judged them.
+fn served(status: u16, body: &Value) -> bool {
+    let refused_route = status == 404 && ["No such page.", "No such endpoint."].contains(&body["detail"].as_str().unwrap_or(""));
+    !refused_route && ![401, 403, 405].contains(&status)
+}
+
+#[tokio::test]
+async fn every_staff_route_of_the_openapi_description_is_404_on_the_public_listener_and_served_on_the_staff_listener() {
+    let pola = PolaServe::start(20).await;
+    let edge = pola.edge();
+    let http = client();
+    let sign_in = |base: &str, path: &str, username: &str, password: &str| {
+        http.post(format!("{base}{path}"))
+            .json(&json!({"grant_type": "password", "username": username, "password": password}))
+            .send()
+    };
+    // Staff sign in on the staff listener only.
+    let refused = sign_in(&edge.public, "/api/v1/identity/staff/token", "admin@pola.lk", ADMIN_PASSWORD)
+        .await
+        .expect("an answer");
+    assert_eq!(refused.status(), 404, "staff sign-in is not on the public listener");
+    let staff = sign_in(&edge.staff, "/api/v1/identity/staff/token", "admin@pola.lk", ADMIN_PASSWORD)
+        .await
+        .expect("an answer");
+    assert_eq!(staff.status(), 200);
+    assert_eq!(staff.headers()["cache-control"], "no-store", "tokens are never stored");
+    let staff = staff.json::<Value>().await.expect("tokens")["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let email = format!("walker-{}@example.lk", uuid::Uuid::now_v7().simple());
+    let registered = http
+        .post(format!("{}/api/v1/identity/register", edge.public))
+        .json(&json!({"email": email, "password": "a long passphrase", "name": "Walker"}))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(registered.status(), 201);
+    let customer = sign_in(&edge.public, "/api/v1/identity/token", &email, "a long passphrase")
+        .await
+        .expect("an answer");
+    assert_eq!(customer.headers()["cache-control"], "no-store");
+    let customer = customer.json::<Value>().await.expect("tokens")["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+
+    let openapi: Value = http
+        .get(format!("{}/api/v1/openapi.json", edge.public))
+        .send()
+        .await
+        .expect("an answer")
+        .json()
+        .await
+        .expect("the OpenAPI description");
+    let (mut staff_routes, mut customer_routes) = (0, 0);
+    for (path, operations) in openapi["paths"].as_object().expect("paths") {
+        let path = path.replace("{id}", &uuid::Uuid::now_v7().to_string());
+        for (method, operation) in operations.as_object().expect("operations") {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
+            let staff_only = operation["tags"].as_array().expect("tags").contains(&json!("staff"));
+            let send = |base: &str, token: &str| {
+                let request = http.request(method.clone(), format!("{base}{path}")).bearer_auth(token);
+                let request = if method == reqwest::Method::GET {
+                    request
+                } else {
+                    request.json(&json!({}))
+                };
+                async move {
+                    let response = request.send().await.expect("an answer");
+                    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+                    (status, headers, response.json::<Value>().await.unwrap_or(Value::Null))
+                }
+            };
+            let what = format!("{method} {path}");
+            if staff_only {
+                staff_routes += 1;
+                let (status, headers, body) = send(&edge.public, &staff).await;
+                assert_eq!(
+                    (status, &body["detail"]),
+                    (404, &json!("No such page.")),
+                    "{what} on the public listener"
+                );
+                assert_security_headers(&what, &headers);
+                let (status, headers, body) = send(&edge.staff, &staff).await;
+                assert!(served(status, &body), "{what} on the staff listener: {status} {body}");
+                assert_security_headers(&what, &headers);
+            } else {
+                customer_routes += 1;
+                let (status, headers, body) = send(&edge.public, &customer).await;
+                assert!(served(status, &body), "{what} on the public listener: {status} {body}");
+                assert_security_headers(&what, &headers);
+            }
+        }
+    }
+    assert!(
+        staff_routes >= 14 && customer_routes >= 20,
+        "{staff_routes} staff and {customer_routes} customer routes"
+    );
+
+    // The services' probes and metrics are on neither listener (the edge's admin listener
+    // has its own).
+    for base in [&edge.public, &edge.staff] {
+        for path in ["/metrics", "/readyz", "/healthz"] {
+            let (status, headers, _) = get(&format!("{base}{path}")).await;
+            assert_eq!(status, 404, "{base}{path}");
+            assert_security_headers(path, &headers);
+        }
+    }
 }
 
 #[tokio::test]

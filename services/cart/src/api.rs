@@ -13,6 +13,7 @@ use pola_core::{
     auth::MaybeCustomer,
     error::Problem,
     extract::{Json, Path},
+    http::CART_TOKEN,
 };
 use uuid::Uuid;
 
@@ -20,9 +21,6 @@ use crate::{
     Cart, Owner,
     model::{AddLine, CartView, UpdateLine, parse_quantity},
 };
-
-/// The guest cart token header.
-pub const CART_TOKEN: &str = "x-cart-token";
 
 /// Whose cart: the signed-in customer's, or the guest's behind `X-Cart-Token`.
 pub struct CartOwner {

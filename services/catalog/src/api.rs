@@ -55,9 +55,9 @@ pub async fn get_product(State(catalog): AppState, Path(id): Path<Uuid>) -> Resu
 }
 
 /// Create a product, service or bundle with its variants (staff, role `catalog`).
-#[utoipa::path(post, path = "/api/v1/catalog/products", tag = "catalog",
+#[utoipa::path(post, path = "/api/v1/catalog/products", tags = ["catalog", "staff"],
     request_body = NewProduct,
-    security(("bearer" = [])),
+    security(("staff" = [])),
     responses(
         (status = 201, description = "Created", body = ProductDetail),
         (status = 409, description = "A SKU is taken", body = Problem, content_type = "application/problem+json"),
@@ -75,10 +75,10 @@ pub async fn create_product(
 }
 
 /// Change a product's name, description, category or status (staff, role `catalog`).
-#[utoipa::path(patch, path = "/api/v1/catalog/products/{id}", tag = "catalog",
+#[utoipa::path(patch, path = "/api/v1/catalog/products/{id}", tags = ["catalog", "staff"],
     params(("id" = Uuid, Path, description = "Product id")),
     request_body = ProductPatch,
-    security(("bearer" = [])),
+    security(("staff" = [])),
     responses(
         (status = 200, description = "Updated", body = ProductDetail),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
@@ -121,9 +121,9 @@ pub async fn update_product(
 }
 
 /// Archive a product: customers no longer see or buy it (staff, role `catalog`).
-#[utoipa::path(post, path = "/api/v1/catalog/products/{id}/archive", tag = "catalog",
+#[utoipa::path(post, path = "/api/v1/catalog/products/{id}/archive", tags = ["catalog", "staff"],
     params(("id" = Uuid, Path, description = "Product id")),
-    security(("bearer" = [])),
+    security(("staff" = [])),
     responses(
         (status = 200, description = "Archived", body = ProductDetail),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
@@ -138,10 +138,10 @@ pub async fn archive_product(State(catalog): AppState, staff: Staff, Path(id): P
 }
 
 /// Add a variant to a product (staff, role `catalog`).
-#[utoipa::path(post, path = "/api/v1/catalog/products/{id}/variants", tag = "catalog",
+#[utoipa::path(post, path = "/api/v1/catalog/products/{id}/variants", tags = ["catalog", "staff"],
     params(("id" = Uuid, Path, description = "Product id")),
     request_body = NewVariant,
-    security(("bearer" = [])),
+    security(("staff" = [])),
     responses(
         (status = 201, description = "The product with its new variant", body = ProductDetail),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
@@ -159,10 +159,10 @@ pub async fn add_variant(
 
 /// Change a variant's price or status (staff, role `catalog`). Carts and checkouts read the new
 /// price from then on.
-#[utoipa::path(patch, path = "/api/v1/catalog/variants/{id}", tag = "catalog",
+#[utoipa::path(patch, path = "/api/v1/catalog/variants/{id}", tags = ["catalog", "staff"],
     params(("id" = Uuid, Path, description = "Variant id")),
     request_body = VariantPatch,
-    security(("bearer" = [])),
+    security(("staff" = [])),
     responses(
         (status = 200, description = "The product with the changed variant", body = ProductDetail),
         (status = 404, description = "No such variant", body = Problem, content_type = "application/problem+json"),
@@ -192,9 +192,9 @@ pub async fn list_categories(State(catalog): AppState) -> Result<Json<Vec<Catego
 }
 
 /// Create a category (staff, role `catalog`).
-#[utoipa::path(post, path = "/api/v1/catalog/categories", tag = "catalog",
+#[utoipa::path(post, path = "/api/v1/catalog/categories", tags = ["catalog", "staff"],
     request_body = NewCategory,
-    security(("bearer" = [])),
+    security(("staff" = [])),
     responses(
         (status = 201, description = "Created", body = Category),
         (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
@@ -225,9 +225,9 @@ pub async fn list_product_types(State(catalog): AppState) -> Result<Json<Vec<Pro
 }
 
 /// Declare a new kind of product and its typed attributes (staff, role `catalog`).
-#[utoipa::path(post, path = "/api/v1/catalog/product-types", tag = "catalog",
+#[utoipa::path(post, path = "/api/v1/catalog/product-types", tags = ["catalog", "staff"],
     request_body = NewProductType,
-    security(("bearer" = [])),
+    security(("staff" = [])),
     responses(
         (status = 201, description = "Created", body = ProductType),
         (status = 409, description = "The code is taken", body = Problem, content_type = "application/problem+json"),

@@ -254,6 +254,29 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, Error> {
         .ok_or_else(|| Error::Unauthorized("Use `Authorization: Bearer <access token>`.".into()))
 }
 
+/// The header the edge sets on every request it forwards: the listener it came in on
+/// (`public` or `staff`). The edge overwrites whatever a client sent in it.
+pub const LISTENER_HEADER: &str = "x-pola-listener";
+
+/// A request that came in through the edge's staff listener (open only to the VPN ranges).
+/// Anything else is told there is no such endpoint, as the public listener would say: a staff
+/// token or password is worth nothing outside the VPN.
+#[derive(Debug, Clone, Copy)]
+pub struct StaffEntrance;
+
+impl<S: Send + Sync> FromRequestParts<S> for StaffEntrance {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        if parts.headers.get(LISTENER_HEADER).is_some_and(|v| v == "staff") {
+            Ok(StaffEntrance)
+        } else {
+            tracing::warn!("a staff request did not come through the staff listener: refused");
+            Err(Error::NotFound("No such endpoint.".into()))
+        }
+    }
+}
+
 fn keys(parts: &Parts) -> Result<&TokenKeys, Error> {
     parts
         .extensions
@@ -318,7 +341,8 @@ impl Staff {
 impl<S: Send + Sync> FromRequestParts<S> for Staff {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        StaffEntrance::from_request_parts(parts, state).await?;
         let token = bearer(parts)?.ok_or_else(|| Error::Unauthorized("This needs a staff access token.".into()))?;
         let claims = keys(parts)?.verify(token, Realm::Staff)?;
         Ok(Staff {

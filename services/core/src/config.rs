@@ -265,6 +265,14 @@ pub struct AuthConfig {
     pub argon2_memory_kib: u32,
     /// Argon2id iterations. Default 2.
     pub argon2_iterations: u32,
+    /// Password hashes computed at once (each holds `argon2_memory_kib` and a core). Default
+    /// 0: one per core.
+    pub hashing_slots: usize,
+    /// Sign-ins, registrations and password changes that may wait for a slot; one more is
+    /// answered 503 with Retry-After at once. Default 64.
+    pub hashing_queue: usize,
+    /// Longest wait for a slot, in milliseconds, before 503. Default 3000.
+    pub hashing_wait_ms: u64,
 }
 
 impl Default for AuthConfig {
@@ -276,6 +284,9 @@ impl Default for AuthConfig {
             refresh_token_ttl_secs: 30 * 24 * 3600,
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
+            hashing_slots: 0,
+            hashing_queue: 64,
+            hashing_wait_ms: 3000,
         }
     }
 }

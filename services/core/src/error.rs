@@ -74,6 +74,10 @@ pub enum Error {
     Status { status: StatusCode, detail: String },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// Work this process bounds (password hashing) is at its limit: the request is shed at
+    /// once, counted, and not logged one by one (a flood would flood the log too).
+    #[error("busy: {0}")]
+    Busy(String),
     /// This site's database takes no writes (a replica, or a fenced primary) or went away: the
     /// sites are switching, which takes seconds, so the client is told to retry in one.
     #[error("the database is not taking writes")]
@@ -128,7 +132,7 @@ impl Error {
             Error::Gone(_) => StatusCode::GONE,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::OAuth { status, .. } | Error::Status { status, .. } => *status,
-            Error::Unavailable(_) | Error::NotWritable => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::Busy(_) | Error::NotWritable => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -151,6 +155,7 @@ impl Error {
                 _ => "bad-request",
             },
             Error::Unavailable(_) | Error::NotWritable => "unavailable",
+            Error::Busy(_) => "busy",
             Error::Internal(_) => "internal",
         })
     }
@@ -191,9 +196,10 @@ impl IntoResponse for Error {
         let status = self.status();
         let kind = self.problem_type();
         let switching = matches!(self, Error::NotWritable);
+        let shed = matches!(self, Error::Busy(_));
         let request_id = current_request_id();
         // A refused change while the sites switch is expected: the site watch logs the switch.
-        if status.is_server_error() && !switching {
+        if status.is_server_error() && !switching && !shed {
             // The one place a 5xx is logged; the client sees only the request id.
             tracing::error!(error = ?self, http.status = status.as_u16(), "request failed");
         }
@@ -220,6 +226,7 @@ impl IntoResponse for Error {
             | Error::NotFound(d)
             | Error::Gone(d)
             | Error::Unavailable(d)
+            | Error::Busy(d)
             | Error::Unprocessable { detail: d, .. }
             | Error::Status { detail: d, .. } => (Some(d), vec![]),
         };
@@ -233,7 +240,7 @@ impl IntoResponse for Error {
             extra,
         };
         let mut response = problem_response(status, &problem);
-        if switching {
+        if switching || shed {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -18,6 +18,9 @@ use crate::{Error, auth::TokenKeys, client::ServiceToken, config::HttpConfig, ex
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// A guest's cart token travels in this header, both ways.
+pub const CART_TOKEN: &str = "x-cart-token";
+
 tokio::task_local! {
     static REQUEST_ID: String;
 }
@@ -138,11 +141,15 @@ pub fn finish(
     let metrics = crate::telemetry::metrics();
     router
         .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
-        .route("/readyz", get(move || ready(pools.clone())))
+        .route("/readyz", {
+            let writable = writable.clone();
+            get(move || ready(pools.clone(), writable.clone()))
+        })
         .route("/metrics", get(move || async move { metrics.render() }))
         .route_layer(middleware::from_fn(record_route))
         .fallback(fallback)
         .layer(middleware::from_fn(method_not_allowed))
+        .layer(middleware::from_fn(no_store_unless_public))
         .layer(middleware::from_fn_with_state(writable, refuse_changes_while_read_only))
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(axum::Extension(keys))
@@ -152,6 +159,23 @@ pub fn finish(
             Duration::from_secs(config.request_timeout_secs),
         ))
         .layer(middleware::from_fn(observe))
+}
+
+/// Answers that may carry tokens or personal data are never kept by a browser or a proxy
+/// (RFC 6749 §5.1): every answer to a request that is signed in, carries a cart token or may
+/// change something, unless its handler chose its own `Cache-Control`. Anonymous reads (the
+/// catalogue) stay cacheable by the edge's micro-cache.
+async fn no_store_unless_public(request: Request, next: Next) -> Response {
+    let personal = !request.method().is_safe()
+        || request.headers().contains_key(http::header::AUTHORIZATION)
+        || request.headers().contains_key(CART_TOKEN);
+    let mut response = next.run(request).await;
+    if personal && !response.headers().contains_key(http::header::CACHE_CONTROL) {
+        let headers = response.headers_mut();
+        headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(http::header::PRAGMA, HeaderValue::from_static("no-cache"));
+    }
+    response
 }
 
 /// While this site's database takes no writes (a replica, or unreachable), a request that may
@@ -164,7 +188,9 @@ async fn refuse_changes_while_read_only(State(writable): State<Writable>, reques
     Error::NotWritable.into_response()
 }
 
-async fn ready(pools: Vec<(&'static str, MySqlPool)>) -> Result<Json<serde_json::Value>, Error> {
+/// 200 while every database answers (this process serves reads, at least), with whether its
+/// site's database takes writes: the edge sends traffic where writes can happen.
+async fn ready(pools: Vec<(&'static str, MySqlPool)>, writable: Writable) -> Result<Json<serde_json::Value>, Error> {
     for (name, pool) in &pools {
         let ping = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool)).await;
         if !matches!(ping, Ok(Ok(_))) {
@@ -172,5 +198,5 @@ async fn ready(pools: Vec<(&'static str, MySqlPool)>) -> Result<Json<serde_json:
             return Err(Error::Unavailable(format!("The {name} database is not reachable.")));
         }
     }
-    Ok(Json(serde_json::json!({"status": "ready"})))
+    Ok(Json(serde_json::json!({"status": "ready", "writable": writable.get()})))
 }

@@ -98,19 +98,24 @@ impl Drop for TestDatabases {
     }
 }
 
-/// Authentication settings for tests: a cheap Argon2 cost, so hundreds of customers register fast.
+/// Authentication settings for tests: a cheap Argon2 cost, so hundreds of customers register
+/// fast, and a queue long enough for all of them at once.
 pub fn test_auth_config() -> AuthConfig {
     AuthConfig {
         argon2_memory_kib: 64,
         argon2_iterations: 1,
+        hashing_queue: 10_000,
         ..AuthConfig::default()
     }
 }
 
-/// A client for one running app.
+/// A client for one running app. Staff requests (a staff token, or the staff sign-in) go to
+/// `staff_base` when the app is behind an edge (its staff listener); straight to the app they
+/// carry the marker the staff listener would add.
 #[derive(Debug, Clone)]
 pub struct Api {
     pub base: String,
+    pub staff_base: Option<String>,
     pub client: reqwest::Client,
 }
 
@@ -167,6 +172,7 @@ impl Api {
     pub fn new(base: impl Into<String>) -> Self {
         Self {
             base: base.into(),
+            staff_base: None,
             client: {
                 crate::install_crypto_provider();
                 reqwest::Client::new()
@@ -178,41 +184,56 @@ impl Api {
         self.client.request(method, format!("{}{path}", self.base))
     }
 
+    /// Behind an edge, staff requests go to `staff` (its staff listener).
+    pub fn with_staff_listener(mut self, staff: impl Into<String>) -> Self {
+        self.staff_base = Some(staff.into());
+        self
+    }
+
+    /// A request with `token`, sent the way a customer's or a staff member's would be.
+    pub fn request_as(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let staff = path.starts_with("/api/v1/identity/staff/") || token.is_some_and(is_staff_token);
+        let request = match (staff, &self.staff_base) {
+            (true, Some(base)) => self.client.request(method, format!("{base}{path}")),
+            (true, None) => self.request(method, path).header(crate::auth::LISTENER_HEADER, "staff"),
+            (false, _) => self.request(method, path),
+        };
+        match token {
+            Some(t) => request.bearer_auth(t),
+            None => request,
+        }
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
-        with_token(self.request(Method::GET, path), token).send_reply().await
+        self.request_as(Method::GET, path, token).send_reply().await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
-        with_token(self.request(Method::POST, path), token)
-            .json(&body)
-            .send_reply()
-            .await
+        self.request_as(Method::POST, path, token).json(&body).send_reply().await
     }
 
     pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
-        with_token(self.request(Method::PATCH, path), token)
-            .json(&body)
-            .send_reply()
-            .await
+        self.request_as(Method::PATCH, path, token).json(&body).send_reply().await
     }
 
     pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
-        with_token(self.request(Method::PUT, path), token)
-            .json(&body)
-            .send_reply()
-            .await
+        self.request_as(Method::PUT, path, token).json(&body).send_reply().await
     }
 
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
-        with_token(self.request(Method::DELETE, path), token).send_reply().await
+        self.request_as(Method::DELETE, path, token).send_reply().await
     }
 }
 
-fn with_token(request: RequestBuilder, token: Option<&str>) -> RequestBuilder {
-    match token {
-        Some(t) => request.bearer_auth(t),
-        None => request,
-    }
+/// Whether `token` is a staff access token (read, not verified: the app verifies it).
+pub fn is_staff_token(token: &str) -> bool {
+    use base64::Engine;
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|claims| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims).ok())
+        .and_then(|claims| serde_json::from_slice::<Value>(&claims).ok())
+        .is_some_and(|claims| claims["aud"] == "pola-staff")
 }
 
 /// Sends a request and reads the whole reply.

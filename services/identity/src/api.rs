@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::{extract::State, http::StatusCode};
 use pola_core::{
     Error,
-    auth::{Customer, Jwks, Realm, Staff},
+    auth::{Customer, Jwks, Realm, Staff, StaffEntrance},
     error::Problem,
     extract::{Json, Path, Query},
 };
@@ -66,13 +66,17 @@ pub async fn token(State(identity): AppState, Json(request): Json<TokenRequest>)
 }
 
 /// Sign a staff member in, or refresh their tokens. Same shape as the customer token endpoint.
-#[utoipa::path(post, path = "/api/v1/identity/staff/token", tag = "identity",
+#[utoipa::path(post, path = "/api/v1/identity/staff/token", tags = ["identity", "staff"],
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Tokens", body = TokenResponse),
         (status = 400, description = "invalid_grant, invalid_request or unsupported_grant_type", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn staff_token(State(identity): AppState, Json(request): Json<TokenRequest>) -> Result<Json<TokenResponse>, Error> {
+pub async fn staff_token(
+    _: StaffEntrance,
+    State(identity): AppState,
+    Json(request): Json<TokenRequest>,
+) -> Result<Json<TokenResponse>, Error> {
     grant(&identity, Realm::Staff, request).await
 }
 
@@ -201,8 +205,8 @@ pub async fn erase(
 
 /// Find customers by email, phone or NIC (staff with `support` or `admin`); personal data
 /// comes back masked.
-#[utoipa::path(get, path = "/api/v1/identity/staff/customers", tag = "identity",
-    security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/identity/staff/customers", tags = ["identity", "staff"],
+    security(("staff" = [])),
     params(CustomerSearch),
     responses(
         (status = 200, description = "Matches, masked", body = [CustomerProfile]),
@@ -236,8 +240,8 @@ pub async fn search_customers(
 
 /// Reveal one field of a customer's personal data (staff with `support` or `admin`), giving a
 /// reason. Every reveal is written to an append-only audit trail with the request id.
-#[utoipa::path(post, path = "/api/v1/identity/staff/customers/{id}/reveal", tag = "identity",
-    security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/identity/staff/customers/{id}/reveal", tags = ["identity", "staff"],
+    security(("staff" = [])),
     params(("id" = Uuid, Path, description = "Customer id")),
     request_body = RevealRequest,
     responses(
@@ -257,8 +261,8 @@ pub async fn reveal(
 }
 
 /// The audit trail of reveals of one customer's data (staff with `admin`).
-#[utoipa::path(get, path = "/api/v1/identity/staff/customers/{id}/reveals", tag = "identity",
-    security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/identity/staff/customers/{id}/reveals", tags = ["identity", "staff"],
+    security(("staff" = [])),
     params(("id" = Uuid, Path, description = "Customer id")),
     responses(
         (status = 200, description = "Reveals, oldest first", body = [store::Reveal]),

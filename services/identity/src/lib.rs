@@ -144,7 +144,7 @@ impl Identity {
                 }),
         };
         let Some(account) = account else {
-            self.hashing.verify_dummy(password).await;
+            self.hashing.verify_dummy(password).await?;
             return Err(invalid());
         };
         if !self.hashing.verify(password, account.password_hash).await? {

@@ -227,7 +227,7 @@ impl Identity {
     pub async fn erase(&self, id: Uuid, password: String) -> Result<(), Error> {
         let wrong = || Error::Forbidden("The password is wrong.".into());
         let Some(hash) = store::customer_password(&self.pool, id).await? else {
-            self.hashing.verify_dummy(password).await;
+            self.hashing.verify_dummy(password).await?;
             return Err(Error::Gone("This account was already erased.".into()));
         };
         if !self.hashing.verify(password, hash).await? {

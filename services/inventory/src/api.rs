@@ -18,9 +18,9 @@ use crate::{
 };
 
 /// A variant's stock at every location, with its latest ledger entries.
-#[utoipa::path(get, path = "/api/v1/inventory/variants/{id}/stock", tag = "inventory",
+#[utoipa::path(get, path = "/api/v1/inventory/variants/{id}/stock", tags = ["inventory", "staff"],
     params(("id" = Uuid, Path, description = "Variant id")),
-    security(("bearer" = [])),
+    security(("staff" = [])),
     responses(
         (status = 200, description = "Stock", body = VariantStock),
         (status = 403, description = "Needs the catalog role", body = Problem, content_type = "application/problem+json"),
@@ -36,10 +36,10 @@ pub async fn get_stock(
 
 /// Set the counted stock of a variant at one location (staff, role `catalog`). The change and its
 /// reason go into the ledger.
-#[utoipa::path(put, path = "/api/v1/inventory/variants/{id}/stock", tag = "inventory",
+#[utoipa::path(put, path = "/api/v1/inventory/variants/{id}/stock", tags = ["inventory", "staff"],
     params(("id" = Uuid, Path, description = "Variant id")),
     request_body = SetStockRequest,
-    security(("bearer" = [])),
+    security(("staff" = [])),
     responses(
         (status = 200, description = "Stock after the change", body = VariantStock),
         (status = 403, description = "Needs the catalog role", body = Problem, content_type = "application/problem+json"),

@@ -109,10 +109,10 @@ pub async fn cancel_order(State(orders): AppState, customer: Customer, Path(id):
 }
 
 /// Move an order along (staff): `paid` and `refunded` need the `finance` role, the rest `support`.
-#[utoipa::path(post, path = "/api/v1/orders/{id}/status", tag = "orders",
+#[utoipa::path(post, path = "/api/v1/orders/{id}/status", tags = ["orders", "staff"],
     params(("id" = Uuid, Path, description = "Order id")),
     request_body = ChangeStatus,
-    security(("bearer" = [])),
+    security(("staff" = [])),
     responses(
         (status = 200, description = "Changed", body = Order),
         (status = 403, description = "Missing role", body = Problem, content_type = "application/problem+json"),

@@ -353,6 +353,7 @@ impl Services {
         (name = "inventory", description = "Stock per variant and location (staff)"),
         (name = "cart", description = "The persistent cart, for customers and guests"),
         (name = "orders", description = "Checkout, order history and status"),
+        (name = "staff", description = "Staff only: served on the edge's staff listener (the VPN), never on the public one, and only with a staff access token"),
     )
 )]
 struct ApiDoc;
@@ -365,6 +366,18 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        components.add_security_scheme(
+            "staff",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A staff access token from /api/v1/identity/staff/token, through the staff listener",
+                    ))
+                    .build(),
+            ),
         );
     }
 }

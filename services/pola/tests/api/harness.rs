@@ -19,7 +19,11 @@ use uuid::Uuid;
 
 /// A running app with its own databases, every service in it.
 pub struct TestApp {
+    /// The shop as customers and staff reach it: through the edge's listeners when the suite
+    /// runs behind one (`POLA_TEST_EDGE`), else straight.
     pub api: Api,
+    /// The app itself, as its health checks and Prometheus reach it (never through the edge).
+    pub ops: Api,
     pub keys: TokenKeys,
     pub config: Config,
     pub identity: Arc<Identity>,
@@ -77,10 +81,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let here = "every service runs in a test app";
     let edge = std::env::var_os("POLA_TEST_EDGE").map(|binary| EdgeFront::start(binary.as_ref(), running.addr));
     TestApp {
-        api: Api::new(
-            edge.as_ref()
-                .map_or_else(|| format!("http://{}", running.addr), |e| e.public.clone()),
-        ),
+        api: match &edge {
+            Some(edge) => Api::new(edge.public.clone()).with_staff_listener(edge.staff.clone()),
+            None => Api::new(format!("http://{}", running.addr)),
+        },
+        ops: Api::new(format!("http://{}", running.addr)),
         _edge: edge,
         keys,
         config,
@@ -95,7 +100,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 
 /// A `pola-edge` process in front of a test app (`POLA_TEST_EDGE` names the binary; `make test`
 /// runs the suite a second time so): its WAF on at the default paranoia level, the limits and the
-/// micro-cache out of the way, staff paths on the public listener, and a patient upstream
+/// micro-cache out of the way, customer routes on the public listener and staff ones on the
+/// staff listener (as in production), and a patient upstream
 /// connect: a debug build of the edge shares two cores with the app, its test client, MariaDB
 /// and the other tests, and 200 buyers at once otherwise see 1 s connects time out. A request the WAF refuses
 /// fails its test unless the test expected it to be refused as bad input (`expect_problem`);
@@ -104,6 +110,7 @@ struct EdgeFront {
     child: std::process::Child,
     dir: std::path::PathBuf,
     public: String,
+    staff: String,
 }
 
 impl EdgeFront {
@@ -114,7 +121,7 @@ impl EdgeFront {
         let (public, staff, admin) = (port(), port(), port());
         let config = format!(
             "[listen]\npublic = \"{public}\"\nstaff = \"{staff}\"\nadmin = \"{admin}\"\n\n\
-             [staff]\nvpn_ranges = [\"127.0.0.0/8\"]\nonly_prefixes = []\n\n\
+             [staff]\nvpn_ranges = [\"127.0.0.0/8\"]\n\n\
              [site]\nstate_file = \"{state}\"\n\n\
              [limits]\nper_ip_per_sec = 1000000\nper_token_per_sec = 1000000\nauth_per_ip_per_min = 1000000\n\n\
              [upstream]\nconnect_timeout_ms = 5000\n\n\
@@ -141,6 +148,7 @@ impl EdgeFront {
             child,
             dir,
             public: format!("http://{public}"),
+            staff: format!("http://{staff}"),
         }
     }
 }

@@ -3,7 +3,7 @@
 use pola_core::auth::Role;
 use serde_json::json;
 
-use crate::harness::{email, spawn_app};
+use crate::harness::{SendReply, email, spawn_app};
 
 #[tokio::test]
 async fn a_refresh_token_works_once_and_its_reuse_revokes_the_whole_sign_in() {
@@ -115,8 +115,18 @@ async fn customers_and_staff_are_separate_realms_and_roles_are_enforced() {
     let variant = uuid::Uuid::now_v7();
     let body = json!({"location": "colombo", "on_hand": 5, "reason": "count"});
     let path = format!("/api/v1/inventory/variants/{variant}/stock");
+    // A customer's token on a staff route: from where customers are, there is no such route;
+    // through the staff entrance, the token is of the wrong realm.
     app.api
         .put(&path, Some(&shopper.access), body.clone())
+        .await
+        .expect_problem(404);
+    app.ops
+        .request(reqwest::Method::PUT, &path)
+        .bearer_auth(&shopper.access)
+        .header(pola_core::auth::LISTENER_HEADER, "staff")
+        .json(&body)
+        .send_reply()
         .await
         .expect_problem(401);
     app.api.put(&path, Some(&support), body.clone()).await.expect_problem(403);

@@ -196,7 +196,7 @@ async fn staff_move_an_order_through_its_life_and_illegal_moves_are_refused() {
     app.api
         .post(&path, Some(&shopper.access), json!({"status": "refunded"}))
         .await
-        .expect_problem(401);
+        .expect_problem(404);
     let done = app
         .api
         .post(&path, Some(&finance), json!({"status": "refunded"}))
