@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# BENCH_ONLY=edge, =events or =pii runs only that part.
+# BENCH_ONLY=shop, =edge, =events, =pii or =flood runs only that part.
 DURATION=${BENCH_DURATION:-10s}
 want() { [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = "$1" ]; }
 RUNS=${BENCH_RUNS:-3}
@@ -305,6 +305,15 @@ if want events; then
 fi
 
 want pii && cargo bench --locked -q -p pola --bench pii 2>/dev/null | tee -a "$out/summary.txt"
+
+# A flood of wrong-password sign-ins, 500 then 1,000 at once from as many addresses, at the real
+# password cost: what is answered, what is shed (503), and the server's resident memory idle, at
+# its peak and after (a fresh server, so that its peak is the flood's).
+if want flood; then
+  serve
+  POLA_BENCH_API=$API POLA_BENCH_PID=$server POLA_BENCH_ACCOUNT=bench@example.lk \
+    cargo bench --locked -q -p pola --bench flood 2>/dev/null | tee -a "$out/summary.txt"
+fi
 
 negative=$("${db[@]}" -e "SELECT COUNT(*) FROM bench_inventory.stock WHERE on_hand < 0 OR reserved < 0")
 sold=$("${db[@]}" -e "SELECT COALESCE(SUM(quantity), 0) FROM bench_inventory.sales")

@@ -33,6 +33,15 @@ impl Upstream {
 
     /// An upstream that takes `delay` to answer anything but its health check.
     fn slow(name: &'static str, delay: Duration) -> Self {
+        Self::with(name, delay, "ready")
+    }
+
+    /// An upstream on a site whose database is a read-only replica, as its readiness says.
+    fn read_only(name: &'static str) -> Self {
+        Self::with(name, Duration::ZERO, r#"{"status": "ready", "writable": false}"#)
+    }
+
+    fn with(name: &'static str, delay: Duration, readiness: &'static str) -> Self {
         let seen = Arc::new(AtomicU64::new(0));
         let counted = seen.clone();
         let echo = move |request: Request| {
@@ -68,7 +77,7 @@ impl Upstream {
             }
         };
         let app = Router::new()
-            .route("/readyz", routing::get(|| async { "ready" }))
+            .route("/readyz", routing::get(move || async move { readiness }))
             .fallback(echo);
         let server = pola_core::testing::ThreadServer::start(app);
         Self {
@@ -724,71 +733,114 @@ fn pola_binary() -> PathBuf {
 /// A real `pola serve` with its own databases, migrated, with a demo shop and a demo admin
 /// (`admin@pola.lk`, `ADMIN_PASSWORD`, also written to `var/demo-admin.txt` in `dir`).
 struct PolaServe {
-    child: Child,
+    child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    env: Vec<(String, String)>,
     _databases: pola_core::testing::TestDatabases,
 }
 
 const ADMIN_PASSWORD: &str = "staff-passphrase-77";
 
 impl PolaServe {
+    /// With a cheap password hash, so that the test's sign-ins are quick.
     async fn start(products: u32) -> Self {
+        Self::start_with(
+            products,
+            &[("POLA_AUTH__ARGON2_MEMORY_KIB", "64"), ("POLA_AUTH__ARGON2_ITERATIONS", "1")],
+        )
+        .await
+    }
+
+    async fn start_with(products: u32, extra: &[(&str, &str)]) -> Self {
         let databases = pola_core::testing::TestDatabases::new();
         let dir = std::env::temp_dir().join(format!("pola-edge-shop-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(dir.join("var")).expect("a folder");
         let port = pola_core::testing::free_port();
-        let env = [
-            ("POLA_DATABASE__URL", pola_core::testing::test_server_url()),
-            ("POLA_DATABASE__PREFIX", databases.config.prefix.clone()),
-            ("POLA_AUTH__SIGNING_KEY_FILE", dir.join("key.pem").display().to_string()),
-            ("POLA_PII__KEYRING_DIR", dir.join("pii").display().to_string()),
-            ("POLA_AUTH__ARGON2_MEMORY_KIB", "64".into()),
-            ("POLA_AUTH__ARGON2_ITERATIONS", "1".into()),
-            ("POLA_HTTP__ADDR", format!("127.0.0.1:{port}")),
+        let mut env = vec![
+            ("POLA_DATABASE__URL".to_owned(), pola_core::testing::test_server_url()),
+            ("POLA_DATABASE__PREFIX".to_owned(), databases.config.prefix.clone()),
+            (
+                "POLA_AUTH__SIGNING_KEY_FILE".to_owned(),
+                dir.join("key.pem").display().to_string(),
+            ),
+            ("POLA_PII__KEYRING_DIR".to_owned(), dir.join("pii").display().to_string()),
+            ("POLA_HTTP__ADDR".to_owned(), format!("127.0.0.1:{port}")),
         ];
-        let pola = |args: &[&str]| {
-            let mut command = Command::new(pola_binary());
-            command.args(args).envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-            command
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let mut pola = Self {
+            child: None,
+            port,
+            dir,
+            env,
+            _databases: databases,
         };
-        let run = |args: &[&str], extra: &[(&str, &str)]| {
-            let output = pola(args).envs(extra.iter().copied()).output().expect("pola runs");
-            assert!(
-                output.status.success(),
-                "pola {args:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        };
-        run(&["migrate"], &[]);
-        run(&["seed", "--demo", "--products", &products.to_string()], &[]);
-        run(
+        pola.run(&["migrate"], &[]);
+        pola.run(&["seed", "--demo", "--products", &products.to_string()], &[]);
+        pola.run(
             &["staff", "create", "--email", "admin@pola.lk", "--role", "admin"],
             &[("POLA_STAFF_PASSWORD", ADMIN_PASSWORD)],
         );
         std::fs::write(
-            dir.join("var/demo-admin.txt"),
+            pola.dir.join("var/demo-admin.txt"),
             format!("email: admin@pola.lk\npassword: {ADMIN_PASSWORD}\n"),
         )
         .expect("written");
-        let log = std::fs::File::create(dir.join("pola.log")).expect("a log");
-        let child = pola(&["serve"])
+        pola.restart().await;
+        pola
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(pola_binary());
+        command.args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    fn run(&self, args: &[&str], extra: &[(&str, &str)]) {
+        let output = self.command(args).envs(extra.iter().copied()).output().expect("pola runs");
+        assert!(
+            output.status.success(),
+            "pola {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts `pola serve` and waits until it is ready.
+    async fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("pola.log"))
+            .expect("a log");
+        let child = self
+            .command(&["serve"])
             .stdout(log.try_clone().expect("a handle"))
             .stderr(log)
             .spawn()
             .expect("pola serve");
-        let ready = format!("http://127.0.0.1:{port}/readyz");
+        self.child = Some(child);
+        let ready = format!("{}/readyz", self.url());
         let deadline = Instant::now() + Duration::from_secs(60);
         while !client().get(&ready).send().await.is_ok_and(|r| r.status() == 200) {
             assert!(Instant::now() < deadline, "pola serve did not become ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Self {
-            child,
-            port,
-            dir,
-            _databases: databases,
+    }
+
+    /// SIGKILL: the process dies with whatever it had in flight; its database is untouched.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     /// An edge in front of it, with the shop's own allow-list on the public listener.
@@ -802,8 +854,17 @@ impl PolaServe {
 
 impl Drop for PolaServe {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.join("pola.log")).unwrap_or_default();
+            eprintln!(
+                "pola serve's log:\n{}",
+                log.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+            );
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -1318,4 +1379,133 @@ async fn requests_that_break_the_protocol_are_refused_before_an_upstream_sees_th
         );
     }
     assert_eq!(main.seen.load(Ordering::Relaxed), smuggler, "no probe reached the upstream");
+}
+
+/// The edge's admin `/status`.
+async fn edge_status(edge: &EdgeProcess) -> Value {
+    get(&format!("{}/status", edge.admin)).await.2
+}
+
+/// What the app may hold above idle under any flood of sign-ins: the hashing threads' buffers
+/// (one per core, 19 MiB each), the queue's requests, the allocator's slack and a thousand
+/// connections (measured: about 95 MiB; unbounded it was 400–520 MiB here, 6 GB in production).
+const FLOOD_CEILING_MIB: f64 = 200.0;
+
+#[tokio::test]
+async fn a_thousand_sign_ins_at_once_from_a_thousand_addresses_are_bounded_shed_with_503_and_leave_the_edge_on_dc() {
+    // The real cost of a password hash (19 MiB, 2 passes), as in production.
+    let pola = PolaServe::start_with(
+        20,
+        &[
+            ("POLA_AUTH__ARGON2_MEMORY_KIB", "19456"),
+            ("POLA_AUTH__ARGON2_ITERATIONS", "2"),
+        ],
+    )
+    .await;
+    let dr = Upstream::read_only("dr");
+    let edge = EdgeProcess::start(&format!(
+        "[site]\nstate_file = \"STATE_FILE\"\ncheck_interval_ms = 1000\nfailure_threshold = 3\n\n\
+         [[pools]]\nname = \"pola\"\nprefixes = [\"/\"]\ndc = [\"127.0.0.1:{}\"]\ndr = [\"{}\"]\n",
+        pola.port, dr.addr
+    ));
+    let registered = client()
+        .post(format!("{}/api/v1/identity/register", edge.public))
+        .json(&json!({"email": "target@example.lk", "password": "the right passphrase", "name": "Target"}))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(registered.status(), 201);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while edge_status(&edge).await["sites"]["dc"]["writable"] != true {
+        assert!(Instant::now() < deadline, "the edge never saw DC writable");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let idle = pola_core::testing::process_memory_mib(pola.pid(), "VmRSS");
+
+    let flood = pola_core::testing::sign_in_flood(&edge.public, "target@example.lk", 1000).await;
+    let peak = pola_core::testing::process_memory_mib(pola.pid(), "VmHWM");
+    let after = pola_core::testing::process_memory_mib(pola.pid(), "VmRSS");
+    println!(
+        "1,000 sign-ins at once: {:?} in {:.1} s; pola serve resident {idle:.0} MiB idle, peak {peak:.0} MiB \
+         (+{:.0}), {after:.0} MiB after",
+        flood.answers,
+        flood.took.as_secs_f64(),
+        peak - idle
+    );
+    assert_eq!(
+        flood.answers.keys().copied().collect::<Vec<_>>(),
+        [400, 503],
+        "every sign-in is refused as wrong (invalid_grant) or shed: {:?}",
+        flood.answers
+    );
+    assert_eq!(flood.without_retry_after, 0, "every 503 says when to come back");
+    assert!(
+        peak - idle < FLOOD_CEILING_MIB,
+        "resident memory grew by {:.0} MiB (ceiling {FLOOD_CEILING_MIB} MiB)",
+        peak - idle
+    );
+    // Three more rounds of checks after the flood: a move would have happened by now.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let status = edge_status(&edge).await;
+    assert_eq!(status["active_site"], "dc", "a busy primary site is not a lost one: {status}");
+    assert!(status["last_move"].is_null(), "{status}");
+    // And the right password still works.
+    let signed_in = client()
+        .post(format!("{}/api/v1/identity/token", edge.public))
+        .json(&json!({"grant_type": "password", "username": "target@example.lk", "password": "the right passphrase"}))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(signed_in.status(), 200);
+}
+
+#[tokio::test]
+async fn with_dcs_app_killed_and_its_database_primary_reads_go_to_dr_and_come_back_to_dc_by_themselves() {
+    let mut pola = PolaServe::start(20).await;
+    let dr = Upstream::read_only("dr");
+    let edge = EdgeProcess::start(&format!(
+        "{SITE}\n{UNLIMITED}\n[[pools]]\nname = \"pola\"\nprefixes = [\"/\"]\ndc = [\"127.0.0.1:{}\"]\ndr = [\"{}\"]\n",
+        pola.port, dr.addr
+    ));
+    let url = format!("{}/api/v1/catalog/categories", edge.public);
+    let served_by_dr = |body: &Value| body["upstream"] == "dr";
+    assert!(!served_by_dr(&get(&url).await.2), "DC serves first");
+
+    pola.kill();
+    let killed = Instant::now();
+    while !served_by_dr(&get(&url).await.2) {
+        assert!(killed.elapsed() < Duration::from_secs(30), "reads never moved to DR");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = edge_status(&edge).await;
+    assert_eq!(status["active_site"], "dr");
+    assert!(
+        status["last_move"]["why"]
+            .as_str()
+            .is_some_and(|why| why.contains("DC cannot serve")),
+        "{status}"
+    );
+
+    pola.restart().await;
+    let back = Instant::now();
+    let (status, _, body) = loop {
+        let answer = get(&url).await;
+        if !served_by_dr(&answer.2) {
+            break answer;
+        }
+        assert!(back.elapsed() < Duration::from_secs(30), "traffic never came back to DC");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status, 200, "{body}");
+    println!("DC's app back → traffic on DC after {} ms", back.elapsed().as_millis());
+    let status = edge_status(&edge).await;
+    assert_eq!(status["active_site"], "dc");
+    assert!(
+        status["last_move"]["why"]
+            .as_str()
+            .is_some_and(|why| why.contains("DC takes writes and DR does not")),
+        "{status}"
+    );
+    let metrics = edge.metrics().await;
+    assert!(metrics.contains("edge_site_writable{site=\"dr\"} 0"), "{metrics}");
 }

@@ -325,3 +325,70 @@ impl Drop for ThreadServer {
         self.stop();
     }
 }
+
+/// A field of `/proc/<pid>/status` in MiB (`VmRSS`: resident now; `VmHWM`: the most ever).
+pub fn process_memory_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process's status");
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("the field");
+    kib / 1024.0
+}
+
+/// What a flood of sign-ins got back.
+#[derive(Debug, Default)]
+pub struct Flood {
+    /// How many answers of each status.
+    pub answers: std::collections::BTreeMap<u16, u32>,
+    /// 503s without a Retry-After.
+    pub without_retry_after: u32,
+    pub took: std::time::Duration,
+}
+
+/// `n` wrong-password sign-ins at `{base}/api/v1/identity/token` all at once, each from its own
+/// loopback address (127.1.x.y), as many clients behind their own addresses would: half for
+/// `known` (an account), half for addresses nobody registered. Both cost a password hash.
+pub async fn sign_in_flood(base: &str, known: &str, n: u32) -> Flood {
+    let started = std::time::Instant::now();
+    let sign_ins: Vec<_> = (0..n)
+        .map(|i| {
+            let address = std::net::IpAddr::from([
+                127,
+                1,
+                u8::try_from(i / 200).expect("at most 51,000 addresses"),
+                u8::try_from(i % 200 + 1).expect("small"),
+            ]);
+            crate::install_crypto_provider();
+            let http = reqwest::Client::builder()
+                .local_address(address)
+                .timeout(std::time::Duration::from_secs(120))
+                .build()
+                .expect("a client");
+            let username = if i % 2 == 0 {
+                known.to_owned()
+            } else {
+                format!("nobody-{i}@example.lk")
+            };
+            let url = format!("{base}/api/v1/identity/token");
+            tokio::spawn(async move {
+                let response = http
+                    .post(url)
+                    .json(&serde_json::json!({"grant_type": "password", "username": username, "password": "a wrong guess"}))
+                    .send()
+                    .await
+                    .expect("an answer");
+                (response.status().as_u16(), response.headers().contains_key("retry-after"))
+            })
+        })
+        .collect();
+    let mut flood = Flood::default();
+    for sign_in in sign_ins {
+        let (status, retry_after) = sign_in.await.expect("sent");
+        *flood.answers.entry(status).or_default() += 1;
+        flood.without_retry_after += u32::from(status == 503 && !retry_after);
+    }
+    flood.took = started.elapsed();
+    flood
+}
