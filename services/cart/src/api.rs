@@ -26,6 +26,8 @@ use crate::{
 pub struct CartOwner {
     customer: Option<Uuid>,
     token: Option<String>,
+    /// The client's address as the edge saw it.
+    address: Option<std::net::IpAddr>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for CartOwner {
@@ -43,9 +45,17 @@ impl<S: Send + Sync> FromRequestParts<S> for CartOwner {
                     .to_owned(),
             ),
         };
+        // The edge puts the client's address here, replacing whatever the client sent.
+        let address = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok());
         Ok(Self {
             customer: customer.map(|c| c.id),
             token,
+            address,
         })
     }
 }
@@ -59,7 +69,10 @@ impl CartOwner {
                 Ok(Owner::Customer(customer))
             }
             (Some(customer), None) => Ok(Owner::Customer(customer)),
-            (None, token) => Ok(Owner::Guest(token)),
+            (None, token) => Ok(Owner::Guest {
+                token,
+                address: self.address,
+            }),
         }
     }
 }

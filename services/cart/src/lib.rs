@@ -6,18 +6,21 @@ pub mod client;
 pub mod model;
 pub mod store;
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, net::IpAddr, sync::Arc};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use pola_catalog::client::{CatalogClient, VariantInfo};
-use pola_core::{Error, FieldError, Money};
-use pola_inventory::{client::InventoryClient, model::StockItem};
+use pola_core::{Error, FieldError, Money, config::CartConfig};
+use pola_inventory::{
+    client::InventoryClient,
+    model::{Hold, Holder, StockItem},
+};
 use sha2::{Digest, Sha256};
 use sqlx::{MySqlPool, migrate::Migrator};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::model::{CartLineView, CartView, Line, MAX_LINES, merged_quantity};
+use crate::model::{CartLimits, CartLineView, CartView, Line, MAX_LINES, check_limits, merged_quantity};
 
 /// The database this service owns: `<prefix>_cart`.
 pub const SERVICE: &str = "cart";
@@ -27,8 +30,12 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 #[derive(Debug, Clone)]
 pub enum Owner {
     Customer(Uuid),
-    /// A guest, with the cart token they sent, if any.
-    Guest(Option<String>),
+    /// A guest, with the cart token they sent, if any, and the address they came from (the
+    /// edge's `X-Forwarded-For`), if known.
+    Guest {
+        token: Option<String>,
+        address: Option<IpAddr>,
+    },
 }
 
 /// A cart located for a request, with a new guest token when one was just made.
@@ -42,6 +49,9 @@ pub struct Cart {
     pool: MySqlPool,
     catalog: Arc<dyn CatalogClient>,
     inventory: Arc<dyn InventoryClient>,
+    config: CartConfig,
+    /// Keys the hash that stands for a guest's address in holds.
+    address_key: [u8; 32],
 }
 
 fn hash_token(token: &str) -> [u8; 32] {
@@ -65,12 +75,68 @@ fn stock_items(info: &VariantInfo, quantity: u32) -> Vec<StockItem> {
 }
 
 impl Cart {
-    pub fn new(pool: MySqlPool, catalog: Arc<dyn CatalogClient>, inventory: Arc<dyn InventoryClient>) -> Arc<Self> {
+    /// `address_key` keys the hash of a guest's address that their holds carry (it must be the
+    /// same in every process, so that holds from one address count together everywhere).
+    pub fn new(
+        pool: MySqlPool,
+        catalog: Arc<dyn CatalogClient>,
+        inventory: Arc<dyn InventoryClient>,
+        config: CartConfig,
+        address_key: [u8; 32],
+    ) -> Arc<Self> {
         Arc::new(Self {
             pool,
             catalog,
             inventory,
+            config,
+            address_key,
         })
+    }
+
+    fn limits(&self, owner: &Owner) -> CartLimits {
+        match owner {
+            Owner::Customer(_) => CartLimits {
+                max_per_variant: self.config.customer_max_per_variant,
+                max_units: self.config.customer_max_units,
+                guest: false,
+            },
+            Owner::Guest { .. } => CartLimits {
+                max_per_variant: self.config.guest_max_per_variant,
+                max_units: self.config.guest_max_units,
+                guest: true,
+            },
+        }
+    }
+
+    /// The terms of a hold of `quantity` units for `owner`: a guest's count against their
+    /// address's limits, and a large line holds its stock for a short time only.
+    fn hold(&self, owner: &Owner, quantity: u32) -> Hold {
+        let holder = match owner {
+            Owner::Guest {
+                address: Some(address), ..
+            } => Some(Holder {
+                key: self.address_holder(*address),
+                max_per_variant: i64::from(self.config.address_max_per_variant),
+                max_units: i64::from(self.config.address_max_units),
+            }),
+            _ => None,
+        };
+        Hold {
+            holder,
+            ttl_secs: (quantity > self.config.short_hold_above).then_some(self.config.short_hold_secs),
+        }
+    }
+
+    /// A keyed hash of `address`: the same for every hold from it, and not the address.
+    fn address_holder(&self, address: IpAddr) -> Uuid {
+        let bytes = match address.to_canonical() {
+            IpAddr::V4(v4) => v4.octets().to_vec(),
+            IpAddr::V6(v6) => v6.octets().to_vec(),
+        };
+        let digest = Sha256::new().chain_update(self.address_key).chain_update(bytes).finalize();
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        Uuid::from_bytes(key)
     }
 
     pub fn pool(&self) -> &MySqlPool {
@@ -104,7 +170,7 @@ impl Cart {
                 };
                 Ok(Located { cart, new_token: None })
             }
-            Owner::Guest(Some(token)) => {
+            Owner::Guest { token: Some(token), .. } => {
                 if let Some(cart) = store::guest_cart(&self.pool, &hash_token(token)).await? {
                     return Ok(Located {
                         cart: Some(cart),
@@ -114,7 +180,7 @@ impl Cart {
                 // An unknown or merged token: start afresh rather than fail the shopper.
                 self.new_guest_cart(create).await
             }
-            Owner::Guest(None) => self.new_guest_cart(create).await,
+            Owner::Guest { token: None, .. } => self.new_guest_cart(create).await,
         }
     }
 
@@ -153,12 +219,15 @@ impl Cart {
             .collect();
         let ids: Vec<Uuid> = guest_lines.iter().map(|l| l.variant_id).collect();
         let infos = self.catalog.variants(&ids).await?;
+        let owner = Owner::Customer(customer);
+        let limit = self.limits(&owner).max_per_variant;
         for line in &guest_lines {
             match (mine.get(&line.variant_id), infos.get(&line.variant_id)) {
                 (Some(existing), Some(info)) => {
-                    let quantity = merged_quantity(existing.quantity, line.quantity);
+                    let quantity = merged_quantity(existing.quantity, line.quantity).min(limit);
                     self.inventory.release(line.id).await?;
-                    match self.inventory.reserve(existing.id, &stock_items(info, quantity)).await {
+                    let hold = self.hold(&owner, quantity);
+                    match self.inventory.reserve(existing.id, &stock_items(info, quantity), &hold).await {
                         Ok(()) => store::upsert_line(&mut tx, target, Line { quantity, ..*existing }).await?,
                         Err(Error::Conflict { .. }) => {
                             tracing::info!(cart.id = %target, variant.id = %line.variant_id, "merged quantity not in stock; kept the customer's");
@@ -226,10 +295,11 @@ impl Cart {
         Ok(info)
     }
 
-    /// Reserves stock for `quantity` units on the line's reservation; on shortage the 409 says
-    /// how many units of this variant could be had.
-    async fn reserve(&self, line: Uuid, info: &VariantInfo, quantity: u32) -> Result<(), Error> {
-        match self.inventory.reserve(line, &stock_items(info, quantity)).await {
+    /// Reserves stock for `quantity` units on the line's reservation, on `owner`'s terms; on
+    /// shortage the 409 says how many units of this variant could be had.
+    async fn reserve(&self, owner: &Owner, line: Uuid, info: &VariantInfo, quantity: u32) -> Result<(), Error> {
+        let hold = self.hold(owner, quantity);
+        match self.inventory.reserve(line, &stock_items(info, quantity), &hold).await {
             Err(Error::Conflict { code, detail, mut extra }) => {
                 let available = extra
                     .get("shortages")
@@ -297,7 +367,9 @@ impl Cart {
                 quantity,
             },
         };
-        self.reserve(line.id, &info, line.quantity).await?;
+        let after: Vec<Line> = lines.iter().filter(|l| l.id != line.id).copied().chain([line]).collect();
+        check_limits(&self.limits(owner), &after)?;
+        self.reserve(owner, line.id, &info, line.quantity).await?;
         store::upsert_line(&mut tx, cart, line).await?;
         tx.commit().await?;
         self.view(located).await
@@ -309,13 +381,19 @@ impl Cart {
         let cart = located.cart.ok_or_else(|| Error::not_found("No such cart line."))?;
         let mut tx = self.pool.begin().await?;
         store::lock_cart(&mut tx, cart).await?;
-        let line = store::lines(&mut *tx, cart)
-            .await?
-            .into_iter()
+        let lines = store::lines(&mut *tx, cart).await?;
+        let line = lines
+            .iter()
             .find(|l| l.id == line_id)
+            .copied()
             .ok_or_else(|| Error::not_found("No such cart line."))?;
+        let after: Vec<Line> = lines
+            .iter()
+            .map(|l| if l.id == line_id { Line { quantity, ..*l } } else { *l })
+            .collect();
+        check_limits(&self.limits(owner), &after)?;
         let info = self.purchasable(line.variant_id).await?;
-        self.reserve(line.id, &info, quantity).await?;
+        self.reserve(owner, line.id, &info, quantity).await?;
         store::upsert_line(&mut tx, cart, Line { quantity, ..line }).await?;
         tx.commit().await?;
         self.view(located).await

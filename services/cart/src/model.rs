@@ -81,9 +81,64 @@ pub fn merged_quantity(a: u32, b: u32) -> u32 {
     a.saturating_add(b).min(MAX_LINE_QUANTITY)
 }
 
+/// What one cart may hold at once (`cart` in the configuration): less for a guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CartLimits {
+    pub max_per_variant: u32,
+    pub max_units: u32,
+    /// Whether signing in would raise the limits (the refusal says so).
+    pub guest: bool,
+}
+
+/// Checks the cart's lines, as they would be after a change, against its limits.
+pub fn check_limits(limits: &CartLimits, lines: &[Line]) -> Result<(), pola_core::Error> {
+    let hint = if limits.guest { " Sign in to hold more." } else { "" };
+    let over = |detail: String| {
+        let mut extra = serde_json::Map::new();
+        extra.insert("max_per_variant".into(), limits.max_per_variant.into());
+        extra.insert("max_units".into(), limits.max_units.into());
+        pola_core::Error::Conflict {
+            code: "cart-limit".into(),
+            detail: format!("{detail}{hint}"),
+            extra,
+        }
+    };
+    if lines.iter().any(|l| l.quantity > limits.max_per_variant) {
+        return Err(over(format!("A cart holds at most {} of one item.", limits.max_per_variant)));
+    }
+    if lines.iter().map(|l| u64::from(l.quantity)).sum::<u64>() > u64::from(limits.max_units) {
+        return Err(over(format!("A cart holds at most {} items in all.", limits.max_units)));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cart_may_hold_up_to_its_limits_of_one_variant_and_in_all() {
+        let limits = CartLimits {
+            max_per_variant: 10,
+            max_units: 15,
+            guest: true,
+        };
+        let line = |quantity| Line {
+            id: Uuid::now_v7(),
+            variant_id: Uuid::now_v7(),
+            quantity,
+        };
+        assert!(check_limits(&limits, &[line(10), line(5)]).is_ok());
+        let Err(pola_core::Error::Conflict { code, detail, .. }) = check_limits(&limits, &[line(11)]) else {
+            panic!("over the limit of one variant");
+        };
+        assert_eq!(code, "cart-limit");
+        assert!(
+            detail.contains("at most 10 of one item") && detail.contains("Sign in"),
+            "{detail}"
+        );
+        assert!(check_limits(&limits, &[line(10), line(6)]).is_err(), "over the limit in all");
+    }
 
     #[test]
     fn quantities_outside_one_to_a_hundred_are_refused() {

@@ -217,6 +217,19 @@ impl TokenKeys {
             })
     }
 
+    /// A secret of its own for `purpose`, derived from the signing key (which every process of
+    /// the shop shares): for keyed hashes that must agree across processes and sites.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::new()
+            .chain_update(b"pola derived key\0")
+            .chain_update(purpose.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(self.inner.seed)
+            .finalize()
+            .into()
+    }
+
     pub fn jwks(&self) -> Jwks {
         Jwks {
             keys: vec![Jwk {

@@ -18,6 +18,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub inventory: InventoryConfig,
+    pub cart: CartConfig,
     pub services: ServicesConfig,
     pub pii: PiiConfig,
     pub events: EventsConfig,
@@ -291,6 +292,49 @@ impl Default for AuthConfig {
     }
 }
 
+/// How much stock carts may hold. An item in a cart holds its stock until checkout or until the
+/// hold runs out, so that nobody sells it from under the shopper; unbounded, that is a way to
+/// make a product look sold out to everyone else. Guests get less than signed-in customers, and
+/// every guest cart from one client address counts against one limit (a keyed hash of the
+/// address is stored with the hold, never the address).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CartConfig {
+    /// Most units of one variant in a guest's cart. Default 10.
+    pub guest_max_per_variant: u32,
+    /// Most units in a guest's cart, in all. Default 30.
+    pub guest_max_units: u32,
+    /// Most units of one variant in a signed-in customer's cart. Default 50.
+    pub customer_max_per_variant: u32,
+    /// Most units in a signed-in customer's cart, in all. Default 200.
+    pub customer_max_units: u32,
+    /// Most units of one variant that all guest carts from one client address hold at once.
+    /// Default 20.
+    pub address_max_per_variant: u32,
+    /// Most units that all guest carts from one client address hold at once. Default 60.
+    pub address_max_units: u32,
+    /// A line of more units than this holds them for `short_hold_secs` only, not for
+    /// `inventory.reservation_ttl_secs`. Default 5.
+    pub short_hold_above: u32,
+    /// Default 120.
+    pub short_hold_secs: u64,
+}
+
+impl Default for CartConfig {
+    fn default() -> Self {
+        Self {
+            guest_max_per_variant: 10,
+            guest_max_units: 30,
+            customer_max_per_variant: 50,
+            customer_max_units: 200,
+            address_max_per_variant: 20,
+            address_max_units: 60,
+            short_hold_above: 5,
+            short_hold_secs: 120,
+        }
+    }
+}
+
 /// Stock reservations.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -544,6 +588,21 @@ impl Config {
         }
         if self.auth.argon2_memory_kib < 8 || self.auth.argon2_iterations == 0 {
             return invalid("auth.argon2_memory_kib must be at least 8 and argon2_iterations at least 1");
+        }
+        let cart = &self.cart;
+        let limits = [
+            cart.guest_max_per_variant,
+            cart.guest_max_units,
+            cart.customer_max_per_variant,
+            cart.customer_max_units,
+            cart.address_max_per_variant,
+            cart.address_max_units,
+        ];
+        if limits.contains(&0) || cart.short_hold_secs == 0 {
+            return invalid("cart limits and cart.short_hold_secs must be positive");
+        }
+        if cart.guest_max_per_variant > cart.guest_max_units || cart.customer_max_per_variant > cart.customer_max_units {
+            return invalid("a cart's limit per variant must not be above its limit in all");
         }
         if self.events.relay_batch == 0 || self.events.prefetch == 0 || self.events.relay_idle_ms == 0 {
             return invalid("events.relay_batch, events.prefetch and events.relay_idle_ms must be positive");

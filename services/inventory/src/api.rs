@@ -107,7 +107,7 @@ pub mod internal {
         Path(id): Path<Uuid>,
         Json(request): Json<ReserveRequest>,
     ) -> Result<Json<()>, Error> {
-        Ok(Json(inventory.reserve(id, &request.items).await?))
+        Ok(Json(inventory.reserve(id, &request.items, &request.hold).await?))
     }
 
     pub async fn release(State(inventory): AppState, _: InternalCall, Path(id): Path<Uuid>) -> Result<Json<()>, Error> {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::{
     Inventory,
-    model::{Shortage, StockItem},
+    model::{Hold, OverLimit, Shortage, StockItem},
     store::{self, StockError},
 };
 
@@ -19,8 +19,9 @@ use crate::{
 pub trait InventoryClient: Send + Sync {
     /// Units available now per variant; variants with no stock are absent.
     async fn availability(&self, variants: &[Uuid]) -> Result<HashMap<Uuid, i64>, Error>;
-    /// Makes `reservation` hold exactly `items` for the configured time.
-    async fn reserve(&self, reservation: Uuid, items: &[StockItem]) -> Result<(), Error>;
+    /// Makes `reservation` hold exactly `items` on the terms of `hold` (its holder's limits;
+    /// its time, else the configured time). Over a holder's limit it is a 409 `hold-limit`.
+    async fn reserve(&self, reservation: Uuid, items: &[StockItem], hold: &Hold) -> Result<(), Error>;
     /// Gives a reservation's units back.
     async fn release(&self, reservation: Uuid) -> Result<(), Error>;
     /// Sells `items` to `order`, using up `consume`d reservations; idempotent per order.
@@ -44,10 +45,35 @@ pub fn shortage_problem(shortages: &[Shortage]) -> Error {
     }
 }
 
+/// The 409 a hold over its holder's limit becomes.
+pub fn over_limit_problem(over: &OverLimit) -> Error {
+    let detail = match over.variant_id {
+        Some(_) => format!(
+            "Carts from here already hold as many of this item as one shopper may ({}); buy what is in the cart, or sign in to hold more.",
+            over.limit
+        ),
+        None => format!(
+            "Carts from here already hold as many items as one shopper may ({}); buy what is in the cart, or sign in to hold more.",
+            over.limit
+        ),
+    };
+    let mut extra = serde_json::Map::new();
+    extra.insert("limit".into(), over.limit.into());
+    if let Some(variant) = over.variant_id {
+        extra.insert("variant_id".into(), variant.to_string().into());
+    }
+    Error::Conflict {
+        code: "hold-limit".into(),
+        detail,
+        extra,
+    }
+}
+
 impl From<StockError> for Error {
     fn from(e: StockError) -> Self {
         match e {
             StockError::Shortage(s) => shortage_problem(&s),
+            StockError::OverLimit(over) => over_limit_problem(&over),
             StockError::Database(e) => e.into(),
         }
     }
@@ -59,9 +85,25 @@ impl InventoryClient for Inventory {
         Ok(store::availability(&self.pool, variants).await?)
     }
 
-    async fn reserve(&self, reservation: Uuid, items: &[StockItem]) -> Result<(), Error> {
-        let expires_at = chrono::Utc::now() + self.config.reservation_ttl();
-        pola_core::db::retry_deadlocks(|| store::reserve(&self.pool, reservation, items, expires_at)).await?;
+    async fn reserve(&self, reservation: Uuid, items: &[StockItem], hold: &Hold) -> Result<(), Error> {
+        let ttl = hold
+            .ttl_secs
+            .map_or_else(|| self.config.reservation_ttl(), std::time::Duration::from_secs);
+        let expires_at = chrono::Utc::now() + ttl;
+        let reserved = pola_core::db::retry_deadlocks(|| store::reserve(&self.pool, reservation, items, hold, expires_at)).await;
+        match reserved {
+            Ok(Some(units)) => {
+                metrics::histogram!("inventory_units_held_per_holder").record(units as f64);
+            }
+            Ok(None) => {}
+            Err(StockError::OverLimit(over)) => {
+                let limit = if over.variant_id.is_some() { "variant" } else { "total" };
+                metrics::counter!("inventory_holds_over_limit_total", "limit" => limit).increment(1);
+                tracing::info!(reservation.id = %reservation, limit, units = over.would_hold, "hold refused: its holder would hold too much");
+                return Err(over_limit_problem(&over));
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(())
     }
 
@@ -98,6 +140,8 @@ pub struct AvailabilityQuery {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ReserveRequest {
     pub items: Vec<StockItem>,
+    #[serde(default)]
+    pub hold: Hold,
 }
 
 /// Body of `POST /internal/v1/inventory/sales`.
@@ -117,8 +161,11 @@ impl InventoryClient for HttpInventory {
         self.0.post("/internal/v1/inventory/availability", &query).await
     }
 
-    async fn reserve(&self, reservation: Uuid, items: &[StockItem]) -> Result<(), Error> {
-        let request = ReserveRequest { items: items.to_vec() };
+    async fn reserve(&self, reservation: Uuid, items: &[StockItem], hold: &Hold) -> Result<(), Error> {
+        let request = ReserveRequest {
+            items: items.to_vec(),
+            hold: *hold,
+        };
         self.0
             .post(&format!("/internal/v1/inventory/reservations/{reservation}"), &request)
             .await

@@ -64,6 +64,7 @@ impl Inventory {
                 }
             }
             if expired.len() < 500 {
+                store::prune_holders(&self.pool).await?;
                 return Ok(released);
             }
         }

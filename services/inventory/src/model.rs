@@ -184,6 +184,64 @@ pub fn parse_location(raw: &str) -> Result<String, &'static str> {
     }
 }
 
+/// The terms of a reservation: for whom, and for how long.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// A holder whose holds all count against one limit (a guest's address), if any.
+    pub holder: Option<Holder>,
+    /// How long the units are held, in seconds; None: `inventory.reservation_ttl_secs`.
+    pub ttl_secs: Option<u64>,
+}
+
+/// Whose holds count together, and how much they may hold at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    /// An opaque key (a keyed hash: never the address itself).
+    pub key: Uuid,
+    /// Most units of one variant held at once, in all its reservations.
+    pub max_per_variant: i64,
+    /// Most units held at once, in all.
+    pub max_units: i64,
+}
+
+/// A hold refused because its holder would hold more than it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OverLimit {
+    /// The variant over its limit; None when the total is.
+    pub variant_id: Option<Uuid>,
+    pub limit: i64,
+    /// What the holder would hold with this reservation.
+    pub would_hold: i64,
+}
+
+/// Checks that `holder`, holding `elsewhere` (units per variant in its other reservations),
+/// may also hold `items`.
+pub fn check_holder(holder: &Holder, elsewhere: &BTreeMap<Uuid, i64>, items: &[StockItem]) -> Result<(), OverLimit> {
+    let mut wanted: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for item in items {
+        *wanted.entry(item.variant_id).or_default() += i64::from(item.quantity);
+    }
+    for (variant, quantity) in &wanted {
+        let would_hold = elsewhere.get(variant).copied().unwrap_or(0) + quantity;
+        if would_hold > holder.max_per_variant {
+            return Err(OverLimit {
+                variant_id: Some(*variant),
+                limit: holder.max_per_variant,
+                would_hold,
+            });
+        }
+    }
+    let would_hold = elsewhere.values().sum::<i64>() + wanted.values().sum::<i64>();
+    if would_hold > holder.max_units {
+        return Err(OverLimit {
+            variant_id: None,
+            limit: holder.max_units,
+            would_hold,
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,5 +339,35 @@ mod tests {
         )
         .expect("the released unit");
         assert_eq!(stock[&(v, "colombo".into())], Level { on_hand: 0, reserved: 0 });
+    }
+
+    #[test]
+    fn a_holder_may_hold_up_to_its_limits_per_variant_and_in_all() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let holder = Holder {
+            key: Uuid::now_v7(),
+            max_per_variant: 10,
+            max_units: 15,
+        };
+        let item = |variant_id, quantity| StockItem { variant_id, quantity };
+        let elsewhere = BTreeMap::from([(a, 6)]);
+        assert_eq!(check_holder(&holder, &elsewhere, &[item(a, 4)]), Ok(()));
+        assert_eq!(
+            check_holder(&holder, &elsewhere, &[item(a, 3), item(a, 2)]),
+            Err(OverLimit {
+                variant_id: Some(a),
+                limit: 10,
+                would_hold: 11
+            })
+        );
+        assert_eq!(check_holder(&holder, &elsewhere, &[item(b, 9)]), Ok(()));
+        assert_eq!(
+            check_holder(&holder, &elsewhere, &[item(b, 10)]),
+            Err(OverLimit {
+                variant_id: None,
+                limit: 15,
+                would_hold: 16
+            })
+        );
     }
 }

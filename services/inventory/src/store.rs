@@ -1,21 +1,26 @@
 //! Inventory's SQL. Every change runs in one transaction that locks what it touches in one order
-//! — reservation rows first, then stock rows by (variant, location) — so concurrent checkouts
+//! — a holder's row (only reserving takes it), then reservation rows, then stock rows by
+//! (variant, location) — so concurrent checkouts
 //! serialise on the rows they share and never deadlock each other by order; the rules in
 //! `model` then run on the locked rows.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row, mysql::MySqlRow};
 use uuid::Uuid;
 
-use crate::model::{self, Allocation, LedgerEntry, Level, Levels, LocationStock, Shortage, StockItem, Take, VariantStock};
+use crate::model::{
+    self, Allocation, Hold, LedgerEntry, Level, Levels, LocationStock, OverLimit, Shortage, StockItem, Take, VariantStock,
+};
 
 /// Why a change could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum StockError {
     #[error("not enough stock")]
     Shortage(Vec<Shortage>),
+    #[error("the holder would hold more than it may")]
+    OverLimit(OverLimit),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -113,15 +118,55 @@ fn variants_of(held: &[Allocation], items: &[StockItem]) -> BTreeSet<Uuid> {
         .collect()
 }
 
-/// Sets what `reservation` holds to `items` (creating it, or replacing what it held), until
-/// `expires_at`. All or nothing: on shortage the reservation keeps what it had.
+/// Units per variant that `holder` holds in reservations other than `except`.
+#[derive(sqlx::FromRow)]
+struct HeldUnits {
+    variant_id: Uuid,
+    quantity: i64,
+}
+
+/// Locks `holder`'s row (made on first use): holds of one holder are counted one at a time.
+async fn lock_holder(conn: &mut MySqlConnection, holder: Uuid) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO holders (holder) VALUES (?) ON DUPLICATE KEY UPDATE holder = holder")
+        .bind(holder)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn held_by(conn: &mut MySqlConnection, holder: Uuid, except: Uuid) -> sqlx::Result<BTreeMap<Uuid, i64>> {
+    // Expired holds count until the sweeper returns them: their units are still out of stock.
+    let rows: Vec<HeldUnits> = sqlx::query_as(
+        "SELECT ri.variant_id, CAST(SUM(ri.quantity) AS SIGNED) AS quantity
+         FROM reservations r JOIN reservation_items ri ON ri.reservation_id = r.id
+         WHERE r.holder = ? AND r.id <> ? GROUP BY ri.variant_id",
+    )
+    .bind(holder)
+    .bind(except)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.variant_id, r.quantity)).collect())
+}
+
+/// Sets what `reservation` holds to `items` (creating it, or replacing what it held), on the
+/// terms of `hold`, until `expires_at`. All or nothing: on shortage, or when its holder would
+/// hold more than it may, the reservation keeps what it had. Returns the units its holder holds
+/// now, in all, if it has one.
 pub async fn reserve(
     pool: &MySqlPool,
     reservation: Uuid,
     items: &[StockItem],
+    hold: &Hold,
     expires_at: DateTime<Utc>,
-) -> Result<(), StockError> {
+) -> Result<Option<i64>, StockError> {
     let mut tx = pool.begin().await?;
+    let mut holding = None;
+    if let Some(holder) = &hold.holder {
+        lock_holder(&mut tx, holder.key).await?;
+        let elsewhere = held_by(&mut tx, holder.key, reservation).await?;
+        model::check_holder(holder, &elsewhere, items).map_err(StockError::OverLimit)?;
+        holding = Some(elsewhere.values().sum::<i64>() + items.iter().map(|i| i64::from(i.quantity)).sum::<i64>());
+    }
     let held = lock_held(&mut tx, reservation).await?;
     let mut levels = lock_levels(&mut tx, &variants_of(&held, items)).await?;
     let before = levels.clone();
@@ -144,16 +189,25 @@ pub async fn reserve(
         insert.build().execute(&mut *tx).await?;
     }
     sqlx::query(
-        "INSERT INTO reservations (id, expires_at, created_at) VALUES (?, ?, ?)
-         ON DUPLICATE KEY UPDATE expires_at = VALUES(expires_at)",
+        "INSERT INTO reservations (id, expires_at, created_at, holder) VALUES (?, ?, ?, ?)
+         ON DUPLICATE KEY UPDATE expires_at = VALUES(expires_at), holder = VALUES(holder)",
     )
     .bind(reservation)
     .bind(expires_at)
     .bind(Utc::now())
+    .bind(hold.holder.map(|h| h.key))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(holding)
+}
+
+/// Forgets holders that hold nothing any more (the sweeper's last step).
+pub async fn prune_holders(pool: &MySqlPool) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE h FROM holders h LEFT JOIN reservations r ON r.holder = h.holder WHERE r.id IS NULL")
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 /// Returns what a reservation holds to stock and forgets it. Releasing an unknown or expired

@@ -227,6 +227,8 @@ impl Services {
                 pool(pola_cart::SERVICE, &pola_cart::MIGRATOR).await?,
                 needs_catalog()?,
                 needs_inventory()?,
+                config.cart.clone(),
+                keys.derive_key("cart client address"),
             )),
             false => None,
         };

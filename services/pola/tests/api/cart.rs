@@ -155,3 +155,75 @@ async fn one_customer_cannot_see_or_change_anothers_cart() {
     let mine = app.api.get("/api/v1/cart", Some(&owner.access)).await.expect(200);
     assert_eq!(mine.get("lines")[0]["quantity"], 2);
 }
+
+/// A guest adding `quantity` of `variant` to a new cart from `address` (as the edge would name it,
+/// and, behind the edge, as the connection really comes from).
+async fn guest_adds(
+    app: &crate::harness::TestApp,
+    address: [u8; 4],
+    variant: uuid::Uuid,
+    quantity: u32,
+) -> pola_core::testing::Reply {
+    let address = std::net::IpAddr::from(address);
+    reqwest::Client::builder()
+        .local_address(address)
+        .build()
+        .expect("a client")
+        .post(format!("{}/api/v1/cart/lines", app.api.base))
+        .header("x-forwarded-for", address.to_string())
+        .json(&json!({"variant_id": variant, "quantity": quantity}))
+        .send_reply()
+        .await
+}
+
+#[tokio::test]
+async fn guest_carts_from_one_address_cannot_hold_a_products_last_units_beyond_the_bound() {
+    let app = spawn_app().await;
+    let limits = app.config.cart.clone();
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Hoarded Dimbula", 90_000, 100).await;
+    let hoarder = [127, 0, 0, 7];
+
+    // The attack that held a whole product: ten guest carts of 100 units each, from one address.
+    let too_many = guest_adds(&app, hoarder, tea.variant, 100).await.expect_problem(409);
+    assert_eq!(too_many.body["type"], "https://pola.lk/problems/cart-limit");
+    let mut held = 0;
+    for _ in 0..10 {
+        let reply = guest_adds(&app, hoarder, tea.variant, limits.guest_max_per_variant).await;
+        match reply.status {
+            201 => held += limits.guest_max_per_variant,
+            _ => {
+                let reply = reply.expect_problem(409);
+                assert_eq!(reply.body["type"], "https://pola.lk/problems/hold-limit", "{}", reply.body);
+            }
+        }
+    }
+    assert_eq!(held, limits.address_max_per_variant, "one address holds at most its bound");
+    let left = 100 - i64::from(held);
+    assert_eq!(app.available(tea.product, tea.variant).await, left);
+
+    // Everybody else can still have the rest: a guest elsewhere, and a signed-in customer on the
+    // same address (an account is the unit there, not the address).
+    guest_adds(&app, [127, 0, 0, 8], tea.variant, 10).await.expect(201);
+    let shopper = app.shopper().await;
+    app.add_to_cart(&shopper.access, tea.variant, 40).await.expect(201);
+    assert_eq!(app.available(tea.product, tea.variant).await, left - 50);
+
+    // A large line holds its units for a short time only.
+    let ttl: Vec<i64> =
+        sqlx::query_scalar("SELECT TIMESTAMPDIFF(SECOND, created_at, expires_at) FROM reservations ORDER BY created_at")
+            .fetch_all(app.inventory.pool())
+            .await
+            .expect("holds");
+    let short = i64::try_from(limits.short_hold_secs).expect("small");
+    assert!(
+        ttl.iter().filter(|t| **t <= short).count() >= 3,
+        "the lines of 10 and 40 hold briefly: {ttl:?}"
+    );
+
+    // What addresses hold is in the metrics (without the addresses).
+    let metrics = app.ops.get("/metrics", None).await.expect(200);
+    let text = metrics.body.as_str().expect("text");
+    assert!(text.contains("inventory_holds_over_limit_total{limit=\"variant\"}"), "{text}");
+    assert!(text.contains("inventory_units_held_per_holder"), "{text}");
+}

@@ -1,0 +1,1 @@
+CREATE INDEX ix_reservations_holder ON reservations (holder);
