@@ -196,8 +196,13 @@ pub struct Upstream {
     pub connect_timeout_ms: u64,
     /// Time to wait for an upstream's response. Default 30000 ms.
     pub read_timeout_ms: u64,
-    /// Tries of an idempotent request on other members after a failed connect. Default 2.
+    /// Tries on other members of a request whose connect failed (nothing was sent), or whose
+    /// member died before answering when it is safe to send again. Default 2.
     pub connect_retries: u32,
+    /// Routes whose services honour an `Idempotency-Key`: a request on them that carries one
+    /// may be sent again to another member if its member died before answering (as GET, HEAD
+    /// and OPTIONS always may). Default `POST /api/v1/orders`.
+    pub idempotency_key_routes: Vec<RouteRule>,
 }
 
 impl Default for Upstream {
@@ -206,6 +211,7 @@ impl Default for Upstream {
             connect_timeout_ms: 1000,
             read_timeout_ms: 30_000,
             connect_retries: 2,
+            idempotency_key_routes: vec!["POST /api/v1/orders".parse().expect("a route")],
         }
     }
 }

@@ -617,6 +617,46 @@ impl ProxyHttp for Edge {
         e
     }
 
+    /// A member that died with the request in flight, before any of its answer came back, is
+    /// left for another when sending the request again is safe: GET, HEAD and OPTIONS, or a
+    /// request carrying an `Idempotency-Key` on a route whose service honours it (and whose
+    /// body the edge still has whole). Anything else fails: a second try could do it twice.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let died = matches!(
+            e.etype(),
+            ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
+        );
+        let request = session.req_header();
+        let upstream = &self.shared.config.upstream;
+        let repeatable = matches!(request.method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS)
+            || (request.headers.contains_key("idempotency-key")
+                && upstream
+                    .idempotency_key_routes
+                    .iter()
+                    .any(|r| r.allows(&request.method, request.uri.path())));
+        let unanswered = session.response_written().is_none() && !session.as_ref().retry_buffer_truncated();
+        let tries_left = ctx.tried.len() <= usize::try_from(upstream.connect_retries).unwrap_or(0);
+        if died && repeatable && unanswered && tries_left {
+            tracing::warn!(upstream = %peer.address(), request_id = %ctx.request_id, error = %e, "a member failed before answering; trying another");
+            metrics::counter!("edge_upstream_retries_total", "after" => "member-failed").increment(1);
+            e.set_retry(true);
+        } else if request.method.is_idempotent() && !session.as_ref().retry_buffer_truncated() {
+            // Pingora's own rule: a pooled connection that turned out closed may be retried.
+            e.retry.decide_reuse(client_reused);
+        } else {
+            e.set_retry(false);
+        }
+        e
+    }
+
     async fn upstream_request_filter(&self, _session: &mut Session, upstream: &mut RequestHeader, ctx: &mut Ctx) -> Result<()> {
         if let Some(client) = ctx.client {
             upstream.insert_header("x-forwarded-for", client.to_string())?;
@@ -645,6 +685,13 @@ impl ProxyHttp for Edge {
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let (status, detail) = match e.etype() {
             ErrorType::HTTPStatus(413) => (413, "The request body is too large."),
+            // Nothing was sent: no member could be reached. Clients know to come back after a
+            // 503 with Retry-After; a 502 would say the shop answered badly.
+            ErrorType::ConnectTimedout | ErrorType::ConnectRefused | ErrorType::ConnectNoRoute | ErrorType::ConnectError
+                if !matches!(e.esource(), pingora::ErrorSource::Downstream) =>
+            {
+                (503, "The shop cannot be reached right now; try again in a moment.")
+            }
             ErrorType::HTTPStatus(503) => (503, "The shop cannot take this request right now; try again in a moment."),
             ErrorType::HTTPStatus(code) => (*code, "The request could not be served."),
             ErrorType::ReadTimedout if matches!(e.esource(), pingora::ErrorSource::Downstream) => {
@@ -657,8 +704,10 @@ impl ProxyHttp for Edge {
         // request down a connection that is about to close.
         session.set_keepalive(None);
         let mut headers = vec![("connection", "close".to_owned())];
-        if status >= 502 {
-            headers.push(("retry-after", "5".to_owned()));
+        match status {
+            503 => headers.push(("retry-after", "1".to_owned())),
+            502.. => headers.push(("retry-after", "5".to_owned())),
+            _ => {}
         }
         let written = match ctx.refused {
             Some("waf") => self.waf_problem(session, ctx, status, &headers).await,

@@ -1509,3 +1509,148 @@ async fn with_dcs_app_killed_and_its_database_primary_reads_go_to_dr_and_come_ba
     let metrics = edge.metrics().await;
     assert!(metrics.contains("edge_site_writable{site=\"dr\"} 0"), "{metrics}");
 }
+
+/// A member that takes every request whole and dies before answering it (it closes the
+/// connection, as a process killed with the request in flight does); its readiness check passes.
+struct Dying {
+    addr: SocketAddr,
+    /// Requests it took (other than checks).
+    took: Arc<AtomicU64>,
+}
+
+impl Dying {
+    fn start() -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let addr = listener.local_addr().expect("an address");
+        let took = Arc::new(AtomicU64::new(0));
+        let counted = took.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let counted = counted.clone();
+                std::thread::spawn(move || {
+                    let mut request = Vec::new();
+                    let mut buffer = [0u8; 4096];
+                    // Read the head and whatever body came with it.
+                    while let Ok(n @ 1..) = stream.read(&mut buffer) {
+                        request.extend_from_slice(&buffer[..n]);
+                        let text = String::from_utf8_lossy(&request);
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let length = text[..end]
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length:")
+                                        .map(|v| v.trim().to_owned())
+                                })
+                                .and_then(|v| v.parse::<usize>().ok())
+                                .unwrap_or(0);
+                            if request.len() >= end + 4 + length {
+                                break;
+                            }
+                        }
+                    }
+                    if String::from_utf8_lossy(&request).starts_with("GET /readyz ") {
+                        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nready");
+                    } else if !request.is_empty() {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // Dropped: the connection closes with no answer.
+                });
+            }
+        });
+        Self { addr, took }
+    }
+}
+
+#[tokio::test]
+async fn a_member_dying_before_it_answers_is_retried_elsewhere_only_when_a_second_try_is_safe() {
+    let dying = Dying::start();
+    let good = Upstream::start("good");
+    let edge = EdgeProcess::start(&format!(
+        "{SITE}\n{UNLIMITED}\n[[pools]]\nname = \"main\"\nprefixes = [\"/\"]\ndc = [\"{}\", \"{}\"]\n",
+        dying.addr, good.addr
+    ));
+    let http = client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while edge_status(&edge).await["pools"][0]["members"]
+        .as_array()
+        .is_none_or(|m| m.iter().any(|m| m["healthy"] != true))
+    {
+        assert!(Instant::now() < deadline, "both members never became healthy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut answers = std::collections::BTreeMap::<(&str, u16), u64>::new();
+    for i in 0..10 {
+        let key = format!("order-attempt-{i}");
+        let requests = [
+            // Not a catalogue read: the micro-cache would answer those.
+            ("GET", http.get(format!("{}/api/v1/steady", edge.public))),
+            (
+                "keyed POST",
+                http.post(format!("{}/api/v1/orders", edge.public))
+                    .header("idempotency-key", &key)
+                    .json(&json!({"lines": []})),
+            ),
+            (
+                "plain POST",
+                http.post(format!("{}/api/v1/cart/lines", edge.public))
+                    .json(&json!({"quantity": 1})),
+            ),
+            (
+                "keyed POST elsewhere",
+                http.post(format!("{}/api/v1/cart/lines", edge.public))
+                    .header("idempotency-key", &key)
+                    .json(&json!({"quantity": 1})),
+            ),
+        ];
+        for (what, request) in requests {
+            let response = request.send().await.expect("an answer");
+            *answers.entry((what, response.status().as_u16())).or_default() += 1;
+        }
+    }
+    let took = dying.took.load(Ordering::Relaxed);
+    println!("answers {answers:?}; the dying member took {took} requests");
+    assert_eq!(answers.get(&("GET", 200)), Some(&10), "{answers:?}");
+    assert_eq!(answers.get(&("keyed POST", 200)), Some(&10), "{answers:?}");
+    // Sent once, to whichever member: where that was the dying one, the client hears so.
+    let failed = |what| answers.get(&(what, 502)).copied().unwrap_or(0);
+    for what in ["plain POST", "keyed POST elsewhere"] {
+        assert_eq!(
+            answers.get(&(what, 200)).copied().unwrap_or(0) + failed(what),
+            10,
+            "{answers:?}"
+        );
+    }
+    let unsafe_failed = failed("plain POST") + failed("keyed POST elsewhere");
+    assert!(unsafe_failed > 0, "round robin sent some to the dying member: {answers:?}");
+    // Every POST that failed reached only the dying member: none was done twice.
+    let good_posts = good.seen.load(Ordering::Relaxed) - 10 - 10;
+    assert_eq!(
+        good_posts + unsafe_failed,
+        20,
+        "{answers:?}, {good_posts} other POSTs reached the good member"
+    );
+}
+
+#[tokio::test]
+async fn when_no_member_of_the_active_site_can_be_reached_the_answer_is_503_with_retry_after() {
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = nobody.local_addr().expect("an address");
+    drop(nobody);
+    let edge = EdgeProcess::start(&format!(
+        "{SITE}\n[[pools]]\nname = \"main\"\nprefixes = [\"/\"]\ndc = [\"{addr}\"]\n"
+    ));
+    for request in [
+        client().get(format!("{}/api/v1/catalog/products", edge.public)),
+        client()
+            .post(format!("{}/api/v1/cart/lines", edge.public))
+            .json(&json!({"quantity": 1})),
+    ] {
+        let response = request.send().await.expect("an answer");
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert_security_headers("503", response.headers());
+    }
+}
