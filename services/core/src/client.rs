@@ -128,12 +128,16 @@ impl ServiceClient {
                         attempt,
                         "internal call failed"
                     );
+                    // A 503 is a service that answered: busy, or its site switching. It is
+                    // retried like any transient failure, but it does not open the breaker,
+                    // which would keep failing calls for 10 s after the switch is over.
+                    self.record(response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE);
                 }
                 Err(e) => {
                     tracing::warn!(service = self.service, error = %e, attempt, "internal call failed");
+                    self.record(false);
                 }
             }
-            self.record(false);
             if attempt < ATTEMPTS && !self.breaker_open() {
                 tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt * attempt))).await;
             } else {

@@ -106,6 +106,14 @@ impl From<sqlx::Error> for Error {
 }
 
 impl Error {
+    /// A failure that passes by itself: a database switching roles or away for a moment (the
+    /// connection dropped, `read_only`), a pool or a service busy or briefly unreachable, work
+    /// shed under load. Whoever meets one retries with back-off, however long it lasts; it is
+    /// never parked or refused for good (as Pingora's errors carry a retry flag).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Unavailable(_) | Error::Busy(_) | Error::NotWritable)
+    }
+
     pub fn not_found(what: impl Into<String>) -> Self {
         Error::NotFound(what.into())
     }

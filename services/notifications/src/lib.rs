@@ -18,7 +18,6 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveTime, Utc};
 use pola_core::{
-    Error,
     config::NotificationsConfig,
     events::{
         Envelope,
@@ -151,15 +150,6 @@ fn failure(e: SendError) -> Failure {
     }
 }
 
-/// A service's error, as a consumer sees it: the key service or a database being away is worth
-/// a retry; anything else is not.
-fn lookup_failure(e: Error) -> Failure {
-    match e {
-        Error::Unavailable(_) | Error::Internal(_) => Failure::Retry(anyhow::anyhow!("{e}")),
-        e => Failure::Reject(anyhow::anyhow!("{e}")),
-    }
-}
-
 impl Notifications {
     pub fn new(
         pool: MySqlPool,
@@ -234,8 +224,7 @@ impl Notifications {
     where
         F: std::future::Future<Output = Result<(), SendError>>,
     {
-        let store = |e: sqlx::Error| Failure::Retry(e.into());
-        if self.settled(event.id, channel, recipient).await.map_err(store)? {
+        if self.settled(event.id, channel, recipient).await.map_err(Failure::from)? {
             return Ok(());
         }
         let breaker = &self.breakers[channel as usize];
@@ -249,12 +238,12 @@ impl Notifications {
             Ok(()) => self
                 .record(event, channel, recipient, "sent", None, None)
                 .await
-                .map_err(store),
+                .map_err(Failure::from),
             Err(SendError::Refused(why)) => {
                 tracing::warn!(event.id = %event.id, event.type = %event.kind, channel = channel.as_str(), why = %why, "message refused; not sent");
                 self.record(event, channel, recipient, "refused", Some(&why), None)
                     .await
-                    .map_err(store)
+                    .map_err(Failure::from)
             }
             Err(e) => Err(failure(e)),
         }
@@ -268,7 +257,7 @@ impl Notifications {
             "shop_url": self.config.shop_url,
         });
         if let Some(order) = event.data["order_id"].as_str().and_then(|s| s.parse::<Uuid>().ok()) {
-            let order = self.orders.customer_order(contact.id, order).await.map_err(lookup_failure)?;
+            let order = self.orders.customer_order(contact.id, order).await.map_err(Failure::from)?;
             context["order"] = json!(order_number(order.id));
             context["total"] = json!(rupees(order.total.amount_minor));
             context["items"] = json!(
@@ -288,7 +277,7 @@ impl Notifications {
             .as_str()
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| Failure::Reject(anyhow::anyhow!("{} has no customer_id", event.kind)))?;
-        let Some(contact) = self.identity.contact(customer).await.map_err(lookup_failure)? else {
+        let Some(contact) = self.identity.contact(customer).await.map_err(Failure::from)? else {
             // Erased: there is no one to write to.
             return Ok(());
         };
@@ -315,11 +304,11 @@ impl Notifications {
             if !self
                 .settled(event.id, Channel::Sms, &recipient)
                 .await
-                .map_err(|e| Failure::Retry(e.into()))?
+                .map_err(Failure::from)?
             {
                 self.record(event, Channel::Sms, &recipient, "waiting", Some("quiet hours"), Some(until))
                     .await
-                    .map_err(|e| Failure::Retry(e.into()))?;
+                    .map_err(Failure::from)?;
             }
             return Ok(());
         }
@@ -339,10 +328,10 @@ impl Notifications {
                 .ok_or_else(|| Failure::Reject(anyhow::anyhow!("{} has no {field}", event.kind)))
         };
         let (customer, reset) = (id("customer_id")?, id("reset_id")?);
-        let Some(contact) = self.identity.contact(customer).await.map_err(lookup_failure)? else {
+        let Some(contact) = self.identity.contact(customer).await.map_err(Failure::from)? else {
             return Ok(());
         };
-        let Some(secret) = self.identity.reset_secret(customer, reset).await.map_err(lookup_failure)? else {
+        let Some(secret) = self.identity.reset_secret(customer, reset).await.map_err(Failure::from)? else {
             return Ok(());
         };
         let minutes = pola_identity::reset::LIFETIME.num_minutes();

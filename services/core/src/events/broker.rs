@@ -18,6 +18,8 @@ use crate::config::EventsConfig;
 pub const ATTEMPT_HEADER: &str = "x-pola-attempt";
 /// A message header: why a delivery was parked.
 pub const ERROR_HEADER: &str = "x-pola-error";
+/// Transient failures in a row (they do not count as attempts: such a delivery is never parked).
+pub const TRANSIENT_HEADER: &str = "x-pola-transient";
 
 /// Opens a connection and a channel in confirm mode, with the events exchange declared.
 pub async fn connect(config: &EventsConfig, name: &str) -> anyhow::Result<(Connection, Channel)> {

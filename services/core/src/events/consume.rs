@@ -42,7 +42,33 @@ pub enum Failure {
     /// Trying again cannot help (an event this consumer cannot read): parked at once.
     #[error("{0:#}")]
     Reject(anyhow::Error),
+    /// Passes by itself (a database switching roles, a service briefly away): retried with
+    /// back-off for as long as it lasts, and never parked.
+    #[error("{0:#}")]
+    Transient(anyhow::Error),
 }
+
+/// A service's error, as a consumer sees it: transient ones wait it out, an unexpected one is
+/// retried (and parked if it persists), and a refusal (bad data, a 4xx) is parked at once.
+impl From<crate::Error> for Failure {
+    fn from(e: crate::Error) -> Self {
+        match e {
+            e if e.is_transient() => Failure::Transient(anyhow::anyhow!("{e}")),
+            crate::Error::Internal(e) => Failure::Retry(e),
+            e => Failure::Reject(anyhow::anyhow!("{e}")),
+        }
+    }
+}
+
+/// A database error, as a consumer sees it: transient when the database is switching or away.
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Failure::from(crate::Error::from(e))
+    }
+}
+
+/// A transient failure waits at most this long between tries: a site switch takes seconds.
+const TRANSIENT_MAX_DELAY_MS: u64 = 10_000;
 
 /// What a consumer does with each event.
 #[async_trait]
@@ -272,6 +298,10 @@ impl Consumer {
                 let last = usize::try_from(attempt).unwrap_or(usize::MAX) > self.config.retry_delays_ms.len();
                 tracing::warn!(queue = %self.subscription.queue, event.id = %envelope.id, event.type = %envelope.kind, attempt, error = %failure, "event handling failed");
                 match failure {
+                    Failure::Transient(_) => {
+                        self.retry_transient(channel, delivery).await?;
+                        Ok(Outcome::Retried)
+                    }
                     Failure::Retry(_) if !last => {
                         self.retry(channel, delivery, 1).await?;
                         Ok(Outcome::Retried)
@@ -344,6 +374,35 @@ impl Consumer {
         .await
     }
 
+    /// Sends a copy to a delay queue without counting an attempt towards parking: each
+    /// transient failure in a row waits longer, up to the longest configured delay that is at
+    /// most `TRANSIENT_MAX_DELAY_MS`.
+    async fn retry_transient(&self, channel: &Channel, delivery: &Delivery) -> anyhow::Result<()> {
+        let waits = broker::header_number(&delivery.properties, broker::TRANSIENT_HEADER) + 1;
+        let delays = &self.config.retry_delays_ms;
+        let short: Vec<u64> = delays.iter().copied().filter(|d| *d <= TRANSIENT_MAX_DELAY_MS).collect();
+        let delay = short
+            .get(
+                usize::try_from(waits - 1)
+                    .unwrap_or(usize::MAX)
+                    .min(short.len().saturating_sub(1)),
+            )
+            .copied()
+            .unwrap_or(delays[0]);
+        let mut headers = FieldTable::default();
+        let attempt = broker::header_number(&delivery.properties, broker::ATTEMPT_HEADER);
+        headers.insert(ShortString::from(broker::ATTEMPT_HEADER), AMQPValue::LongLongInt(attempt));
+        headers.insert(ShortString::from(broker::TRANSIENT_HEADER), AMQPValue::LongLongInt(waits));
+        metrics::counter!("events_transient_retries_total", "queue" => self.subscription.queue.clone()).increment(1);
+        self.republish(
+            channel,
+            delivery,
+            &broker::retry_queue(&self.subscription.queue, delay),
+            headers,
+        )
+        .await
+    }
+
     async fn park(&self, channel: &Channel, delivery: &Delivery, error: &str) -> anyhow::Result<()> {
         let attempt = broker::header_number(&delivery.properties, broker::ATTEMPT_HEADER) + 1;
         let mut headers = FieldTable::default();
@@ -362,5 +421,31 @@ impl Consumer {
         let id = properties.message_id().as_ref().map_or("", |s| s.as_str());
         let kind = properties.kind().as_ref().map_or("", |s| s.as_str());
         broker::publish_confirmed(channel, "", queue, &delivery.data, broker::properties(id, kind, headers)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_that_passes_by_itself_is_transient_a_refusal_is_rejected_the_unexpected_retried() {
+        let transient = [
+            crate::Error::NotWritable,
+            crate::Error::Unavailable("the inventory service is not answering".into()),
+            crate::Error::Busy("too many".into()),
+        ];
+        for e in transient {
+            assert!(matches!(Failure::from(e), Failure::Transient(_)));
+        }
+        assert!(matches!(Failure::from(sqlx::Error::PoolTimedOut), Failure::Transient(_)));
+        assert!(matches!(
+            Failure::from(crate::Error::NotFound("no such order".into())),
+            Failure::Reject(_)
+        ));
+        assert!(matches!(
+            Failure::from(crate::Error::Internal(anyhow::anyhow!("surprise"))),
+            Failure::Retry(_)
+        ));
     }
 }

@@ -31,6 +31,8 @@ struct Recorder {
     handled: Mutex<Vec<Envelope>>,
     calls: Mutex<HashMap<Uuid, u32>>,
     failing_customers: Mutex<HashSet<Uuid>>,
+    /// Customers whose events meet a database that is switching roles, this many more times.
+    switching_customers: Mutex<HashMap<Uuid, u32>>,
 }
 
 impl Recorder {
@@ -59,6 +61,18 @@ impl Handler for Recorder {
         let customer = event.data["customer_id"].as_str().and_then(|s| s.parse().ok());
         if customer.is_some_and(|c| self.failing_customers.lock().expect("unpoisoned").contains(&c)) {
             return Err(Failure::Retry(anyhow::anyhow!("the mail server is away")));
+        }
+        let switching = customer.is_some_and(|c| {
+            let mut switching = self.switching_customers.lock().expect("unpoisoned");
+            switching.get_mut(&c).is_some_and(|left| {
+                let now = *left > 0;
+                *left = left.saturating_sub(1);
+                now
+            })
+        });
+        if switching {
+            // What a look-up meets while the sites switch: the same error the services return.
+            return Err(Failure::from(pola_core::Error::NotWritable));
         }
         self.handled.lock().expect("unpoisoned").push(event.clone());
         Ok(())
@@ -218,6 +232,41 @@ async fn a_delivery_that_keeps_failing_is_retried_then_parked_and_can_be_replaye
         .await
         .expect("listed");
     assert!(empty.is_empty());
+}
+
+#[tokio::test]
+async fn a_look_up_that_meets_a_database_switching_roles_is_retried_until_it_passes_and_never_parked() {
+    let app = spawn_app_with(with_events(test_amqp_url())).await;
+    let recorder = Arc::new(Recorder::default());
+    let (_stop, queue) = consumer(&app, &recorder).await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Kandy", 70_000, 50).await;
+    let customer = Uuid::now_v7();
+    // Three times the two retries a failing delivery gets before it is parked.
+    recorder.switching_customers.lock().expect("unpoisoned").insert(customer, 6);
+    let order = uuid(
+        app.buy_now(&app.customer_token(customer), tea.variant, 1)
+            .await
+            .expect(201)
+            .get("id"),
+    );
+
+    let handled = recorder
+        .wait_for("the order placed, once the database takes writes again", |h| {
+            of_order(h, order).contains(&"order.placed".to_owned())
+        })
+        .await;
+    assert_eq!(of_order(&handled, order), ["order.placed"], "handled once");
+    let placed = handled.iter().find(|e| e.data["order_id"] == json!(order)).expect("placed");
+    assert_eq!(
+        recorder.calls.lock().expect("unpoisoned")[&placed.id],
+        7,
+        "six transient failures, then done"
+    );
+    let (parked, _) = parking::visit(&app.config.events, &queue, 10, |_| false)
+        .await
+        .expect("the parking queue");
+    assert!(parked.is_empty(), "nothing parked: {parked:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
