@@ -46,4 +46,5 @@ stop:
 	-bash scripts/mariadb.sh stop bench-mariadb
 	-bash scripts/sinks.sh stop
 	-bash scripts/rabbitmq.sh stop rabbitmq
+	-bash scripts/rabbitmq.sh stop rabbitmq-dr
 	-bash scripts/rabbitmq.sh stop test-rabbitmq

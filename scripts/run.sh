@@ -4,7 +4,7 @@
 #   DC: MariaDB 127.0.0.1:3307 (primary), `pola serve` :8088     state in var/sites/dc
 #   DR: MariaDB 127.0.0.1:3308 (semi-sync GTID replica), `pola serve` :8089   var/sites/dr
 #   the edge in front: customers http://127.0.0.1:8080, staff :8081, operators :9180
-#   RabbitMQ :5673, a notification worker per site, mail sink :2525 (var/mail), SMS sink :2580
+#   RabbitMQ per site (DC :5673, DR :5676), a notification worker per site, mail sink :2525 (var/mail), SMS sink :2580
 # a release build, the demo shop and a demo staff admin. Ctrl-C stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -56,8 +56,13 @@ pub struct Sites {
 }
 
 impl Sites {
-    /// Runs `site.yml` for a fresh pair of sites named `name`, with `products` demo products.
+    /// Runs `site.yml` for a fresh pair of sites named `name`.
     pub async fn up(name: &str) -> Sites {
+        Sites::up_with(name, json!({})).await
+    }
+
+    /// The same, with `overrides` of the playbooks' variables (`pola_ports` merged key by key).
+    pub async fn up_with(name: &str, overrides: Value) -> Sites {
         pola_core::install_crypto_provider();
         let dir = root().join("var/e2e").join(name);
         stop_processes(&dir);
@@ -79,7 +84,7 @@ impl Sites {
             edge_admin_port: port(),
             dir,
         };
-        let vars = json!({
+        let mut vars = json!({
             "pola_var": sites.dir,
             "pola_profile": "debug",
             "pola_seed_products": 20,
@@ -93,6 +98,14 @@ impl Sites {
                 "mq": mq_port,
             },
         });
+        for (key, value) in overrides.as_object().expect("an object of variables") {
+            match (vars.get_mut(key), value) {
+                (Some(Value::Object(base)), Value::Object(more)) => base.extend(more.clone()),
+                _ => {
+                    vars[key] = value.clone();
+                }
+            }
+        }
         std::fs::write(&sites.vars, serde_json::to_vec_pretty(&vars).expect("json")).expect("vars.json");
         for binary in ["pola", "pola-edge"] {
             let path = root().join("target/debug").join(binary);
@@ -149,6 +162,17 @@ impl Sites {
             .status()
             .expect("kill runs");
         assert!(status.success(), "mariadbd {pid} could not be killed");
+    }
+
+    /// SIGKILL to one of a site's processes (`pola-serve`, `pola-worker`, by its pid file).
+    pub fn kill(&self, site: Site, process: &str) {
+        let pidfile = self.dir.join(site.name()).join(format!("{process}.pid"));
+        let pid = std::fs::read_to_string(&pidfile).unwrap_or_else(|e| panic!("{}: {e}", pidfile.display()));
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "{process} {pid} could not be killed");
     }
 
     /// A root connection pool to a site's database.

@@ -183,6 +183,9 @@ pub struct EventsConfig {
     pub retry_delays_ms: Vec<u64>,
     /// Sent events are deleted from the outbox after this long. Default 72 h.
     pub outbox_retention_hours: u64,
+    /// `pola events republish` (failover.yml runs it on the new primary) sends again the
+    /// events relayed this recently. Default 15 minutes: longer than any worker falls behind.
+    pub republish_window_minutes: u64,
 }
 
 impl Default for EventsConfig {
@@ -196,6 +199,7 @@ impl Default for EventsConfig {
             prefetch: 64,
             retry_delays_ms: vec![1_000, 10_000, 60_000, 300_000, 1_800_000],
             outbox_retention_hours: 72,
+            republish_window_minutes: 15,
         }
     }
 }

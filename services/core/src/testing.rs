@@ -392,3 +392,145 @@ pub async fn sign_in_flood(base: &str, known: &str, n: u32) -> Flood {
     flood.took = started.elapsed();
     flood
 }
+
+/// A RabbitMQ node of this test's own (`scripts/rabbitmq.sh`), stopped and removed at the end.
+pub struct OwnBroker {
+    name: String,
+    port: u16,
+}
+
+impl OwnBroker {
+    fn script() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/rabbitmq.sh")
+    }
+
+    fn run(&self, args: &[&str]) {
+        let status = std::process::Command::new("bash")
+            .arg(Self::script())
+            .args(args)
+            .status()
+            .expect("bash runs");
+        assert!(status.success(), "rabbitmq.sh {args:?}");
+    }
+
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        // Its distribution and epmd ports are 10000 and 20000 above: keep them in range.
+        let port = 20_000 + port % 10_000;
+        let broker = Self {
+            name: format!("test-rabbitmq-{}", uuid::Uuid::now_v7().simple()),
+            port,
+        };
+        broker.restart();
+        broker
+    }
+
+    pub fn restart(&self) {
+        self.run(&["start", &self.name, &self.port.to_string()]);
+    }
+
+    pub fn stop(&self) {
+        self.run(&["stop", &self.name]);
+    }
+
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.stop();
+        let var = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../var")
+            .join(&self.name);
+        let _ = std::fs::remove_dir_all(var);
+    }
+}
+
+/// aiosmtpd on its own port, keeping messages in a Maildir; stopped (as a crash would) and
+/// started again on the same port on demand.
+pub struct MailServer {
+    /// The SMTP port.
+    pub port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl MailServer {
+    pub fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("pola-mail-{}", uuid::Uuid::now_v7().simple()));
+        // aiosmtpd makes the Maildir (with its tmp, new and cur) if it does not exist.
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let mut server = Self {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    fn python() -> std::path::PathBuf {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let output = std::process::Command::new("bash")
+            .arg(root.join("scripts/python.sh"))
+            .output()
+            .expect("scripts/python.sh runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        std::path::PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+    }
+
+    pub fn restart(&mut self) {
+        let child = std::process::Command::new(Self::python())
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{}", self.port),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(self.dir.join("Maildir"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("aiosmtpd starts");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "aiosmtpd did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Every message received so far, as it arrived.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        let Ok(entries) = std::fs::read_dir(self.dir.join("Maildir/new")) else {
+            return vec![];
+        };
+        entries.filter_map(|e| std::fs::read(e.ok()?.path()).ok()).collect()
+    }
+}
+
+impl Drop for MailServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -85,7 +85,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Events: what is parked after failing every retry.
+    /// Events: what is parked after failing every retry; sending recent events again.
     Events {
         #[command(subcommand)]
         command: EventsCommand,
@@ -108,6 +108,14 @@ enum EventsCommand {
         /// The consumer's queue.
         #[arg(long, global = true, default_value = "notifications")]
         queue: String,
+    },
+    /// After a failover: send again every event relayed in the last minutes, on the new primary.
+    /// The lost site's broker took with it what no worker had consumed yet; consumers' inboxes
+    /// make the ones already handled no-ops, so each is handled once.
+    Republish {
+        /// How far back, in minutes (events.republish_window_minutes, default 15).
+        #[arg(long)]
+        minutes: Option<u64>,
     },
 }
 
@@ -243,6 +251,23 @@ async fn main() -> anyhow::Result<()> {
         Command::Events {
             command: EventsCommand::Dlq { command, queue },
         } => dlq(&config, &queue, command).await,
+        Command::Events {
+            command: EventsCommand::Republish { minutes },
+        } => {
+            let window = std::time::Duration::from_secs(60 * minutes.unwrap_or(config.events.republish_window_minutes));
+            let services = connect(&config, false).await?;
+            for (service, pool) in services.outboxes() {
+                let events = pola_core::events::relay::republish(&pool, window).await?;
+                println!("{service}: {events} events to send again");
+                tracing::warn!(
+                    service,
+                    events,
+                    window_secs = window.as_secs(),
+                    "recent events marked for sending again"
+                );
+            }
+            Ok(())
+        }
         Command::Staff {
             command:
                 StaffCommand::Create {

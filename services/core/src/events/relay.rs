@@ -155,6 +155,21 @@ pub async fn relay_batch(channel: &Channel, pool: &MySqlPool, service: &str, con
     Ok(sequence.len())
 }
 
+/// Marks `service`'s events sent within the last `window` as unsent again, so that the relay
+/// publishes them once more: after the loss of a site, the events its broker held but no
+/// worker had consumed are gone with it, and the promoted site (whose outbox replicated
+/// semi-synchronously) sends them again. Consumers' inboxes (replicated too) turn the ones
+/// already handled into no-ops. Only on a writable database; how many events.
+pub async fn republish(pool: &MySqlPool, window: Duration) -> anyhow::Result<u64> {
+    anyhow::ensure!(writable(pool).await?, "the database is read-only: republish on the primary");
+    let since = Utc::now() - chrono::Duration::from_std(window)?;
+    let done = sqlx::query("UPDATE outbox SET sent_at = NULL WHERE sent_at IS NOT NULL AND sent_at >= ?")
+        .bind(since)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 async fn purge_sent(pool: &MySqlPool, retention_hours: u64) -> sqlx::Result<()> {
     if !writable(pool).await? {
         return Ok(());

@@ -441,71 +441,13 @@ impl TestApp {
     }
 }
 
-pub use pola_core::testing::SendReply;
+pub use pola_core::testing::{OwnBroker, SendReply};
 
 pub fn uuid(value: &Value) -> Uuid {
     value
         .as_str()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("not a uuid: {value}"))
-}
-
-/// A RabbitMQ node of this test's own (`scripts/rabbitmq.sh`), stopped and removed at the end.
-pub struct OwnBroker {
-    name: String,
-    port: u16,
-}
-
-impl OwnBroker {
-    fn script() -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/rabbitmq.sh")
-    }
-
-    fn run(&self, args: &[&str]) {
-        let status = std::process::Command::new("bash")
-            .arg(Self::script())
-            .args(args)
-            .status()
-            .expect("bash runs");
-        assert!(status.success(), "rabbitmq.sh {args:?}");
-    }
-
-    pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        // Its distribution and epmd ports are 10000 and 20000 above: keep them in range.
-        let port = 20_000 + port % 10_000;
-        let broker = Self {
-            name: format!("test-rabbitmq-{}", Uuid::now_v7().simple()),
-            port,
-        };
-        broker.restart();
-        broker
-    }
-
-    pub fn restart(&self) {
-        self.run(&["start", &self.name, &self.port.to_string()]);
-    }
-
-    pub fn stop(&self) {
-        self.run(&["stop", &self.name]);
-    }
-
-    pub fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        self.stop();
-        let var = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../var")
-            .join(&self.name);
-        let _ = std::fs::remove_dir_all(var);
-    }
 }
 
 /// A burst of 1,000 "buy now" orders of `variant` (8 buyers of 125, with `token`, or each buyer a

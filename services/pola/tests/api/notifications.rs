@@ -4,8 +4,6 @@
 #![expect(clippy::disallowed_types, reason = "the SMS gateway stand-in is a plain axum server")]
 
 use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -14,93 +12,21 @@ use std::{
 };
 
 use axum::{Json, Router, http::StatusCode, routing::post};
-use pola_core::{auth::Role, config::Config, events::parking, testing::test_amqp_url};
+use pola_core::{
+    auth::Role,
+    config::Config,
+    events::parking,
+    testing::{MailServer, test_amqp_url},
+};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::harness::{OwnBroker, TestApp, spawn_app_with, thousand_orders_across_a_broker_restart, uuid};
 
-/// aiosmtpd on its own port, keeping messages in a Maildir; stopped (as a crash would) and
-/// started again on the same port on demand.
-struct MailServer {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl MailServer {
-    fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("pola-mail-{}", Uuid::now_v7().simple()));
-        // aiosmtpd makes the Maildir (with its tmp, new and cur) if it does not exist.
-        std::fs::create_dir_all(&dir).expect("a folder");
-        let mut server = Self {
-            port: pola_core::testing::free_port(),
-            dir,
-            child: None,
-        };
-        server.restart();
-        server
-    }
-
-    fn python() -> PathBuf {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let output = Command::new("bash")
-            .arg(root.join("scripts/python.sh"))
-            .output()
-            .expect("scripts/python.sh runs");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
-    }
-
-    fn restart(&mut self) {
-        let child = Command::new(Self::python())
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{}", self.port),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
-            .arg(self.dir.join("Maildir"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("aiosmtpd starts");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Every message received so far, parsed.
-    fn messages(&self) -> Vec<Mail> {
-        let Ok(entries) = std::fs::read_dir(self.dir.join("Maildir/new")) else {
-            return vec![];
-        };
-        entries
-            .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
-            .map(|raw| Mail::parse(&raw))
-            .collect()
-    }
-}
-
-impl Drop for MailServer {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// Every message the mail server received so far, parsed.
+fn messages(mail: &MailServer) -> Vec<Mail> {
+    mail.messages().iter().map(|raw| Mail::parse(raw)).collect()
 }
 
 /// What a test reads of an email.
@@ -285,10 +211,10 @@ async fn an_orders_life_sends_the_expected_email_and_sms_in_each_customers_langu
 
     // Per customer: welcome, placed, paid, packed, shipped, delivered by email; placed, paid,
     // shipped, delivered by SMS. The fourth: welcome and placed by email, nothing by SMS.
-    let mails = eventually("every email", || Some(shop.mail.messages()).filter(|m| m.len() >= 20)).await;
+    let mails = eventually("every email", || Some(messages(&shop.mail)).filter(|m| m.len() >= 20)).await;
     let texts = eventually("every SMS", || Some(shop.sms.received()).filter(|s| s.len() >= 12)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(shop.mail.messages().len(), 20, "no more, no fewer");
+    assert_eq!(messages(&shop.mail).len(), 20, "no more, no fewer");
     assert_eq!(shop.sms.received().len(), 12);
     let mut ids: Vec<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
     ids.sort_unstable();
@@ -343,7 +269,7 @@ async fn with_the_mail_server_away_emails_wait_and_arrive_once_it_is_back_and_a_
     let tea = shop.app.tea(&staff, "Uva", 50_000, 100).await;
     let (email, token) = customer(&shop.app, "en", "0771234511").await;
     eventually("the welcome", || {
-        shop.mail.messages().iter().any(|m| m.to == email).then_some(())
+        messages(&shop.mail).iter().any(|m| m.to == email).then_some(())
     })
     .await;
 
@@ -356,8 +282,7 @@ async fn with_the_mail_server_away_emails_wait_and_arrive_once_it_is_back_and_a_
     tokio::task::block_in_place(|| shop.mail.restart());
     let number = pola_notifications::order_number(order);
     eventually("the order's email", || {
-        shop.mail
-            .messages()
+        messages(&shop.mail)
             .iter()
             .any(|m| m.subject.ends_with(&number))
             .then_some(())
@@ -394,7 +319,7 @@ async fn with_the_mail_server_away_emails_wait_and_arrive_once_it_is_back_and_a_
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
-        shop.mail.messages().iter().filter(|m| m.subject.ends_with(&number)).count(),
+        messages(&shop.mail).iter().filter(|m| m.subject.ends_with(&number)).count(),
         1
     );
     assert_eq!(shop.sms.received().len(), 1);
@@ -428,8 +353,7 @@ async fn a_password_is_reset_once_by_email_link_or_sms_code_and_asking_reveals_n
 
     // By email: a link, good once.
     let mail = eventually("the reset email", || {
-        shop.mail
-            .messages()
+        messages(&shop.mail)
             .into_iter()
             .find(|m| m.subject == "Reset your Pola password")
     })
@@ -476,9 +400,7 @@ async fn a_password_is_reset_once_by_email_link_or_sms_code_and_asking_reveals_n
     // Three an hour: the fourth is answered alike and sends nothing.
     ask(&email, "email").await.expect(202);
     eventually("the third reset email", || {
-        (shop
-            .mail
-            .messages()
+        (messages(&shop.mail)
             .iter()
             .filter(|m| m.subject == "Reset your Pola password")
             .count()
@@ -489,8 +411,7 @@ async fn a_password_is_reset_once_by_email_link_or_sms_code_and_asking_reveals_n
     ask(&email, "email").await.expect(202);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
-        shop.mail
-            .messages()
+        messages(&shop.mail)
             .iter()
             .filter(|m| m.subject == "Reset your Pola password")
             .count(),
@@ -510,13 +431,13 @@ async fn a_broker_restart_in_a_burst_of_a_thousand_orders_loses_and_doubles_no_e
 
     let subject = "ඔබගේ Pola ඇණවුම";
     eventually("a thousand order emails and SMS", || {
-        let mails = shop.mail.messages().iter().filter(|m| m.subject.starts_with(subject)).count();
+        let mails = messages(&shop.mail).iter().filter(|m| m.subject.starts_with(subject)).count();
         let texts = shop.sms.received().len();
         (mails >= 1000 && texts >= 1000).then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mails = shop.mail.messages();
+    let mails = messages(&shop.mail);
     let texts = shop.sms.received();
     for order in &placed {
         let number = pola_notifications::order_number(*order);
