@@ -123,6 +123,29 @@ impl Sites {
     /// say, plus this test's folder and ports; panics with its output if it fails. Returns how
     /// long it took.
     pub async fn playbook(&self, playbook: &str, extra: &[&str]) -> Duration {
+        let (succeeded, took, text, log) = self.run_playbook(playbook, extra).await;
+        assert!(
+            succeeded,
+            "{playbook} {extra:?} failed after {took:?}; its output ({}):\n{}",
+            log.display(),
+            tail(&text, 60)
+        );
+        took
+    }
+
+    /// Runs a playbook that must refuse (fail); its output.
+    pub async fn playbook_refused(&self, playbook: &str, extra: &[&str]) -> String {
+        let (succeeded, _, text, log) = self.run_playbook(playbook, extra).await;
+        assert!(
+            !succeeded,
+            "{playbook} {extra:?} went through; it should have refused ({}):\n{}",
+            log.display(),
+            tail(&text, 60)
+        );
+        text
+    }
+
+    async fn run_playbook(&self, playbook: &str, extra: &[&str]) -> (bool, Duration, String, PathBuf) {
         let ansible = root().join("var/ansible/bin/ansible-playbook");
         assert!(ansible.exists(), "{} is missing: run scripts/ansible.sh", ansible.display());
         let log = self.dir.join(format!("{playbook}.log"));
@@ -141,13 +164,12 @@ impl Sites {
         let took = started.elapsed();
         let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
         std::fs::write(&log, &text).expect("the playbook's log");
-        assert!(
-            output.status.success(),
-            "{playbook} {extra:?} failed after {took:?}; its output ({}):\n{}",
-            log.display(),
-            tail(&text, 60)
-        );
-        took
+        (output.status.success(), took, text, log)
+    }
+
+    /// The file where the playbooks keep the current primary's name.
+    pub fn primary_file(&self) -> PathBuf {
+        self.dir.join("primary-site")
     }
 
     fn mariadb_dir(&self, site: Site) -> PathBuf {

@@ -436,3 +436,58 @@ async fn events_a_lost_sites_broker_held_unconsumed_are_delivered_exactly_once_a
     assert!(counts.iter().all(|n| *n == 1), "exactly one email per order: {counts:?}");
     drop(dr_broker);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_playbooks_refuse_to_do_harm_and_a_failed_switchover_reverts_by_itself() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let sites = Sites::up("guards").await;
+    assert_one_primary_and_a_replica(&sites, Site::Dc).await;
+
+    // Failover while DC is alive and takes writes: two primaries. Refused, nothing changed.
+    let output = sites.playbook_refused("failover.yml", &[]).await;
+    assert!(output.contains("would make two primaries"), "{output}");
+    assert!(output.contains("Nothing was changed"), "{output}");
+    assert_one_primary_and_a_replica(&sites, Site::Dc).await;
+
+    // Run with a stale primary-site file (or a second time after a failover): its target is not
+    // a replica. Refused, nothing changed.
+    std::fs::write(sites.primary_file(), "dr").expect("the stale file");
+    let output = sites.playbook_refused("failover.yml", &[]).await;
+    assert!(output.contains("dc is not a replica"), "{output}");
+    std::fs::write(sites.primary_file(), "dc").expect("the file put right");
+    assert_one_primary_and_a_replica(&sites, Site::Dc).await;
+
+    // Failback without one of the databases in the play: refused before touching either.
+    let output = sites.playbook_refused("failback.yml", &["--limit", "!dc-db"]).await;
+    assert!(output.contains("failback needs both"), "{output}");
+    assert_one_primary_and_a_replica(&sites, Site::Dc).await;
+    let output = sites.playbook_refused("switchover.yml", &["--limit", "!dr-db"]).await;
+    assert!(output.contains("switchover needs both"), "{output}");
+    assert_one_primary_and_a_replica(&sites, Site::Dc).await;
+
+    // A switchover whose re-pointing fails (DR lost its replication account): DC has stopped
+    // writes and DR has been promoted when DC cannot replicate from it. It reverts by itself.
+    let dr = sites.db(Site::Dr).await;
+    let mut conn = dr.acquire().await.expect("a connection");
+    for statement in ["SET SESSION sql_log_bin = 0", "DROP USER 'repl'@'127.0.0.1'"] {
+        sqlx::query(statement).execute(&mut *conn).await.expect(statement);
+    }
+    let started = Instant::now();
+    let output = sites.playbook_refused("switchover.yml", &[]).await;
+    println!("failed switchover reverted in {:.1} s", started.elapsed().as_secs_f64());
+    assert!(output.contains("Switchover REVERTED"), "{output}");
+    assert!(output.contains("could not replicate from dr"), "{output}");
+    assert_one_primary_and_a_replica(&sites, Site::Dc).await;
+    for statement in [
+        "CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'repl-local-only'",
+        "GRANT REPLICATION SLAVE, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO 'repl'@'127.0.0.1'",
+    ] {
+        sqlx::query(statement).execute(&mut *conn).await.expect(statement);
+    }
+    drop(conn);
+
+    // DC takes writes again: a checkout through the edge succeeds.
+    let shop = Shop::open(&sites, Site::Dc, 1, 10).await;
+    let outcome = Load::running(&sites, &shop, 5).await.finish().await;
+    assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+}
