@@ -388,6 +388,11 @@ async fn mails_once_settled(sites: &Sites, site: Site, mail: &MailServer, orders
     mails_per_order(mail, orders)
 }
 
+/// The orders a load placed, once it has finished.
+async fn orders_of(load: Load) -> Vec<Uuid> {
+    load.finish().await.acks.iter().map(|a| a.order).collect()
+}
+
 fn histogram(counts: &[usize]) -> std::collections::BTreeMap<usize, usize> {
     counts.iter().fold(std::collections::BTreeMap::new(), |mut m, n| {
         *m.entry(*n).or_default() += 1;
@@ -402,14 +407,7 @@ async fn events_a_lost_sites_broker_held_unconsumed_are_delivered_exactly_once_a
     let shop = Shop::open(&sites, Site::Dc, 4, 100).await;
 
     // Orders while DC's worker runs: DC sends their emails.
-    let first: Vec<Uuid> = Load::running(&sites, &shop, 20)
-        .await
-        .finish()
-        .await
-        .acks
-        .iter()
-        .map(|a| a.order)
-        .collect();
+    let first = orders_of(Load::running(&sites, &shop, 20).await).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while mails_per_order(&mail, &first).contains(&0) {
         assert!(Instant::now() < deadline, "DC's worker did not send every email");
@@ -418,14 +416,7 @@ async fn events_a_lost_sites_broker_held_unconsumed_are_delivered_exactly_once_a
 
     // DC's worker dies; more orders are relayed to DC's broker and wait there, unconsumed.
     sites.kill(Site::Dc, "pola-worker");
-    let second: Vec<Uuid> = Load::running(&sites, &shop, 20)
-        .await
-        .finish()
-        .await
-        .acks
-        .iter()
-        .map(|a| a.order)
-        .collect();
+    let second = orders_of(Load::running(&sites, &shop, 20).await).await;
     assert_outbox_drains(&sites, Site::Dc).await;
     assert!(
         mails_per_order(&mail, &second).iter().all(|n| *n == 0),
@@ -533,7 +524,11 @@ async fn a_switchover_under_a_burst_of_500_orders_mails_each_exactly_once_and_pa
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let outcome = load.finish().await;
-    assert!(outcome.failed.is_empty(), "checkouts failed after retries: {:?}", outcome.failed);
+    assert!(
+        outcome.failed.is_empty(),
+        "checkouts failed after retries: {:?}",
+        outcome.failed
+    );
     let orders: Vec<Uuid> = outcome.acks.iter().map(|a| a.order).collect();
     let counts = mails_once_settled(&sites, Site::Dr, &mail, &orders, "after the switchover").await;
     println!(
@@ -545,7 +540,11 @@ async fn a_switchover_under_a_burst_of_500_orders_mails_each_exactly_once_and_pa
         outcome.longest_gap(switched, done + Duration::from_secs(2)).as_secs_f64(),
         histogram(&counts)
     );
-    assert!(counts.iter().all(|n| *n == 1), "exactly one email per order: {:?}", histogram(&counts));
+    assert!(
+        counts.iter().all(|n| *n == 1),
+        "exactly one email per order: {:?}",
+        histogram(&counts)
+    );
     for broker in &brokers {
         let config = pola_core::config::EventsConfig {
             amqp_url: Some(broker.url().into()),

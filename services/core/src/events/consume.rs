@@ -365,6 +365,11 @@ impl Consumer {
         let delay = delays[usize::try_from(attempt.max(1) - 1).unwrap_or(0).min(delays.len() - 1)];
         let mut headers = FieldTable::default();
         headers.insert(ShortString::from(broker::ATTEMPT_HEADER), AMQPValue::LongLongInt(attempt));
+        self.delay(channel, delivery, delay, headers).await
+    }
+
+    /// A copy with `headers` into the delay queue of `delay` ms, back to this queue after it.
+    async fn delay(&self, channel: &Channel, delivery: &Delivery, delay: u64, headers: FieldTable) -> anyhow::Result<()> {
         self.republish(
             channel,
             delivery,
@@ -394,13 +399,7 @@ impl Consumer {
         headers.insert(ShortString::from(broker::ATTEMPT_HEADER), AMQPValue::LongLongInt(attempt));
         headers.insert(ShortString::from(broker::TRANSIENT_HEADER), AMQPValue::LongLongInt(waits));
         metrics::counter!("events_transient_retries_total", "queue" => self.subscription.queue.clone()).increment(1);
-        self.republish(
-            channel,
-            delivery,
-            &broker::retry_queue(&self.subscription.queue, delay),
-            headers,
-        )
-        .await
+        self.delay(channel, delivery, delay, headers).await
     }
 
     async fn park(&self, channel: &Channel, delivery: &Delivery, error: &str) -> anyhow::Result<()> {
