@@ -17,12 +17,18 @@ pub fn test_server_url() -> String {
     std::env::var("POLA_TEST_DATABASE_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3317".into())
 }
 
-/// A loopback port nothing listens on (for a server a test starts).
+/// A loopback port nothing listens on (for a server a test starts), from 10000–19999: outside
+/// the kernel's ephemeral range (32768–60999), where a server binding port 0 or an outgoing
+/// connection could take it between this call and the server's bind (an edge's staff listener
+/// once found its port taken by another test's app, and the test talked to that app), and below
+/// the ports `OwnBroker` uses.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    loop {
+        let port = 10_000 + rand::random::<u16>() % 10_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The test RabbitMQ (`make test` starts a private node on 5674).
@@ -56,7 +62,7 @@ impl TestDatabases {
         // mid-transaction) cannot finish, and its locks would keep DROP DATABASE waiting for
         // ever. Its connections go first.
         conn.execute("SET SESSION lock_wait_timeout = 20").await?;
-        let holders: Vec<u64> =
+        let holders: Vec<i64> =
             sqlx::query_scalar("SELECT id FROM information_schema.processlist WHERE db LIKE ? AND id <> CONNECTION_ID()")
                 .bind(&pattern)
                 .fetch_all(&mut conn)
