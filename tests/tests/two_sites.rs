@@ -503,7 +503,19 @@ async fn the_playbooks_refuse_to_do_harm_and_a_failed_switchover_reverts_by_itse
     }
     drop(conn);
 
-    // DC takes writes again: a checkout through the edge succeeds.
+    // DC takes writes again (its app sees so within its watch period): a checkout through the
+    // edge succeeds.
+    let ready = format!("{}/readyz", sites.app(Site::Dc));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = reqwest::get(&ready).await.expect("an answer");
+        let body: serde_json::Value = answer.json().await.unwrap_or_default();
+        if body["writable"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "DC's app never took writes again: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let shop = Shop::open(&sites, Site::Dc, 1, 10).await;
     let outcome = Load::running(&sites, &shop, 5).await.finish().await;
     assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
