@@ -54,6 +54,10 @@ impl Inventory {
 
     /// Returns expired reservations to stock, in batches, until there are none left.
     pub async fn sweep(&self) -> sqlx::Result<u64> {
+        // On a replica the reservations are the primary's to return (and writing fails).
+        if !pola_core::events::relay::writable(&self.pool).await? {
+            return Ok(0);
+        }
         let mut released = 0;
         loop {
             let now = chrono::Utc::now();
