@@ -123,6 +123,11 @@ impl Sites {
     /// say, plus this test's folder and ports; panics with its output if it fails. Returns how
     /// long it took.
     pub async fn playbook(&self, playbook: &str, extra: &[&str]) -> Duration {
+        self.playbook_said(playbook, extra).await.0
+    }
+
+    /// The same, also returning what the playbook printed.
+    pub async fn playbook_said(&self, playbook: &str, extra: &[&str]) -> (Duration, String) {
         let (succeeded, took, text, log) = self.run_playbook(playbook, extra).await;
         assert!(
             succeeded,
@@ -130,7 +135,7 @@ impl Sites {
             log.display(),
             tail(&text, 60)
         );
-        took
+        (took, text)
     }
 
     /// Runs a playbook that must refuse (fail); its output.
@@ -157,6 +162,8 @@ impl Sites {
             .arg("-e")
             .arg(format!("@{}", self.vars.display()))
             .env("ANSIBLE_NOCOLOR", "1")
+            // Each task's duration in the log, as the runbooks' "expected duration" quotes.
+            .env("ANSIBLE_CALLBACKS_ENABLED", "ansible.posix.profile_tasks")
             .stdin(Stdio::null())
             .output()
             .await

@@ -1,10 +1,12 @@
 //! Both sites under a steady stream of checkouts through the edge, moved with the playbooks the
 //! runbooks give SREs: failover after the DC database is killed, switchover there and back,
-//! failback (by GTID, and by rebuild when the old primary has errant transactions), and a
-//! point-in-time restore from a backup taken under load.
+//! failback (by GTID, and by rebuild when the old primary has errant transactions), a
+//! point-in-time restore from a backup taken under load, and the backups' retention and nightly
+//! restore check.
 
 use std::{
     collections::HashSet,
+    path::PathBuf,
     time::{Duration, Instant},
 };
 
@@ -246,17 +248,67 @@ async fn orders_at(port: u16) -> HashSet<Uuid> {
         .collect()
 }
 
+/// The backups' folders, by name (oldest first), and the archive's files.
+fn backups(sites: &Sites) -> (Vec<String>, Vec<String>) {
+    let names = |dir: PathBuf, deep: bool| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .flat_map(|entry| {
+                        let path = entry.path();
+                        if deep && path.is_dir() {
+                            std::fs::read_dir(&path)
+                                .into_iter()
+                                .flatten()
+                                .flatten()
+                                .map(|file| file.path().strip_prefix(&dir).expect("inside").display().to_string())
+                                .collect()
+                        } else {
+                            vec![entry.file_name().to_string_lossy().into_owned()]
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.retain(|name| name.ends_with("-full") || name.ends_with("-incremental") || name.contains("/binlog."));
+        names.sort();
+        names
+    };
+    (
+        names(sites.dir.join("backups"), false),
+        names(sites.dir.join("binlog-archive"), true),
+    )
+}
+
+/// The line restore-check.yml reports.
+fn restore_check_report(said: &str) -> String {
+    said.lines()
+        .find_map(|line| {
+            line.split_once("\"restore-check ")
+                .and_then(|(_, report)| report.split('"').next())
+        })
+        .unwrap_or_else(|| panic!("no report in:\n{said}"))
+        .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_backup_taken_under_load_restores_to_a_point_in_time_with_nothing_after_it() {
+async fn backups_restore_to_a_point_in_time_keep_their_retention_and_are_proved_across_a_switchover() {
     let _one = ONE_AT_A_TIME.lock().await;
     let (sites, shop) = Shop::up("backup", 6, 1_000).await;
     let load = Load::running(&sites, &shop, 30).await;
+    let dc = sites.db(Site::Dc).await;
+    // The binary log is rotated after each backup, so that the archive has files to prune.
+    let rotate = async || {
+        sqlx::raw_sql("FLUSH BINARY LOGS").execute(&dc).await.expect("rotate");
+    };
     let full = sites.playbook("backup.yml", &[]).await;
+    rotate().await;
     load.until_acked_after(Instant::now(), 30).await;
     let incremental = sites.playbook("backup.yml", &["-e", "backup_kind=incremental"]).await;
+    rotate().await;
     load.until_acked_after(Instant::now(), 30).await;
 
-    let dc = sites.db(Site::Dc).await;
     let (target, at_target) = snapshot(&dc).await;
     // A time target: whole seconds, as an SRE types it (the machine's clock is UTC).
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -339,6 +391,86 @@ async fn a_backup_taken_under_load_restores_to_a_point_in_time_with_nothing_afte
         "{} restored by time",
         restored.len()
     );
+
+    retention_and_restore_check(&sites, &shop, rotate).await;
+}
+
+/// Two more chains; the first two age by years: with a retention of 14 days (and at least one
+/// full backup) the first goes and the second stays (a restore to 14 days ago starts from it).
+/// Then the archive follows DR when it becomes primary, and restore-check proves the oldest chain
+/// kept through both servers' archives, under load, and finds a change the archive never saw.
+async fn retention_and_restore_check(sites: &Sites, shop: &Shop, rotate: impl AsyncFn()) {
+    let load = Load::running(sites, shop, 10).await;
+    for kind in ["full", "full"] {
+        sites.playbook("backup.yml", &["-e", &format!("backup_kind={kind}")]).await;
+        rotate().await;
+    }
+    let (taken, archived) = backups(sites);
+    assert_eq!(taken.len(), 4, "{taken:?}: all within the retention");
+    let aged: Vec<String> = taken[..3]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let old = format!("20200{}01T00000{i}-{}", 1 + i / 2, name.split_once('-').expect("kind").1);
+            std::fs::rename(sites.dir.join("backups").join(name), sites.dir.join("backups").join(&old)).expect("age");
+            old
+        })
+        .collect();
+    let (_, said) = sites
+        .playbook_said(
+            "backup.yml",
+            &[
+                "-e",
+                "backup_kind=incremental",
+                "-e",
+                "backup_keep_days=14",
+                "-e",
+                "backup_keep_fulls=1",
+            ],
+        )
+        .await;
+    let (kept, pruned_archive) = backups(sites);
+    assert_eq!(kept[0], aged[2], "the second chain stays: {said}");
+    assert_eq!(
+        kept.len(),
+        3,
+        "{kept:?}: the second and third chains, and the incremental just taken"
+    );
+    // The files written up to the rotation after the first chain's incremental backup.
+    assert!(
+        pruned_archive.len() + 2 <= archived.len(),
+        "archived binary logs before the second chain go: {archived:?} then {pruned_archive:?}"
+    );
+
+    sites.playbook("switchover.yml", &[]).await;
+    load.until_acked_after(Instant::now(), 30).await;
+    let (_, said) = sites.playbook_said("backup.yml", &["-e", "backup_kind=incremental"]).await;
+    assert!(said.contains("taking a full one"), "an incremental backup of DC now: {said}");
+    let (_, archive) = backups(sites);
+    assert!(archive.iter().any(|file| file.starts_with("server-2/")), "{archive:?}");
+
+    let (took, said) = sites
+        .playbook_said("restore-check.yml", &["-e", "restore_check_from=oldest"])
+        .await;
+    let oldest = restore_check_report(&said);
+    load.finish().await;
+    println!("RESTORE-CHECK: the oldest chain kept, {:.1} s: {oldest}", took.as_secs_f64());
+    assert!(oldest.contains(": OK;") && oldest.contains(" 0 differ;"), "{oldest}");
+    assert!(oldest.contains(&aged[2]), "the oldest chain kept: {oldest}");
+
+    let dr = sites.db(Site::Dr).await;
+    let mut conn = dr.acquire().await.expect("a connection");
+    sqlx::raw_sql("SET SESSION sql_log_bin = 0; UPDATE pola_orders.orders SET total_minor = total_minor + 1 LIMIT 1")
+        .execute(&mut *conn)
+        .await
+        .expect("a change the binary log never sees");
+    let report = restore_check_report(&sites.playbook_refused("restore-check.yml", &[]).await);
+    assert!(
+        report.contains("FAILED") && report.contains(" 1 differ: pola_orders.orders;"),
+        "{report}"
+    );
+    let log = std::fs::read_to_string(sites.dir.join("backups/restore-check.log")).expect("the check's log");
+    assert_eq!(log.lines().count(), 2, "{log}");
 }
 
 /// How many of the mail server's messages mention each of `orders` (by the number customers see).
