@@ -17,6 +17,9 @@ while IFS= read -r pidfile; do
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || continue
   case "$pidfile" in
   */pola-edge.pid) kill -INT "$pid" ;;
+  # mariadb-binlog --stop-never ignores INT and TERM while it waits for the primary; what it
+  # wrote is kept (a restart fetches its last file again).
+  */archiver-*.pid) kill -KILL "$pid" ;;
   *) kill -TERM "$pid" ;;
   esac
   pids+=("$pid")

@@ -210,34 +210,34 @@ fn flag(on: bool) -> f64 {
     if on { 1.0 } else { 0.0 }
 }
 
+/// While the database does not answer, what it is doing is unknown: its state gauges read off
+/// (the lag -1), not what they were at its last answer; its counters and GTID positions keep
+/// their last values.
 fn record(observed: Option<&Observed>) {
+    let semi = observed.map(|o| &o.semi_sync);
+    let replica = observed.and_then(|o| o.replica.as_ref());
     metrics::gauge!("db_up").set(flag(observed.is_some()));
-    let Some(o) = observed else {
-        metrics::gauge!("db_writable").set(0.0);
-        return;
-    };
-    metrics::gauge!("db_writable").set(flag(o.writable()));
-    metrics::gauge!("db_read_only").set(flag(o.read_only));
-    let semi = &o.semi_sync;
-    metrics::gauge!("db_semi_sync_primary_enabled").set(flag(semi.primary_enabled));
-    metrics::gauge!("db_semi_sync_primary_active").set(flag(semi.primary_active));
-    metrics::gauge!("db_semi_sync_primary_clients").set(semi.primary_clients as f64);
-    metrics::gauge!("db_semi_sync_primary_yes_tx").set(semi.primary_yes_tx as f64);
-    metrics::gauge!("db_semi_sync_primary_no_tx").set(semi.primary_no_tx as f64);
-    metrics::gauge!("db_semi_sync_replica_active").set(flag(semi.replica_active));
-    for (position, value) in [("binlog", &o.gtid_binlog_pos), ("slave", &o.gtid_slave_pos)] {
+    metrics::gauge!("db_writable").set(flag(observed.is_some_and(Observed::writable)));
+    metrics::gauge!("db_read_only").set(flag(observed.is_some_and(|o| o.read_only)));
+    metrics::gauge!("db_semi_sync_primary_enabled").set(flag(semi.is_some_and(|s| s.primary_enabled)));
+    metrics::gauge!("db_semi_sync_primary_active").set(flag(semi.is_some_and(|s| s.primary_active)));
+    metrics::gauge!("db_semi_sync_primary_clients").set(semi.map_or(0.0, |s| s.primary_clients as f64));
+    metrics::gauge!("db_semi_sync_replica_active").set(flag(semi.is_some_and(|s| s.replica_active)));
+    metrics::gauge!("db_replica_configured").set(flag(replica.is_some()));
+    metrics::gauge!("db_replica_io_running").set(flag(replica.is_some_and(|r| r.io_running == "Yes")));
+    metrics::gauge!("db_replica_sql_running").set(flag(replica.is_some_and(|r| r.sql_running)));
+    // -1: unknown, a replication thread is stopped (or no replica, or no answer).
+    metrics::gauge!("db_replica_lag_seconds").set(replica.and_then(|r| r.lag_seconds).map_or(-1.0, |s| s as f64));
+    let Some(o) = observed else { return };
+    metrics::gauge!("db_semi_sync_primary_yes_tx").set(o.semi_sync.primary_yes_tx as f64);
+    metrics::gauge!("db_semi_sync_primary_no_tx").set(o.semi_sync.primary_no_tx as f64);
+    let received = replica.map(|r| ("received", &r.gtid_io_pos));
+    for (position, value) in [("binlog", &o.gtid_binlog_pos), ("slave", &o.gtid_slave_pos)]
+        .into_iter()
+        .chain(received)
+    {
         for (domain, seq) in sequence_numbers(value) {
             metrics::gauge!("db_gtid_seq_no", "position" => position, "domain" => domain.to_string()).set(seq as f64);
-        }
-    }
-    metrics::gauge!("db_replica_configured").set(flag(o.replica.is_some()));
-    if let Some(r) = &o.replica {
-        metrics::gauge!("db_replica_io_running").set(flag(r.io_running == "Yes"));
-        metrics::gauge!("db_replica_sql_running").set(flag(r.sql_running));
-        // -1: unknown, a replication thread is stopped.
-        metrics::gauge!("db_replica_lag_seconds").set(r.lag_seconds.map_or(-1.0, |s| s as f64));
-        for (domain, seq) in sequence_numbers(&r.gtid_io_pos) {
-            metrics::gauge!("db_gtid_seq_no", "position" => "received", "domain" => domain.to_string()).set(seq as f64);
         }
     }
 }
@@ -245,6 +245,66 @@ fn record(observed: Option<&Observed>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The gauges `record` leaves, as the Prometheus text lists them.
+    fn recorded(observations: &[Option<&Observed>]) -> String {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || observations.iter().for_each(|o| record(*o)));
+        handle.render()
+    }
+
+    #[test]
+    fn a_database_that_stops_answering_reads_unknown_not_its_last_state() {
+        let replica = Observed {
+            server_id: 2,
+            read_only: true,
+            gtid_binlog_pos: "0-1-10".into(),
+            gtid_slave_pos: "0-1-10".into(),
+            semi_sync: SemiSync {
+                primary_enabled: true,
+                primary_active: false,
+                primary_clients: 0,
+                primary_yes_tx: 7,
+                primary_no_tx: 1,
+                replica_enabled: true,
+                replica_active: true,
+            },
+            replica: Some(Replica {
+                source: "10.10.1.10:3306".into(),
+                io_running: "Yes".into(),
+                sql_running: true,
+                lag_seconds: Some(3),
+                gtid_io_pos: "0-1-12".into(),
+                last_io_error: String::new(),
+                last_sql_error: String::new(),
+            }),
+        };
+        let answering = recorded(&[Some(&replica)]);
+        for line in [
+            "db_up 1",
+            "db_replica_io_running 1",
+            "db_replica_lag_seconds 3",
+            "db_semi_sync_replica_active 1",
+        ] {
+            assert!(answering.contains(line), "{line} in {answering}");
+        }
+        let gone = recorded(&[Some(&replica), None]);
+        for line in [
+            "db_up 0",
+            "db_read_only 0",
+            "db_replica_configured 0",
+            "db_replica_io_running 0",
+            "db_replica_sql_running 0",
+            "db_replica_lag_seconds -1",
+            "db_semi_sync_replica_active 0",
+            // Counters and positions keep their last values.
+            "db_semi_sync_primary_yes_tx 7",
+            r#"db_gtid_seq_no{position="received",domain="0"} 12"#,
+        ] {
+            assert!(gone.contains(line), "{line} in {gone}");
+        }
+    }
 
     #[test]
     fn sequence_numbers_are_read_per_domain() {
