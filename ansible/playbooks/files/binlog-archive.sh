@@ -21,7 +21,7 @@
 #   binlog-archive.sh prune ARCHIVE GTID [--dry-run] deletes the files holding only transactions
 #                                                    up to GTID (never a folder's newest file)
 set -euo pipefail
-cmd=${1:?usage: binlog-archive.sh newest|wait|replay|prune ARCHIVE ...}
+cmd=${1:?usage: binlog-archive.sh newest|wait|lag|replay|prune ARCHIVE ...}
 archive=${2:?archive folder}
 shift 2
 
@@ -61,21 +61,25 @@ holds() {
   later=$(files "$archive/server-$1" 2>/dev/null | tail -1)
   [ -n "$later" ] && [[ $(basename "$later") > $2 ]]
 }
+# Waits until holds "$1" "$2" "$3", at most $4 seconds (then fails saying so).
+await_held() {
+  local started
+  started=$(date +%s)
+  until holds "$1" "$2" "$3"; do
+    if (($(date +%s) - started > $4)); then
+      echo "the archive of server $1 ends before $2:$3 after $4 s: is the archiver running?" >&2
+      exit 1
+    fi
+    sleep 0.01
+  done
+}
 now() { date +%s.%N; }
 since() { awk -v from="$1" -v to="$(now)" 'BEGIN { printf "%.2f\n", to - from }'; }
 
 case "$cmd" in
 newest) newest ;;
 wait)
-  server=${1:?server id} file=${2:?binlog file} pos=${3:?position} limit=${4:?seconds}
-  started=$(now)
-  until holds "$server" "$file" "$pos"; do
-    if (($(date +%s) - ${started%.*} > limit)); then
-      echo "the archive of server $server ends before $file:$pos after $limit s: is the archiver running?" >&2
-      exit 1
-    fi
-    sleep 0.01
-  done
+  await_held "${1:?server id}" "${2:?binlog file}" "${3:?position}" "${4:?seconds}"
   ;;
 lag)
   server=${1:?server id} samples=${2:?samples}
@@ -84,10 +88,7 @@ lag)
   for ((i = 0; i < samples; i++)); do
     read -r file pos < <("$@" --batch --skip-column-names -e 'SHOW MASTER STATUS' | cut -f1,2)
     started=$(now)
-    until holds "$server" "$file" "$pos"; do
-      (($(date +%s) - ${started%.*} > 60)) && { echo "the archive is over 60 s behind $file:$pos" >&2; exit 1; }
-      sleep 0.01
-    done
+    await_held "$server" "$file" "$pos" 60
     since "$started"
     sleep 0.2
   done | sort -n | awk '{ v[NR] = $1 } END { printf "median %.2f s, longest %.2f s over %d samples\n", v[int((NR + 1) / 2)], v[NR], NR }'
