@@ -151,6 +151,12 @@ pub fn customer_routes() -> Vec<RouteRule> {
         "GET,POST /api/v1/orders",
         "GET /api/v1/orders/*",
         "POST /api/v1/orders/*/cancel",
+        "GET /api/v1/payments/orders/*",
+        "POST /api/v1/payments/orders/*/payhere",
+        "POST /api/v1/payments/orders/*/cod",
+        "POST /api/v1/payments/orders/*/bank-transfer",
+        // PayHere's server-to-server notifications: believed only when signed.
+        "POST /api/v1/payments/payhere/notify",
     ]
     .into_iter()
     .map(|rule| rule.parse().expect("the built-in routes parse"))
@@ -220,6 +226,9 @@ mod tests {
             (Method::GET, "/healthz"),
             (Method::GET, "/backoffice/"),
             (Method::GET, "/internal/v1/orders"),
+            (Method::POST, "/api/v1/payments/staff/orders/o1/refunds"),
+            (Method::GET, "/api/v1/payments/staff/exceptions"),
+            (Method::POST, "/api/v1/fulfilment/orders/o1/ship"),
         ] {
             assert!(!allowed(method.clone(), path), "{method} {path}");
         }

@@ -39,10 +39,12 @@ pub enum Role {
     Catalog,
     Support,
     Finance,
+    /// Pick, pack and ship.
+    Fulfilment,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Admin, Role::Catalog, Role::Support, Role::Finance];
+    pub const ALL: [Role; 5] = [Role::Admin, Role::Catalog, Role::Support, Role::Finance, Role::Fulfilment];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,6 +52,7 @@ impl Role {
             Role::Catalog => "catalog",
             Role::Support => "support",
             Role::Finance => "finance",
+            Role::Fulfilment => "fulfilment",
         }
     }
 
@@ -343,10 +346,16 @@ pub struct Staff {
 impl Staff {
     /// 403 unless the staff member has `role` (or is an admin).
     pub fn require(&self, role: Role) -> Result<(), Error> {
-        if self.roles.contains(&Role::Admin) || self.roles.contains(&role) {
+        self.require_any(&[role])
+    }
+
+    /// 403 unless the staff member has one of `roles` (or is an admin).
+    pub fn require_any(&self, roles: &[Role]) -> Result<(), Error> {
+        if self.roles.contains(&Role::Admin) || roles.iter().any(|r| self.roles.contains(r)) {
             Ok(())
         } else {
-            Err(Error::Forbidden(format!("This needs the `{role}` role.")))
+            let names: Vec<String> = roles.iter().map(|r| format!("`{r}`")).collect();
+            Err(Error::Forbidden(format!("This needs the {} role.", names.join(" or "))))
         }
     }
 }

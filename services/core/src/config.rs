@@ -23,7 +23,157 @@ pub struct Config {
     pub pii: PiiConfig,
     pub events: EventsConfig,
     pub notifications: NotificationsConfig,
+    pub payments: PaymentsConfig,
     pub log: LogConfig,
+}
+
+/// Payments and fulfilment: PayHere, cash on delivery, bank transfer, couriers.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentsConfig {
+    /// Minutes an order waiting for an online payment holds its stock; then it cancels itself and
+    /// its stock goes back on sale. Default 30.
+    pub window_minutes: u64,
+    /// Days a customer has to make a bank transfer; then the order cancels itself. Default 3.
+    pub bank_transfer_days: u64,
+    /// Largest order total, in cents, that may be paid on delivery. Default 5000000 (Rs. 50,000).
+    pub cod_max_minor: i64,
+    /// A customer with this many orders the courier could not deliver may no longer pay on
+    /// delivery. Default 2.
+    pub cod_max_failed_deliveries: i64,
+    /// PayHere is asked (Retrieval API) about a checkout that has had no final answer for this
+    /// long. Default 5 minutes.
+    pub reconcile_after_minutes: u64,
+    /// How often the payment window, reconciliation, refunds and courier tracking run. Default
+    /// 30 s.
+    pub jobs_interval_secs: u64,
+    /// PayHere's hosted checkout. None: customers cannot pay online.
+    pub payhere: Option<PayHereConfig>,
+    /// The account customers pay bank transfers into.
+    pub bank: BankAccountConfig,
+    /// Couriers the shop hands parcels to. Default: one without an API (`manual`).
+    pub couriers: Vec<CourierConfig>,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            window_minutes: 30,
+            bank_transfer_days: 3,
+            cod_max_minor: 5_000_000,
+            cod_max_failed_deliveries: 2,
+            reconcile_after_minutes: 5,
+            jobs_interval_secs: 30,
+            payhere: None,
+            bank: BankAccountConfig::default(),
+            couriers: vec![CourierConfig::default()],
+        }
+    }
+}
+
+/// `[payments.payhere]`: a PayHere merchant.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayHereConfig {
+    pub merchant_id: String,
+    /// Signs checkouts and verifies notifications. Secret: never printed; in production read
+    /// from Vault (`vault_path`).
+    #[serde(serialize_with = "redact_option", default)]
+    pub merchant_secret: Option<SecretString>,
+    /// Where the customer's browser posts the checkout form. Default PayHere's sandbox,
+    /// `https://sandbox.payhere.lk/pay/checkout`; live: `https://www.payhere.lk/pay/checkout`.
+    #[serde(default = "payhere_checkout_url")]
+    pub checkout_url: String,
+    /// The merchant API (OAuth, Retrieval, Refund), e.g. `https://sandbox.payhere.lk/merchant/v1`.
+    /// None: no reconciliation with PayHere and no automatic refunds (finance refunds by hand).
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// The business app's id and secret for the merchant API.
+    #[serde(default)]
+    pub app_id: Option<String>,
+    #[serde(serialize_with = "redact_option", default)]
+    pub app_secret: Option<SecretString>,
+    /// Read `merchant_secret` and `app_secret` from this KV v2 path (under `pii.vault.kv_mount`,
+    /// signed in as `pii.vault` says) instead of this file.
+    #[serde(default)]
+    pub vault_path: Option<String>,
+    /// The public URL PayHere posts notifications to: the edge's public listener plus
+    /// `/api/v1/payments/payhere/notify`.
+    pub notify_url: String,
+    /// Where the customer's browser comes back to; `{order_id}` is replaced.
+    pub return_url: String,
+    pub cancel_url: String,
+    /// Time one call to the merchant API may take. Default 10000 ms.
+    #[serde(default = "payhere_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn payhere_checkout_url() -> String {
+    "https://sandbox.payhere.lk/pay/checkout".into()
+}
+
+fn payhere_timeout_ms() -> u64 {
+    10_000
+}
+
+/// `[payments.bank]`: where bank transfers go.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BankAccountConfig {
+    pub bank: String,
+    pub branch: String,
+    pub account_name: String,
+    pub account_number: String,
+}
+
+impl Default for BankAccountConfig {
+    fn default() -> Self {
+        Self {
+            bank: "Commercial Bank of Ceylon".into(),
+            branch: "Colombo 03".into(),
+            account_name: "Pola (Private) Limited".into(),
+            account_number: "1000 2345 6789".into(),
+        }
+    }
+}
+
+/// `[[payments.couriers]]`: a courier.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CourierConfig {
+    /// How staff and remittance imports name it (`koombiyo`, `domex`, …). Default `manual`.
+    pub code: String,
+    /// Default `Own delivery`.
+    pub name: String,
+    /// `manual` (staff type the waybill; delivery is marked by hand) or `koombiyo` (waybills,
+    /// COD amounts and tracking through Koombiyo's merchant API).
+    pub kind: CourierKind,
+    /// The courier's API base (`https://application.koombiyodelivery.lk/api`).
+    pub api_url: Option<String>,
+    #[serde(serialize_with = "redact_option")]
+    pub api_key: Option<SecretString>,
+    /// The customer's tracking page; `{waybill}` is replaced.
+    pub tracking_url: Option<String>,
+}
+
+impl Default for CourierConfig {
+    fn default() -> Self {
+        Self {
+            code: "manual".into(),
+            name: "Own delivery".into(),
+            kind: CourierKind::Manual,
+            api_url: None,
+            api_key: None,
+            tracking_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CourierKind {
+    Manual,
+    Koombiyo,
 }
 
 /// The notification worker: email over SMTP, SMS through an HTTP gateway.
@@ -388,8 +538,11 @@ pub struct ServicesConfig {
     /// Base URL of the cart service when it runs elsewhere. Default none.
     pub cart_url: Option<String>,
     /// Base URL of the orders service when it runs elsewhere (identity asks it for a customer's
-    /// orders in their data export). Default none.
+    /// orders in their data export, payments moves orders along). Default none.
     pub orders_url: Option<String>,
+    /// Base URL of the identity service when it runs elsewhere (payments asks it for the name
+    /// and email a payment gateway's checkout wants). Default none.
+    pub identity_url: Option<String>,
     /// Shared secret on calls between services (`/internal/v1/…`). Default none: this process
     /// serves no internal endpoints and calls none. Secret: never printed.
     #[serde(serialize_with = "redact_option")]
@@ -405,6 +558,7 @@ impl Default for ServicesConfig {
             inventory_url: None,
             cart_url: None,
             orders_url: None,
+            identity_url: None,
             internal_token: None,
             timeout_ms: 2000,
         }
@@ -620,6 +774,7 @@ impl Config {
             &services.inventory_url,
             &services.cart_url,
             &services.orders_url,
+            &services.identity_url,
         ];
         if urls.iter().any(|u| u.is_some()) && services.internal_token.is_none() {
             return invalid("services.internal_token is required when another service's URL is set");
@@ -652,6 +807,55 @@ impl Config {
         }
         if self.http.body_limit_bytes < 1024 {
             return invalid("http.body_limit_bytes must be at least 1024");
+        }
+        self.payments.validate().map_err(ConfigError::Invalid)
+    }
+}
+
+impl PaymentsConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.window_minutes == 0 || self.bank_transfer_days == 0 || self.jobs_interval_secs == 0 {
+            return Err("payments.window_minutes, bank_transfer_days and jobs_interval_secs must be positive".into());
+        }
+        if self.cod_max_minor < 0 {
+            return Err("payments.cod_max_minor must not be negative".into());
+        }
+        let url = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+        if let Some(payhere) = &self.payhere {
+            if payhere.merchant_id.is_empty() || !payhere.merchant_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err("payments.payhere.merchant_id must be the merchant's id".into());
+            }
+            if payhere.merchant_secret.is_none() && payhere.vault_path.is_none() {
+                return Err("payments.payhere needs merchant_secret, or vault_path to read it from".into());
+            }
+            let urls = [
+                &payhere.checkout_url,
+                &payhere.notify_url,
+                &payhere.return_url,
+                &payhere.cancel_url,
+            ];
+            if !urls.iter().all(|u| url(u)) || payhere.api_url.as_deref().is_some_and(|u| !url(u)) {
+                return Err("payments.payhere's URLs must be http(s) URLs".into());
+            }
+            if payhere.api_url.is_some()
+                && (payhere.app_id.is_none() || (payhere.app_secret.is_none() && payhere.vault_path.is_none()))
+            {
+                return Err("payments.payhere.api_url needs app_id and app_secret (or vault_path)".into());
+            }
+        }
+        let mut codes = std::collections::HashSet::new();
+        for courier in &self.couriers {
+            if courier.code.is_empty() || !codes.insert(courier.code.as_str()) {
+                return Err(format!("payments.couriers: `{}` is empty or named twice", courier.code));
+            }
+            if courier.kind == CourierKind::Koombiyo
+                && (courier.api_url.as_deref().is_none_or(|u| !url(u)) || courier.api_key.is_none())
+            {
+                return Err(format!(
+                    "payments.couriers `{}`: koombiyo needs api_url and api_key",
+                    courier.code
+                ));
+            }
         }
         Ok(())
     }

@@ -156,3 +156,9 @@ impl AsDeadlock for sqlx::Error {
         is_retryable(self)
     }
 }
+
+impl AsDeadlock for crate::Error {
+    fn is_deadlock(&self) -> bool {
+        matches!(self, crate::Error::Internal(e) if e.downcast_ref::<sqlx::Error>().is_some_and(is_retryable))
+    }
+}

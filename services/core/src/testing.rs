@@ -461,6 +461,18 @@ impl Drop for OwnBroker {
     }
 }
 
+/// The private Python with Pola's stand-ins from PyPI (aiosmtpd, payhere-sim), installed by
+/// `scripts/python.sh` when missing.
+pub fn venv_python() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let output = std::process::Command::new("bash")
+        .arg(root.join("scripts/python.sh"))
+        .output()
+        .expect("scripts/python.sh runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    std::path::PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
+
 /// aiosmtpd on its own port, keeping messages in a Maildir; stopped (as a crash would) and
 /// started again on the same port on demand.
 pub struct MailServer {
@@ -484,18 +496,8 @@ impl MailServer {
         server
     }
 
-    fn python() -> std::path::PathBuf {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let output = std::process::Command::new("bash")
-            .arg(root.join("scripts/python.sh"))
-            .output()
-            .expect("scripts/python.sh runs");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        std::path::PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
-    }
-
     pub fn restart(&mut self) {
-        let child = std::process::Command::new(Self::python())
+        let child = std::process::Command::new(venv_python())
             .args([
                 "-m",
                 "aiosmtpd",

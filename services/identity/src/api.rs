@@ -278,3 +278,23 @@ pub async fn reveals(State(identity): AppState, staff: Staff, Path(id): Path<Uui
 pub async fn jwks(State(identity): AppState) -> Json<Jwks> {
     Json(identity.keys.jwks())
 }
+
+/// Internal API: what other Pola processes call through `client::HttpIdentity`. Not in the
+/// public OpenAPI document; admitted only with the service token.
+pub mod internal {
+    use std::sync::Arc;
+
+    use axum::extract::State;
+    use pola_core::{Error, client::InternalCall, extract::Json};
+
+    use crate::{Identity, client::ContactQuery, model::Contact};
+
+    /// A customer's contact, for a payment gateway's checkout.
+    pub async fn contact(
+        State(identity): State<Arc<Identity>>,
+        _: InternalCall,
+        Json(query): Json<ContactQuery>,
+    ) -> Result<Json<Option<Contact>>, Error> {
+        Ok(Json(identity.contact(query.customer).await?))
+    }
+}

@@ -1,6 +1,7 @@
 //! Identity: customers and staff, passwords, and the tokens every other service trusts.
 
 pub mod api;
+pub mod client;
 pub mod model;
 pub mod personal;
 pub mod reset;
@@ -81,6 +82,7 @@ impl Identity {
             .routes(routes!(api::reveal))
             .routes(routes!(api::reveals))
             .routes(routes!(api::jwks))
+            .route("/internal/v1/identity/contact", axum::routing::post(api::internal::contact))
             .with_state(self.clone())
     }
 

@@ -412,7 +412,7 @@ impl Default for Preferences {
 }
 
 /// What a notification needs to reach a customer, opened at the time of sending.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Contact {
     pub id: Uuid,
     pub name: String,

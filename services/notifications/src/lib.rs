@@ -1,6 +1,7 @@
 //! Notifications: the events customers and staff care about, as email and SMS.
 //!
-//! `pola worker notifications` consumes `customer.registered`, `order.*` and `stock.low`. For
+//! `pola worker notifications` consumes `customer.registered`, `order.*`, `payment.*` and
+//! `stock.low`. For
 //! each event it opens what it needs at the time of sending — the customer's name, email, phone
 //! and preferences from identity, the order's items and city from orders — renders the message
 //! in the customer's language, and sends at most one email and one SMS per recipient: every
@@ -25,7 +26,10 @@ use pola_core::{
     },
 };
 use pola_identity::{Identity, model::Contact, reset::ResetSecret};
-use pola_orders::Orders;
+use pola_orders::{
+    Orders,
+    model::{OrderStatus, order_number},
+};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::{MySqlPool, migrate::Migrator};
@@ -42,7 +46,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub fn subscription(config: &NotificationsConfig) -> Subscription {
     Subscription {
         queue: config.queue.clone(),
-        bindings: vec!["customer.*".into(), "order.*".into(), "stock.low".into()],
+        bindings: vec!["customer.*".into(), "order.*".into(), "payment.*".into(), "stock.low".into()],
     }
 }
 
@@ -268,6 +272,13 @@ impl Notifications {
                     .collect::<Vec<_>>()
             );
             context["city"] = json!(order.delivery.as_ref().map(|d| d.city.clone()));
+            let shipment = order.shipment.as_ref();
+            context["courier"] = json!(shipment.map(|s| &s.courier));
+            context["waybill"] = json!(shipment.map(|s| &s.waybill));
+            context["tracking_url"] = json!(shipment.and_then(|s| s.tracking_url.as_ref()));
+            context["cod"] = json!(order.history.iter().any(|h| h.to == OrderStatus::Confirmed));
+            let amount = event.data["amount_minor"].as_i64().unwrap_or(order.total.amount_minor);
+            context["amount"] = json!(rupees(amount));
         }
         Ok(context)
     }
@@ -454,13 +465,6 @@ fn quiet_until(now: DateTime<Utc>, (from, until): (NaiveTime, NaiveTime), offset
         end += chrono::Duration::days(1);
     }
     Some(end.and_utc() - offset)
-}
-
-/// How messages name an order: the last eight hex digits of its id, upper case. (Its first
-/// ones are a timestamp, the same for every order of the same minute.)
-pub fn order_number(id: Uuid) -> String {
-    let simple = id.simple().to_string();
-    simple[simple.len() - 8..].to_uppercase()
 }
 
 fn hex(bytes: &[u8]) -> String {

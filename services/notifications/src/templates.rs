@@ -129,6 +129,11 @@ mod tests {
             "total": "Rs. 950.00",
             "items": [{"title": "Dilmah tea", "quantity": 2}],
             "city": "Kandy",
+            "courier": "koombiyo",
+            "waybill": "KB10023401",
+            "tracking_url": "https://koombiyodelivery.lk/Track/track_id?id=KB10023401",
+            "cod": true,
+            "amount": "Rs. 300.00",
         })
     }
 
@@ -139,11 +144,15 @@ mod tests {
             for kind in [
                 "order.placed",
                 "order.paid",
+                "order.confirmed",
                 "order.packed",
                 "order.shipped",
                 "order.delivered",
+                "order.delivery_failed",
+                "order.returned",
                 "order.cancelled",
                 "order.refunded",
+                "payment.refunded",
                 "customer.registered",
             ] {
                 let rendered = templates.render(language, kind, &context()).expect("rendered");
@@ -152,6 +161,15 @@ mod tests {
                     "{language:?} {kind}"
                 );
             }
+        }
+        for language in [Language::En, Language::Si, Language::Ta] {
+            let shipped = templates.render(language, "order.shipped", &context()).expect("rendered");
+            let sms = shipped.sms.expect("an SMS");
+            assert!(
+                sms.contains("KB10023401") && sms.contains("Rs. 950.00"),
+                "{language:?}: {sms}"
+            );
+            assert!(shipped.text.contains("KB10023401"), "{language:?}");
         }
         let sinhala = templates.render(Language::Si, "order.placed", &context()).expect("rendered");
         assert!(sinhala.subject.starts_with("ඔබගේ Pola ඇණවුම"));

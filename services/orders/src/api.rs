@@ -9,7 +9,7 @@ use axum::{
 };
 use pola_core::{
     Error,
-    auth::{Customer, Role, Staff},
+    auth::Customer,
     error::Problem,
     extract::{Json, Path, Query},
     pagination::{Page, PageParams},
@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::{
     Orders,
-    model::{ChangeStatus, Order, OrderStatus, OrderSummary, PlaceOrder, check_idempotency_key},
+    model::{Order, OrderSummary, PlaceOrder, check_idempotency_key},
     store,
 };
 
@@ -91,50 +91,18 @@ pub async fn get_order(State(orders): AppState, customer: Customer, Path(id): Pa
     Ok(Json(orders.customer_order(customer.id, id).await?))
 }
 
-/// Cancel an order that is not paid yet; its stock goes back on sale. Repeating it is harmless.
+/// Cancel an order that is not paid yet (or, paid on delivery, not yet packed); its stock goes
+/// back on sale. Repeating it is harmless.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders",
     params(("id" = Uuid, Path, description = "Order id")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Cancelled", body = Order),
         (status = 404, description = "No such order of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already paid or shipped (cancelling a cancelled order answers 200)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already paid or packed (cancelling a cancelled order answers 200)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn cancel_order(State(orders): AppState, customer: Customer, Path(id): Path<Uuid>) -> Result<Json<Order>, Error> {
-    Ok(Json(
-        orders
-            .change_status(id, Some(customer.id), OrderStatus::Cancelled, "customer".into())
-            .await?,
-    ))
-}
-
-/// Move an order along (staff): `paid` and `refunded` need the `finance` role, the rest `support`.
-#[utoipa::path(post, path = "/api/v1/orders/{id}/status", tags = ["orders", "staff"],
-    params(("id" = Uuid, Path, description = "Order id")),
-    request_body = ChangeStatus,
-    security(("staff" = [])),
-    responses(
-        (status = 200, description = "Changed", body = Order),
-        (status = 403, description = "Missing role", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not a legal move from the current status", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn change_status(
-    State(orders): AppState,
-    staff: Staff,
-    Path(id): Path<Uuid>,
-    Json(change): Json<ChangeStatus>,
-) -> Result<Json<Order>, Error> {
-    let role = match change.status {
-        OrderStatus::Paid | OrderStatus::Refunded => Role::Finance,
-        _ => Role::Support,
-    };
-    staff.require(role)?;
-    Ok(Json(
-        orders
-            .change_status(id, None, change.status, format!("staff:{}", staff.id))
-            .await?,
-    ))
+    Ok(Json(orders.cancel(id, customer.id).await?))
 }
 
 /// Internal API: what other Pola processes call through `client::HttpOrders`. Not in the public
@@ -145,14 +113,48 @@ pub mod internal {
     use axum::extract::State;
     use pola_core::{Error, client::InternalCall, extract::Json, personal::PersonalData};
 
-    use crate::{Orders, client::PersonalDataQuery};
+    use crate::{
+        Orders,
+        client::{FailedDeliveriesQuery, MoveOrder, OrderQuery, OwnedOrder, PersonalDataQuery, UnpaidQuery},
+        model::Moved,
+    };
+
+    type AppState = State<Arc<Orders>>;
 
     /// A customer's orders for their data export, addresses opened.
     pub async fn personal_data(
-        State(orders): State<Arc<Orders>>,
+        State(orders): AppState,
         _: InternalCall,
         Json(query): Json<PersonalDataQuery>,
     ) -> Result<Json<serde_json::Value>, Error> {
         Ok(Json(orders.export(query.customer).await?))
+    }
+
+    pub async fn order(
+        State(orders): AppState,
+        _: InternalCall,
+        Json(query): Json<OrderQuery>,
+    ) -> Result<Json<Option<OwnedOrder>>, Error> {
+        Ok(Json(orders.order(query.id, query.viewer).await?))
+    }
+
+    pub async fn move_order(State(orders): AppState, _: InternalCall, Json(m): Json<MoveOrder>) -> Result<Json<Moved>, Error> {
+        Ok(Json(orders.advance(m.id, m.customer, m.to, m.actor, m.shipment).await?))
+    }
+
+    pub async fn unpaid(
+        State(orders): AppState,
+        _: InternalCall,
+        Json(q): Json<UnpaidQuery>,
+    ) -> Result<Json<Vec<uuid::Uuid>>, Error> {
+        Ok(Json(orders.unpaid_before(q.before, q.after, q.limit).await?))
+    }
+
+    pub async fn failed_deliveries(
+        State(orders): AppState,
+        _: InternalCall,
+        Json(q): Json<FailedDeliveriesQuery>,
+    ) -> Result<Json<i64>, Error> {
+        Ok(Json(orders.failed_deliveries(q.customer).await?))
     }
 }

@@ -24,7 +24,9 @@ use uuid::Uuid;
 
 use chrono::SubsecRound;
 
-use crate::model::{DeliveryAddress, Order, OrderLine, OrderStatus, PlaceOrder, StatusChange, check_lines, subtotal};
+use crate::model::{
+    DeliveryAddress, Moved, Order, OrderLine, OrderStatus, PlaceOrder, Shipment, StatusChange, check_lines, subtotal,
+};
 
 /// The database this service owns: `<prefix>_orders`.
 pub const SERVICE: &str = "orders";
@@ -40,11 +42,15 @@ pub struct Orders {
     pii: Arc<dyn KeyService>,
 }
 
-/// Who is looking at an order: its customer sees the delivery address, staff see it masked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Who is looking at an order: its customer sees the delivery address, staff see it masked, and
+/// the handover to a courier or a payment gateway reads it whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Viewer {
     Customer,
     Staff,
+    /// Pola itself, to hand the address to whoever must have it (never shown to staff).
+    Handover,
 }
 
 fn delivery_place(order: Uuid) -> Place<'static> {
@@ -96,7 +102,7 @@ impl Orders {
         let json = open(&key, delivery_place(order.id), &sealed).map_err(Error::from)?;
         let delivery: DeliveryAddress = serde_json::from_str(&json).map_err(anyhow::Error::from)?;
         order.delivery = Some(match viewer {
-            Viewer::Customer => delivery,
+            Viewer::Customer | Viewer::Handover => delivery,
             Viewer::Staff => delivery.masked(),
         });
         Ok(order)
@@ -119,10 +125,16 @@ impl Orders {
             .routes(routes!(api::place_order, api::list_orders))
             .routes(routes!(api::get_order))
             .routes(routes!(api::cancel_order))
-            .routes(routes!(api::change_status))
             .route(
                 "/internal/v1/orders/personal-data",
                 axum::routing::post(api::internal::personal_data),
+            )
+            .route("/internal/v1/orders/order", axum::routing::post(api::internal::order))
+            .route("/internal/v1/orders/move", axum::routing::post(api::internal::move_order))
+            .route("/internal/v1/orders/unpaid", axum::routing::post(api::internal::unpaid))
+            .route(
+                "/internal/v1/orders/failed-deliveries",
+                axum::routing::post(api::internal::failed_deliveries),
             )
             .with_state(self.clone())
     }
@@ -271,6 +283,7 @@ impl Orders {
             delivery,
             personal_data_erased: false,
             created_at: now,
+            shipment: None,
             history: vec![StatusChange {
                 from: None,
                 to: OrderStatus::PendingPayment,
@@ -321,54 +334,94 @@ impl Orders {
         })
     }
 
-    /// Moves an order to `to`; a cancellation returns its stock. `customer` limits it to their
-    /// own orders. Runs on its own task: a cancellation must not stop between the status change
-    /// and the stock's return.
-    pub async fn change_status(
+    /// Cancels the customer's own order while it is unpaid (or cash on delivery not yet
+    /// packed); its stock goes back on sale. Cancelling it again answers the same.
+    pub async fn cancel(self: &Arc<Self>, id: Uuid, customer: Uuid) -> Result<Order, Error> {
+        match self
+            .advance(id, Some(customer), OrderStatus::Cancelled, "customer".into(), None)
+            .await?
+        {
+            Moved::Done { .. } | Moved::Already => self.customer_order(customer, id).await,
+            Moved::Illegal { from } => Err(Error::conflict(
+                "illegal-transition",
+                format!("An order that is {from} cannot be cancelled."),
+            )),
+        }
+    }
+
+    /// Moves an order to `to` if that is legal (`customer` limits it to their own orders), and
+    /// puts its stock back on sale when the goods never left or came back. Runs on its own task:
+    /// a move must not stop between the status change and the stock's return.
+    pub async fn advance(
         self: &Arc<Self>,
         id: Uuid,
         customer: Option<Uuid>,
         to: OrderStatus,
         actor: String,
-    ) -> Result<Order, Error> {
+        shipment: Option<Shipment>,
+    ) -> Result<Moved, Error> {
         let this = self.clone();
-        run_to_completion(async move { this.change_status_uncancelled(id, customer, to, &actor).await }).await
+        run_to_completion(async move { this.advance_uncancelled(id, customer, to, &actor, shipment.as_ref()).await }).await
     }
 
-    async fn change_status_uncancelled(
+    async fn advance_uncancelled(
         &self,
         id: Uuid,
         customer: Option<Uuid>,
         to: OrderStatus,
         actor: &str,
-    ) -> Result<Order, Error> {
-        match store::transition(&self.pool, id, customer, to, actor).await? {
+        shipment: Option<&Shipment>,
+    ) -> Result<Moved, Error> {
+        let transition =
+            pola_core::db::retry_deadlocks(|| store::transition(&self.pool, id, customer, to, actor, shipment)).await?;
+        let moved = match transition {
             store::Transition::NotFound => return Err(Error::not_found("No such order.")),
-            // Cancelling a cancelled order answers as the first time did, and makes sure its stock
-            // is back: the first cancellation may have died between the status and the stock.
-            store::Transition::Illegal {
-                from: OrderStatus::Cancelled,
-            } if to == OrderStatus::Cancelled => {}
-            store::Transition::Illegal { from } => {
-                return Err(Error::conflict(
-                    "illegal-transition",
-                    format!("An order that is {from} cannot become {to}."),
-                ));
-            }
-            store::Transition::Done { from } => {
+            store::Transition::Illegal { from } if from == to => Moved::Already,
+            store::Transition::Illegal { from } => return Ok(Moved::Illegal { from }),
+            store::Transition::Done { from, .. } => {
                 tracing::info!(order.id = %id, order.from = %from, order.to = %to, actor, "order status changed");
+                Moved::Done { from }
             }
-        }
-        if to == OrderStatus::Cancelled {
-            // After the status is committed, never before: stock returned for an order that then
-            // failed to cancel could be sold twice.
+        };
+        // After the status is committed, never before: stock returned for an order that then
+        // failed to move could be sold twice. Moving there again makes sure of the stock: the
+        // first move may have died between the two (returning it is idempotent).
+        let returns = match moved {
+            Moved::Done { from } => from.returns_stock(to),
+            _ => matches!(to, OrderStatus::Cancelled | OrderStatus::Returned),
+        };
+        if returns {
             self.inventory.return_order(id).await?;
         }
-        let stored = store::order(&self.pool, id, customer)
-            .await?
-            .ok_or_else(|| Error::not_found("No such order."))?;
-        let viewer = if customer.is_some() { Viewer::Customer } else { Viewer::Staff };
-        self.open(stored, viewer).await
+        Ok(moved)
+    }
+
+    /// Unpaid orders placed before `before`, oldest first after `after`: the payment window's
+    /// candidates.
+    pub async fn unpaid_before(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, Error> {
+        Ok(store::unpaid_before(&self.pool, before, after, limit).await?)
+    }
+
+    /// How many of the customer's orders the courier failed to deliver.
+    pub async fn failed_deliveries(&self, customer: Uuid) -> Result<i64, Error> {
+        Ok(store::failed_deliveries(&self.pool, customer).await?)
+    }
+
+    /// The order and its customer, opened for `viewer`.
+    pub async fn order(&self, id: Uuid, viewer: Viewer) -> Result<Option<client::OwnedOrder>, Error> {
+        let Some(stored) = store::order(&self.pool, id, None).await? else {
+            return Ok(None);
+        };
+        let customer = stored.customer;
+        Ok(Some(client::OwnedOrder {
+            customer,
+            order: self.open(stored, viewer).await?,
+        }))
     }
 }
 

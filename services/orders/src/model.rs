@@ -14,20 +14,29 @@ use uuid::Uuid;
 pub enum OrderStatus {
     PendingPayment,
     Paid,
+    /// Cash on delivery: accepted, to be paid to the courier.
+    Confirmed,
     Packed,
     Shipped,
     Delivered,
+    /// The courier could not deliver it; it goes out again or comes back.
+    DeliveryFailed,
+    /// Back in the warehouse after a failed delivery; its stock is on sale again.
+    Returned,
     Cancelled,
     Refunded,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 7] = [
+    pub const ALL: [OrderStatus; 10] = [
         OrderStatus::PendingPayment,
         OrderStatus::Paid,
+        OrderStatus::Confirmed,
         OrderStatus::Packed,
         OrderStatus::Shipped,
         OrderStatus::Delivered,
+        OrderStatus::DeliveryFailed,
+        OrderStatus::Returned,
         OrderStatus::Cancelled,
         OrderStatus::Refunded,
     ];
@@ -36,9 +45,12 @@ impl OrderStatus {
         match self {
             OrderStatus::PendingPayment => "pending_payment",
             OrderStatus::Paid => "paid",
+            OrderStatus::Confirmed => "confirmed",
             OrderStatus::Packed => "packed",
             OrderStatus::Shipped => "shipped",
             OrderStatus::Delivered => "delivered",
+            OrderStatus::DeliveryFailed => "delivery_failed",
+            OrderStatus::Returned => "returned",
             OrderStatus::Cancelled => "cancelled",
             OrderStatus::Refunded => "refunded",
         }
@@ -48,18 +60,29 @@ impl OrderStatus {
         Self::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
-    /// The legal moves. Cancelling is only possible before payment; after it, money goes back by
-    /// a refund. Delivered, cancelled and refunded are final except delivered → refunded.
+    /// The legal moves. Cancelling is only possible before payment or, for cash on delivery,
+    /// before packing; after payment, money goes back by a refund. A failed delivery goes out
+    /// again or comes back; cancelled and refunded are final.
     pub fn can_become(self, next: OrderStatus) -> bool {
         use OrderStatus::*;
         matches!(
             (self, next),
-            (PendingPayment, Paid | Cancelled)
+            (PendingPayment, Paid | Confirmed | Cancelled)
+                | (Confirmed, Packed | Cancelled)
                 | (Paid, Packed | Refunded)
                 | (Packed, Shipped | Refunded)
-                | (Shipped, Delivered | Refunded)
+                | (Shipped, Delivered | DeliveryFailed | Refunded)
+                | (DeliveryFailed, Shipped | Returned)
+                | (Returned, Refunded)
                 | (Delivered, Refunded)
         )
+    }
+
+    /// Whether moving from `self` to `next` puts the order's stock back on sale: the goods never
+    /// left (cancelled, refunded before shipping) or came back (returned).
+    pub fn returns_stock(self, next: OrderStatus) -> bool {
+        use OrderStatus::*;
+        matches!((self, next), (_, Cancelled | Returned) | (Paid | Packed, Refunded))
     }
 }
 
@@ -144,6 +167,13 @@ impl DeliveryAddress {
     }
 }
 
+/// How customers, staff and messages name an order: the last eight hex digits of its id, upper
+/// case. (Its first ones are a timestamp, the same for every order of the same minute.)
+pub fn order_number(id: Uuid) -> String {
+    let simple = id.simple().to_string();
+    simple[simple.len() - 8..].to_uppercase()
+}
+
 /// Most lines in one order.
 pub const MAX_ORDER_LINES: usize = 50;
 
@@ -172,7 +202,7 @@ pub fn check_idempotency_key(key: &str) -> bool {
 }
 
 /// A priced order line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrderLine {
     pub variant_id: Uuid,
     pub product_id: Uuid,
@@ -203,7 +233,7 @@ pub fn subtotal(lines: &[OrderLine]) -> Option<Money> {
 }
 
 /// One status change.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StatusChange {
     pub from: Option<OrderStatus>,
     pub to: OrderStatus,
@@ -213,7 +243,7 @@ pub struct StatusChange {
 }
 
 /// An order as its customer sees it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "id": "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d",
     "status": "pending_payment",
@@ -236,9 +266,12 @@ pub struct Order {
     /// personal data was erased.
     pub delivery: Option<DeliveryAddress>,
     /// True when the customer was erased: the delivery address can no longer be read.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub personal_data_erased: bool,
     pub created_at: DateTime<Utc>,
+    /// Courier and waybill, once shipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipment: Option<Shipment>,
     pub history: Vec<StatusChange>,
 }
 
@@ -252,11 +285,29 @@ pub struct OrderSummary {
     pub created_at: DateTime<Utc>,
 }
 
-/// `POST /api/v1/orders/{id}/status` (staff).
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"status": "packed"}))]
-pub struct ChangeStatus {
-    pub status: OrderStatus,
+/// What moving an order along found. Moving it where it is already is not an error: callers
+/// that retry (a payment notification sent twice, a courier's status read again) see `Already`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Moved {
+    /// It moved, from `from`.
+    Done { from: OrderStatus },
+    /// It was there already.
+    Already,
+    /// That move is not legal from `from`.
+    Illegal { from: OrderStatus },
+}
+
+/// How a shipped order travels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"courier": "koombiyo", "waybill": "KB10023456", "tracking_url": "https://koombiyodelivery.lk/Track/track_id?id=KB10023456"}))]
+pub struct Shipment {
+    /// The courier's code in Pola's configuration (`koombiyo`, `domex`, …).
+    pub courier: String,
+    /// The courier's number for the parcel.
+    pub waybill: String,
+    /// Where the customer follows the parcel, when the courier has such a page.
+    pub tracking_url: Option<String>,
 }
 
 #[cfg(test)]
@@ -273,14 +324,41 @@ mod tests {
     }
 
     #[test]
+    fn cash_on_delivery_goes_the_same_way_from_confirmed() {
+        for pair in [PendingPayment, Confirmed, Packed, Shipped, Delivered].windows(2) {
+            assert!(pair[0].can_become(pair[1]), "{} -> {}", pair[0], pair[1]);
+        }
+        assert!(!Confirmed.can_become(Refunded), "nothing was paid to refund");
+    }
+
+    #[test]
     fn only_unpaid_orders_cancel_and_final_states_stay_final() {
-        assert!(PendingPayment.can_become(Cancelled));
-        for s in [Paid, Packed, Shipped, Delivered, Refunded, Cancelled] {
+        assert!(PendingPayment.can_become(Cancelled) && Confirmed.can_become(Cancelled));
+        for s in [
+            Paid,
+            Packed,
+            Shipped,
+            Delivered,
+            DeliveryFailed,
+            Returned,
+            Refunded,
+            Cancelled,
+        ] {
             assert!(!s.can_become(Cancelled), "{s}");
         }
         for s in OrderStatus::ALL {
             assert!(!Cancelled.can_become(s) && !Refunded.can_become(s), "{s}");
         }
+    }
+
+    #[test]
+    fn a_failed_delivery_goes_out_again_or_comes_back_with_its_stock() {
+        assert!(Shipped.can_become(DeliveryFailed));
+        assert!(DeliveryFailed.can_become(Shipped) && DeliveryFailed.can_become(Returned));
+        assert!(!DeliveryFailed.can_become(Delivered) && !DeliveryFailed.can_become(Refunded));
+        assert!(DeliveryFailed.returns_stock(Returned) && Returned.can_become(Refunded));
+        assert!(!Returned.returns_stock(Refunded), "it came back already");
+        assert!(Paid.returns_stock(Refunded) && !Shipped.returns_stock(Refunded) && !Delivered.returns_stock(Refunded));
     }
 
     #[test]
@@ -320,8 +398,9 @@ mod tests {
     }
 }
 
-/// `order.placed`, `order.paid`, `order.packed`, `order.shipped`, `order.delivered`,
-/// `order.cancelled`, `order.refunded`: an order was placed or changed status. Ids and amounts
+/// `order.placed`, `order.paid`, `order.confirmed`, `order.packed`, `order.shipped`,
+/// `order.delivered`, `order.delivery_failed`, `order.returned`, `order.cancelled`,
+/// `order.refunded`: an order was placed or changed status. Ids and amounts
 /// only; a consumer that needs the delivery address asks orders for it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OrderEvent {
@@ -340,9 +419,12 @@ impl pola_core::events::Event for OrderEvent {
             (None, _) => "order.placed",
             (_, OrderStatus::PendingPayment) => "order.pending_payment",
             (_, OrderStatus::Paid) => "order.paid",
+            (_, OrderStatus::Confirmed) => "order.confirmed",
             (_, OrderStatus::Packed) => "order.packed",
             (_, OrderStatus::Shipped) => "order.shipped",
             (_, OrderStatus::Delivered) => "order.delivered",
+            (_, OrderStatus::DeliveryFailed) => "order.delivery_failed",
+            (_, OrderStatus::Returned) => "order.returned",
             (_, OrderStatus::Cancelled) => "order.cancelled",
             (_, OrderStatus::Refunded) => "order.refunded",
         }

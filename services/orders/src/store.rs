@@ -5,7 +5,7 @@ use pola_core::Money;
 use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row, mysql::MySqlRow};
 use uuid::Uuid;
 
-use crate::model::{Order, OrderEvent, OrderLine, OrderStatus, OrderSummary, StatusChange};
+use crate::model::{Order, OrderEvent, OrderLine, OrderStatus, OrderSummary, Shipment, StatusChange};
 
 /// Records the key's order id unless the key is known already.
 pub async fn claim_idempotency_key(
@@ -194,7 +194,8 @@ pub async fn customer_orders(pool: &MySqlPool, customer: Uuid) -> sqlx::Result<V
 /// The order, if it is `customer`'s (any customer's when `customer` is `None`: staff).
 pub async fn order(pool: &MySqlPool, id: Uuid, customer: Option<Uuid>) -> sqlx::Result<Option<StoredOrder>> {
     let Some(row) = sqlx::query(
-        "SELECT id, customer_id, status, subtotal_minor, total_minor, delivery_sealed, created_at FROM orders WHERE id = ?",
+        "SELECT id, customer_id, status, subtotal_minor, total_minor, delivery_sealed, courier, waybill, tracking_url, created_at
+         FROM orders WHERE id = ?",
     )
     .bind(id)
     .fetch_optional(pool)
@@ -254,6 +255,14 @@ pub async fn order(pool: &MySqlPool, id: Uuid, customer: Option<Uuid>) -> sqlx::
             delivery: None,
             personal_data_erased: false,
             created_at: row.try_get("created_at")?,
+            shipment: match (row.try_get("courier")?, row.try_get("waybill")?) {
+                (Some(courier), Some(waybill)) => Some(Shipment {
+                    courier,
+                    waybill,
+                    tracking_url: row.try_get("tracking_url")?,
+                }),
+                _ => None,
+            },
             history,
         },
         customer: owner,
@@ -297,18 +306,20 @@ pub async fn list_orders(pool: &MySqlPool, customer: Uuid, after: Option<Uuid>, 
 
 /// What a status change found.
 pub enum Transition {
-    Done { from: OrderStatus },
+    Done { from: OrderStatus, customer: Uuid },
     NotFound,
     Illegal { from: OrderStatus },
 }
 
-/// Moves an order to `to` if that is legal from its current status, recording who did it.
+/// Moves an order to `to` if that is legal from its current status, recording who did it and,
+/// when it ships, how it travels.
 pub async fn transition(
     pool: &MySqlPool,
     id: Uuid,
     customer: Option<Uuid>,
     to: OrderStatus,
     actor: &str,
+    shipment: Option<&Shipment>,
 ) -> sqlx::Result<Transition> {
     let mut tx = pool.begin().await?;
     let Some(row) = sqlx::query("SELECT customer_id, status, total_minor FROM orders WHERE id = ? FOR UPDATE")
@@ -326,12 +337,20 @@ pub async fn transition(
     if !from.can_become(to) {
         return Ok(Transition::Illegal { from });
     }
-    sqlx::query("UPDATE orders SET status = ?, updated_at = ? WHERE id = ?")
-        .bind(to.as_str())
-        .bind(Utc::now())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE orders SET status = ?, updated_at = ?, courier = COALESCE(?, courier), waybill = COALESCE(?, waybill),
+                tracking_url = CASE WHEN ? THEN ? ELSE tracking_url END
+         WHERE id = ?",
+    )
+    .bind(to.as_str())
+    .bind(Utc::now())
+    .bind(shipment.map(|s| &s.courier))
+    .bind(shipment.map(|s| &s.waybill))
+    .bind(shipment.is_some())
+    .bind(shipment.and_then(|s| s.tracking_url.as_ref()))
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     let change = StatusChange {
         from: Some(from),
         to,
@@ -341,5 +360,36 @@ pub async fn transition(
     let total = Money::lkr(row.try_get("total_minor")?);
     record_change(&mut tx, id, owner, &total, &change).await?;
     tx.commit().await?;
-    Ok(Transition::Done { from })
+    Ok(Transition::Done { from, customer: owner })
+}
+
+/// Orders still waiting for payment that were placed before `before`, oldest first (ids are
+/// time-ordered), after `after`.
+pub async fn unpaid_before(
+    pool: &MySqlPool,
+    before: chrono::DateTime<Utc>,
+    after: Option<Uuid>,
+    limit: u32,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT id FROM orders WHERE status = 'pending_payment' AND (? IS NULL OR id > ?) AND created_at < ?
+         ORDER BY id LIMIT ?",
+    )
+    .bind(after)
+    .bind(after)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// How many of `customer`'s orders the courier failed to deliver at least once.
+pub async fn failed_deliveries(pool: &MySqlPool, customer: Uuid) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT h.order_id) FROM orders o JOIN order_status_history h ON h.order_id = o.id
+         WHERE o.customer_id = ? AND h.to_status = 'delivery_failed'",
+    )
+    .bind(customer)
+    .fetch_one(pool)
+    .await
 }

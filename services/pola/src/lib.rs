@@ -22,12 +22,19 @@ use pola_core::{
     db::connect_service,
 };
 use pola_core::{personal::PersonalData, site::Writable};
-use pola_identity::Identity;
+use pola_identity::{
+    Identity,
+    client::{HttpIdentity, IdentityClient},
+};
 use pola_inventory::{
     Inventory,
     client::{HttpInventory, InventoryClient},
 };
-use pola_orders::{Orders, client::HttpOrders};
+use pola_orders::{
+    Orders,
+    client::{HttpOrders, OrdersClient},
+};
+use pola_payments::Payments;
 use pola_pii::KeyService;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use utoipa::{
@@ -45,15 +52,17 @@ pub enum ServiceName {
     Inventory,
     Cart,
     Orders,
+    Payments,
 }
 
 impl ServiceName {
-    pub const ALL: [ServiceName; 5] = [
+    pub const ALL: [ServiceName; 6] = [
         ServiceName::Identity,
         ServiceName::Catalog,
         ServiceName::Inventory,
         ServiceName::Cart,
         ServiceName::Orders,
+        ServiceName::Payments,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +72,7 @@ impl ServiceName {
             ServiceName::Inventory => pola_inventory::SERVICE,
             ServiceName::Cart => pola_cart::SERVICE,
             ServiceName::Orders => pola_orders::SERVICE,
+            ServiceName::Payments => pola_payments::SERVICE,
         }
     }
 }
@@ -71,10 +81,9 @@ impl FromStr for ServiceName {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        ServiceName::ALL
-            .into_iter()
-            .find(|n| n.as_str() == s)
-            .ok_or_else(|| format!("unknown service `{s}`; the services are identity, catalog, inventory, cart, orders"))
+        ServiceName::ALL.into_iter().find(|n| n.as_str() == s).ok_or_else(|| {
+            format!("unknown service `{s}`; the services are identity, catalog, inventory, cart, orders, payments")
+        })
     }
 }
 
@@ -88,6 +97,8 @@ impl ServiceName {
             ServiceName::Catalog => &[ServiceName::Inventory],
             ServiceName::Cart => &[ServiceName::Catalog, ServiceName::Inventory],
             ServiceName::Orders => &[ServiceName::Catalog, ServiceName::Inventory, ServiceName::Cart],
+            // Payments moves orders along, and asks identity for the gateway's contact fields.
+            ServiceName::Payments => &[ServiceName::Orders, ServiceName::Identity],
         }
     }
 
@@ -97,7 +108,8 @@ impl ServiceName {
             ServiceName::Inventory => config.services.inventory_url.as_deref(),
             ServiceName::Cart => config.services.cart_url.as_deref(),
             ServiceName::Orders => config.services.orders_url.as_deref(),
-            ServiceName::Identity => None,
+            ServiceName::Identity => config.services.identity_url.as_deref(),
+            ServiceName::Payments => None,
         }
     }
 }
@@ -149,6 +161,7 @@ pub struct Services {
     pub inventory: Option<Arc<Inventory>>,
     pub cart: Option<Arc<Cart>>,
     pub orders: Option<Arc<Orders>>,
+    pub payments: Option<Arc<Payments>>,
     pub keys: TokenKeys,
     placement: Placement,
 }
@@ -165,6 +178,9 @@ impl Services {
         }
         if let Some(orders) = &self.orders {
             outboxes.push((pola_orders::SERVICE, orders.pool().clone()));
+        }
+        if let Some(payments) = &self.payments {
+            outboxes.push((pola_payments::SERVICE, payments.pool().clone()));
         }
         outboxes
     }
@@ -272,12 +288,32 @@ impl Services {
             }
             false => None,
         };
+        let payments = match here(ServiceName::Payments) {
+            true => {
+                let orders: Arc<dyn OrdersClient> = match &orders {
+                    Some(local) => Arc::new(local.clone()),
+                    None => Arc::new(HttpOrders(remote(ServiceName::Orders)?)),
+                };
+                let identity: Arc<dyn IdentityClient> = match &identity {
+                    Some(local) => local.clone(),
+                    None => Arc::new(HttpIdentity(remote(ServiceName::Identity)?)),
+                };
+                Some(Payments::new(
+                    pool(pola_payments::SERVICE, &pola_payments::MIGRATOR).await?,
+                    orders,
+                    identity,
+                    config.payments.clone(),
+                )?)
+            }
+            false => None,
+        };
         Ok(Self {
             identity,
             catalog,
             inventory,
             cart,
             orders,
+            payments,
             keys,
             placement,
         })
@@ -291,6 +327,7 @@ impl Services {
             self.inventory.as_ref().map(|s| s.pool()),
             self.cart.as_ref().map(|s| s.pool()),
             self.orders.as_ref().map(|s| s.pool()),
+            self.payments.as_ref().map(|s| s.pool()),
         ]
         .into_iter()
         .flatten()
@@ -325,6 +362,10 @@ impl Services {
                 ServiceName::Orders,
                 self.orders.as_ref().map(|s| (s.pool().clone(), s.router())),
             ),
+            (
+                ServiceName::Payments,
+                self.payments.as_ref().map(|s| (s.pool().clone(), s.router())),
+            ),
         ];
         let mut pools = vec![];
         for (name, service) in local {
@@ -345,7 +386,7 @@ impl Services {
 #[openapi(
     info(
         title = "Pola API",
-        description = "Pola, a Sri Lankan shop: identity, catalog, inventory, cart and orders. Errors are RFC 9457 problem documents (`application/problem+json`). Money is integer cents of LKR.",
+        description = "Pola, a Sri Lankan shop: identity, catalog, inventory, cart, orders and payments. Errors are RFC 9457 problem documents (`application/problem+json`). Money is integer cents of LKR.",
         version = "1.0.0"
     ),
     modifiers(&BearerAuth),
@@ -355,6 +396,8 @@ impl Services {
         (name = "inventory", description = "Stock per variant and location (staff)"),
         (name = "cart", description = "The persistent cart, for customers and guests"),
         (name = "orders", description = "Checkout, order history and status"),
+        (name = "payments", description = "Paying an order (PayHere, cash on delivery, bank transfer), refunds and cash remittances"),
+        (name = "fulfilment", description = "Packing, shipping and delivering orders (staff)"),
         (name = "staff", description = "Staff only: served on the edge's staff listener (the VPN), never on the public one, and only with a staff access token"),
     )
 )]
@@ -445,8 +488,8 @@ impl Running {
     }
 }
 
-/// Starts serving `services` on `config.http.addr`, with the reservation sweeper and the
-/// abandoned-checkout reaper running.
+/// Starts serving `services` on `config.http.addr`, with the reservation sweeper, the
+/// abandoned-checkout reaper and the payments jobs running.
 pub async fn start(config: &Config, services: &Services) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(config.http.addr)
         .await
@@ -463,6 +506,9 @@ pub async fn start(config: &Config, services: &Services) -> anyhow::Result<Runni
     }
     if let Some(orders) = &services.orders {
         background.push(orders.spawn_reaper(shutdown.subscribe()));
+    }
+    if let Some(payments) = &services.payments {
+        background.push(payments.spawn_jobs(shutdown.subscribe()));
     }
     if let Some(identity) = &services.identity {
         background.push(identity.spawn_reindexer(shutdown.subscribe()));

@@ -123,15 +123,20 @@ async fn an_orders_life_is_published_once_per_change_in_order_and_carries_no_per
     let app = spawn_app_with(with_events(test_amqp_url())).await;
     let recorder = Arc::new(Recorder::default());
     let (_stop, _) = consumer(&app, &recorder).await;
-    let (staff, finance, support) = (
+    let (staff, finance, fulfilment) = (
         app.staff(&[Role::Catalog]).await,
         app.staff(&[Role::Finance]).await,
-        app.staff(&[Role::Support]).await,
+        app.staff(&[Role::Fulfilment]).await,
     );
     let tea = app.tea(&staff, "Uva", 95_000, 6).await;
     let shopper = app.shopper().await;
-    let order = uuid(app.buy_now(&shopper.access, tea.variant, 1).await.expect(201).get("id"));
-    app.fulfil(order, &finance, &support).await;
+    let order = uuid(
+        app.buy_for_delivery(&shopper.access, tea.variant, 1)
+            .await
+            .expect(201)
+            .get("id"),
+    );
+    app.fulfil(order, &finance, &fulfilment).await;
 
     let handled = recorder
         .wait_for("the order's life", |h| {

@@ -14,6 +14,7 @@ use pola_core::{
 use pola_identity::Identity;
 use pola_inventory::Inventory;
 use pola_orders::Orders;
+use pola_payments::Payments;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -30,6 +31,7 @@ pub struct TestApp {
     pub inventory: Arc<Inventory>,
     pub cart: Arc<Cart>,
     pub orders: Arc<Orders>,
+    pub payments: Arc<Payments>,
     /// The edge the API is reached through, if any: stopped before the server.
     _edge: Option<EdgeFront>,
     // Dropped after the server, so that the databases outlive every request.
@@ -67,7 +69,15 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::default();
     config.database = databases.config.clone();
     config.auth = test_auth_config();
-    config.http.addr = "127.0.0.1:0".parse().expect("an address");
+    // Where customers (and PayHere's notifications) reach the shop is known before it starts:
+    // the edge's public listener, or the app itself.
+    let edge_binary = std::env::var_os("POLA_TEST_EDGE");
+    let public_port = pola_core::testing::free_port();
+    config.http.addr = match edge_binary {
+        Some(_) => "127.0.0.1:0".parse().expect("an address"),
+        None => std::net::SocketAddr::from(([127, 0, 0, 1], public_port)),
+    };
+    config.notifications.shop_url = format!("http://127.0.0.1:{public_port}");
     config.services.internal_token = Some("test-service-token".into());
     config.pii.keyring_dir = std::env::temp_dir()
         .join(format!("pola-test-{}", databases.config.prefix))
@@ -79,7 +89,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .expect("the test MariaDB (make test starts it)");
     let running = pola::start(&config, &services).await.expect("the app starts");
     let here = "every service runs in a test app";
-    let edge = std::env::var_os("POLA_TEST_EDGE").map(|binary| EdgeFront::start(binary.as_ref(), running.addr));
+    let edge = edge_binary.map(|binary| EdgeFront::start(binary.as_ref(), running.addr, public_port));
     TestApp {
         api: match &edge {
             Some(edge) => Api::new(edge.public.clone()).with_staff_listener(edge.staff.clone()),
@@ -93,6 +103,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         inventory: services.inventory.clone().expect(here),
         cart: services.cart.clone().expect(here),
         orders: services.orders.clone().expect(here),
+        payments: services.payments.clone().expect(here),
         running: Some(running),
         _databases: databases,
     }
@@ -114,11 +125,12 @@ struct EdgeFront {
 }
 
 impl EdgeFront {
-    fn start(binary: &std::path::Path, upstream: std::net::SocketAddr) -> Self {
+    fn start(binary: &std::path::Path, upstream: std::net::SocketAddr, public_port: u16) -> Self {
         let dir = std::env::temp_dir().join(format!("pola-test-edge-{}", Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).expect("a folder");
         let port = || std::net::SocketAddr::from(([127, 0, 0, 1], pola_core::testing::free_port()));
-        let (public, staff, admin) = (port(), port(), port());
+        let public = std::net::SocketAddr::from(([127, 0, 0, 1], public_port));
+        let (staff, admin) = (port(), port());
         let config = format!(
             "[listen]\npublic = \"{public}\"\nstaff = \"{staff}\"\nadmin = \"{admin}\"\n\n\
              [staff]\nvpn_ranges = [\"127.0.0.0/8\"]\n\n\
@@ -209,6 +221,7 @@ impl TestApp {
     /// `remote` services through their internal API.
     pub async fn front(&self, only: &[ServiceName], remote: &[ServiceName]) -> Front {
         let mut config = self.config.clone();
+        config.http.addr = "127.0.0.1:0".parse().expect("an address");
         // Services reach each other directly, never through the edge.
         let base = self.running.as_ref().map(|r| format!("http://{}", r.addr));
         for service in remote {
@@ -217,6 +230,7 @@ impl TestApp {
                 ServiceName::Inventory => config.services.inventory_url = base.clone(),
                 ServiceName::Cart => config.services.cart_url = base.clone(),
                 ServiceName::Orders => config.services.orders_url = base.clone(),
+                ServiceName::Identity => config.services.identity_url = base.clone(),
                 _ => panic!("{service:?} has no internal API"),
             }
         }
@@ -374,17 +388,43 @@ impl TestApp {
             .expect("a number")
     }
 
-    /// Takes an order through its life: paid (by `finance`), then packed, shipped and delivered
-    /// (by `support`).
-    pub async fn fulfil(&self, order: Uuid, finance: &str, support: &str) {
-        let path = format!("/api/v1/orders/{order}/status");
+    /// Takes an order through its life: paid by a bank transfer `finance` confirms, then
+    /// packed, shipped (with a courier without an API) and delivered by `fulfilment`.
+    pub async fn fulfil(&self, order: Uuid, finance: &str, fulfilment: &str) {
+        self.fulfil_to_shipped(order, finance, fulfilment).await;
         self.api
-            .post(&path, Some(finance), json!({"status": "paid"}))
+            .post(
+                &format!("/api/v1/fulfilment/orders/{order}/delivered"),
+                Some(fulfilment),
+                json!({}),
+            )
             .await
             .expect(200);
-        for status in ["packed", "shipped", "delivered"] {
+    }
+
+    /// Paid by a bank transfer `finance` confirms, packed and shipped (waybill `WB-…`).
+    pub async fn fulfil_to_shipped(&self, order: Uuid, finance: &str, fulfilment: &str) {
+        let view = self
+            .api
+            .get(&format!("/api/v1/payments/staff/orders/{order}"), Some(finance))
+            .await
+            .expect(200);
+        let total = view.get("payment")["total"]["amount_minor"].clone();
+        let short = &order.simple().to_string()[24..];
+        self.api
+            .post(
+                &format!("/api/v1/payments/staff/orders/{order}/bank-transfer"),
+                Some(finance),
+                json!({"amount_minor": total, "slip_reference": format!("SLIP-{short}")}),
+            )
+            .await
+            .expect(200);
+        for (step, body) in [
+            ("pack", json!({})),
+            ("ship", json!({"courier": "manual", "waybill": format!("WB-{short}")})),
+        ] {
             self.api
-                .post(&path, Some(support), json!({"status": status}))
+                .post(&format!("/api/v1/fulfilment/orders/{order}/{step}"), Some(fulfilment), body)
                 .await
                 .expect(200);
         }
@@ -405,6 +445,16 @@ impl TestApp {
     pub async fn buy_now(&self, token: &str, variant: Uuid, quantity: i64) -> Reply {
         self.checkout(token, json!({"lines": [{"variant_id": variant, "quantity": quantity}]}))
             .await
+    }
+
+    /// "Buy now" of one line, delivered to an address in Colombo.
+    pub async fn buy_for_delivery(&self, token: &str, variant: Uuid, quantity: i64) -> Reply {
+        self.checkout(
+            token,
+            json!({"lines": [{"variant_id": variant, "quantity": quantity}],
+                   "delivery": {"recipient": "Nimal Perera", "phone": "077 123 4567", "line1": "12 Galle Road", "city": "Colombo 03"}}),
+        )
+        .await
     }
 
     pub async fn add_to_cart(&self, token: &str, variant: Uuid, quantity: i64) -> Reply {

@@ -11,6 +11,7 @@ mod identity;
 mod notifications;
 mod openapi;
 mod orders;
+mod payments;
 mod pii;
 mod platform;
 mod readme;

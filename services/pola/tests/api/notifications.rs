@@ -176,10 +176,10 @@ async fn customer(app: &TestApp, language: &str, phone: &str) -> (String, String
 async fn an_orders_life_sends_the_expected_email_and_sms_in_each_customers_language() {
     let shop = shop().await;
     let app = &shop.app;
-    let (staff, finance, support) = (
+    let (staff, finance, fulfilment) = (
         app.staff(&[Role::Catalog]).await,
         app.staff(&[Role::Finance]).await,
-        app.staff(&[Role::Support]).await,
+        app.staff(&[Role::Fulfilment]).await,
     );
     let tea = app.tea(&staff, "Dimbula", 95_000, 100).await;
     let people = [("en", "0771234501"), ("si", "0771234502"), ("ta", "0771234503")];
@@ -195,7 +195,7 @@ async fn an_orders_life_sends_the_expected_email_and_sms_in_each_customers_langu
             .await
             .expect(201);
         let order = uuid(order.get("id"));
-        app.fulfil(order, &finance, &support).await;
+        app.fulfil(order, &finance, &fulfilment).await;
         customers.push((language, email, order));
     }
     // A fourth, who wants no SMS.
@@ -226,7 +226,7 @@ async fn an_orders_life_sends_the_expected_email_and_sms_in_each_customers_langu
     for ((language, email, order), ((_, subject), (_, sms))) in customers.iter().zip(placed_subject.iter().zip(shipped_sms)) {
         let theirs: Vec<&Mail> = mails.iter().filter(|m| &m.to == email).collect();
         assert_eq!(theirs.len(), 6, "{language}: {theirs:#?}");
-        let number = pola_notifications::order_number(*order);
+        let number = pola_orders::model::order_number(*order);
         let placed = theirs
             .iter()
             .find(|m| m.subject.starts_with(subject))
@@ -280,7 +280,7 @@ async fn with_the_mail_server_away_emails_wait_and_arrive_once_it_is_back_and_a_
     tokio::time::sleep(Duration::from_millis(700)).await;
     // The mail server is back before the retries run out; the gateway is not.
     tokio::task::block_in_place(|| shop.mail.restart());
-    let number = pola_notifications::order_number(order);
+    let number = pola_orders::model::order_number(order);
     eventually("the order's email", || {
         messages(&shop.mail)
             .iter()
@@ -440,7 +440,7 @@ async fn a_broker_restart_in_a_burst_of_a_thousand_orders_loses_and_doubles_no_e
     let mails = messages(&shop.mail);
     let texts = shop.sms.received();
     for order in &placed {
-        let number = pola_notifications::order_number(*order);
+        let number = pola_orders::model::order_number(*order);
         let emailed = mails
             .iter()
             .filter(|m| m.subject.starts_with(subject) && m.subject.ends_with(&number))

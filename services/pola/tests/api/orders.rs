@@ -175,31 +175,59 @@ async fn staff_move_an_order_through_its_life_and_illegal_moves_are_refused() {
     let staff = app.staff(&[Role::Catalog]).await;
     let finance = app.staff(&[Role::Finance]).await;
     let support = app.staff(&[Role::Support]).await;
+    let fulfilment = app.staff(&[Role::Fulfilment]).await;
     let tea = app.tea(&staff, "Matale", 45_000, 5).await;
     let shopper = app.shopper().await;
-    let order = app.buy_now(&shopper.access, tea.variant, 1).await.expect(201);
-    let path = format!("/api/v1/orders/{}/status", uuid(order.get("id")));
+    let order = app.buy_for_delivery(&shopper.access, tea.variant, 1).await.expect(201);
+    let id = uuid(order.get("id"));
+    let step = |name: &str| format!("/api/v1/fulfilment/orders/{id}/{name}");
 
     app.api
-        .post(&path, Some(&support), json!({"status": "paid"}))
+        .post(&step("pack"), Some(&support), json!({}))
         .await
         .expect_problem(403);
     app.api
-        .post(&path, Some(&support), json!({"status": "shipped"}))
-        .await
-        .expect_problem(409);
-    app.fulfil(uuid(order.get("id")), &finance, &support).await;
-    app.api
-        .post(&path, Some(&support), json!({"status": "packed"}))
+        .post(&step("pack"), Some(&fulfilment), json!({}))
         .await
         .expect_problem(409);
     app.api
-        .post(&path, Some(&shopper.access), json!({"status": "refunded"}))
+        .post(
+            &step("ship"),
+            Some(&fulfilment),
+            json!({"courier": "manual", "waybill": "WB1"}),
+        )
+        .await
+        .expect_problem(409);
+    app.api
+        .post(&step("pack"), Some(&shopper.access), json!({}))
         .await
         .expect_problem(404);
+    app.fulfil(id, &finance, &fulfilment).await;
+    app.api
+        .post(&step("pack"), Some(&fulfilment), json!({}))
+        .await
+        .expect_problem(409);
+    let refunds = format!("/api/v1/payments/staff/orders/{id}/refunds");
+    app.api
+        .post(&refunds, Some(&fulfilment), json!({"reason": "Customer changed their mind"}))
+        .await
+        .expect_problem(403);
+    // A bank transfer is refunded by hand: finance says which transfer gave it back.
+    app.api
+        .post(&refunds, Some(&finance), json!({"reason": "Customer changed their mind"}))
+        .await
+        .expect_problem(422);
+    app.api
+        .post(
+            &refunds,
+            Some(&finance),
+            json!({"reason": "Customer changed their mind", "reference": "CMB-REFUND-1"}),
+        )
+        .await
+        .expect(200);
     let done = app
         .api
-        .post(&path, Some(&finance), json!({"status": "refunded"}))
+        .get(&format!("/api/v1/orders/{id}"), Some(&shopper.access))
         .await
         .expect(200);
     let steps: Vec<&str> = done
@@ -213,12 +241,12 @@ async fn staff_move_an_order_through_its_life_and_illegal_moves_are_refused() {
         steps,
         ["pending_payment", "paid", "packed", "shipped", "delivered", "refunded"]
     );
+    assert_eq!(
+        done.get("shipment")["waybill"],
+        format!("WB-{}", &id.simple().to_string()[24..])
+    );
     app.api
-        .post(
-            &format!("/api/v1/orders/{}/cancel", uuid(order.get("id"))),
-            Some(&shopper.access),
-            json!({}),
-        )
+        .post(&format!("/api/v1/orders/{id}/cancel"), Some(&shopper.access), json!({}))
         .await
         .expect_problem(409);
 }
