@@ -112,6 +112,10 @@ async fn shop() -> Shop {
 }
 
 async fn shop_on(amqp_url: String) -> Shop {
+    shop_with(amqp_url, |_| {}).await
+}
+
+async fn shop_with(amqp_url: String, adjust: impl FnOnce(&mut Config)) -> Shop {
     let mail = tokio::task::spawn_blocking(MailServer::start).await.expect("started");
     let sms = Gateway::start();
     let (smtp_port, sms_url) = (mail.port, sms.url.clone());
@@ -128,6 +132,7 @@ async fn shop_on(amqp_url: String) -> Shop {
         // No quiet hours: these tests run at any time of day.
         config.notifications.quiet_from = "00:00".into();
         config.notifications.quiet_until = "00:00".into();
+        adjust(config);
     })
     .await;
     let (stop, stopped) = watch::channel(false);
@@ -458,4 +463,127 @@ async fn a_broker_restart_in_a_burst_of_a_thousand_orders_loses_and_doubles_no_e
     assert_eq!(mails.iter().filter(|m| m.subject.starts_with(subject)).count(), 1000);
     assert_eq!(texts.len(), 1000);
     drop(broker);
+}
+
+/// Done when, issue 13: the customer's journey for each way to pay, from checkout to delivered,
+/// with the right email and SMS at each step (through the edge and its WAF in `make test`'s
+/// second run). PayHere through payhere-sim's checkout page, in English; cash on delivery, in
+/// Sinhala; a bank transfer finance confirms, in Tamil.
+#[tokio::test]
+async fn each_way_to_pay_goes_from_checkout_to_delivered_with_a_message_at_each_step() {
+    use pola_payments::testing::{KoombiyoApi, MerchantApi, Simulator};
+    let sim = Simulator::start("1221149", "NDA0MjQ0ODQ3OTIxNTk1NDgzNjQ2ODEyNTg1MDg3MjEwNTg1");
+    let merchant = MerchantApi::start("4OVx33RVOPg4DzdZUzq4A94D2", "8n4VCj25MXp4JLDFyvsE9h4a8").await;
+    let courier = KoombiyoApi::start("koombiyo-test-key").await;
+    let shop = shop_with(test_amqp_url(), |config| {
+        crate::payments::take_payments(config, &sim, &merchant, &courier);
+        config.payments.jobs_interval_secs = 3600;
+    })
+    .await;
+    let app = &shop.app;
+    let (catalog, finance, fulfilment) = (
+        app.staff(&[Role::Catalog]).await,
+        app.staff(&[Role::Finance]).await,
+        app.staff(&[Role::Fulfilment]).await,
+    );
+    let tea = app.tea(&catalog, "Dimbula", 95_000, 100).await;
+    let mut journeys = vec![];
+    for (language, phone, method) in [
+        ("en", "0771234521", "payhere"),
+        ("si", "0771234522", "cod"),
+        ("ta", "0771234523", "bank-transfer"),
+    ] {
+        let (email, token) = customer(app, language, phone).await;
+        let order = app
+            .checkout(
+                &token,
+                json!({"lines": [{"variant_id": tea.variant, "quantity": 2}],
+                       "delivery": {"recipient": format!("Customer {language}"), "phone": phone, "line1": "12 Temple Road", "city": "Kandy"}}),
+            )
+            .await
+            .expect(201);
+        let order = uuid(order.get("id"));
+        let pay = format!("/api/v1/payments/orders/{order}/{method}");
+        let chosen = app.api.post(&pay, Some(&token), json!({})).await.expect(200);
+        match method {
+            "payhere" => {
+                let action = chosen.get("action").as_str().expect("a URL").to_owned();
+                sim.pay(&action, chosen.get("fields"), "success").await.expect("paid");
+            }
+            "bank-transfer" => {
+                app.api
+                    .post(
+                        &format!("/api/v1/payments/staff/orders/{order}/bank-transfer"),
+                        Some(&finance),
+                        json!({"amount_minor": 190_000, "slip_reference": chosen.get("reference")}),
+                    )
+                    .await
+                    .expect(200);
+            }
+            _ => assert_eq!(chosen.get("order_status"), "confirmed"),
+        }
+        let step = |name: &str| format!("/api/v1/fulfilment/orders/{order}/{name}");
+        app.api.post(&step("pack"), Some(&fulfilment), json!({})).await.expect(200);
+        let ship = match method {
+            "payhere" => json!({"courier": "koombiyo"}),
+            _ => json!({"courier": "manual", "waybill": format!("DX-{phone}")}),
+        };
+        let shipped = app.api.post(&step("ship"), Some(&fulfilment), ship).await.expect(200);
+        let waybill = shipped.get("shipment")["waybill"].as_str().expect("a waybill").to_owned();
+        if method == "payhere" {
+            courier.update(&waybill, "6", "Delivered");
+            assert_eq!(app.payments.track_parcels().await.expect("tracked"), 1);
+        } else {
+            app.api
+                .post(&step("delivered"), Some(&fulfilment), json!({}))
+                .await
+                .expect(200);
+        }
+        let mine = app
+            .api
+            .get(&format!("/api/v1/orders/{order}"), Some(&token))
+            .await
+            .expect(200);
+        assert_eq!(mine.get("status"), "delivered", "{method}");
+        journeys.push((language, method, email, format!("+94{}", &phone[1..]), order, waybill));
+    }
+
+    // Each: welcome, placed, paid or confirmed, packed, shipped, delivered by email; placed,
+    // paid or confirmed, shipped, delivered by SMS.
+    let mails = eventually("every email", || Some(messages(&shop.mail)).filter(|m| m.len() >= 18)).await;
+    let texts = eventually("every SMS", || Some(shop.sms.received()).filter(|s| s.len() >= 12)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(messages(&shop.mail).len(), 18, "no more, no fewer");
+    assert_eq!(shop.sms.received().len(), 12);
+    let shipped_words = [("en", "is on its way"), ("si", "එන ගමන්"), ("ta", "வந்துகொண்டிருக்கிறது")];
+    for ((language, method, email, phone, order, waybill), (_, shipped)) in journeys.iter().zip(shipped_words) {
+        let number = pola_orders::model::order_number(*order);
+        let theirs: Vec<&Mail> = mails.iter().filter(|m| &m.to == email).collect();
+        assert_eq!(theirs.len(), 6, "{method}: {theirs:#?}");
+        let shipped_mail = theirs
+            .iter()
+            .find(|m| m.subject.contains(&number) && m.text.contains(waybill.as_str()))
+            .unwrap_or_else(|| panic!("{method}: the shipping email names the waybill: {theirs:#?}"));
+        let their_texts: Vec<&str> = texts
+            .iter()
+            .filter(|t| t["to"] == phone.as_str())
+            .map(|t| t["message"].as_str().expect("text"))
+            .collect();
+        assert_eq!(their_texts.len(), 4, "{method}: {their_texts:?}");
+        let on_its_way = their_texts
+            .iter()
+            .find(|t| t.contains(shipped))
+            .unwrap_or_else(|| panic!("{language}: {their_texts:?}"));
+        match *method {
+            "payhere" => {
+                let link = format!("https://koombiyodelivery.lk/Track/track_id?id={waybill}");
+                assert!(
+                    on_its_way.contains(&link) && shipped_mail.text.contains(&link),
+                    "{on_its_way}"
+                );
+            }
+            "cod" => assert!(on_its_way.contains("1,900.00"), "pay on delivery: {on_its_way}"),
+            _ => assert!(!on_its_way.contains("1,900.00"), "paid already: {on_its_way}"),
+        }
+    }
 }

@@ -26,13 +26,44 @@ use crate::harness::{OnSale, SendReply, Shopper, TestApp, spawn_app_with, uuid};
 const MERCHANT_ID: &str = "1221149";
 const SECRET: &str = "NDA0MjQ0ODQ3OTIxNTk1NDgzNjQ2ODEyNTg1MDg3MjEwNTg1";
 const NOTIFY: &str = "/api/v1/payments/payhere/notify";
+const APP_ID: &str = "4OVx33RVOPg4DzdZUzq4A94D2";
+const APP_SECRET: &str = "8n4VCj25MXp4JLDFyvsE9h4a8";
+const COURIER_KEY: &str = "koombiyo-test-key";
+
+/// Configures the shop to take PayHere through `sim` (its merchant API at `merchant`) and to
+/// ship with Koombiyo at `courier` as well as by hand. Notifications come to the shop's public
+/// address (`notifications.shop_url`: the edge's, when there is one).
+pub fn take_payments(config: &mut Config, sim: &Simulator, merchant: &MerchantApi, courier: &KoombiyoApi) {
+    let shop = config.notifications.shop_url.clone();
+    config.payments.payhere = Some(PayHereConfig {
+        merchant_id: MERCHANT_ID.into(),
+        merchant_secret: Some(SECRET.into()),
+        checkout_url: sim.checkout_url(),
+        api_url: Some(merchant.url()),
+        app_id: Some(APP_ID.into()),
+        app_secret: Some(APP_SECRET.into()),
+        vault_path: None,
+        notify_url: format!("{shop}{NOTIFY}"),
+        return_url: format!("{shop}/account/orders/{{order_id}}"),
+        cancel_url: format!("{shop}/account/orders/{{order_id}}?payment=cancelled"),
+        timeout_ms: 5000,
+    });
+    config.payments.couriers.push(CourierConfig {
+        code: "koombiyo".into(),
+        name: "Koombiyo Delivery".into(),
+        kind: CourierKind::Koombiyo,
+        api_url: Some(courier.url()),
+        api_key: Some(COURIER_KEY.into()),
+        tracking_url: Some("https://koombiyodelivery.lk/Track/track_id?id={waybill}".into()),
+    });
+}
 
 /// A form's fields, in order.
 type Form = Vec<(String, String)>;
 
 /// A shop that takes PayHere payments (through payhere-sim), with PayHere's merchant API and a
 /// Koombiyo courier standing by. The payments jobs run only when a test runs them.
-struct PayingShop {
+pub struct PayingShop {
     app: TestApp,
     sim: Simulator,
     merchant: MerchantApi,
@@ -48,31 +79,11 @@ async fn paying_shop() -> PayingShop {
 
 async fn paying_shop_with(adjust: impl FnOnce(&mut Config)) -> PayingShop {
     let sim = Simulator::start(MERCHANT_ID, SECRET);
-    let merchant = MerchantApi::start("4OVx33RVOPg4DzdZUzq4A94D2", "8n4VCj25MXp4JLDFyvsE9h4a8").await;
-    let courier = KoombiyoApi::start("koombiyo-test-key").await;
+    let merchant = MerchantApi::start(APP_ID, APP_SECRET).await;
+    let courier = KoombiyoApi::start(COURIER_KEY).await;
     let app = spawn_app_with(|config| {
-        let shop = config.notifications.shop_url.clone();
-        config.payments.payhere = Some(PayHereConfig {
-            merchant_id: MERCHANT_ID.into(),
-            merchant_secret: Some(SECRET.into()),
-            checkout_url: sim.checkout_url(),
-            api_url: Some(merchant.url()),
-            app_id: Some("4OVx33RVOPg4DzdZUzq4A94D2".into()),
-            app_secret: Some("8n4VCj25MXp4JLDFyvsE9h4a8".into()),
-            vault_path: None,
-            notify_url: format!("{shop}{NOTIFY}"),
-            return_url: format!("{shop}/account/orders/{{order_id}}"),
-            cancel_url: format!("{shop}/account/orders/{{order_id}}?payment=cancelled"),
-            timeout_ms: 5000,
-        });
-        config.payments.couriers.push(CourierConfig {
-            code: "koombiyo".into(),
-            name: "Koombiyo Delivery".into(),
-            kind: CourierKind::Koombiyo,
-            api_url: Some(courier.url()),
-            api_key: Some("koombiyo-test-key".into()),
-            tracking_url: Some("https://koombiyodelivery.lk/Track/track_id?id={waybill}".into()),
-        });
+        take_payments(config, &sim, &merchant, &courier);
+        // Tests run the payments jobs themselves.
         config.payments.jobs_interval_secs = 3600;
         adjust(config);
     })
@@ -307,14 +318,21 @@ async fn forged_misdirected_and_mismatched_notifications_change_no_money_and_no_
             signed(MERCHANT_ID, SECRET, &Uuid::now_v7().to_string(), "999.00", &[]),
             200,
         ),
+        // An attack, signed or not: the edge's firewall may refuse it first.
         (
             "not an order id",
             signed(MERCHANT_ID, SECRET, "1' OR '1'='1", "999.00", &[]),
             200,
         ),
     ];
+    let mut reached = 0;
     for (case, fields, status) in cases {
         let reply = shop.notify(&fields).await;
+        let by_the_firewall = reply.status == 403 && reply.body["type"] == "https://pola.lk/problems/firewall";
+        if by_the_firewall && case == "not an order id" && std::env::var_os("POLA_TEST_EDGE").is_some() {
+            continue;
+        }
+        reached += 1;
         if status == 400 {
             let reply = reply.expect_problem(400);
             assert!(!reply.body.to_string().contains(SECRET), "{case}");
@@ -336,7 +354,11 @@ async fn forged_misdirected_and_mismatched_notifications_change_no_money_and_no_
 
     // Every one is on record, and finance sees the signed ones that did not match.
     let logged = shop.app.count(shop.app.payments.pool(), "payment_notifications").await;
-    assert!(logged >= 9, "{logged}");
+    assert_eq!(
+        logged,
+        reached + 1,
+        "each one that reached Pola, and the one with a field twice"
+    );
     let exceptions = shop
         .app
         .api
