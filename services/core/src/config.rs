@@ -75,6 +75,8 @@ impl Default for PaymentsConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PayHereConfig {
+    /// PayHere's merchant ids are numbers: `1221149` and `"1221149"` both read.
+    #[serde(deserialize_with = "string_or_number")]
     pub merchant_id: String,
     /// Signs checkouts and verifies notifications. Secret: never printed; in production read
     /// from Vault (`vault_path`).
@@ -106,6 +108,19 @@ pub struct PayHereConfig {
     /// Time one call to the merchant API may take. Default 10000 ms.
     #[serde(default = "payhere_timeout_ms")]
     pub timeout_ms: u64,
+}
+
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match Id::deserialize(d)? {
+        Id::Text(text) => text,
+        Id::Number(number) => number.to_string(),
+    })
 }
 
 fn payhere_checkout_url() -> String {

@@ -119,6 +119,12 @@ impl FakeVault {
             .unwrap_or(0)
     }
 
+    /// Writes a KV v2 secret, as an operator would (`vault kv put secret/<path> …`).
+    pub fn put_kv(&self, path: &str, data: Value) {
+        let mut vault = self.state.lock().expect("unpoisoned");
+        vault.kv.entry(path.to_owned()).or_default().push(Some(data));
+    }
+
     /// The stored value at a KV v2 path (latest live version), as Vault holds it.
     pub fn kv(&self, path: &str) -> Option<Value> {
         let vault = self.state.lock().expect("unpoisoned");

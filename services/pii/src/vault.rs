@@ -157,6 +157,13 @@ impl VaultKeys {
         Ok(())
     }
 
+    /// The string fields of the KV v2 secret at `path` (under `kv_mount`): other services'
+    /// secrets, such as a payment gateway's, kept with the keys.
+    pub async fn read_secrets(&self, path: &str) -> Result<HashMap<String, String>, PiiError> {
+        let mount = &self.config.kv_mount;
+        self.call(|c| async move { kv2::read(&*c, mount, path).await }).await
+    }
+
     async fn wrapped(&self, subject: Uuid) -> Result<String, PiiError> {
         let (mount, path) = (&self.config.kv_mount, &self.path(subject));
         let stored: StoredKey = self.call(|c| async move { kv2::read(&*c, mount, path).await }).await?;

@@ -302,7 +302,7 @@ impl Services {
                     pool(pola_payments::SERVICE, &pola_payments::MIGRATOR).await?,
                     orders,
                     identity,
-                    config.payments.clone(),
+                    payments_config(config).await?,
                 )?)
             }
             false => None,
@@ -427,7 +427,35 @@ impl Modify for BearerAuth {
     }
 }
 
-/// A running HTTP server.
+/// The payments configuration with PayHere's secrets read from Vault when `vault_path` says
+/// so (`merchant_secret` and `app_secret` in the KV v2 secret there).
+async fn payments_config(config: &Config) -> anyhow::Result<pola_core::config::PaymentsConfig> {
+    let mut payments = config.payments.clone();
+    let Some(payhere) = payments.payhere.as_mut() else {
+        return Ok(payments);
+    };
+    let Some(path) = payhere.vault_path.clone() else {
+        return Ok(payments);
+    };
+    let vault = pola_pii::vault::VaultKeys::new(&config.pii.vault)?;
+    let secrets = vault
+        .read_secrets(&path)
+        .await
+        .with_context(|| format!("reading PayHere's secrets from Vault at {path}"))?;
+    payhere.merchant_secret = Some(
+        secrets
+            .get("merchant_secret")
+            .with_context(|| format!("no merchant_secret in Vault at {path}"))?
+            .clone()
+            .into(),
+    );
+    if let Some(app_secret) = secrets.get("app_secret") {
+        payhere.app_secret = Some(app_secret.clone().into());
+    }
+    tracing::info!(vault.path = %path, "PayHere's secrets read from Vault");
+    Ok(payments)
+}
+
 /// Starts the notification worker: events into email and SMS, until `stop`. It opens customers'
 /// data and orders in this process, so identity and orders must run here.
 pub async fn start_notifications(
@@ -468,6 +496,7 @@ pub async fn start_notifications(
     ])
 }
 
+/// A running HTTP server.
 pub struct Running {
     /// Where it listens (the real port when port 0 was asked for).
     pub addr: SocketAddr,

@@ -36,7 +36,7 @@ enum Command {
     /// Applies pending database migrations first unless --no-migrate is given, and creates the
     /// token signing key file if it does not exist.
     Serve {
-        /// Serve only these services, comma-separated: identity,catalog,inventory,cart,orders.
+        /// Serve only these services, comma-separated: identity,catalog,inventory,cart,orders,payments.
         /// What they need runs in this process too, unless its URL is configured
         /// (POLA_SERVICES__CATALOG_URL, …_INVENTORY_URL, …_CART_URL, with POLA_SERVICES__INTERNAL_TOKEN).
         #[arg(long, value_delimiter = ',')]

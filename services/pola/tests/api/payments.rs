@@ -1067,3 +1067,41 @@ async fn another_customer_s_order_cannot_be_paid_or_seen_and_the_window_says_whe
         "{left}"
     );
 }
+
+/// In production the merchant secret lives in Vault, not in `pola.toml`: read at start from
+/// KV v2 (`payments.payhere.vault_path`), and the checkout it signs is taken by payhere-sim.
+#[tokio::test]
+async fn payhere_s_secrets_are_read_from_vault_when_the_configuration_says_so() {
+    use pola_core::config::{PiiBackend, VaultConfig};
+    let vault = pola_pii::testing::FakeVault::start();
+    vault.put_kv("pola/payhere", json!({"merchant_secret": SECRET, "app_secret": APP_SECRET}));
+    let addr = vault.url();
+    let shop = paying_shop_with(|config| {
+        config.pii.backend = PiiBackend::Vault;
+        config.pii.vault = VaultConfig {
+            addr,
+            role_id: pola_pii::testing::ROLE_ID.into(),
+            secret_id: pola_pii::testing::SECRET_ID.into(),
+            ..VaultConfig::default()
+        };
+        let payhere = config.payments.payhere.as_mut().expect("PayHere");
+        payhere.merchant_secret = None;
+        payhere.app_secret = None;
+        payhere.vault_path = Some("pola/payhere".into());
+    })
+    .await;
+    assert!(
+        !format!("{:?}", shop.app.config).contains(SECRET),
+        "never in the configuration"
+    );
+    let tea = shop.app.tea(&shop.catalog, "Knuckles", 64_000, 3).await;
+    let shopper = shop.app.shopper().await;
+    let order = shop.order(&shopper, tea, 1).await;
+    let form = shop.payhere(&shopper, order).await;
+    shop.sim
+        .pay(form["action"].as_str().expect("a URL"), &form["fields"], "success")
+        .await
+        .expect("payhere-sim takes the hash made with the secret from Vault");
+    assert_eq!(shop.status(order).await, "paid");
+    assert!(vault.calls("kv-read") >= 1);
+}

@@ -11,29 +11,51 @@ use std::{
 
 use pola_core::testing::{TestDatabases, test_server_url};
 
-/// The `pola` binary with a test's environment: its databases, keys and a free port.
+/// The `pola` binary with a test's environment: its databases, keys, a free port, and PayHere's
+/// checkout (payhere-sim) for its sandbox merchant.
 pub struct Pola {
     env: Vec<(&'static str, String)>,
     pub dir: PathBuf,
+    _payhere: pola_payments::testing::Simulator,
 }
 
 impl Pola {
     pub fn new(databases: &TestDatabases) -> Self {
         let dir = std::env::temp_dir().join(format!("pola-readme-{}", uuid::Uuid::now_v7().simple()));
+        let (merchant, secret) = ("1221149", "pola-readme-sandbox-secret");
+        let payhere = pola_payments::testing::Simulator::start(merchant, secret);
+        let port = pola_core::testing::free_port();
+        let shop = format!("http://127.0.0.1:{port}");
         Self {
             env: vec![
+                ("POLA_PAYMENTS__PAYHERE__MERCHANT_ID", merchant.into()),
+                ("POLA_PAYMENTS__PAYHERE__MERCHANT_SECRET", secret.into()),
+                ("POLA_PAYMENTS__PAYHERE__CHECKOUT_URL", payhere.checkout_url()),
+                (
+                    "POLA_PAYMENTS__PAYHERE__NOTIFY_URL",
+                    format!("{shop}/api/v1/payments/payhere/notify"),
+                ),
+                (
+                    "POLA_PAYMENTS__PAYHERE__RETURN_URL",
+                    format!("{shop}/account/orders/{{order_id}}"),
+                ),
+                (
+                    "POLA_PAYMENTS__PAYHERE__CANCEL_URL",
+                    format!("{shop}/account/orders/{{order_id}}"),
+                ),
                 ("POLA_DATABASE__URL", test_server_url()),
                 ("POLA_DATABASE__PREFIX", databases.config.prefix.clone()),
                 ("POLA_AUTH__SIGNING_KEY_FILE", dir.join("key.pem").display().to_string()),
                 ("POLA_PII__KEYRING_DIR", dir.join("pii").display().to_string()),
                 ("POLA_AUTH__ARGON2_MEMORY_KIB", "64".into()),
                 ("POLA_AUTH__ARGON2_ITERATIONS", "1".into()),
-                ("POLA_HTTP__ADDR", "127.0.0.1:0".into()),
+                ("POLA_HTTP__ADDR", format!("127.0.0.1:{port}")),
                 ("POLA_LOG__FORMAT", "json".into()),
                 // Everything a server logs, down to debug, is checked for personal data.
                 ("RUST_LOG", "debug,sqlx=warn,hyper=info,reqwest=info".into()),
             ],
             dir,
+            _payhere: payhere,
         }
     }
 
@@ -145,6 +167,10 @@ pub fn run_tour(addr: &str, customer: &TourCustomer<'_>) -> String {
         "no order in the tour's output:\n{stdout}"
     );
     assert!(stdout.contains("\n204\n"), "logout did not answer 204:\n{stdout}");
+    assert!(
+        stdout.contains("\"order_status\": \"paid\"") && stdout.contains("\"instrument\": \"VISA\""),
+        "the tour's PayHere payment did not go through:\n{stdout}"
+    );
     stdout
 }
 
