@@ -8,9 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# BENCH_ONLY=shop, =edge, =events, =pii or =flood runs only that part.
+# BENCH_ONLY=shop, payments, edge, events, pii or flood (comma-separated) runs only those parts.
+# BENCH_BASELINE=<git revision> also measures checkouts with that revision's `pola`, side by
+# side in this run (on the same databases, served with --no-migrate), and prints the ratios.
 DURATION=${BENCH_DURATION:-10s}
-want() { [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = "$1" ]; }
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
 RUNS=${BENCH_RUNS:-3}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 out=var/bench
@@ -18,6 +20,17 @@ mkdir -p "$out"
 db=(mariadb -h127.0.0.1 -P3327 -uroot -N)
 
 bash scripts/mariadb.sh start bench-mariadb 3327
+baseline=
+if [ -n "${BENCH_BASELINE:-}" ]; then
+  # Built in this checkout's target folder (its dependencies are already compiled there), then
+  # set aside before this revision's build.
+  src=$out/baseline-src
+  [ -d "$src" ] || git worktree add --detach "$src" "$BENCH_BASELINE" >&2
+  git -C "$src" checkout -q --detach "$BENCH_BASELINE"
+  cargo build --release --locked -p pola --manifest-path "$src/Cargo.toml" --target-dir target
+  cp target/release/pola "$out/pola-baseline"
+  baseline=$out/pola-baseline
+fi
 cargo build --release --locked -p pola -p pola-edge
 pola=target/release/pola
 
@@ -30,6 +43,13 @@ export POLA_PII__KEYRING_DIR=$out/pii
 export POLA_AUTH__ACCESS_TOKEN_TTL_SECS=3600
 export POLA_LOG__FILTER=warn
 API=http://$POLA_HTTP__ADDR
+# A PayHere sandbox merchant: the payments part signs notifications as PayHere would.
+export POLA_PAYMENTS__PAYHERE__MERCHANT_ID=1221149
+export POLA_PAYMENTS__PAYHERE__MERCHANT_SECRET=bench-sandbox-secret
+export POLA_PAYMENTS__PAYHERE__CHECKOUT_URL=https://sandbox.payhere.lk/pay/checkout
+export POLA_PAYMENTS__PAYHERE__NOTIFY_URL=$API/api/v1/payments/payhere/notify
+export POLA_PAYMENTS__PAYHERE__RETURN_URL=$API/account/orders/{order_id}
+export POLA_PAYMENTS__PAYHERE__CANCEL_URL=$API/account/orders/{order_id}
 
 for name in $("${db[@]}" -e "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'bench\\_%'"); do
   "${db[@]}" -e "DROP DATABASE \`$name\`"
@@ -40,12 +60,16 @@ done
 "$pola" seed --demo
 
 server=
-serve() { # ENV=VALUE…: (re)start pola serve with these settings
+serve() { # ENV=VALUE…: (re)start pola serve with these settings (SERVE_BIN: another binary, --no-migrate)
   if [ -n "$server" ]; then
     kill -INT "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
   fi
-  env "$@" "$pola" serve >>"$out/serve.log" 2>&1 &
+  if [ -n "${SERVE_BIN:-}" ]; then
+    env "$@" "$SERVE_BIN" serve --no-migrate >>"$out/serve.log" 2>&1 &
+  else
+    env "$@" "$pola" serve >>"$out/serve.log" 2>&1 &
+  fi
   server=$!
   for _ in $(seq 1 100); do
     curl -sf "$API/readyz" >/dev/null && return 0
@@ -109,11 +133,11 @@ ms() { # a wrk latency (850.00us, 18.83ms, 1.02s) in milliseconds
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-run() { # NAME ARGS…: $RUNS wrk runs, each kept; one line of medians printed
+run() { # NAME ARGS…: $RUNS wrk runs, each kept; one line of medians printed. @RUN@ in ARGS is the run's number.
   local name=$1 i rps=() p50=() p99=() errors=0
   shift
   for i in $(seq 1 "$RUNS"); do
-    wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" >"$out/$name.$i.txt"
+    wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "${@//@RUN@/$i}" >"$out/$name.$i.txt"
     rps+=("$(awk '/^Requests\/sec/ {print $2}' "$out/$name.$i.txt")")
     p50+=("$(ms "$(awk '$1 == "50%" {print $2}' "$out/$name.$i.txt")")")
     p99+=("$(ms "$(awk '$1 == "99%" {print $2}' "$out/$name.$i.txt")")")
@@ -132,12 +156,70 @@ echo "pola bench $(date -u +%FT%TZ), $(nproc) cores, wrk -t2 -c$CONNECTIONS -d$D
 if want shop; then
   run catalog-list "$API/api/v1/catalog/products?limit=20"
   run catalog-list-filtered "$API/api/v1/catalog/products?limit=20&category=clothing&attr=size:M&in_stock=true"
+  if [ -n "$baseline" ]; then
+    # The baseline first: the tables grow with every run, which weighs on what runs later.
+    SERVE_BIN=$baseline serve POLA_INVENTORY__SALE_BATCH_MAX=64
+    run checkout-hot-variant-baseline -s "$(lua hot "$hot")" "$API/api/v1/orders"
+    run checkout-spread-variants-baseline -s "$(lua spread "${spread[@]}")" "$API/api/v1/orders"
+    serve
+  fi
   run checkout-hot-variant -s "$(lua hot "$hot")" "$API/api/v1/orders"
   run checkout-spread-variants -s "$(lua spread "${spread[@]}")" "$API/api/v1/orders"
+  if [ -n "$baseline" ]; then
+    for kind in hot-variant spread-variants; do
+      awk -v n="$(cat "$out/checkout-$kind.median")" -v b="$(cat "$out/checkout-$kind-baseline.median")" -v k="$kind" -v r="$BENCH_BASELINE" \
+        'BEGIN { printf "checkout %s, this revision / %s: %.2f×\n", k, r, n / b }' | tee -a "$out/summary.txt"
+    done
+  fi
   serve POLA_INVENTORY__SALE_BATCH_MAX=1
   run checkout-hot-variant-unbatched -s "$out/hot.lua" "$API/api/v1/orders"
   awk -v b="$(cat "$out/checkout-hot-variant.median")" -v u="$(cat "$out/checkout-hot-variant-unbatched.median")" \
     'BEGIN { printf "hot-variant checkout, batched / unbatched: %.2f×\n", b / u }' | tee -a "$out/summary.txt"
+fi
+
+# PayHere's notifications, signed as PayHere signs them (md5sig by MariaDB's MD5 over the
+# formula), posted to the notify endpoint: first a success for each unpaid order, each once
+# (every request pays an order: the payment row, the order's status and its event); then one
+# notification over and over (PayHere's retries: the idempotent path).
+if want payments; then
+  serve POLA_INVENTORY__SALE_BATCH_MAX=64
+  if ! want shop; then # orders to pay, when the shop part did not make them
+    wrk -t2 -c"$CONNECTIONS" -d"$DURATION" -s "$(lua hot "$hot")" "$API/api/v1/orders" >/dev/null
+  fi
+  secret_md5=$(printf %s "$POLA_PAYMENTS__PAYHERE__MERCHANT_SECRET" | md5sum | cut -c1-32 | tr a-f A-F)
+  order_uuid="LOWER(CONCAT_WS('-', SUBSTR(HEX(id),1,8), SUBSTR(HEX(id),9,4), SUBSTR(HEX(id),13,4), SUBSTR(HEX(id),17,4), SUBSTR(HEX(id),21)))"
+  amount="CONCAT(total_minor DIV 100, '.', LPAD(total_minor MOD 100, 2, '0'))"
+  unpaid=$("${db[@]}" -e "SELECT COUNT(*) FROM bench_orders.orders WHERE status = 'pending_payment'")
+  per_run=$((unpaid / RUNS))
+  for i in $(seq 1 "$RUNS"); do
+    "${db[@]}" -e "SELECT CONCAT('merchant_id=1221149&order_id=', o, '&payment_id=', 320000000000 + n, '&payhere_amount=', a,
+                          '&payhere_currency=LKR&status_code=2&md5sig=', UPPER(MD5(CONCAT('1221149', o, a, 'LKR', '2', '$secret_md5'))),
+                          '&method=VISA&status_message=Successfully+completed')
+                   FROM (SELECT $order_uuid AS o, $amount AS a, ROW_NUMBER() OVER (ORDER BY id) AS n
+                         FROM bench_orders.orders WHERE status = 'pending_payment') unpaid
+                   WHERE n > $(((i - 1) * per_run)) AND n <= $((i * per_run))" >"$out/notify.$i.txt"
+  done
+  cat >"$out/notify.lua" <<'LUA'
+-- Each thread takes every other line of its run's file, each once; past the end it starts again
+-- (repeats then count as PayHere's retries).
+local threads = 0
+function setup(thread) thread:set("id", threads); threads = threads + 1 end
+local bodies, counter = {}, 0
+function init(args) for line in io.lines(args[1]) do bodies[#bodies + 1] = line end end
+function request()
+  local body = bodies[((counter * 2 + id) % #bodies) + 1]
+  counter = counter + 1
+  return wrk.format("POST", "/api/v1/payments/payhere/notify", {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
+end
+LUA
+  before=$("${db[@]}" -e "SELECT COUNT(*) FROM bench_payments.payments")
+  run payhere-notify-first "$API/api/v1/payments/payhere/notify" -s "$out/notify.lua" -- "$out/notify.@RUN@.txt"
+  paid=$(($("${db[@]}" -e "SELECT COUNT(*) FROM bench_payments.payments") - before))
+  echo "orders paid by notifications: $paid of $unpaid unpaid ($per_run offered per run)" | tee -a "$out/summary.txt"
+  head -n 1 "$out/notify.1.txt" >"$out/notify.repeat.txt"
+  run payhere-notify-repeat "$API/api/v1/payments/payhere/notify" -s "$out/notify.lua" -- "$out/notify.repeat.txt"
+  twice=$("${db[@]}" -e "SELECT COUNT(*) FROM (SELECT order_id FROM bench_orders.order_status_history WHERE to_status = 'paid' GROUP BY order_id HAVING COUNT(*) > 1) t")
+  echo "orders paid twice: $twice" | tee -a "$out/summary.txt"
 fi
 
 # The catalogue list through the edge, without and with its WAF, and through nginx with

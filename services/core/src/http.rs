@@ -30,15 +30,66 @@ pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
+/// Work a server's requests started with `run_to_completion` and that has not finished yet:
+/// a server that stops waits for it ([`InFlight::finish`]), so a checkout whose client went away
+/// is not cut between its sale and its order.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+/// Counts one unit of unfinished work while it lives.
+struct Unfinished(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl InFlight {
+    fn start(&self) -> Unfinished {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Unfinished(self.0.clone())
+    }
+
+    /// Waits (up to `limit`) for the work to finish; how much was left.
+    pub async fn finish(&self, limit: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let left = self.0.load(std::sync::atomic::Ordering::SeqCst);
+            if left == 0 || tokio::time::Instant::now() >= deadline {
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The server whose request is being handled.
+    static IN_FLIGHT: InFlight;
+}
+
+async fn track_in_flight(State(in_flight): State<InFlight>, request: Request, next: Next) -> Response {
+    IN_FLIGHT.scope(in_flight, next.run(request)).await
+}
+
 /// Runs `work` on its own task to the end, even if the request that started it is dropped (the
-/// client hung up, or the request timed out), keeping the request's id and log span.
+/// client hung up, or the request timed out), keeping the request's id and log span; counted
+/// in its server's [`InFlight`].
 pub async fn run_to_completion<T: Send + 'static>(
     work: impl Future<Output = Result<T, Error>> + Send + 'static,
 ) -> Result<T, Error> {
     let scoped = REQUEST_ID.scope(current_request_id().unwrap_or_default(), work);
-    tokio::spawn(scoped.in_current_span())
-        .await
-        .map_err(|e| Error::Internal(e.into()))?
+    let unfinished = IN_FLIGHT.try_with(InFlight::start).ok();
+    tokio::spawn(
+        async move {
+            let _unfinished = unfinished;
+            scoped.await
+        }
+        .in_current_span(),
+    )
+    .await
+    .map_err(|e| Error::Internal(e.into()))?
 }
 
 fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
@@ -136,6 +187,7 @@ pub fn finish(
     service_token: ServiceToken,
     pools: Vec<(&'static str, MySqlPool)>,
     writable: Writable,
+    in_flight: InFlight,
 ) -> Router {
     // Install the recorder now: what is recorded before it exists is lost.
     let metrics = crate::telemetry::metrics();
@@ -158,6 +210,7 @@ pub fn finish(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(config.request_timeout_secs),
         ))
+        .layer(middleware::from_fn_with_state(in_flight, track_in_flight))
         .layer(middleware::from_fn(observe))
 }
 

@@ -382,11 +382,15 @@ impl Notifications {
     }
 
     async fn to_staff(&self, event: &Envelope) -> Result<(), Failure> {
+        let order = event.data["order_id"].as_str().and_then(|s| s.parse::<Uuid>().ok());
         let context = json!({
             "shop_url": self.config.shop_url,
             "variant": event.data["variant_id"],
             "location": event.data["location"],
             "available": event.data["available"],
+            "order": order.map(order_number),
+            "order_id": order,
+            "amount": event.data["amount_minor"].as_i64().map(rupees),
         });
         let message = self
             .templates
@@ -482,7 +486,7 @@ impl Handler for Notifications {
             )));
         }
         match event.kind.as_str() {
-            "stock.low" => self.to_staff(event).await,
+            "stock.low" | "payment.charged_back" => self.to_staff(event).await,
             "customer.password_reset_requested" => self.password_reset(event).await,
             kind if self.templates.handles(kind) => self.to_customer(event, false).await,
             // Nothing to say about it.

@@ -190,5 +190,10 @@ mod tests {
         let staff = serde_json::json!({"shop_url": "x", "variant": "0193", "location": "colombo", "available": 3});
         let low = templates.render(Language::Ta, "stock.low", &staff).expect("English");
         assert_eq!(low.subject, "Low stock at colombo");
+        let chargeback = serde_json::json!({"shop_url": "x", "order": "0193A6C2", "order_id": "0193…", "amount": "Rs. 950.00"});
+        let flagged = templates
+            .render(Language::Si, "payment.charged_back", &chargeback)
+            .expect("English");
+        assert_eq!(flagged.subject, "Chargeback on order 0193A6C2: Rs. 950.00");
     }
 }

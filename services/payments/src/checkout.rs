@@ -155,7 +155,9 @@ impl Payments {
                     detail,
                 }
             })?;
-            store::choose(&mut conn, &self.checkout_row(&owned, Method::Cod, None, None)).await?;
+            // The order's move decides, not this row: a PayHere payment that lands first makes
+            // the move illegal; one that lands after finds the order confirmed and is refunded.
+            // Whether a parcel carries cash is read from the order's history, never from here.
             let moved = self
                 .orders
                 .advance(MoveOrder {
@@ -169,6 +171,7 @@ impl Payments {
             if let Moved::Illegal { from } = moved {
                 return Err(Error::conflict("not-payable", format!("This order is {from}.")));
             }
+            store::choose(&mut conn, &self.checkout_row(&owned, Method::Cod, None, None)).await?;
             store::settle(&mut conn, order).await?;
             tracing::info!(order.id = %order, "order confirmed for cash on delivery");
         }

@@ -341,7 +341,7 @@ impl Services {
     /// The HTTP app: the routes of the routed services, their OpenAPI document at
     /// `/api/v1/openapi.json` with a browsable UI at `/api/v1/docs`, and health, readiness
     /// (every local database) and metrics.
-    pub fn router(&self, config: &Config, writable: Writable) -> Router {
+    pub fn router(&self, config: &Config, writable: Writable, in_flight: pola_core::http::InFlight) -> Router {
         let routed = |name| self.placement.routed.contains(&name);
         let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
         let local = [
@@ -378,7 +378,7 @@ impl Services {
         let (router, openapi) = api.split_for_parts();
         let router = router.merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", openapi));
         let token = ServiceToken(config.services.internal_token.clone());
-        pola_core::http::finish(router, &config.http, self.keys.clone(), token, pools, writable)
+        pola_core::http::finish(router, &config.http, self.keys.clone(), token, pools, writable, in_flight)
     }
 }
 
@@ -503,13 +503,22 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
     background: Vec<JoinHandle<()>>,
+    in_flight: pola_core::http::InFlight,
 }
 
 impl Running {
-    /// Stops accepting, finishes requests in flight, and stops the background tasks.
+    /// Stops accepting, finishes requests in flight (and work whose client went away, for up
+    /// to 10 s), and stops the background tasks.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.send_replace(true);
         self.task.await??;
+        let left = self.in_flight.finish(std::time::Duration::from_secs(10)).await;
+        if left > 0 {
+            tracing::warn!(
+                unfinished = left,
+                "stopping with work unfinished; the reaper returns its stock"
+            );
+        }
         for task in self.background {
             task.await?;
         }
@@ -528,7 +537,8 @@ pub async fn start(config: &Config, services: &Services) -> anyhow::Result<Runni
     // Every service here uses the same server: any pool tells whether this site takes writes.
     let pool = services.pools().next().context("no service runs here")?;
     let (writable, watcher) = pola_core::site::watch(pool, shutdown.subscribe()).await;
-    let app = services.router(config, writable);
+    let in_flight = pola_core::http::InFlight::default();
+    let app = services.router(config, writable, in_flight.clone());
     let mut background = vec![watcher];
     if let Some(inventory) = &services.inventory {
         background.push(inventory.spawn_sweeper(shutdown.subscribe()));
@@ -559,5 +569,6 @@ pub async fn start(config: &Config, services: &Services) -> anyhow::Result<Runni
         shutdown,
         task,
         background,
+        in_flight,
     })
 }

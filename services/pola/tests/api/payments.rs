@@ -1105,3 +1105,69 @@ async fn payhere_s_secrets_are_read_from_vault_when_the_configuration_says_so() 
     assert_eq!(shop.status(order).await, "paid");
     assert!(vault.calls("kv-read") >= 1);
 }
+
+/// `pola serve --only payments` with orders and identity in another process: every call to them
+/// goes through their internal API (`HttpOrders`, `HttpIdentity`), the same moves as in one.
+#[tokio::test]
+async fn payments_in_a_process_of_its_own_move_orders_through_the_internal_api() {
+    let shop = paying_shop().await;
+    let front = shop
+        .app
+        .front(
+            &[pola::ServiceName::Payments],
+            &[pola::ServiceName::Orders, pola::ServiceName::Identity],
+        )
+        .await;
+    assert_eq!(front.services.placement().local, [pola::ServiceName::Payments]);
+    assert!(front.services.orders.is_none() && front.services.identity.is_none());
+    let tea = shop.app.tea(&shop.catalog, "Split Uva", 33_000, 5).await;
+    let shopper = shop.app.shopper().await;
+    let (cod, online) = (shop.order(&shopper, tea, 1).await, shop.order(&shopper, tea, 2).await);
+
+    let confirmed = front
+        .api
+        .post(
+            &format!("/api/v1/payments/orders/{cod}/cod"),
+            Some(&shopper.access),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(confirmed.get("order_status"), "confirmed");
+    let form = front
+        .api
+        .post(
+            &format!("/api/v1/payments/orders/{online}/payhere"),
+            Some(&shopper.access),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(form.get("fields")["first_name"], "Test", "identity's contact, over HTTP");
+    let intruder = shop.app.shopper().await;
+    front
+        .api
+        .post(
+            &format!("/api/v1/payments/orders/{online}/payhere"),
+            Some(&intruder.access),
+            json!({}),
+        )
+        .await
+        .expect_problem(404);
+    let paid = signed(
+        MERCHANT_ID,
+        SECRET,
+        &online.to_string(),
+        "660.00",
+        &[("payment_id", "'320077770001'")],
+    );
+    let reply = front
+        .api
+        .request(reqwest::Method::POST, NOTIFY)
+        .form(&paid)
+        .send_reply()
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(shop.status(online).await, "paid");
+    assert_eq!(shop.events(online).await, ["order.placed", "order.paid"]);
+}
