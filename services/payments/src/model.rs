@@ -10,6 +10,34 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// An enum stored (and sent) as text: `as_str`, `parse`, and reading it back from a row, where
+/// an unknown value is an error.
+macro_rules! stored_as_text {
+    ($t:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $t {
+            pub const ALL: &'static [$t] = &[$($t::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($t::$variant => $text),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl TryFrom<String> for $t {
+            type Error = String;
+
+            fn try_from(s: String) -> Result<Self, String> {
+                <$t>::parse(&s).ok_or_else(|| format!("unknown {} `{s}`", stringify!($t)))
+            }
+        }
+    };
+}
+
 /// How an order is paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -22,21 +50,11 @@ pub enum Method {
     BankTransfer,
 }
 
-impl Method {
-    pub const ALL: [Method; 3] = [Method::Payhere, Method::Cod, Method::BankTransfer];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Payhere => "payhere",
-            Method::Cod => "cod",
-            Method::BankTransfer => "bank_transfer",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.as_str() == s)
-    }
-}
+stored_as_text!(Method {
+    Payhere => "payhere",
+    Cod => "cod",
+    BankTransfer => "bank_transfer",
+});
 
 /// Where one payment stands. It only moves forward: a late "pending" or "failed" never undoes a
 /// success, and only a chargeback (or a refund) follows a success.
@@ -51,29 +69,15 @@ pub enum PaymentStatus {
     ChargedBack,
 }
 
+stored_as_text!(PaymentStatus {
+    Pending => "pending",
+    Cancelled => "cancelled",
+    Failed => "failed",
+    Succeeded => "succeeded",
+    ChargedBack => "charged_back",
+});
+
 impl PaymentStatus {
-    pub const ALL: [PaymentStatus; 5] = [
-        PaymentStatus::Pending,
-        PaymentStatus::Cancelled,
-        PaymentStatus::Failed,
-        PaymentStatus::Succeeded,
-        PaymentStatus::ChargedBack,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentStatus::Pending => "pending",
-            PaymentStatus::Cancelled => "cancelled",
-            PaymentStatus::Failed => "failed",
-            PaymentStatus::Succeeded => "succeeded",
-            PaymentStatus::ChargedBack => "charged_back",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.as_str() == s)
-    }
-
     fn rank(self) -> u8 {
         match self {
             PaymentStatus::Pending => 0,
@@ -108,36 +112,11 @@ pub enum Outcome {
     Refunded,
 }
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Open => "open",
-            Outcome::Applied => "applied",
-            Outcome::Refunded => "refunded",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Outcome::Open, Outcome::Applied, Outcome::Refunded]
-            .into_iter()
-            .find(|o| o.as_str() == s)
-    }
-}
-
-/// The types stored as their `as_str` text: read back with `parse`, an unknown value is an error.
-macro_rules! stored_as_text {
-    ($($t:ty),*) => {$(
-        impl TryFrom<String> for $t {
-            type Error = String;
-
-            fn try_from(s: String) -> Result<Self, String> {
-                <$t>::parse(&s).ok_or_else(|| format!("unknown {} `{s}`", stringify!($t)))
-            }
-        }
-    )*};
-}
-
-stored_as_text!(Method, PaymentStatus, Outcome, RefundStatus);
+stored_as_text!(Outcome {
+    Open => "open",
+    Applied => "applied",
+    Refunded => "refunded",
+});
 
 /// An amount as gateways write it, `1234.50`, in cents; None unless it is exactly a number
 /// with at most two decimals (a third decimal that is not zero is not a price in rupees).
@@ -387,21 +366,11 @@ pub enum RefundStatus {
     Failed,
 }
 
-impl RefundStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RefundStatus::Pending => "pending",
-            RefundStatus::Done => "done",
-            RefundStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [RefundStatus::Pending, RefundStatus::Done, RefundStatus::Failed]
-            .into_iter()
-            .find(|r| r.as_str() == s)
-    }
-}
+stored_as_text!(RefundStatus {
+    Pending => "pending",
+    Done => "done",
+    Failed => "failed",
+});
 
 /// A refund, as finance sees it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
