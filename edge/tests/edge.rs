@@ -108,13 +108,15 @@ struct EdgeProcess {
 impl EdgeProcess {
     /// `config` is TOML for everything but the listeners and the state file.
     fn start(config: &str) -> Self {
+        Self::start_on(config, pola_core::testing::free_port())
+    }
+
+    /// The same, its public listener on `public` (known beforehand, as a payment gateway's
+    /// notify URL needs it).
+    fn start_on(config: &str, public: u16) -> Self {
         let dir = std::env::temp_dir().join(format!("pola-edge-test-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).expect("a folder");
-        let (public, staff, admin) = (
-            pola_core::testing::free_port(),
-            pola_core::testing::free_port(),
-            pola_core::testing::free_port(),
-        );
+        let (staff, admin) = (pola_core::testing::free_port(), pola_core::testing::free_port());
         let file = format!(
             "[listen]\npublic = \"127.0.0.1:{public}\"\nstaff = \"127.0.0.1:{staff}\"\nadmin = \"127.0.0.1:{admin}\"\n\n\
              [log]\nfilter = \"info\"\n\n{config}\n"
@@ -845,10 +847,17 @@ impl PolaServe {
 
     /// An edge in front of it, with the shop's own allow-list on the public listener.
     fn edge(&self) -> EdgeProcess {
-        EdgeProcess::start(&format!(
-            "{SHOP_SITE}\n[staff]\nvpn_ranges = [\"127.0.0.0/8\"]\n\n[[pools]]\nname = \"pola\"\nprefixes = [\"/\"]\ndc = [\"127.0.0.1:{}\"]\n",
-            self.port
-        ))
+        self.edge_on(pola_core::testing::free_port())
+    }
+
+    fn edge_on(&self, public: u16) -> EdgeProcess {
+        EdgeProcess::start_on(
+            &format!(
+                "{SHOP_SITE}\n[staff]\nvpn_ranges = [\"127.0.0.0/8\"]\n\n[[pools]]\nname = \"pola\"\nprefixes = [\"/\"]\ndc = [\"127.0.0.1:{}\"]\n",
+                self.port
+            ),
+            public,
+        )
     }
 }
 
@@ -871,8 +880,31 @@ impl Drop for PolaServe {
 
 #[tokio::test]
 async fn the_readme_tour_and_the_staff_tour_pass_through_the_edge_and_its_waf_with_no_false_positive() {
-    let pola = PolaServe::start(300).await;
-    let edge = pola.edge();
+    // The tour pays with PayHere: payhere-sim's checkout page posts its signed notification to
+    // the shop through the edge, as PayHere would.
+    let sim = pola_payments::testing::Simulator::start("1221149", "pola-edge-tour-secret");
+    let public = pola_core::testing::free_port();
+    let shop = format!("http://127.0.0.1:{public}");
+    let (checkout, notify, back) = (
+        sim.checkout_url(),
+        format!("{shop}/api/v1/payments/payhere/notify"),
+        format!("{shop}/account/orders/{{order_id}}"),
+    );
+    let pola = PolaServe::start_with(
+        300,
+        &[
+            ("POLA_AUTH__ARGON2_MEMORY_KIB", "64"),
+            ("POLA_AUTH__ARGON2_ITERATIONS", "1"),
+            ("POLA_PAYMENTS__PAYHERE__MERCHANT_ID", "1221149"),
+            ("POLA_PAYMENTS__PAYHERE__MERCHANT_SECRET", "pola-edge-tour-secret"),
+            ("POLA_PAYMENTS__PAYHERE__CHECKOUT_URL", &checkout),
+            ("POLA_PAYMENTS__PAYHERE__NOTIFY_URL", &notify),
+            ("POLA_PAYMENTS__PAYHERE__RETURN_URL", &back),
+            ("POLA_PAYMENTS__PAYHERE__CANCEL_URL", &back),
+        ],
+    )
+    .await;
+    let edge = pola.edge_on(public);
     let script = format!(
         "{}\n{}",
         pola_core::testing::readme_block("## A five-minute tour"),
@@ -901,6 +933,11 @@ async fn the_readme_tour_and_the_staff_tour_pass_through_the_edge_and_its_waf_wi
     assert!(
         stdout.contains("\"pending_payment\"") && stdout.contains("+94771234567"),
         "{stdout}"
+    );
+    assert!(stdout.contains("\"order_status\": \"paid\""), "paid with PayHere: {stdout}");
+    assert!(
+        stdout.contains("{\"status\":\"delivered\",\"shipment\":{\"courier\":\"manual\",\"waybill\":\"DX1234567\""),
+        "packed, shipped, delivered by staff: {stdout}"
     );
     assert!(blocked.is_empty(), "WAF matches on the shop's own traffic: {blocked:#?}");
 }
