@@ -13,7 +13,7 @@ use pola_core::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::model::format_amount;
+use crate::model::{format_amount, json_text};
 
 /// What the courier needs to carry a parcel. Personal data: handed to the courier, never logged.
 #[derive(Debug, Clone)]
@@ -217,10 +217,7 @@ impl Courier for Koombiyo {
                     .waybills
                     .first()
                     .ok_or_else(|| CourierError::Refused("Koombiyo has no waybill numbers left for this account.".into()))?;
-                match &id.waybill_id {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                }
+                json_text(&id.waybill_id)
             }
         };
         let added: Status = self
@@ -256,10 +253,7 @@ impl Courier for Koombiyo {
         let Some(last) = history.order_history.last() else {
             return Ok(Tracked::InTransit("Processing".into()));
         };
-        let id = match &last.status_id {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
+        let id = json_text(&last.status_id);
         let words = last.status.trim().to_owned();
         let lower = words.to_ascii_lowercase();
         Ok(if id == "6" || lower == "delivered" {

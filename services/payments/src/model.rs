@@ -143,6 +143,14 @@ pub fn format_amount(minor: i64) -> String {
     format!("{sign}{}.{:02}", abs / 100, abs % 100)
 }
 
+/// A JSON number or string as gateways and couriers write ids and amounts, as text.
+pub fn json_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// The reference a bank transfer must carry: `POLA-` and the order's number.
 pub fn bank_reference(order: Uuid) -> String {
     format!("POLA-{}", order_number(order))

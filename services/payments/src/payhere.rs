@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::{
-    model::{CheckoutFields, HostedCheckout, Method, Payer, PaymentStatus, format_amount, parse_amount},
+    model::{CheckoutFields, HostedCheckout, Method, Payer, PaymentStatus, format_amount, json_text, parse_amount},
     provider::{Found, GatewayError, Notification, PaymentProvider, Refusal},
 };
 
@@ -79,14 +79,6 @@ struct RetrievedPayment {
 #[derive(Deserialize)]
 struct RetrievedMethod {
     method: Option<String>,
-}
-
-/// A JSON number or string as PayHere writes ids and amounts.
-fn text_of(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// `VISA`, `EZCASH`: short upper-case words only (never anything that could be a card number).
@@ -322,9 +314,9 @@ impl PaymentProvider for PayHere {
                     _ => return None,
                 };
                 Some(Found {
-                    reference: text_of(&p.payment_id),
+                    reference: json_text(&p.payment_id),
                     status,
-                    amount_minor: parse_amount(&text_of(&p.amount))?,
+                    amount_minor: parse_amount(&json_text(&p.amount))?,
                     currency: p.currency,
                     instrument: instrument(p.payment_method.and_then(|m| m.method).as_deref()),
                     refunded,
@@ -342,7 +334,7 @@ impl PaymentProvider for PayHere {
         }
         let answer: Answer<serde_json::Value> = api.call(|token| api.http.post(&url).bearer_auth(token).json(&body)).await?;
         match (answer.status, answer.data) {
-            (1, Some(id)) => Ok(text_of(&id)),
+            (1, Some(id)) => Ok(json_text(&id)),
             (1, None) => Ok(String::new()),
             _ => Err(GatewayError::Refused(answer.msg.chars().take(200).collect())),
         }

@@ -41,6 +41,17 @@ pub enum Verdict {
     Refused,
 }
 
+impl Verdict {
+    /// As `payment_notifications.verdict` and the metric's label write it.
+    fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Accepted => "accepted",
+            Verdict::Ignored => "ignored",
+            Verdict::Refused => "refused",
+        }
+    }
+}
+
 impl Payments {
     /// Takes a gateway notification: believed only when signed, for our merchant, for an order
     /// that exists, in its currency and for its total. A forged or malformed one is a 400.
@@ -69,12 +80,7 @@ impl Payments {
         };
         let code = field("status_code");
         let (verdict, reason) = self.believe(gateway.method(), &notification, "system:payhere").await?;
-        metrics::counter!("payments_notifications_total", "verdict" => match verdict {
-            Verdict::Accepted => "accepted",
-            Verdict::Ignored => "ignored",
-            Verdict::Refused => "refused",
-        })
-        .increment(1);
+        metrics::counter!("payments_notifications_total", "verdict" => verdict.as_str()).increment(1);
         let log = NotificationLog {
             method: gateway.method(),
             order_ref: Some(&notification.order_ref),
@@ -82,11 +88,7 @@ impl Payments {
             status_code: code,
             amount: Some(&notification.amount_text),
             currency: Some(&notification.currency),
-            verdict: match verdict {
-                Verdict::Accepted => "accepted",
-                Verdict::Ignored => "ignored",
-                Verdict::Refused => "refused",
-            },
+            verdict: verdict.as_str(),
             reason: reason.as_deref(),
             signed: true,
         };
