@@ -9,4 +9,5 @@
 
 pub mod delivery;
 pub mod money;
+pub mod pricing;
 pub mod vat;
