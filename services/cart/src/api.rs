@@ -12,14 +12,15 @@ use pola_core::{
     Error,
     auth::MaybeCustomer,
     error::Problem,
-    extract::{Json, Path},
+    extract::{Json, Path, Query},
     http::CART_TOKEN,
 };
+use pola_promotions::pricing::Destination;
 use uuid::Uuid;
 
 use crate::{
     Cart, Owner,
-    model::{AddLine, CartView, UpdateLine, parse_quantity},
+    model::{AddLine, CartQuery, CartView, SetCodes, UpdateLine, parse_quantity},
 };
 
 /// Whose cart: the signed-in customer's, or the guest's behind `X-Cart-Token`.
@@ -91,17 +92,52 @@ impl IntoResponse for CartReply {
     }
 }
 
-/// The cart: a signed-in customer's, or a guest's (`X-Cart-Token`).
+/// The cart: a signed-in customer's, or a guest's (`X-Cart-Token`), priced now with its
+/// promotions and codes. With `district`, also the delivery charge there: a delivery quote.
 #[utoipa::path(get, path = "/api/v1/cart", tag = "cart",
-    params(("X-Cart-Token" = Option<String>, Header, description = "Guest cart token")),
+    params(("X-Cart-Token" = Option<String>, Header, description = "Guest cart token"), CartQuery),
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The cart at today's prices", body = CartView),
         (status = 401, description = "A bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not one of Sri Lanka's districts", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get_cart(State(cart): State<Arc<Cart>>, owner: CartOwner) -> Result<CartReply, Error> {
+pub async fn get_cart(
+    State(cart): State<Arc<Cart>>,
+    owner: CartOwner,
+    Query(query): Query<CartQuery>,
+) -> Result<CartReply, Error> {
     let owner = owner.resolve(&cart).await?;
-    Ok(CartReply(StatusCode::OK, cart.get(&owner).await?))
+    let view = match query.district {
+        Some(district) => {
+            let destination = Destination {
+                district,
+                cash_on_delivery: query.cash_on_delivery,
+            };
+            cart.quote(&owner, destination).await?
+        }
+        None => cart.get(&owner).await?,
+    };
+    Ok(CartReply(StatusCode::OK, view))
+}
+
+/// Replace the cart's promotion codes (case does not matter; at most 5). Codes that do not
+/// apply stay, listed under `rejected_codes` with the reason.
+#[utoipa::path(put, path = "/api/v1/cart/codes", tag = "cart",
+    params(("X-Cart-Token" = Option<String>, Header, description = "Guest cart token")),
+    request_body = SetCodes,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The cart, priced with the codes", body = CartView),
+        (status = 422, description = "Too many codes, or one too long", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_codes(
+    State(cart): State<Arc<Cart>>,
+    owner: CartOwner,
+    Json(request): Json<SetCodes>,
+) -> Result<CartReply, Error> {
+    let owner = owner.resolve(&cart).await?;
+    Ok(CartReply(StatusCode::OK, cart.set_codes(&owner, &request.codes).await?))
 }
 
 /// Put units of a variant in the cart; this holds them for the customer for a while
@@ -168,14 +204,14 @@ pub mod internal {
 
     use crate::{
         Cart,
-        client::{CartClient, CheckoutLine, CheckoutQuery},
+        client::{CartClient, CheckoutCart, CheckoutQuery},
     };
 
     pub async fn checkout_lines(
         State(cart): State<Arc<Cart>>,
         _: InternalCall,
         Json(query): Json<CheckoutQuery>,
-    ) -> Result<Json<Vec<CheckoutLine>>, Error> {
+    ) -> Result<Json<CheckoutCart>, Error> {
         Ok(Json(cart.checkout_lines(query.customer).await?))
     }
 

@@ -15,22 +15,29 @@ pub struct CheckoutLine {
     pub quantity: u32,
 }
 
+/// What checkout takes from a cart: its lines and its promotion codes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutCart {
+    pub lines: Vec<CheckoutLine>,
+    pub codes: Vec<String>,
+}
+
 /// The cart as orders sees it.
 #[async_trait]
 pub trait CartClient: Send + Sync {
-    /// The customer's cart lines (none if they have no cart).
-    async fn checkout_lines(&self, customer: Uuid) -> Result<Vec<CheckoutLine>, Error>;
+    /// The customer's cart lines and codes (none if they have no cart).
+    async fn checkout_lines(&self, customer: Uuid) -> Result<CheckoutCart, Error>;
     /// Removes lines that became an order; their reservations were used up by the sale.
     async fn remove_checked_out(&self, customer: Uuid, lines: &[Uuid]) -> Result<(), Error>;
 }
 
 #[async_trait]
 impl CartClient for Cart {
-    async fn checkout_lines(&self, customer: Uuid) -> Result<Vec<CheckoutLine>, Error> {
+    async fn checkout_lines(&self, customer: Uuid) -> Result<CheckoutCart, Error> {
         let Some(cart) = store::find_customer_cart(&self.pool, customer).await? else {
-            return Ok(vec![]);
+            return Ok(CheckoutCart::default());
         };
-        Ok(store::lines(&self.pool, cart)
+        let lines = store::lines(&self.pool, cart)
             .await?
             .into_iter()
             .map(|l| CheckoutLine {
@@ -38,7 +45,11 @@ impl CartClient for Cart {
                 variant_id: l.variant_id,
                 quantity: l.quantity,
             })
-            .collect())
+            .collect();
+        Ok(CheckoutCart {
+            lines,
+            codes: store::codes(&self.pool, cart).await?,
+        })
     }
 
     async fn remove_checked_out(&self, customer: Uuid, lines: &[Uuid]) -> Result<(), Error> {
@@ -66,7 +77,7 @@ pub struct CheckoutQuery {
 
 #[async_trait]
 impl CartClient for HttpCart {
-    async fn checkout_lines(&self, customer: Uuid) -> Result<Vec<CheckoutLine>, Error> {
+    async fn checkout_lines(&self, customer: Uuid) -> Result<CheckoutCart, Error> {
         let query = CheckoutQuery { customer, lines: vec![] };
         self.0.post("/internal/v1/cart/checkout-lines", &query).await
     }

@@ -20,7 +20,12 @@ use sqlx::{MySqlPool, migrate::Migrator};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::model::{CartLimits, CartLineView, CartView, Line, MAX_LINES, check_limits, merged_quantity};
+use pola_promotions::{
+    client::{PriceRequest, PromotionsClient},
+    pricing::{Destination, Item},
+};
+
+use crate::model::{CartLimits, CartLineView, CartView, Line, MAX_LINES, check_codes, check_limits, merged_quantity};
 
 /// The database this service owns: `<prefix>_cart`.
 pub const SERVICE: &str = "cart";
@@ -49,6 +54,7 @@ pub struct Cart {
     pool: MySqlPool,
     catalog: Arc<dyn CatalogClient>,
     inventory: Arc<dyn InventoryClient>,
+    promotions: Arc<dyn PromotionsClient>,
     config: CartConfig,
     /// Keys the hash that stands for a guest's address in holds.
     address_key: [u8; 32],
@@ -62,6 +68,18 @@ fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
     format!("ct_{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A variant as pricing takes it.
+pub fn price_item(info: &VariantInfo, quantity: u32) -> Item {
+    Item {
+        variant_id: info.id,
+        product_id: info.product_id,
+        category_id: Some(info.category_id),
+        unit_price_minor: info.price.amount_minor,
+        quantity,
+        grams: i64::from(info.weight_grams),
+    }
 }
 
 fn stock_items(info: &VariantInfo, quantity: u32) -> Vec<StockItem> {
@@ -81,6 +99,7 @@ impl Cart {
         pool: MySqlPool,
         catalog: Arc<dyn CatalogClient>,
         inventory: Arc<dyn InventoryClient>,
+        promotions: Arc<dyn PromotionsClient>,
         config: CartConfig,
         address_key: [u8; 32],
     ) -> Arc<Self> {
@@ -88,6 +107,7 @@ impl Cart {
             pool,
             catalog,
             inventory,
+            promotions,
             config,
             address_key,
         })
@@ -146,6 +166,7 @@ impl Cart {
     pub fn router(self: &Arc<Self>) -> OpenApiRouter {
         OpenApiRouter::new()
             .routes(routes!(api::get_cart))
+            .routes(routes!(api::set_codes))
             .routes(routes!(api::add_line))
             .routes(routes!(api::update_line, api::remove_line))
             .route(
@@ -238,29 +259,53 @@ impl Cart {
                 _ => store::move_line(&mut tx, line.id, target).await?,
             }
         }
+        let mut codes = store::codes(&mut *tx, target).await?;
+        codes.extend(store::codes(&mut *tx, guest).await?);
+        if let Ok(codes) = check_codes(&codes) {
+            store::set_codes(&mut *tx, target, &codes).await?;
+        }
         store::delete_cart(&mut tx, guest).await?;
         tx.commit().await?;
         tracing::info!(cart.id = %target, lines.merged = guest_lines.len(), "guest cart merged");
         Ok(())
     }
 
-    /// The cart as the customer sees it, at current prices.
-    async fn view(&self, located: Located) -> Result<CartView, Error> {
+    /// The cart as the customer sees it, priced now: promotions, its codes, and the delivery
+    /// charge to `destination` when one is given. Lines no longer sold are shown, not priced.
+    async fn view(&self, owner: &Owner, located: Located, destination: Option<Destination>) -> Result<CartView, Error> {
         let Some(cart) = located.cart else {
-            return Ok(CartView {
-                id: None,
-                lines: vec![],
-                total: Money::lkr(0),
-                cart_token: None,
-            });
+            return Ok(CartView::empty());
         };
         let lines = store::lines(&self.pool, cart).await?;
+        let codes = store::codes(&self.pool, cart).await?;
         let ids: Vec<Uuid> = lines.iter().map(|l| l.variant_id).collect();
         let infos = self.catalog.variants(&ids).await?;
-        let views: Vec<CartLineView> = lines
+        let sold: Vec<(&Line, &VariantInfo)> = lines
             .iter()
-            .filter_map(|line| {
-                let info = infos.get(&line.variant_id)?;
+            .filter_map(|line| Some((line, infos.get(&line.variant_id)?)))
+            .collect();
+        let request = PriceRequest {
+            customer: match owner {
+                Owner::Customer(id) => Some(*id),
+                Owner::Guest { .. } => None,
+            },
+            items: sold
+                .iter()
+                .filter(|(_, info)| info.purchasable)
+                .map(|(line, info)| price_item(info, line.quantity))
+                .collect(),
+            codes: codes.clone(),
+            destination: destination.filter(|_| !sold.is_empty()),
+            at: None,
+        };
+        let priced = self.promotions.price(&request).await?;
+        let views: Vec<CartLineView> = sold
+            .iter()
+            .filter_map(|(line, info)| {
+                let priced_line = priced
+                    .lines
+                    .iter()
+                    .find(|p| p.variant_id == line.variant_id && info.purchasable);
                 Some(CartLineView {
                     id: line.id,
                     variant_id: line.variant_id,
@@ -269,17 +314,43 @@ impl Cart {
                     quantity: line.quantity,
                     unit_price: info.price,
                     line_total: info.price.times(line.quantity)?,
+                    discount: priced_line.map_or(Money::lkr(0), |p| p.discount),
+                    vat: priced_line.map_or(Money::lkr(0), |p| p.vat),
                     purchasable: info.purchasable,
                 })
             })
             .collect();
-        let total = model::total(&views).ok_or_else(|| Error::Internal(anyhow::anyhow!("cart total overflows")))?;
         Ok(CartView {
             id: Some(cart),
             lines: views,
-            total,
+            codes,
+            subtotal: priced.subtotal,
+            adjustments: priced.adjustments,
+            delivery_charge: priced.delivery,
+            delivery_fee: priced.delivery_fee,
+            vat: Some(priced.vat),
+            total: priced.total,
+            rejected_codes: priced.rejected_codes,
             cart_token: located.new_token,
         })
+    }
+
+    /// The cart priced with the delivery charge to `destination`.
+    pub async fn quote(&self, owner: &Owner, destination: Destination) -> Result<CartView, Error> {
+        let located = self.locate(owner, false).await?;
+        self.view(owner, located, Some(destination)).await
+    }
+
+    /// Replaces the cart's promotion codes (at most `MAX_CODES`); codes that do not apply are
+    /// kept and listed under `rejected_codes` with the reason.
+    pub async fn set_codes(&self, owner: &Owner, codes: &[String]) -> Result<CartView, Error> {
+        let codes = check_codes(codes).map_err(Error::Validation)?;
+        let located = self.locate(owner, true).await?;
+        let cart = located
+            .cart
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("a cart was to be created")))?;
+        store::set_codes(&self.pool, cart, &codes).await?;
+        self.view(owner, located, None).await
     }
 
     async fn purchasable(&self, variant: Uuid) -> Result<VariantInfo, Error> {
@@ -327,7 +398,7 @@ impl Cart {
 
     pub async fn get(&self, owner: &Owner) -> Result<CartView, Error> {
         let located = self.locate(owner, false).await?;
-        self.view(located).await
+        self.view(owner, located, None).await
     }
 
     /// Adds units of a variant (to its line, if the cart has one).
@@ -372,7 +443,7 @@ impl Cart {
         self.reserve(owner, line.id, &info, line.quantity).await?;
         store::upsert_line(&mut tx, cart, line).await?;
         tx.commit().await?;
-        self.view(located).await
+        self.view(owner, located, None).await
     }
 
     /// Sets a line's quantity.
@@ -396,7 +467,7 @@ impl Cart {
         self.reserve(owner, line.id, &info, quantity).await?;
         store::upsert_line(&mut tx, cart, Line { quantity, ..line }).await?;
         tx.commit().await?;
-        self.view(located).await
+        self.view(owner, located, None).await
     }
 
     /// Removes a line and gives its stock back.
@@ -411,6 +482,6 @@ impl Cart {
         store::delete_lines(&mut tx, cart, &[line_id]).await?;
         tx.commit().await?;
         self.inventory.release(line_id).await?;
-        self.view(located).await
+        self.view(owner, located, None).await
     }
 }

@@ -1,8 +1,9 @@
 //! Cart types and rules, without I/O.
 
 use pola_core::{FieldError, Money};
+use pola_promotions::pricing::{Adjustment, DeliveryQuote, RejectedCode, Vat};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 /// Most units of one variant in a cart.
@@ -45,6 +46,10 @@ pub struct CartLineView {
     pub quantity: u32,
     pub unit_price: Money,
     pub line_total: Money,
+    /// Negative: what promotions take off this line.
+    pub discount: Money,
+    /// The VAT inside what the line costs after its discount.
+    pub vat: Money,
     /// False when the product was archived since it was added; checkout refuses it.
     pub purchasable: bool,
 }
@@ -56,11 +61,88 @@ pub struct CartView {
     /// Absent for a guest who has not added anything yet.
     pub id: Option<Uuid>,
     pub lines: Vec<CartLineView>,
+    /// Promotion codes typed, upper case.
+    pub codes: Vec<String>,
+    /// Catalogue prices × quantities of the lines still sold.
+    pub subtotal: Money,
+    /// Every change to the price, and why: promotions, codes, free delivery. Negative: money off.
+    pub adjustments: Vec<Adjustment>,
+    /// The delivery charge, when a district was given (`GET /api/v1/cart?district=`).
+    pub delivery_charge: Option<DeliveryQuote>,
+    /// The delivery fee (before any free-delivery adjustment) and any cash-on-delivery surcharge.
+    pub delivery_fee: Money,
+    /// The VAT inside the total.
+    pub vat: Option<Vat>,
+    /// What checking out now would cost: `subtotal + Σ adjustments + delivery_fee`.
     pub total: Money,
+    /// Codes that do not apply, and why (`reason`: `expired`, `used-up`, `min-spend-not-met`, …).
+    pub rejected_codes: Vec<RejectedCode>,
     /// For guests: send it back as `X-Cart-Token` on later cart calls, and once after signing
     /// in to merge this cart into the customer's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cart_token: Option<String>,
+}
+
+impl CartView {
+    /// No cart yet.
+    pub fn empty() -> Self {
+        Self {
+            id: None,
+            lines: vec![],
+            codes: vec![],
+            subtotal: Money::lkr(0),
+            adjustments: vec![],
+            delivery_charge: None,
+            delivery_fee: Money::lkr(0),
+            vat: None,
+            total: Money::lkr(0),
+            rejected_codes: vec![],
+            cart_token: None,
+        }
+    }
+}
+
+/// Most codes a cart or an order takes.
+pub const MAX_CODES: usize = 5;
+
+/// The codes as kept (trimmed, upper case, each once), or what is wrong with them.
+pub fn check_codes(codes: &[String]) -> Result<Vec<String>, Vec<FieldError>> {
+    let mut kept: Vec<String> = vec![];
+    for (i, code) in codes.iter().enumerate() {
+        let code = pola_promotions::pricing::normalize_code(code);
+        if code.is_empty() || code.len() > 40 || !code.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(vec![FieldError::new(
+                format!("codes[{i}]"),
+                "must be 1 to 40 letters, digits, - or _",
+            )]);
+        }
+        if !kept.contains(&code) {
+            kept.push(code);
+        }
+    }
+    if kept.len() > MAX_CODES {
+        return Err(vec![FieldError::new("codes", format!("at most {MAX_CODES} codes"))]);
+    }
+    Ok(kept)
+}
+
+/// `PUT /api/v1/cart/codes`
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"codes": ["AVURUDU25"]}))]
+pub struct SetCodes {
+    pub codes: Vec<String>,
+}
+
+/// Where the cart would go, for its delivery charge.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CartQuery {
+    /// One of Sri Lanka's 25 districts (any common spelling).
+    pub district: Option<String>,
+    /// Paying on delivery adds the cash-on-delivery surcharge.
+    #[serde(default)]
+    pub cash_on_delivery: bool,
 }
 
 /// A stored line.
@@ -69,11 +151,6 @@ pub struct Line {
     pub id: Uuid,
     pub variant_id: Uuid,
     pub quantity: u32,
-}
-
-/// Total of the lines' prices, or `None` on overflow.
-pub fn total(lines: &[CartLineView]) -> Option<Money> {
-    lines.iter().try_fold(Money::lkr(0), |sum, l| sum.plus(l.line_total))
 }
 
 /// The quantity two lines of the same variant merge into, capped at the line maximum.

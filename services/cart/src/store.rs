@@ -137,3 +137,22 @@ async fn touch(conn: &mut MySqlConnection, cart: Uuid) -> sqlx::Result<()> {
         .await
         .map(drop)
 }
+
+/// The cart's promotion codes.
+pub async fn codes(conn: impl sqlx::MySqlExecutor<'_>, cart: Uuid) -> sqlx::Result<Vec<String>> {
+    let codes: Option<Option<sqlx::types::Json<Vec<String>>>> = sqlx::query_scalar("SELECT codes FROM carts WHERE id = ?")
+        .bind(cart)
+        .fetch_optional(conn)
+        .await?;
+    Ok(codes.flatten().map(|c| c.0).unwrap_or_default())
+}
+
+pub async fn set_codes(conn: impl sqlx::MySqlExecutor<'_>, cart: Uuid, codes: &[String]) -> sqlx::Result<()> {
+    sqlx::query("UPDATE carts SET codes = ?, updated_at = ? WHERE id = ?")
+        .bind(sqlx::types::Json(codes))
+        .bind(Utc::now())
+        .bind(cart)
+        .execute(conn)
+        .await
+        .map(drop)
+}

@@ -19,6 +19,9 @@ pub struct VariantInfo {
     /// Product name with the variant's attribute values: `Batik shirt (M, Blue)`.
     pub title: String,
     pub price: Money,
+    pub category_id: Uuid,
+    /// One unit, packed.
+    pub weight_grams: u32,
     /// Variant and product are both active.
     pub purchasable: bool,
     /// The stock one unit takes: itself, or a bundle's components.
@@ -72,6 +75,8 @@ impl CatalogClient for Catalog {
                         sku: v.sku,
                         title,
                         price: v.price,
+                        category_id: v.category_id,
+                        weight_grams: v.weight_grams,
                         purchasable: v.active,
                         stock_items,
                     },

@@ -272,7 +272,13 @@ pub struct NewVariant {
     /// Only for bundles: what one unit of this variant is made of.
     #[serde(default)]
     pub components: Vec<BundleComponent>,
+    /// What one unit weighs packed, in grams (up to 100 kg), for delivery fees.
+    #[serde(default)]
+    pub weight_grams: u32,
 }
+
+/// The heaviest unit a variant may weigh: 100 kg.
+pub const MAX_WEIGHT_GRAMS: u32 = 100_000;
 
 /// `POST /api/v1/catalog/products`
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -332,6 +338,12 @@ impl NewVariant {
             errors.push(FieldError::new(
                 format!("{field}.sku"),
                 "must be 1-64 characters of A-Z, 0-9, -, _ and .",
+            ));
+        }
+        if self.weight_grams > MAX_WEIGHT_GRAMS {
+            errors.push(FieldError::new(
+                format!("{field}.weight_grams"),
+                "must be at most 100000 (100 kg)",
             ));
         }
         if !(0..=MAX_PRICE_MINOR).contains(&self.price_minor) {
@@ -562,6 +574,7 @@ mod tests {
             price_minor: 100,
             attributes: BTreeMap::new(),
             components: vec![],
+            weight_grams: 0,
         };
         assert!(variant.check(0, ProductKind::Product, &t).is_ok());
         assert!(variant.check(0, ProductKind::Bundle, &t).is_err());

@@ -29,6 +29,8 @@ pub struct VariantRow {
     pub id: Uuid,
     pub product_id: Uuid,
     pub product_name: String,
+    pub category_id: Uuid,
+    pub weight_grams: u32,
     pub sku: String,
     pub price: Money,
     pub attributes: BTreeMap<String, Value>,
@@ -193,7 +195,7 @@ pub async fn insert_variants(conn: &mut MySqlConnection, variants: &[(Uuid, Uuid
     let now = Utc::now();
     for chunk in variants.chunks(1000) {
         let mut insert: QueryBuilder<MySql> = QueryBuilder::new(
-            "INSERT INTO variants (id, product_id, sku, price_minor, currency, attributes, status, created_at) ",
+            "INSERT INTO variants (id, product_id, sku, price_minor, currency, attributes, status, weight_grams, created_at) ",
         );
         insert.push_values(chunk, |mut row, (id, product_id, v)| {
             row.push_bind(*id)
@@ -203,6 +205,7 @@ pub async fn insert_variants(conn: &mut MySqlConnection, variants: &[(Uuid, Uuid
                 .push_bind("LKR")
                 .push_bind(sqlx::types::Json(&v.attributes))
                 .push_bind("active")
+                .push_bind(v.weight_grams)
                 .push_bind(now);
         });
         insert.build().execute(&mut *conn).await?;
@@ -385,8 +388,8 @@ pub async fn variants(pool: &MySqlPool, ids: &[Uuid], by_product: bool) -> sqlx:
         return Ok(vec![]);
     }
     let mut query: QueryBuilder<MySql> = QueryBuilder::new(
-        "SELECT v.id, v.product_id, v.sku, v.price_minor, v.attributes, p.name AS product_name, p.kind,
-                (v.status = 'active' AND p.status = 'active') AS active
+        "SELECT v.id, v.product_id, v.sku, v.price_minor, v.attributes, v.weight_grams, p.name AS product_name, p.kind,
+                p.category_id, (v.status = 'active' AND p.status = 'active') AS active
          FROM variants v JOIN products p ON p.id = v.product_id WHERE ",
     );
     query.push(if by_product { "v.product_id IN (" } else { "v.id IN (" });
@@ -413,6 +416,8 @@ pub async fn variants(pool: &MySqlPool, ids: &[Uuid], by_product: bool) -> sqlx:
                 id,
                 product_id: row.try_get("product_id")?,
                 product_name: row.try_get("product_name")?,
+                category_id: row.try_get("category_id")?,
+                weight_grams: row.try_get("weight_grams")?,
                 sku: row.try_get("sku")?,
                 price: Money::lkr(row.try_get("price_minor")?),
                 attributes,

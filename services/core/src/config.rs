@@ -558,6 +558,9 @@ pub struct ServicesConfig {
     /// Base URL of the identity service when it runs elsewhere (payments asks it for the name
     /// and email a payment gateway's checkout wants). Default none.
     pub identity_url: Option<String>,
+    /// Base URL of the promotions service when it runs elsewhere (cart and orders price with
+    /// it). Default none.
+    pub promotions_url: Option<String>,
     /// Shared secret on calls between services (`/internal/v1/…`). Default none: this process
     /// serves no internal endpoints and calls none. Secret: never printed.
     #[serde(serialize_with = "redact_option")]
@@ -574,6 +577,7 @@ impl Default for ServicesConfig {
             cart_url: None,
             orders_url: None,
             identity_url: None,
+            promotions_url: None,
             internal_token: None,
             timeout_ms: 2000,
         }
@@ -790,6 +794,7 @@ impl Config {
             &services.cart_url,
             &services.orders_url,
             &services.identity_url,
+            &services.promotions_url,
         ];
         if urls.iter().any(|u| u.is_some()) && services.internal_token.is_none() {
             return invalid("services.internal_token is required when another service's URL is set");

@@ -33,3 +33,32 @@ pub fn new_id() -> uuid::Uuid {
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+/// An enum stored (and sent) as text: `as_str`, `parse`, and reading it back from a row, where
+/// an unknown value is an error.
+#[macro_export]
+macro_rules! stored_as_text {
+    ($t:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $t {
+            pub const ALL: &'static [$t] = &[$($t::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($t::$variant => $text),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl TryFrom<String> for $t {
+            type Error = String;
+
+            fn try_from(s: String) -> Result<Self, String> {
+                <$t>::parse(&s).ok_or_else(|| format!("unknown {} `{s}`", stringify!($t)))
+            }
+        }
+    };
+}

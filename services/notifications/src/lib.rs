@@ -264,6 +264,19 @@ impl Notifications {
             let order = self.orders.customer_order(contact.id, order).await.map_err(Failure::from)?;
             context["order"] = json!(order_number(order.id));
             context["total"] = json!(rupees(order.total.amount_minor));
+            let pricing = &order.pricing;
+            let free_delivery: i64 = pricing
+                .adjustments
+                .iter()
+                .filter(|a| a.kind == pola_promotions::pricing::Kind::FreeDelivery)
+                .map(|a| a.amount.amount_minor)
+                .sum();
+            let savings: i64 = pricing.adjustments.iter().map(|a| a.amount.amount_minor).sum::<i64>() - free_delivery;
+            let delivery = pricing.delivery_fee.amount_minor + free_delivery;
+            let shown = |minor: i64| (minor != 0).then(|| rupees(minor.abs()));
+            context["savings"] = json!(shown(savings));
+            context["delivery"] = json!(shown(delivery));
+            context["vat"] = json!(pricing.vat.as_ref().and_then(|v| shown(v.amount.amount_minor)));
             context["items"] = json!(
                 order
                     .lines

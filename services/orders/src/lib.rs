@@ -8,13 +8,18 @@ pub mod store;
 
 use std::{sync::Arc, time::Duration};
 
-use pola_cart::client::CartClient;
+use pola_cart::{client::CartClient, model::check_codes, price_item};
 use pola_catalog::client::CatalogClient;
 use pola_core::{Error, FieldError, Money, http::run_to_completion, personal::PersonalData};
 use pola_inventory::{client::InventoryClient, model::StockItem};
 use pola_pii::{
     KeyService, PiiError,
     seal::{Place, open, seal},
+};
+use pola_promotions::{
+    client::{PriceRequest, PromotionsClient},
+    pricing::Destination,
+    rejected_problem,
 };
 use sha2::{Digest, Sha256};
 use sqlx::{MySqlConnection, MySqlPool, migrate::Migrator};
@@ -25,7 +30,7 @@ use uuid::Uuid;
 use chrono::SubsecRound;
 
 use crate::model::{
-    DeliveryAddress, Moved, Order, OrderLine, OrderStatus, PlaceOrder, Shipment, StatusChange, check_lines, subtotal,
+    DeliveryAddress, Moved, Order, OrderLine, OrderStatus, PlaceOrder, Pricing, Shipment, StatusChange, check_lines, subtotal,
 };
 
 /// The database this service owns: `<prefix>_orders`.
@@ -38,6 +43,7 @@ pub struct Orders {
     catalog: Arc<dyn CatalogClient>,
     inventory: Arc<dyn InventoryClient>,
     cart: Arc<dyn CartClient>,
+    promotions: Arc<dyn PromotionsClient>,
     /// Seals delivery addresses with the customer's data key.
     pii: Arc<dyn KeyService>,
 }
@@ -73,6 +79,7 @@ impl Orders {
         catalog: Arc<dyn CatalogClient>,
         inventory: Arc<dyn InventoryClient>,
         cart: Arc<dyn CartClient>,
+        promotions: Arc<dyn PromotionsClient>,
         pii: Arc<dyn KeyService>,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -80,6 +87,7 @@ impl Orders {
             catalog,
             inventory,
             cart,
+            promotions,
             pii,
         })
     }
@@ -210,23 +218,32 @@ impl Orders {
         order_id: Uuid,
         request: &PlaceOrder,
     ) -> Result<(Vec<Uuid>, Order), Error> {
-        let (wanted, from_cart) = match &request.lines {
-            Some(lines) => (check_lines(lines).map_err(Error::Validation)?, vec![]),
+        let (wanted, from_cart, cart_codes) = match &request.lines {
+            Some(lines) => (check_lines(lines).map_err(Error::Validation)?, vec![], vec![]),
             None => {
-                let lines = self.cart.checkout_lines(customer).await?;
-                if lines.is_empty() {
+                let cart = self.cart.checkout_lines(customer).await?;
+                if cart.lines.is_empty() {
                     return Err(Error::Unprocessable {
                         code: "empty-cart",
                         detail: "The cart is empty: add something first, or send the lines to buy.".into(),
                     });
                 }
-                (lines.iter().map(|l| (l.variant_id, l.quantity)).collect(), lines)
+                (
+                    cart.lines.iter().map(|l| (l.variant_id, l.quantity)).collect(),
+                    cart.lines,
+                    cart.codes,
+                )
             }
+        };
+        let codes = match &request.codes {
+            Some(codes) => check_codes(codes).map_err(Error::Validation)?,
+            None => cart_codes,
         };
         let ids: Vec<Uuid> = wanted.iter().map(|(v, _)| *v).collect();
         let infos = self.catalog.variants(&ids).await?;
         let mut lines = vec![];
         let mut items = vec![];
+        let mut priced_items = vec![];
         let mut errors = vec![];
         for (i, (variant, quantity)) in wanted.iter().enumerate() {
             match infos.get(variant) {
@@ -241,6 +258,7 @@ impl Orders {
                     )
                     .ok_or_else(|| Error::field(format!("lines[{i}].quantity"), "is too large"))?;
                     lines.push(line);
+                    priced_items.push(price_item(info, *quantity));
                     items.extend(info.stock_items.iter().map(|s| StockItem {
                         variant_id: s.variant_id,
                         quantity: s.quantity * quantity,
@@ -259,6 +277,12 @@ impl Orders {
             .map(DeliveryAddress::check)
             .transpose()
             .map_err(Error::Validation)?;
+        if request.cash_on_delivery && delivery.is_none() {
+            return Err(Error::field(
+                "cash_on_delivery",
+                "needs a delivery address: the courier collects the cash",
+            ));
+        }
         // Sealed before anything is sold: a key service that cannot be reached sells nothing.
         let delivery_sealed = match &delivery {
             Some(address) => {
@@ -269,9 +293,42 @@ impl Orders {
             None => None,
         };
         let subtotal = subtotal(&lines).ok_or_else(|| Error::field("lines", "the total is too large"))?;
-        let total: Money = subtotal;
+        let destination = delivery
+            .as_ref()
+            .and_then(|d| d.district.clone())
+            .map(|district| Destination {
+                district,
+                cash_on_delivery: request.cash_on_delivery,
+            });
+        let priced = self
+            .promotions
+            .price(&PriceRequest {
+                customer: Some(customer),
+                items: priced_items,
+                codes: codes.clone(),
+                destination,
+                at: None,
+            })
+            .await?;
+        if let Some(rejected) = priced.rejected_codes.first() {
+            return Err(rejected_problem(rejected));
+        }
+        for (line, priced_line) in lines.iter_mut().zip(&priced.lines) {
+            line.discount = priced_line.discount;
+            line.vat = Some(priced_line.vat);
+        }
+        let total: Money = priced.total;
         let consume: Vec<Uuid> = from_cart.iter().map(|l| l.line_id).collect();
-        self.inventory.commit(order_id, &consume, &items).await?;
+        // Uses first, then stock: a use refused sells nothing, and stock refused gives the uses
+        // back. Both are idempotent per order id, and the reaper gives both back for a checkout
+        // that died before writing its order.
+        self.promotions.redeem(order_id, customer, &priced.uses).await?;
+        if let Err(e) = self.inventory.commit(order_id, &consume, &items).await {
+            if let Err(released) = self.promotions.release(order_id).await {
+                tracing::warn!(order.id = %order_id, error = %released, "could not give back promotion uses; the reaper will");
+            }
+            return Err(e);
+        }
         // Microseconds: what the database keeps, so that a replay reads back the same order.
         let now = chrono::Utc::now().trunc_subsecs(6);
         let order = Order {
@@ -290,6 +347,14 @@ impl Orders {
                 actor: "customer".into(),
                 at: now,
             }],
+            pricing: Pricing {
+                codes,
+                adjustments: priced.adjustments,
+                delivery_charge: priced.delivery,
+                delivery_fee: priced.delivery_fee,
+                vat: Some(priced.vat),
+                cash_on_delivery: request.cash_on_delivery,
+            },
         };
         store::insert_order(tx, customer, &order, delivery_sealed.as_deref()).await?;
         tracing::info!(order.id = %order_id, order.total_minor = total.amount_minor, order.lines = order.lines.len(), "order placed");
@@ -308,6 +373,7 @@ impl Orders {
                 continue;
             }
             self.inventory.return_order(order).await?;
+            self.promotions.release(order).await?;
             store::forget_idempotency_key(&mut tx, customer, &key).await?;
             tx.commit().await?;
             tracing::warn!(order.id = %order, "abandoned checkout reaped: its stock is back on sale");
@@ -392,6 +458,17 @@ impl Orders {
         };
         if returns {
             self.inventory.return_order(id).await?;
+        }
+        // Promotion uses (and a membership bought) go back with the order: cancelled, expired
+        // unpaid, returned or refunded. Idempotent, like the stock's return.
+        if matches!(to, OrderStatus::Cancelled | OrderStatus::Returned | OrderStatus::Refunded) {
+            self.promotions.release(id).await?;
+        }
+        if to == OrderStatus::Paid
+            && let Some(stored) = store::order(&self.pool, id, None).await?
+        {
+            let variants: Vec<(Uuid, u32)> = stored.order.lines.iter().map(|l| (l.variant_id, l.quantity)).collect();
+            self.promotions.order_paid(id, stored.customer, &variants).await?;
         }
         Ok(moved)
     }

@@ -4,6 +4,10 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use pola_core::{FieldError, Money};
+use pola_promotions::{
+    delivery::district,
+    pricing::{Adjustment, DeliveryQuote, Vat},
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -109,6 +113,13 @@ pub struct PlaceOrder {
     pub lines: Option<Vec<RequestedLine>>,
     /// Where to deliver (none for services and pick-up). Stored sealed.
     pub delivery: Option<DeliveryAddress>,
+    /// Promotion codes (case does not matter). None: the cart's codes when buying the cart.
+    /// A code that does not apply refuses the order (409 `promotion-unavailable`, naming it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codes: Option<Vec<String>>,
+    /// To be paid on delivery: the cash-on-delivery surcharge is part of the total.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cash_on_delivery: bool,
 }
 
 /// A delivery address. Personal data: sealed at rest, never logged.
@@ -122,6 +133,10 @@ pub struct DeliveryAddress {
     pub line2: Option<String>,
     pub city: String,
     pub postal_code: Option<String>,
+    /// One of Sri Lanka's 25 districts, in any common spelling; when absent, the city's name
+    /// (`Colombo 03` is in Colombo). It prices delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub district: Option<String>,
 }
 
 impl DeliveryAddress {
@@ -150,6 +165,27 @@ impl DeliveryAddress {
             Some(e164) => self.phone = e164,
             None => errors.push(FieldError::new("delivery.phone", "must be a phone number, e.g. 077 123 4567")),
         }
+        let named = self.district.as_deref().map(district);
+        let from_city = || {
+            district(
+                self.city
+                    .trim_end_matches(|c: char| c.is_ascii_digit() || c.is_whitespace() || c == '-'),
+            )
+        };
+        match named {
+            Some(Some(d)) => self.district = Some(d.to_owned()),
+            Some(None) => errors.push(FieldError::new(
+                "delivery.district",
+                "must be one of Sri Lanka's 25 districts",
+            )),
+            None => match from_city() {
+                Some(d) => self.district = Some(d.to_owned()),
+                None => errors.push(FieldError::new(
+                    "delivery.district",
+                    "is needed: name one of Sri Lanka's 25 districts (the city alone does not say which)",
+                )),
+            },
+        }
         if errors.is_empty() { Ok(self) } else { Err(errors) }
     }
 
@@ -163,6 +199,7 @@ impl DeliveryAddress {
             line2: self.line2.as_deref().map(mask::hidden),
             city: self.city.clone(),
             postal_code: self.postal_code.clone(),
+            district: self.district.clone(),
         }
     }
 }
@@ -211,6 +248,10 @@ pub struct OrderLine {
     pub unit_price: Money,
     pub quantity: u32,
     pub line_total: Money,
+    /// Negative: what promotions took off this line.
+    pub discount: Money,
+    /// The VAT inside what was paid for the line (absent on orders from before VAT was kept).
+    pub vat: Option<Money>,
 }
 
 impl OrderLine {
@@ -223,7 +264,40 @@ impl OrderLine {
             title,
             unit_price,
             quantity,
+            discount: Money::lkr(0),
+            vat: None,
         })
+    }
+}
+
+/// How an order was priced, as it was when placed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Pricing {
+    /// Promotion codes used, upper case.
+    pub codes: Vec<String>,
+    /// Every change to the price and why. Negative: money off.
+    pub adjustments: Vec<Adjustment>,
+    /// The delivery charge, for orders delivered.
+    pub delivery_charge: Option<DeliveryQuote>,
+    /// The delivery fee before any free-delivery adjustment, plus any cash-on-delivery surcharge.
+    pub delivery_fee: Money,
+    /// The VAT inside the total, at the rate of the order's day (absent on orders from before
+    /// VAT was kept).
+    pub vat: Option<Vat>,
+    /// Placed to be paid on delivery.
+    pub cash_on_delivery: bool,
+}
+
+impl Default for Pricing {
+    fn default() -> Self {
+        Self {
+            codes: vec![],
+            adjustments: vec![],
+            delivery_charge: None,
+            delivery_fee: Money::lkr(0),
+            vat: None,
+            cash_on_delivery: false,
+        }
     }
 }
 
@@ -273,6 +347,9 @@ pub struct Order {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shipment: Option<Shipment>,
     pub history: Vec<StatusChange>,
+    /// `total = subtotal + Σ adjustments + delivery_fee`.
+    #[serde(flatten)]
+    pub pricing: Pricing,
 }
 
 /// A line of the order history.

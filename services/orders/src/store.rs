@@ -5,7 +5,7 @@ use pola_core::Money;
 use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row, mysql::MySqlRow};
 use uuid::Uuid;
 
-use crate::model::{Order, OrderEvent, OrderLine, OrderStatus, OrderSummary, Shipment, StatusChange};
+use crate::model::{Order, OrderEvent, OrderLine, OrderStatus, OrderSummary, Pricing, Shipment, StatusChange};
 
 /// Records the key's order id unless the key is known already.
 pub async fn claim_idempotency_key(
@@ -108,8 +108,9 @@ pub async fn insert_order(
 ) -> sqlx::Result<()> {
     let (id, now, lines) = (order.id, order.created_at, &order.lines);
     sqlx::query(
-        "INSERT INTO orders (id, customer_id, status, currency, subtotal_minor, total_minor, delivery_sealed, created_at, updated_at)
-         VALUES (?, ?, 'pending_payment', ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO orders (id, customer_id, status, currency, subtotal_minor, total_minor, delivery_sealed, pricing,
+                             discount_minor, delivery_fee_minor, vat_minor, district, created_at, updated_at)
+         VALUES (?, ?, 'pending_payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(id)
     .bind(customer)
@@ -117,12 +118,18 @@ pub async fn insert_order(
     .bind(order.subtotal.amount_minor)
     .bind(order.total.amount_minor)
     .bind(delivery_sealed)
+    .bind(sqlx::types::Json(&order.pricing))
+    .bind(order.lines.iter().map(|l| l.discount.amount_minor).sum::<i64>())
+    .bind(order.pricing.delivery_fee.amount_minor)
+    .bind(order.pricing.vat.as_ref().map(|v| v.amount.amount_minor))
+    .bind(order.pricing.delivery_charge.as_ref().map(|d| &d.district))
     .bind(now)
     .bind(now)
     .execute(&mut *conn)
     .await?;
     let mut insert: QueryBuilder<MySql> = QueryBuilder::new(
-        "INSERT INTO order_lines (order_id, line_no, variant_id, product_id, sku, title, unit_price_minor, quantity, line_total_minor) ",
+        "INSERT INTO order_lines (order_id, line_no, variant_id, product_id, sku, title, unit_price_minor, quantity,
+                                  line_total_minor, discount_minor, vat_minor) ",
     );
     insert.push_values(lines.iter().enumerate(), |mut row, (i, l)| {
         row.push_bind(id)
@@ -133,7 +140,9 @@ pub async fn insert_order(
             .push_bind(&l.title)
             .push_bind(l.unit_price.amount_minor)
             .push_bind(l.quantity)
-            .push_bind(l.line_total.amount_minor);
+            .push_bind(l.line_total.amount_minor)
+            .push_bind(l.discount.amount_minor)
+            .push_bind(l.vat.map(|v| v.amount_minor));
     });
     insert.build().execute(&mut *conn).await?;
     for change in &order.history {
@@ -194,7 +203,8 @@ pub async fn customer_orders(pool: &MySqlPool, customer: Uuid) -> sqlx::Result<V
 /// The order, if it is `customer`'s (any customer's when `customer` is `None`: staff).
 pub async fn order(pool: &MySqlPool, id: Uuid, customer: Option<Uuid>) -> sqlx::Result<Option<StoredOrder>> {
     let Some(row) = sqlx::query(
-        "SELECT id, customer_id, status, subtotal_minor, total_minor, delivery_sealed, courier, waybill, tracking_url, created_at
+        "SELECT id, customer_id, status, subtotal_minor, total_minor, delivery_sealed, courier, waybill, tracking_url,
+                pricing, created_at
          FROM orders WHERE id = ?",
     )
     .bind(id)
@@ -208,7 +218,7 @@ pub async fn order(pool: &MySqlPool, id: Uuid, customer: Option<Uuid>) -> sqlx::
         return Ok(None);
     }
     let lines = sqlx::query(
-        "SELECT variant_id, product_id, sku, title, unit_price_minor, quantity, line_total_minor
+        "SELECT variant_id, product_id, sku, title, unit_price_minor, quantity, line_total_minor, discount_minor, vat_minor
          FROM order_lines WHERE order_id = ? ORDER BY line_no",
     )
     .bind(id)
@@ -225,6 +235,8 @@ pub async fn order(pool: &MySqlPool, id: Uuid, customer: Option<Uuid>) -> sqlx::
             unit_price: Money::lkr(l.try_get("unit_price_minor")?),
             quantity: u32::try_from(quantity).unwrap_or(0),
             line_total: Money::lkr(l.try_get("line_total_minor")?),
+            discount: Money::lkr(l.try_get("discount_minor")?),
+            vat: l.try_get::<Option<i64>, _>("vat_minor")?.map(Money::lkr),
         })
     })
     .collect::<sqlx::Result<Vec<_>>>()?;
@@ -264,6 +276,10 @@ pub async fn order(pool: &MySqlPool, id: Uuid, customer: Option<Uuid>) -> sqlx::
                 _ => None,
             },
             history,
+            pricing: row
+                .try_get::<Option<sqlx::types::Json<Pricing>>, _>("pricing")?
+                .map(|p| p.0)
+                .unwrap_or_default(),
         },
         customer: owner,
         delivery_sealed: row.try_get("delivery_sealed")?,

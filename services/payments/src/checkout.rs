@@ -47,14 +47,31 @@ impl Payments {
             .ok_or_else(|| Error::not_found("No such order."))
     }
 
-    /// 409 unless the order still waits for payment and its window is open.
-    fn payable(&self, owned: &OwnedOrder, checkout: Option<&Checkout>) -> Result<DateTime<Utc>, Error> {
+    /// 409 unless the order still waits for payment, its window is open, and it was priced
+    /// for this way of paying: an order placed for cash on delivery carries the surcharge in
+    /// its total, one placed to be paid now does not.
+    fn payable(&self, owned: &OwnedOrder, checkout: Option<&Checkout>, cod: bool) -> Result<DateTime<Utc>, Error> {
         let order = &owned.order;
         if order.status != OrderStatus::PendingPayment {
             return Err(Error::conflict(
                 "not-payable",
                 format!("This order is {}: there is nothing to pay.", order.status),
             ));
+        }
+        match (order.pricing.cash_on_delivery, cod) {
+            (true, false) => {
+                return Err(Error::conflict(
+                    "priced-for-cash-on-delivery",
+                    "This order was placed to be paid on delivery, and its total includes the cash-on-delivery charge: choose cash on delivery, or place the order again to pay now.",
+                ));
+            }
+            (false, true) => {
+                return Err(Error::conflict(
+                    "priced-to-pay-now",
+                    "This order was placed to be paid now; cash on delivery has a charge of its own. Place the order again choosing cash on delivery.",
+                ));
+            }
+            _ => {}
         }
         let pay_by = checkout
             .and_then(|c| c.pay_by)
@@ -96,7 +113,7 @@ impl Payments {
         let owned = self.own_order(customer, order, Viewer::Customer).await?;
         let mut conn = self.pool.acquire().await?;
         let existing = store::checkout(&mut conn, order).await?;
-        self.payable(&owned, existing.as_ref())?;
+        self.payable(&owned, existing.as_ref(), false)?;
         let contact = self
             .identity
             .contact(customer)
@@ -134,7 +151,7 @@ impl Payments {
         let existing = store::checkout(&mut conn, order).await?;
         let already = existing.as_ref().is_some_and(|c| c.method == Method::Cod) && owned.order.status == OrderStatus::Confirmed;
         if !already {
-            self.payable(&owned, existing.as_ref())?;
+            self.payable(&owned, existing.as_ref(), true)?;
             let failed = self.orders.failed_deliveries(customer).await?;
             let (ceiling, max_failed) = (self.config.cod_max_minor, self.config.cod_max_failed_deliveries);
             check_cod(owned.order.total, owned.order.delivery.is_some(), failed, ceiling, max_failed).map_err(|refusal| {
@@ -185,7 +202,7 @@ impl Payments {
         let owned = self.own_order(customer, order, Viewer::Customer).await?;
         let mut conn = self.pool.acquire().await?;
         let existing = store::checkout(&mut conn, order).await?;
-        self.payable(&owned, existing.as_ref())?;
+        self.payable(&owned, existing.as_ref(), false)?;
         let days = i64::try_from(self.config.bank_transfer_days).unwrap_or(3);
         let pay_by = Utc::now() + chrono::Duration::days(days);
         let row = self.checkout_row(&owned, Method::BankTransfer, Some(bank_reference(order)), Some(pay_by));

@@ -10,34 +10,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// An enum stored (and sent) as text: `as_str`, `parse`, and reading it back from a row, where
-/// an unknown value is an error.
-macro_rules! stored_as_text {
-    ($t:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $t {
-            pub const ALL: &'static [$t] = &[$($t::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($t::$variant => $text),+
-                }
-            }
-
-            pub fn parse(s: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == s)
-            }
-        }
-
-        impl TryFrom<String> for $t {
-            type Error = String;
-
-            fn try_from(s: String) -> Result<Self, String> {
-                <$t>::parse(&s).ok_or_else(|| format!("unknown {} `{s}`", stringify!($t)))
-            }
-        }
-    };
-}
-
 /// How an order is paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -50,7 +22,7 @@ pub enum Method {
     BankTransfer,
 }
 
-stored_as_text!(Method {
+pola_core::stored_as_text!(Method {
     Payhere => "payhere",
     Cod => "cod",
     BankTransfer => "bank_transfer",
@@ -69,7 +41,7 @@ pub enum PaymentStatus {
     ChargedBack,
 }
 
-stored_as_text!(PaymentStatus {
+pola_core::stored_as_text!(PaymentStatus {
     Pending => "pending",
     Cancelled => "cancelled",
     Failed => "failed",
@@ -112,7 +84,7 @@ pub enum Outcome {
     Refunded,
 }
 
-stored_as_text!(Outcome {
+pola_core::stored_as_text!(Outcome {
     Open => "open",
     Applied => "applied",
     Refunded => "refunded",
@@ -374,7 +346,7 @@ pub enum RefundStatus {
     Failed,
 }
 
-stored_as_text!(RefundStatus {
+pola_core::stored_as_text!(RefundStatus {
     Pending => "pending",
     Done => "done",
     Failed => "failed",

@@ -36,6 +36,10 @@ use pola_orders::{
 };
 use pola_payments::Payments;
 use pola_pii::KeyService;
+use pola_promotions::{
+    Promotions,
+    client::{HttpPromotions, PromotionsClient},
+};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use utoipa::{
     Modify, OpenApi,
@@ -53,16 +57,18 @@ pub enum ServiceName {
     Cart,
     Orders,
     Payments,
+    Promotions,
 }
 
 impl ServiceName {
-    pub const ALL: [ServiceName; 6] = [
+    pub const ALL: [ServiceName; 7] = [
         ServiceName::Identity,
         ServiceName::Catalog,
         ServiceName::Inventory,
         ServiceName::Cart,
         ServiceName::Orders,
         ServiceName::Payments,
+        ServiceName::Promotions,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +79,7 @@ impl ServiceName {
             ServiceName::Cart => pola_cart::SERVICE,
             ServiceName::Orders => pola_orders::SERVICE,
             ServiceName::Payments => pola_payments::SERVICE,
+            ServiceName::Promotions => pola_promotions::SERVICE,
         }
     }
 }
@@ -82,7 +89,7 @@ impl FromStr for ServiceName {
 
     fn from_str(s: &str) -> Result<Self, String> {
         ServiceName::ALL.into_iter().find(|n| n.as_str() == s).ok_or_else(|| {
-            format!("unknown service `{s}`; the services are identity, catalog, inventory, cart, orders, payments")
+            format!("unknown service `{s}`; the services are identity, catalog, inventory, cart, orders, payments, promotions")
         })
     }
 }
@@ -95,8 +102,14 @@ impl ServiceName {
             ServiceName::Identity => &[ServiceName::Orders],
             ServiceName::Inventory => &[],
             ServiceName::Catalog => &[ServiceName::Inventory],
-            ServiceName::Cart => &[ServiceName::Catalog, ServiceName::Inventory],
-            ServiceName::Orders => &[ServiceName::Catalog, ServiceName::Inventory, ServiceName::Cart],
+            ServiceName::Cart => &[ServiceName::Catalog, ServiceName::Inventory, ServiceName::Promotions],
+            ServiceName::Orders => &[
+                ServiceName::Catalog,
+                ServiceName::Inventory,
+                ServiceName::Cart,
+                ServiceName::Promotions,
+            ],
+            ServiceName::Promotions => &[],
             // Payments moves orders along, and asks identity for the gateway's contact fields.
             ServiceName::Payments => &[ServiceName::Orders, ServiceName::Identity],
         }
@@ -109,6 +122,7 @@ impl ServiceName {
             ServiceName::Cart => config.services.cart_url.as_deref(),
             ServiceName::Orders => config.services.orders_url.as_deref(),
             ServiceName::Identity => config.services.identity_url.as_deref(),
+            ServiceName::Promotions => config.services.promotions_url.as_deref(),
             ServiceName::Payments => None,
         }
     }
@@ -162,6 +176,7 @@ pub struct Services {
     pub cart: Option<Arc<Cart>>,
     pub orders: Option<Arc<Orders>>,
     pub payments: Option<Arc<Payments>>,
+    pub promotions: Option<Arc<Promotions>>,
     pub keys: TokenKeys,
     placement: Placement,
 }
@@ -238,11 +253,27 @@ impl Services {
         };
         let needs_catalog = || catalog_client.clone().context("catalog is neither here nor remote");
 
+        let promotions = match here(ServiceName::Promotions) {
+            true => Some(Promotions::new(
+                pool(pola_promotions::SERVICE, &pola_promotions::MIGRATOR).await?,
+            )),
+            false => None,
+        };
+        let promotions_client: Option<Arc<dyn PromotionsClient>> = match &promotions {
+            Some(local) => Some(local.clone()),
+            None if placement.remote.contains(&ServiceName::Promotions) => {
+                Some(Arc::new(HttpPromotions(remote(ServiceName::Promotions)?)))
+            }
+            None => None,
+        };
+        let needs_promotions = || promotions_client.clone().context("promotions are neither here nor remote");
+
         let cart = match here(ServiceName::Cart) {
             true => Some(Cart::new(
                 pool(pola_cart::SERVICE, &pola_cart::MIGRATOR).await?,
                 needs_catalog()?,
                 needs_inventory()?,
+                needs_promotions()?,
                 config.cart.clone(),
                 keys.derive_key("cart client address"),
             )),
@@ -267,6 +298,7 @@ impl Services {
                 needs_catalog()?,
                 needs_inventory()?,
                 cart_client.context("cart is neither here nor remote")?,
+                needs_promotions()?,
                 needs_pii()?,
             )),
             false => None,
@@ -314,6 +346,7 @@ impl Services {
             cart,
             orders,
             payments,
+            promotions,
             keys,
             placement,
         })
@@ -328,6 +361,7 @@ impl Services {
             self.cart.as_ref().map(|s| s.pool()),
             self.orders.as_ref().map(|s| s.pool()),
             self.payments.as_ref().map(|s| s.pool()),
+            self.promotions.as_ref().map(|s| s.pool()),
         ]
         .into_iter()
         .flatten()
@@ -366,6 +400,10 @@ impl Services {
                 ServiceName::Payments,
                 self.payments.as_ref().map(|s| (s.pool().clone(), s.router())),
             ),
+            (
+                ServiceName::Promotions,
+                self.promotions.as_ref().map(|s| (s.pool().clone(), s.router())),
+            ),
         ];
         let mut pools = vec![];
         for (name, service) in local {
@@ -386,7 +424,7 @@ impl Services {
 #[openapi(
     info(
         title = "Pola API",
-        description = "Pola, a Sri Lankan shop: identity, catalog, inventory, cart, orders and payments. Errors are RFC 9457 problem documents (`application/problem+json`). Money is integer cents of LKR.",
+        description = "Pola, a Sri Lankan shop: identity, catalog, inventory, cart, orders, payments and promotions. Errors are RFC 9457 problem documents (`application/problem+json`). Money is integer cents of LKR.",
         version = "1.0.0"
     ),
     modifiers(&BearerAuth),
@@ -398,6 +436,7 @@ impl Services {
         (name = "orders", description = "Checkout, order history and status"),
         (name = "payments", description = "Paying an order (PayHere, cash on delivery, bank transfer), refunds and cash remittances"),
         (name = "fulfilment", description = "Packing, shipping and delivering orders (staff)"),
+        (name = "promotions", description = "Promotions and codes, membership plans, delivery fees and VAT rates: how every price is made"),
         (name = "staff", description = "Staff only: served on the edge's staff listener (the VPN), never on the public one, and only with a staff access token"),
     )
 )]

@@ -149,6 +149,8 @@ fn variant(sku: String, price_minor: i64, attributes: BTreeMap<String, Value>) -
         price_minor,
         attributes,
         components: vec![],
+        // Packed: a shirt, a saree or a pack of tea is about half a kilogram.
+        weight_grams: 500,
     }
 }
 
@@ -334,6 +336,7 @@ fn product(i: usize, rng: &mut StdRng, tea: &[Uuid]) -> NewProduct {
                     price_minor: rupees(rng, 2500, 5000),
                     attributes: BTreeMap::new(),
                     components,
+                    weight_grams: 900,
                 }],
             )
         }

@@ -66,29 +66,13 @@ pub enum Kind {
     SetPrice,
 }
 
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::PercentOff => "percent_off",
-            Kind::AmountOff => "amount_off",
-            Kind::FreeDelivery => "free_delivery",
-            Kind::BuyXGetY => "buy_x_get_y",
-            Kind::SetPrice => "set_price",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Kind::PercentOff,
-            Kind::AmountOff,
-            Kind::FreeDelivery,
-            Kind::BuyXGetY,
-            Kind::SetPrice,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
-}
+pola_core::stored_as_text!(Kind {
+    PercentOff => "percent_off",
+    AmountOff => "amount_off",
+    FreeDelivery => "free_delivery",
+    BuyXGetY => "buy_x_get_y",
+    SetPrice => "set_price",
+});
 
 /// Whether a percentage or an amount is taken off each item or off the order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -98,6 +82,11 @@ pub enum AppliesTo {
     Item,
     Order,
 }
+
+pola_core::stored_as_text!(AppliesTo {
+    Item => "item",
+    Order => "order",
+});
 
 /// Who and what a promotion is for. Empty lists mean "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -158,7 +147,7 @@ pub struct Offer {
 }
 
 /// An item to price.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
     pub variant_id: Uuid,
     pub product_id: Uuid,
@@ -170,7 +159,7 @@ pub struct Item {
 }
 
 /// Where it goes, for the delivery fee.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Destination {
     pub district: String,
     pub cash_on_delivery: bool,
@@ -216,27 +205,23 @@ pub enum Reason {
     Duplicate,
 }
 
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Unknown => "unknown",
-            Reason::NotStarted => "not-started",
-            Reason::Expired => "expired",
-            Reason::Paused => "paused",
-            Reason::UsedUp => "used-up",
-            Reason::CustomerLimitReached => "customer-limit-reached",
-            Reason::BudgetExhausted => "budget-exhausted",
-            Reason::NotForThisCustomer => "not-for-this-customer",
-            Reason::NoEligibleItems => "no-eligible-items",
-            Reason::MinSpendNotMet => "min-spend-not-met",
-            Reason::MinQuantityNotMet => "min-quantity-not-met",
-            Reason::NotCombinable => "not-combinable",
-            Reason::NoDelivery => "no-delivery",
-            Reason::NotForThisDestination => "not-for-this-destination",
-            Reason::Duplicate => "duplicate",
-        }
-    }
-}
+pola_core::stored_as_text!(Reason {
+    Unknown => "unknown",
+    NotStarted => "not-started",
+    Expired => "expired",
+    Paused => "paused",
+    UsedUp => "used-up",
+    CustomerLimitReached => "customer-limit-reached",
+    BudgetExhausted => "budget-exhausted",
+    NotForThisCustomer => "not-for-this-customer",
+    NoEligibleItems => "no-eligible-items",
+    MinSpendNotMet => "min-spend-not-met",
+    MinQuantityNotMet => "min-quantity-not-met",
+    NotCombinable => "not-combinable",
+    NoDelivery => "no-delivery",
+    NotForThisDestination => "not-for-this-destination",
+    Duplicate => "duplicate",
+});
 
 /// A code that did not apply, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -313,7 +298,7 @@ pub struct Vat {
 }
 
 /// A promotion used, for the record checkout writes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Use {
     pub promotion_id: Uuid,
     pub code: Option<String>,
@@ -337,8 +322,8 @@ pub struct Priced {
     /// `subtotal + Σ adjustments + delivery_fee`.
     pub total: Money,
     pub rejected_codes: Vec<RejectedCode>,
-    /// The promotions used, one entry each.
-    #[serde(skip)]
+    /// The promotions used, one entry each: what checkout records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uses: Vec<Use>,
 }
 

@@ -156,7 +156,8 @@ async fn an_orders_life_is_published_once_per_change_in_order_and_carries_no_per
     );
     let placed = handled.iter().find(|e| e.kind == "order.placed").expect("placed");
     assert_eq!(placed.version, 1);
-    assert_eq!(placed.data["total_minor"], 95_000);
+    // Rs 950 of tea and Rs 350 to deliver it in Colombo.
+    assert_eq!(placed.data["total_minor"], 130_000);
     let low = handled.iter().find(|e| e.kind == "stock.low").expect("stock.low");
     assert_eq!(
         (&low.data["variant_id"], &low.data["available"]),

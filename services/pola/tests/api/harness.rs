@@ -32,6 +32,7 @@ pub struct TestApp {
     pub cart: Arc<Cart>,
     pub orders: Arc<Orders>,
     pub payments: Arc<Payments>,
+    pub promotions: Arc<pola_promotions::Promotions>,
     /// The edge the API is reached through, if any: stopped before the server.
     _edge: Option<EdgeFront>,
     // Dropped after the server, so that the databases outlive every request.
@@ -104,6 +105,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         cart: services.cart.clone().expect(here),
         orders: services.orders.clone().expect(here),
         payments: services.payments.clone().expect(here),
+        promotions: services.promotions.clone().expect(here),
         running: Some(running),
         _databases: databases,
     }
@@ -231,6 +233,7 @@ impl TestApp {
                 ServiceName::Cart => config.services.cart_url = base.clone(),
                 ServiceName::Orders => config.services.orders_url = base.clone(),
                 ServiceName::Identity => config.services.identity_url = base.clone(),
+                ServiceName::Promotions => config.services.promotions_url = base.clone(),
                 _ => panic!("{service:?} has no internal API"),
             }
         }
@@ -455,6 +458,21 @@ impl TestApp {
                    "delivery": {"recipient": "Nimal Perera", "phone": "077 123 4567", "line1": "12 Galle Road", "city": "Colombo 03"}}),
         )
         .await
+    }
+
+    /// Makes delivery free from the first rupee, and cash on delivery free of charge, through
+    /// the staff API.
+    pub async fn deliver_free(&self, staff: &str) {
+        let path = "/api/v1/promotions/delivery-rules";
+        let mut rules = self.api.get(path, Some(staff)).await.expect(200).body;
+        rules["free_from_minor"] = json!(0);
+        rules["cod_surcharge_minor"] = json!(0);
+        self.api
+            .request_as(reqwest::Method::PUT, path, Some(staff))
+            .json(&rules)
+            .send_reply()
+            .await
+            .expect(200);
     }
 
     pub async fn add_to_cart(&self, token: &str, variant: Uuid, quantity: i64) -> Reply {

@@ -14,6 +14,7 @@ mod orders;
 mod payments;
 mod pii;
 mod platform;
+mod promotions;
 mod readme;
 mod split;
 mod tour;

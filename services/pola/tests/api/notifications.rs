@@ -238,7 +238,11 @@ async fn an_orders_life_sends_the_expected_email_and_sms_in_each_customers_langu
             .expect("the order's email");
         assert!(placed.subject.ends_with(&number), "{language}: {}", placed.subject);
         assert!(
-            placed.text.contains("Dimbula (Pure Ceylon, 100) × 2") && placed.text.contains("Rs. 1,900.00"),
+            placed.text.contains("Dimbula (Pure Ceylon, 100) × 2")
+                // Rs 1,900 of tea and Rs 450 to Kandy; 18% VAT inside: 2350 × 18 / 118 = 358.47.
+                && placed.text.contains("Rs. 450.00")
+                && placed.text.contains("Rs. 2,350.00")
+                && placed.text.contains("Rs. 358.47"),
             "{language}: {}",
             placed.text
         );
@@ -497,11 +501,12 @@ async fn each_way_to_pay_goes_from_checkout_to_delivered_with_a_message_at_each_
         let order = app
             .checkout(
                 &token,
-                json!({"lines": [{"variant_id": tea.variant, "quantity": 2}],
+                json!({"lines": [{"variant_id": tea.variant, "quantity": 2}], "cash_on_delivery": method == "cod",
                        "delivery": {"recipient": format!("Customer {language}"), "phone": phone, "line1": "12 Temple Road", "city": "Kandy"}}),
             )
             .await
             .expect(201);
+        let order_total = order.get("total")["amount_minor"].clone();
         let order = uuid(order.get("id"));
         let pay = format!("/api/v1/payments/orders/{order}/{method}");
         let chosen = app.api.post(&pay, Some(&token), json!({})).await.expect(200);
@@ -515,7 +520,7 @@ async fn each_way_to_pay_goes_from_checkout_to_delivered_with_a_message_at_each_
                     .post(
                         &format!("/api/v1/payments/staff/orders/{order}/bank-transfer"),
                         Some(&finance),
-                        json!({"amount_minor": 190_000, "slip_reference": chosen.get("reference")}),
+                        json!({"amount_minor": order_total, "slip_reference": chosen.get("reference")}),
                     )
                     .await
                     .expect(200);
@@ -582,8 +587,9 @@ async fn each_way_to_pay_goes_from_checkout_to_delivered_with_a_message_at_each_
                     "{on_its_way}"
                 );
             }
-            "cod" => assert!(on_its_way.contains("1,900.00"), "pay on delivery: {on_its_way}"),
-            _ => assert!(!on_its_way.contains("1,900.00"), "paid already: {on_its_way}"),
+            // Rs 1,900 of tea, Rs 450 to Kandy and Rs 100 for the cash.
+            "cod" => assert!(on_its_way.contains("2,450.00"), "pay on delivery: {on_its_way}"),
+            _ => assert!(!on_its_way.contains("2,350.00"), "paid already: {on_its_way}"),
         }
     }
 }

@@ -327,6 +327,8 @@ async fn a_retry_after_a_crash_between_sale_and_order_completes_the_same_order_o
             quantity: 2,
         }]),
         delivery: None,
+        codes: None,
+        cash_on_delivery: false,
     };
     let order = die_after_selling(&app, customer, "retry-me", &request, chrono::Duration::zero()).await;
     assert_eq!(app.available(tea.product, tea.variant).await, 3);
@@ -359,6 +361,8 @@ async fn a_checkout_abandoned_after_selling_gives_its_stock_back() {
             quantity: 2,
         }]),
         delivery: None,
+        codes: None,
+        cash_on_delivery: false,
     };
     die_after_selling(&app, Uuid::now_v7(), "old", &request, chrono::Duration::minutes(10)).await;
     die_after_selling(&app, Uuid::now_v7(), "recent", &request, chrono::Duration::zero()).await;

@@ -91,6 +91,10 @@ async fn paying_shop_with(adjust: impl FnOnce(&mut Config)) -> PayingShop {
     let catalog = app.staff(&[Role::Catalog]).await;
     let finance = app.staff(&[Role::Finance]).await;
     let fulfilment = app.staff(&[Role::Fulfilment]).await;
+    // This shop delivers everything free and charges nothing for cash on delivery, so that
+    // what is paid is what the goods cost: these tests are about money moving, the promotions
+    // tests about how prices are made.
+    app.deliver_free(&catalog).await;
     PayingShop {
         app,
         sim,
@@ -112,6 +116,13 @@ impl PayingShop {
                 .expect(201)
                 .get("id"),
         )
+    }
+
+    /// The same, placed to be paid on delivery.
+    async fn order_cod(&self, shopper: &Shopper, tea: OnSale, quantity: i64) -> Uuid {
+        let request = json!({"lines": [{"variant_id": tea.variant, "quantity": quantity}], "cash_on_delivery": true,
+            "delivery": {"recipient": "Nimal Perera", "phone": "077 123 4567", "line1": "12 Galle Road", "city": "Colombo 03"}});
+        uuid(self.app.checkout(&shopper.access, request).await.expect(201).get("id"))
     }
 
     /// The signed form for PayHere, as the customer's app gets it.
@@ -649,8 +660,8 @@ async fn cash_on_delivery_confirms_at_once_within_its_ceiling_and_not_for_those_
     let shop = paying_shop_with(|config| config.payments.cod_max_minor = 1_000_000).await;
     let tea = shop.app.tea(&shop.catalog, "Hantane", 400_000, 20).await;
     let shopper = shop.app.shopper().await;
-    let small = shop.order(&shopper, tea, 2).await;
-    let large = shop.order(&shopper, tea, 3).await;
+    let small = shop.order_cod(&shopper, tea, 2).await;
+    let large = shop.order_cod(&shopper, tea, 3).await;
     let cod = |order: Uuid| format!("/api/v1/payments/orders/{order}/cod");
     let refused = shop
         .app
@@ -679,13 +690,24 @@ async fn cash_on_delivery_confirms_at_once_within_its_ceiling_and_not_for_those_
             .body,
         confirmed.body
     );
-    // No address, no cash on delivery.
+    // No address, no cash on delivery: not as the order is placed, nor after.
+    let no_address = json!({"lines": [{"variant_id": tea.variant, "quantity": 1}], "cash_on_delivery": true});
+    shop.app.checkout(&shopper.access, no_address).await.expect_problem(422);
     let pickup = uuid(shop.app.buy_now(&shopper.access, tea.variant, 1).await.expect(201).get("id"));
     shop.app
         .api
         .post(&cod(pickup), Some(&shopper.access), json!({}))
         .await
-        .expect_problem(422);
+        .expect_problem(409);
+    // An order placed to be paid now is not switched to cash on delivery (its charge differs).
+    let online = shop.order(&shopper, tea, 1).await;
+    let switched = shop
+        .app
+        .api
+        .post(&cod(online), Some(&shopper.access), json!({}))
+        .await
+        .expect_problem(409);
+    assert_eq!(switched.get("type"), "https://pola.lk/problems/priced-to-pay-now");
     // Another customer's order is nobody's business.
     let intruder = shop.app.shopper().await;
     shop.app
@@ -697,7 +719,7 @@ async fn cash_on_delivery_confirms_at_once_within_its_ceiling_and_not_for_those_
     // Two parcels that came back, and cash on delivery is off for this customer.
     let step = |order: Uuid, name: &str| format!("/api/v1/fulfilment/orders/{order}/{name}");
     let mut failed = vec![small];
-    let second = shop.order(&shopper, tea, 1).await;
+    let second = shop.order_cod(&shopper, tea, 1).await;
     shop.app
         .api
         .post(&cod(second), Some(&shopper.access), json!({}))
@@ -729,13 +751,14 @@ async fn cash_on_delivery_confirms_at_once_within_its_ceiling_and_not_for_those_
             .await
             .expect(200);
     }
-    let third = shop.order(&shopper, tea, 1).await;
+    let third = shop.order_cod(&shopper, tea, 1).await;
     shop.app
         .api
         .post(&cod(third), Some(&shopper.access), json!({}))
         .await
         .expect_problem(422);
-    // They can still pay another way.
+    // They can still pay another way, for an order placed to be paid now.
+    let third = shop.order(&shopper, tea, 1).await;
     shop.app
         .api
         .post(
@@ -756,7 +779,7 @@ async fn a_courier_delivers_cash_on_delivery_and_its_remittance_report_settles_w
     let mut waybills = vec![];
     let mut orders = vec![];
     for quantity in [1, 2] {
-        let order = shop.order(&shopper, tea, quantity).await;
+        let order = shop.order_cod(&shopper, tea, quantity).await;
         shop.app
             .api
             .post(
@@ -1122,7 +1145,7 @@ async fn payments_in_a_process_of_its_own_move_orders_through_the_internal_api()
     assert!(front.services.orders.is_none() && front.services.identity.is_none());
     let tea = shop.app.tea(&shop.catalog, "Split Uva", 33_000, 5).await;
     let shopper = shop.app.shopper().await;
-    let (cod, online) = (shop.order(&shopper, tea, 1).await, shop.order(&shopper, tea, 2).await);
+    let (cod, online) = (shop.order_cod(&shopper, tea, 1).await, shop.order(&shopper, tea, 2).await);
 
     let confirmed = front
         .api

@@ -195,7 +195,8 @@ async fn a_customer_exports_and_erases_their_own_data_and_no_one_elses() {
         .get(&format!("/api/v1/orders/{order}"), Some(&kamala_token))
         .await
         .expect(200);
-    assert_eq!(kept.get("total")["amount_minor"], json!(10_000));
+    // Rs 100 of goods and Rs 450 to deliver them.
+    assert_eq!(kept.get("total")["amount_minor"], json!(55_000));
     assert_eq!(kept.get("personal_data_erased"), &json!(true));
     assert_eq!(kept.get("delivery"), &Value::Null);
     let sealed: Vec<Option<Vec<u8>>> = sqlx::query_scalar("SELECT email_sealed FROM customers WHERE id = ?")
@@ -738,7 +739,7 @@ async fn an_erased_customer_stays_unreadable_in_a_backup_from_before_the_erasure
     );
     let order = orders.customer_order(kamala, kamala_order).await.expect("the order");
     assert!(order.personal_data_erased && order.delivery.is_none());
-    assert_eq!(order.total.amount_minor, 10_000, "the accounting facts stay");
+    assert_eq!(order.total.amount_minor, 55_000, "the accounting facts stay");
 
     assert_eq!(
         identity.profile(nimal).await.expect("another customer opens").email,

@@ -16,10 +16,11 @@ async fn cart_and_orders_in_another_process_sell_through_the_internal_api() {
     let front = app
         .front(
             &[ServiceName::Cart, ServiceName::Orders],
-            &[ServiceName::Catalog, ServiceName::Inventory],
+            &[ServiceName::Catalog, ServiceName::Inventory, ServiceName::Promotions],
         )
         .await;
     assert_eq!(front.services.placement().local, [ServiceName::Cart, ServiceName::Orders]);
+    assert!(front.services.promotions.is_none(), "prices come over the internal API");
     assert!(front.services.catalog.is_none() && front.services.inventory.is_none());
     let token = app.customer_token(uuid::Uuid::now_v7());
 
