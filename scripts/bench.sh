@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# BENCH_ONLY=shop, payments, edge, events, pii or flood (comma-separated) runs only those parts.
+# BENCH_ONLY=shop, promotions, payments, edge, events, pii or flood (comma-separated) runs only
+# those parts.
 # BENCH_BASELINE=<git revision> also measures checkouts with that revision's `pola`, side by
 # side in this run (on the same databases, served with --no-migrate), and prints the ratios.
 DURATION=${BENCH_DURATION:-10s}
@@ -104,7 +105,9 @@ mapfile -t spread < <("${db[@]}" -e "SELECT $uuid_of $plain ORDER BY v.id LIMIT 
 "${db[@]}" -e "UPDATE bench_inventory.stock SET on_hand = 1000000 WHERE location = 'colombo'"
 
 lua() { # NAME VARIANT…: a wrk script posting "buy now" orders, each with a new Idempotency-Key
-  local file="$out/$1.lua"
+  # (and $LUA_CODES, a JSON list, as the order's promotion codes)
+  local file="$out/$1.lua" codes=""
+  [ -n "${LUA_CODES:-}" ] && codes=",\"codes\":$LUA_CODES"
   shift
   {
     echo "local variants = {"
@@ -120,7 +123,7 @@ function request()
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer $token",
     ["Idempotency-Key"] = "bench-" .. prefix .. "-" .. counter,
-  }, '{"lines":[{"variant_id":"' .. v .. '","quantity":1}]}')
+  }, '{"lines":[{"variant_id":"' .. v .. '","quantity":1}]$codes}')
 end
 LUA
   } >"$file"
@@ -175,6 +178,32 @@ if want shop; then
   run checkout-hot-variant-unbatched -s "$out/hot.lua" "$API/api/v1/orders"
   awk -v b="$(cat "$out/checkout-hot-variant.median")" -v u="$(cat "$out/checkout-hot-variant-unbatched.median")" \
     'BEGIN { printf "hot-variant checkout, batched / unbatched: %.2f×\n", b / u }' | tee -a "$out/summary.txt"
+fi
+
+# Checkouts priced with promotions against the same checkouts without, in one run: none, then
+# two automatic promotions (10% off every item; Rs 50 off orders from Rs 1,000) and a code
+# with a usage limit (10% off the order; the limit makes every checkout lock its row), then
+# none again, the ratio taken against the mean of the two runs without.
+if want promotions; then
+  serve POLA_INVENTORY__SALE_BATCH_MAX=64
+  run checkout-without-promotions -s "$(lua spread "${spread[@]}")" "$API/api/v1/orders"
+  promo="INSERT INTO bench_promotions.promotions (id, name, kind, value_minor, applies_to, eligibility, get_product_ids,
+           automatic, usage_limit, created_at, updated_at) VALUES"
+  none='{"product_ids":[],"category_ids":[],"min_spend_minor":null,"min_quantity":null,"customer_groups":[],"zones":[]}'
+  spend=${none/\"min_spend_minor\":null/\"min_spend_minor\":100000}
+  "${db[@]}" -e "$promo (UNHEX(REPLACE(UUID(), '-', '')), 'Bench 10% off', 'percent_off', 1000, 'item', '$none', '[]', TRUE, NULL, NOW(6), NOW(6)),
+                       (UNHEX(REPLACE(UUID(), '-', '')), 'Bench Rs 50 off', 'amount_off', 5000, 'order', '$spend', '[]', TRUE, NULL, NOW(6), NOW(6));
+                 $promo (UNHEX(REPLACE(UUID(), '-', '')), 'Bench code', 'percent_off', 1000, 'order', '$none', '[]', FALSE, 100000000, NOW(6), NOW(6));
+                 INSERT INTO bench_promotions.promotion_codes (code, promotion_id, created_at)
+                   SELECT 'BENCH10', id, NOW(6) FROM bench_promotions.promotions WHERE name = 'Bench code'"
+  run checkout-with-promotions -s "$(LUA_CODES='["bench10"]' lua promoted "${spread[@]}")" "$API/api/v1/orders"
+  "${db[@]}" -e "UPDATE bench_promotions.promotions SET active = FALSE"
+  run checkout-without-promotions-again -s "$out/spread.lua" "$API/api/v1/orders"
+  discounted=$("${db[@]}" -e "SELECT COUNT(*) FROM bench_orders.orders WHERE JSON_LENGTH(pricing, '$.adjustments') = 3")
+  awk -v w="$(cat "$out/checkout-with-promotions.median")" -v a="$(cat "$out/checkout-without-promotions.median")" \
+    -v b="$(cat "$out/checkout-without-promotions-again.median")" -v d="$discounted" \
+    'BEGIN { printf "checkout with two promotions and a code / without: %.2f× the orders/s (%d orders carried all three)\n", w / ((a + b) / 2), d }' \
+    | tee -a "$out/summary.txt"
 fi
 
 # PayHere's notifications, signed as PayHere signs them (md5sig by MariaDB's MD5 over the

@@ -1,4 +1,5 @@
--- Every order priced here, and what it used. An order's uses are recorded once (its row is the
+-- Every order priced here (an order that stands makes its customer's next one no first order),
+-- and what it used. An order's uses are recorded once (its row is the
 -- idempotency of checkout's call) and given back once (`released_at`).
 CREATE TABLE priced_orders (
     order_id BINARY(16) NOT NULL PRIMARY KEY,
@@ -33,10 +34,8 @@ CREATE TABLE customer_uses (
     CONSTRAINT ck_customer_uses CHECK (uses >= 0)
 ) ENGINE = InnoDB;
 
--- How many of a customer's orders stand (placed, not cancelled, expired, returned or
--- refunded): none makes the next one a first order.
-CREATE TABLE customers (
-    customer_id BINARY(16) NOT NULL PRIMARY KEY,
-    open_orders BIGINT NOT NULL,
-    CONSTRAINT ck_customers_open_orders CHECK (open_orders >= 0)
+-- One row per customer who checked out with a first-order promotion: their checks of "first
+-- order" queue on it, so that two checkouts at once cannot both be the first.
+CREATE TABLE customer_locks (
+    customer_id BINARY(16) NOT NULL PRIMARY KEY
 ) ENGINE = InnoDB;

@@ -221,20 +221,21 @@ pub async fn customer_uses(pool: &MySqlPool, customer: Uuid, promotions: &[Uuid]
 }
 
 /// The customer's groups at `now`: their plans (`member`, `plan:<slug>`), the groups staff put
-/// them in, and `first_order` while none of their orders stands (`open_orders`, else read).
+/// them in, and `first_order` while none of their orders stands (`standing` orders, else read).
 pub async fn groups(
     conn: &mut MySqlConnection,
     customer: Uuid,
     now: DateTime<Utc>,
-    open_orders: Option<i64>,
+    standing: Option<i64>,
 ) -> sqlx::Result<BTreeSet<String>> {
-    let open_orders = match open_orders {
+    let standing = match standing {
         Some(n) => n,
-        None => sqlx::query_scalar("SELECT open_orders FROM customers WHERE customer_id = ?")
-            .bind(customer)
-            .fetch_optional(&mut *conn)
-            .await?
-            .unwrap_or(0),
+        None => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM priced_orders WHERE customer_id = ? AND released_at IS NULL")
+                .bind(customer)
+                .fetch_one(&mut *conn)
+                .await?
+        }
     };
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT CONCAT('plan:', p.slug) FROM memberships m JOIN plans p ON p.id = m.plan_id
@@ -251,7 +252,7 @@ pub async fn groups(
     if groups.iter().any(|g| g.starts_with("plan:")) {
         groups.insert("member".into());
     }
-    if open_orders == 0 {
+    if standing == 0 {
         groups.insert("first_order".into());
     }
     Ok(groups)
@@ -296,20 +297,35 @@ pub async fn redeem(
     uses.sort_by_key(|u| u.promotion_id);
     let ids: Vec<Uuid> = uses.iter().map(|u| u.promotion_id).collect();
     let rows = promotions_by_id(&mut tx, &ids).await?;
-    // The customer's row, locked: their checkouts queue here, so "first order" holds for one.
-    // Not INSERT IGNORE: on an existing row that takes a shared lock, and two checkouts of one
-    // customer upgrading theirs to exclusive deadlock. This takes the exclusive lock at once.
-    sqlx::query(
-        "INSERT INTO customers (customer_id, open_orders) VALUES (?, 0) ON DUPLICATE KEY UPDATE open_orders = open_orders",
-    )
-    .bind(customer)
-    .execute(&mut *tx)
-    .await?;
-    let open_orders: i64 = sqlx::query_scalar("SELECT open_orders FROM customers WHERE customer_id = ? FOR UPDATE")
-        .bind(customer)
-        .fetch_one(&mut *tx)
-        .await?;
-    let groups = groups(&mut tx, customer, now, Some(open_orders)).await?;
+    // Groups matter only to promotions for some: those checkouts read them. "First order" is
+    // checked with the customer's other checkouts in flight queued behind a lock of their own,
+    // and their orders read with a locking read, which waits for any not yet committed.
+    let wanted = |p: &PromotionRow| !p.eligibility.0.customer_groups.is_empty();
+    let groups = if rows.values().any(wanted) {
+        let first_order = rows
+            .values()
+            .any(|p| p.eligibility.0.customer_groups.iter().any(|g| g == "first_order"));
+        let standing = if first_order {
+            sqlx::query("INSERT INTO customer_locks (customer_id) VALUES (?) ON DUPLICATE KEY UPDATE customer_id = customer_id")
+                .bind(customer)
+                .execute(&mut *tx)
+                .await?;
+            let others: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM priced_orders WHERE customer_id = ? AND order_id <> ? AND released_at IS NULL
+                 LOCK IN SHARE MODE",
+            )
+            .bind(customer)
+            .bind(order)
+            .fetch_one(&mut *tx)
+            .await?;
+            Some(others)
+        } else {
+            None
+        };
+        groups(&mut tx, customer, now, standing).await?
+    } else {
+        BTreeSet::new()
+    };
     let refuse = |use_: &Use, reason| {
         Ok(Err(Refusal::Promotion {
             promotion_id: use_.promotion_id,
@@ -317,10 +333,6 @@ pub async fn redeem(
             reason,
         }))
     };
-    sqlx::query("UPDATE customers SET open_orders = open_orders + 1 WHERE customer_id = ?")
-        .bind(customer)
-        .execute(&mut *tx)
-        .await?;
     for use_ in &uses {
         let Some(row) = rows.get(&use_.promotion_id) else {
             return refuse(use_, Reason::Unknown);
@@ -460,18 +472,14 @@ struct Redemption {
 /// released already.
 pub async fn release(pool: &MySqlPool, order: Uuid, now: DateTime<Utc>) -> sqlx::Result<Option<usize>> {
     let mut tx = pool.begin().await?;
-    let customer: Option<Uuid> =
+    let recorded: Option<Uuid> =
         sqlx::query_scalar("SELECT customer_id FROM priced_orders WHERE order_id = ? AND released_at IS NULL FOR UPDATE")
             .bind(order)
             .fetch_optional(&mut *tx)
             .await?;
-    let Some(customer) = customer else {
+    if recorded.is_none() {
         return Ok(None);
-    };
-    sqlx::query("UPDATE customers SET open_orders = open_orders - 1 WHERE customer_id = ? AND open_orders > 0")
-        .bind(customer)
-        .execute(&mut *tx)
-        .await?;
+    }
     let uses: Vec<Redemption> = sqlx::query_as(
         "SELECT promotion_id, code, customer_id, amount_minor, counted, code_counted, customer_counted
            FROM redemptions WHERE order_id = ? AND released_at IS NULL ORDER BY promotion_id",
