@@ -152,6 +152,7 @@ pub fn customer_routes() -> Vec<RouteRule> {
         "GET,POST /api/v1/orders",
         "GET /api/v1/orders/*",
         "POST /api/v1/orders/*/cancel",
+        "GET /api/v1/orders/*/tax-invoice",
         "GET /api/v1/promotions/memberships",
         "GET /api/v1/payments/orders/*",
         "POST /api/v1/payments/orders/*/payhere",

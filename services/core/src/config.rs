@@ -24,7 +24,28 @@ pub struct Config {
     pub events: EventsConfig,
     pub notifications: NotificationsConfig,
     pub payments: PaymentsConfig,
+    pub tax: TaxConfig,
     pub log: LogConfig,
+}
+
+/// `[tax]`: the shop as its tax invoices name it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaxConfig {
+    pub seller_name: String,
+    /// The shop's VAT registration number (`123456789-7000`).
+    pub seller_vat_number: String,
+    pub seller_address: String,
+}
+
+impl Default for TaxConfig {
+    fn default() -> Self {
+        Self {
+            seller_name: "Pola (Private) Limited".into(),
+            seller_vat_number: "114567890-7000".into(),
+            seller_address: "No. 42, Galle Road, Colombo 03".into(),
+        }
+    }
 }
 
 /// Payments and fulfilment: PayHere, cash on delivery, bank transfer, couriers.

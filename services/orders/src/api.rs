@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::{
     Orders,
-    model::{Order, OrderSummary, PlaceOrder, check_idempotency_key},
+    model::{Order, OrderSummary, PlaceOrder, TaxInvoice, check_idempotency_key},
     store,
 };
 
@@ -103,6 +103,20 @@ pub async fn get_order(State(orders): AppState, customer: Customer, Path(id): Pa
     ))]
 pub async fn cancel_order(State(orders): AppState, customer: Customer, Path(id): Path<Uuid>) -> Result<Json<Order>, Error> {
     Ok(Json(orders.cancel(id, customer.id).await?))
+}
+
+/// The tax invoice of an order a business placed (`business` with its VAT number at checkout):
+/// both parties, each supply without VAT, the VAT at the order's rate, and the total.
+#[utoipa::path(get, path = "/api/v1/orders/{id}/tax-invoice", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The tax invoice", body = TaxInvoice),
+        (status = 404, description = "No such order of yours, or not placed by a business", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The order was cancelled", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn tax_invoice(State(orders): AppState, customer: Customer, Path(id): Path<Uuid>) -> Result<Json<TaxInvoice>, Error> {
+    Ok(Json(orders.tax_invoice(customer.id, id).await?))
 }
 
 /// Internal API: what other Pola processes call through `client::HttpOrders`. Not in the public

@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 
 use pola_cart::{client::CartClient, model::check_codes, price_item};
 use pola_catalog::client::CatalogClient;
-use pola_core::{Error, FieldError, Money, http::run_to_completion, personal::PersonalData};
+use pola_core::{Error, FieldError, Money, config::TaxConfig, http::run_to_completion, personal::PersonalData};
 use pola_inventory::{client::InventoryClient, model::StockItem};
 use pola_pii::{
     KeyService, PiiError,
@@ -46,6 +46,8 @@ pub struct Orders {
     promotions: Arc<dyn PromotionsClient>,
     /// Seals delivery addresses with the customer's data key.
     pii: Arc<dyn KeyService>,
+    /// The seller on tax invoices.
+    tax: TaxConfig,
 }
 
 /// Who is looking at an order: its customer sees the delivery address, staff see it masked, and
@@ -81,6 +83,7 @@ impl Orders {
         cart: Arc<dyn CartClient>,
         promotions: Arc<dyn PromotionsClient>,
         pii: Arc<dyn KeyService>,
+        tax: TaxConfig,
     ) -> Arc<Self> {
         Arc::new(Self {
             pool,
@@ -89,6 +92,7 @@ impl Orders {
             cart,
             promotions,
             pii,
+            tax,
         })
     }
 
@@ -128,11 +132,21 @@ impl Orders {
         &self.pool
     }
 
+    /// The customer's tax invoice for their order, when a business placed it.
+    pub async fn tax_invoice(&self, customer: Uuid, id: Uuid) -> Result<model::TaxInvoice, Error> {
+        let order = self.customer_order(customer, id).await?;
+        if order.status == OrderStatus::Cancelled {
+            return Err(Error::conflict("order-cancelled", "A cancelled order has no tax invoice."));
+        }
+        model::TaxInvoice::of(&order, &self.tax).map_err(|why| Error::not_found(why))
+    }
+
     pub fn router(self: &Arc<Self>) -> OpenApiRouter {
         OpenApiRouter::new()
             .routes(routes!(api::place_order, api::list_orders))
             .routes(routes!(api::get_order))
             .routes(routes!(api::cancel_order))
+            .routes(routes!(api::tax_invoice))
             .route(
                 "/internal/v1/orders/personal-data",
                 axum::routing::post(api::internal::personal_data),
@@ -277,6 +291,12 @@ impl Orders {
             .map(DeliveryAddress::check)
             .transpose()
             .map_err(Error::Validation)?;
+        let business = request
+            .business
+            .clone()
+            .map(model::Business::check)
+            .transpose()
+            .map_err(Error::Validation)?;
         if request.cash_on_delivery && delivery.is_none() {
             return Err(Error::field(
                 "cash_on_delivery",
@@ -354,6 +374,7 @@ impl Orders {
                 delivery_fee: priced.delivery_fee,
                 vat: Some(priced.vat),
                 cash_on_delivery: request.cash_on_delivery,
+                business,
             },
         };
         store::insert_order(tx, customer, &order, delivery_sealed.as_deref()).await?;

@@ -120,6 +120,153 @@ pub struct PlaceOrder {
     /// To be paid on delivery: the cash-on-delivery surcharge is part of the total.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cash_on_delivery: bool,
+    /// A business buying: its name and VAT number go on the order's tax invoice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business: Option<Business>,
+}
+
+/// A business customer, as its tax invoice names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Lanka Tea Traders (Pvt) Ltd", "vat_number": "134567891-7000"}))]
+pub struct Business {
+    pub name: String,
+    /// Sri Lankan VAT registration number: nine digits and `-7000`.
+    pub vat_number: String,
+}
+
+impl Business {
+    /// The business with its name trimmed and VAT number as `123456789-7000`, or what is wrong.
+    pub fn check(self) -> Result<Self, Vec<FieldError>> {
+        let mut errors = vec![];
+        let name = self.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
+            errors.push(FieldError::new("business.name", "must be 1 to 120 characters"));
+        }
+        let digits: String = self.vat_number.chars().filter(char::is_ascii_digit).collect();
+        let vat_number = match (digits.len(), digits.strip_suffix("7000")) {
+            (13, Some(tin)) if self.vat_number.chars().all(|c| c.is_ascii_digit() || c == '-' || c == ' ') => {
+                format!("{tin}-7000")
+            }
+            _ => {
+                errors.push(FieldError::new(
+                    "business.vat_number",
+                    "must be a VAT number: nine digits and -7000",
+                ));
+                String::new()
+            }
+        };
+        if errors.is_empty() {
+            Ok(Self { name, vat_number })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// A tax invoice, as the Inland Revenue asks of a VAT-registered seller: both parties' names,
+/// addresses and VAT numbers, the value of each supply without VAT, the VAT and the total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TaxInvoice {
+    /// Always `Tax Invoice`.
+    pub title: String,
+    pub invoice_number: String,
+    /// The order's date in Colombo.
+    pub date: chrono::NaiveDate,
+    pub supplier: InvoiceParty,
+    pub purchaser: InvoiceParty,
+    pub lines: Vec<InvoiceLine>,
+    pub vat_rate_percent: String,
+    pub value_excluding_vat: Money,
+    pub vat: Money,
+    pub total: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct InvoiceParty {
+    pub name: String,
+    pub vat_number: String,
+    pub address: String,
+}
+
+/// A supply on the invoice: goods after their discounts, or delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct InvoiceLine {
+    pub description: String,
+    pub quantity: u32,
+    pub value_excluding_vat: Money,
+    pub vat: Money,
+    pub total: Money,
+}
+
+impl TaxInvoice {
+    /// The invoice of `order`, or why there is none: no business named, or no VAT kept.
+    pub fn of(order: &Order, seller: &pola_core::config::TaxConfig) -> Result<Self, &'static str> {
+        let business = order
+            .pricing
+            .business
+            .as_ref()
+            .ok_or("This order was not placed by a business with a VAT number.")?;
+        let vat = order
+            .pricing
+            .vat
+            .as_ref()
+            .ok_or("This order was placed before Pola kept VAT.")?;
+        let line = |description: String, quantity: u32, total: i64, vat: i64| InvoiceLine {
+            description,
+            quantity,
+            value_excluding_vat: Money::lkr(total - vat),
+            vat: Money::lkr(vat),
+            total: Money::lkr(total),
+        };
+        let mut lines: Vec<InvoiceLine> = order
+            .lines
+            .iter()
+            .map(|l| {
+                let total = l.line_total.amount_minor + l.discount.amount_minor;
+                line(l.title.clone(), l.quantity, total, l.vat.map_or(0, |v| v.amount_minor))
+            })
+            .collect();
+        let goods: i64 = lines.iter().map(|l| l.total.amount_minor).sum();
+        let delivery = order.total.amount_minor - goods;
+        if delivery != 0 {
+            lines.push(line("Delivery".into(), 1, delivery, vat.delivery.amount_minor));
+        }
+        let address = order
+            .delivery
+            .as_ref()
+            .map(|d| {
+                [Some(d.line1.as_str()), d.line2.as_deref(), Some(d.city.as_str())]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        Ok(Self {
+            title: "Tax Invoice".into(),
+            invoice_number: format!("INV-{}", order_number(order.id)),
+            date: order
+                .created_at
+                .with_timezone(&pola_promotions::pricing::colombo())
+                .date_naive(),
+            supplier: InvoiceParty {
+                name: seller.seller_name.clone(),
+                vat_number: seller.seller_vat_number.clone(),
+                address: seller.seller_address.clone(),
+            },
+            purchaser: InvoiceParty {
+                name: business.name.clone(),
+                vat_number: business.vat_number.clone(),
+                address,
+            },
+            lines,
+            vat_rate_percent: vat.rate_percent.clone(),
+            value_excluding_vat: Money::lkr(order.total.amount_minor - vat.amount.amount_minor),
+            vat: vat.amount,
+            total: order.total,
+        })
+    }
 }
 
 /// A delivery address. Personal data: sealed at rest, never logged.
@@ -286,6 +433,9 @@ pub struct Pricing {
     pub vat: Option<Vat>,
     /// Placed to be paid on delivery.
     pub cash_on_delivery: bool,
+    /// The business buying, for the tax invoice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business: Option<Business>,
 }
 
 impl Default for Pricing {
@@ -297,6 +447,7 @@ impl Default for Pricing {
             delivery_fee: Money::lkr(0),
             vat: None,
             cash_on_delivery: false,
+            business: None,
         }
     }
 }

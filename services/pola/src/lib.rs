@@ -300,6 +300,7 @@ impl Services {
                 cart_client.context("cart is neither here nor remote")?,
                 needs_promotions()?,
                 needs_pii()?,
+                config.tax.clone(),
             )),
             false => None,
         };

@@ -329,6 +329,7 @@ async fn a_retry_after_a_crash_between_sale_and_order_completes_the_same_order_o
         delivery: None,
         codes: None,
         cash_on_delivery: false,
+        business: None,
     };
     let order = die_after_selling(&app, customer, "retry-me", &request, chrono::Duration::zero()).await;
     assert_eq!(app.available(tea.product, tea.variant).await, 3);
@@ -363,6 +364,7 @@ async fn a_checkout_abandoned_after_selling_gives_its_stock_back() {
         delivery: None,
         codes: None,
         cash_on_delivery: false,
+        business: None,
     };
     die_after_selling(&app, Uuid::now_v7(), "old", &request, chrono::Duration::minutes(10)).await;
     die_after_selling(&app, Uuid::now_v7(), "recent", &request, chrono::Duration::zero()).await;

@@ -640,3 +640,65 @@ async fn bulk_codes_are_each_used_once_and_a_paused_promotion_is_refused_at_chec
     let refused = buy(&app, &a, tea, 1, &typed).await.expect_problem(409);
     assert_eq!(refused.get("reason"), "paused");
 }
+
+#[tokio::test]
+async fn a_business_gets_a_tax_invoice_with_each_supply_s_vat_and_no_one_else_does() {
+    let app = spawn_app().await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Invoiced", 100_000, 10).await;
+    let buyer = app.shopper().await;
+    let delivery = json!({"recipient": "Accounts", "phone": "0112345678", "line1": "7 Flower Road", "city": "Kandy"});
+    app.checkout(
+        &buyer.access,
+        json!({"lines": [{"variant_id": tea.variant, "quantity": 2}], "delivery": delivery,
+               "business": {"name": "Lanka Tea Traders", "vat_number": "134567891-8000"}}),
+    )
+    .await
+    .expect_problem(422);
+    let order = app
+        .checkout(
+            &buyer.access,
+            json!({"lines": [{"variant_id": tea.variant, "quantity": 2}], "delivery": delivery,
+                   "business": {"name": "Lanka Tea Traders (Pvt) Ltd", "vat_number": "134567891 7000"}}),
+        )
+        .await
+        .expect(201);
+    let id = uuid(order.get("id"));
+    let invoice = app
+        .api
+        .get(&format!("/api/v1/orders/{id}/tax-invoice"), Some(&buyer.access))
+        .await
+        .expect(200);
+    assert_eq!(invoice.get("title"), "Tax Invoice");
+    assert_eq!(invoice.get("purchaser")["vat_number"], "134567891-7000");
+    assert_eq!(invoice.get("purchaser")["address"], "7 Flower Road, Kandy");
+    // Rs 2,000 of tea and Rs 450 to Kandy: VAT 245000 × 18 / 118 = 37372.88 → 37373, split by
+    // largest remainder: goods 30508.57 → 30509, delivery 6864.43 → 6864.
+    let lines = invoice.get("lines").as_array().expect("lines");
+    let figures: Vec<(i64, i64, i64)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["value_excluding_vat"]["amount_minor"].as_i64().unwrap_or(0),
+                l["vat"]["amount_minor"].as_i64().unwrap_or(0),
+                l["total"]["amount_minor"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(figures, [(169_491, 30_509, 200_000), (38_136, 6_864, 45_000)]);
+    assert_eq!(invoice.get("vat")["amount_minor"], 37_373);
+    assert_eq!(invoice.get("value_excluding_vat")["amount_minor"], 207_627);
+    assert_eq!(invoice.get("vat_rate_percent"), "18");
+
+    // Not for an order without a business, nor for another customer.
+    let plain = uuid(app.buy_now(&buyer.access, tea.variant, 1).await.expect(201).get("id"));
+    app.api
+        .get(&format!("/api/v1/orders/{plain}/tax-invoice"), Some(&buyer.access))
+        .await
+        .expect_problem(404);
+    let other = app.shopper().await;
+    app.api
+        .get(&format!("/api/v1/orders/{id}/tax-invoice"), Some(&other.access))
+        .await
+        .expect_problem(404);
+}
