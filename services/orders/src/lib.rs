@@ -138,7 +138,7 @@ impl Orders {
         if order.status == OrderStatus::Cancelled {
             return Err(Error::conflict("order-cancelled", "A cancelled order has no tax invoice."));
         }
-        model::TaxInvoice::of(&order, &self.tax).map_err(|why| Error::not_found(why))
+        model::TaxInvoice::of(&order, &self.tax).map_err(Error::not_found)
     }
 
     pub fn router(self: &Arc<Self>) -> OpenApiRouter {
