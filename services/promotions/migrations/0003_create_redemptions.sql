@@ -6,7 +6,7 @@ CREATE TABLE priced_orders (
     customer_id BINARY(16) NOT NULL,
     created_at DATETIME(6) NOT NULL,
     released_at DATETIME(6) NULL,
-    KEY ix_priced_orders_customer (customer_id)
+    KEY ix_priced_orders_customer (customer_id, released_at)
 ) ENGINE = InnoDB;
 
 CREATE TABLE redemptions (

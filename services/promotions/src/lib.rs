@@ -8,6 +8,7 @@
 //! Cancelled, expired, returned and refunded orders give their uses back (`release`).
 
 pub mod api;
+pub mod batch;
 pub mod client;
 pub mod delivery;
 pub mod model;
@@ -44,6 +45,11 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// itself: a change made through another process applies within this time.
 const RATES_TTL: Duration = Duration::from_secs(30);
 
+/// How long a process prices with the automatic promotions it read: one a staff member pauses
+/// may still price a checkout for this long, and that checkout is then refused when it records
+/// the use (every limit and the promotion's state are read again there).
+const AUTOMATIC_TTL: Duration = Duration::from_secs(1);
+
 /// Delivery rules and VAT rates, as read.
 pub struct Rates {
     pub delivery: DeliveryRules,
@@ -54,6 +60,9 @@ pub struct Rates {
 pub struct Promotions {
     pool: MySqlPool,
     rates: RwLock<Option<(Instant, Arc<Rates>)>>,
+    /// Automatic promotions running, as read at most `AUTOMATIC_TTL` ago.
+    automatic: RwLock<Option<(Instant, Arc<Vec<store::PromotionRow>>)>>,
+    redeems: batch::RedeemQueue,
 }
 
 /// The 409 a promotion that cannot be used at checkout becomes; it names the code.
@@ -89,8 +98,10 @@ pub fn refusal_problem(refusal: &Refusal) -> Error {
 impl Promotions {
     pub fn new(pool: MySqlPool) -> Arc<Self> {
         Arc::new(Self {
+            redeems: batch::RedeemQueue::start(pool.clone()),
             pool,
             rates: RwLock::new(None),
+            automatic: RwLock::new(None),
         })
     }
 
@@ -138,31 +149,56 @@ impl Promotions {
         }
     }
 
+    /// Automatic promotions running now, read at most every `AUTOMATIC_TTL`.
+    async fn automatic(&self, now: chrono::DateTime<Utc>) -> Result<Arc<Vec<store::PromotionRow>>, Error> {
+        if let Ok(guard) = self.automatic.read()
+            && let Some((read_at, rows)) = guard.as_ref()
+            && read_at.elapsed() < AUTOMATIC_TTL
+        {
+            return Ok(rows.clone());
+        }
+        let rows = Arc::new(store::running_automatic(&self.pool, now).await?);
+        if let Ok(mut guard) = self.automatic.write() {
+            *guard = Some((Instant::now(), rows.clone()));
+        }
+        Ok(rows)
+    }
+
+    /// Forgets the automatic promotions read (after a staff change in this process).
+    fn forget_automatic(&self) {
+        if let Ok(mut guard) = self.automatic.write() {
+            *guard = None;
+        }
+    }
+
     /// Prices a basket: what each promotion running now and each code typed does to it, for
     /// this customer (a guest belongs to no group), with the limits' state as of now.
     pub async fn price(&self, request: &PriceRequest) -> Result<Priced, Error> {
         let now = request.at.unwrap_or_else(Utc::now);
         let rates = self.rates().await?;
         let codes: Vec<String> = request.codes.iter().map(|c| normalize_code(c)).collect();
-        let automatic = store::running_automatic(&self.pool, now).await?;
+        // Automatic promotions as of a second ago, unless `at` asks about another time.
+        let automatic = match request.at {
+            None => self.automatic(now).await?,
+            Some(_) => Arc::new(store::running_automatic(&self.pool, now).await?),
+        };
         let coded = store::by_codes(&self.pool, &codes).await?;
-        let mut conn = self.pool.acquire().await?;
+        let candidates = || automatic.iter().chain(coded.iter().map(|c| &c.promotion));
         let (groups, customer_uses) = match request.customer {
             Some(customer) => {
-                let limited: Vec<Uuid> = automatic
-                    .iter()
-                    .chain(coded.iter().map(|c| &c.promotion))
+                // Groups and per-customer uses are read only when a promotion asks for them.
+                let groups = match candidates().any(|p| !p.eligibility.0.customer_groups.is_empty()) {
+                    true => store::groups(&mut *self.pool.acquire().await?, customer, now, None).await?,
+                    false => Default::default(),
+                };
+                let limited: Vec<Uuid> = candidates()
                     .filter(|p| p.per_customer_limit.is_some())
                     .map(|p| p.id)
                     .collect();
-                (
-                    store::groups(&mut conn, customer, now, None).await?,
-                    store::customer_uses(&self.pool, customer, &limited).await?,
-                )
+                (groups, store::customer_uses(&self.pool, customer, &limited).await?)
             }
             None => Default::default(),
         };
-        drop(conn);
         let left = |p: &store::PromotionRow| Left {
             uses: p.usage_limit.map(|limit| limit - p.uses),
             budget_minor: p.budget_minor.map(|budget| budget - p.spent_minor),
@@ -209,8 +245,12 @@ impl Promotions {
     /// Records `order`'s uses, every limit checked exactly; once per order. A use past a limit
     /// is a 409 `promotion-unavailable` naming its code, and nothing is recorded.
     pub async fn redeem(&self, order: Uuid, customer: Uuid, uses: &[Use]) -> Result<(), Error> {
-        let now = Utc::now();
-        let recorded = pola_core::db::retry_deadlocks(|| store::redeem(&self.pool, order, customer, uses, now)).await?;
+        let redeem = store::Redeem {
+            order,
+            customer,
+            uses: uses.to_vec(),
+        };
+        let recorded = self.redeems.redeem(redeem).await?;
         match recorded {
             Ok(()) => {
                 for u in uses {

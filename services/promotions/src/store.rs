@@ -230,12 +230,12 @@ pub async fn groups(
 ) -> sqlx::Result<BTreeSet<String>> {
     let standing = match standing {
         Some(n) => n,
-        None => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM priced_orders WHERE customer_id = ? AND released_at IS NULL")
-                .bind(customer)
-                .fetch_one(&mut *conn)
-                .await?
-        }
+        None => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM priced_orders WHERE customer_id = ? AND released_at IS NULL LIMIT 1) standing",
+        )
+        .bind(customer)
+        .fetch_one(&mut *conn)
+        .await?,
     };
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT CONCAT('plan:', p.slug) FROM memberships m JOIN plans p ON p.id = m.plan_id
@@ -269,19 +269,46 @@ pub enum Refusal {
     },
 }
 
-/// Records `order`'s uses in one transaction, each limit checked on a locked row: a use past a
-/// usage limit, a per-customer limit, a code's own limit or a budget is refused and nothing is
-/// recorded. Recording an order's uses again changes nothing. Rows are locked in one order
-/// (customer, promotions by id, codes, customer uses) so that checkouts do not deadlock.
-pub async fn redeem(
-    pool: &MySqlPool,
+/// One order's uses to record.
+#[derive(Debug, Clone)]
+pub struct Redeem {
+    pub order: Uuid,
+    pub customer: Uuid,
+    pub uses: Vec<Use>,
+}
+
+/// Records the uses of several orders in one transaction (one commit for all), each order in a
+/// savepoint of its own: an order refused records nothing and leaves the others alone.
+pub async fn redeem_batch(pool: &MySqlPool, batch: &[Redeem], now: DateTime<Utc>) -> sqlx::Result<Vec<Result<(), Refusal>>> {
+    let mut tx = pool.begin().await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for r in batch {
+        sqlx::query("SAVEPOINT redeem").execute(&mut *tx).await?;
+        let result = redeem(&mut tx, r.order, r.customer, &r.uses, now).await?;
+        let end = if result.is_ok() {
+            "RELEASE SAVEPOINT redeem"
+        } else {
+            "ROLLBACK TO SAVEPOINT redeem"
+        };
+        sqlx::query(end).execute(&mut *tx).await?;
+        results.push(result);
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// Records `order`'s uses in `tx`, each limit checked on a locked row: a use past a usage
+/// limit, a per-customer limit, a code's own limit or a budget is refused (the caller rolls the
+/// order's writes back). Recording an order's uses again changes nothing. Rows are locked in
+/// one order (the customer's, promotions by id, codes, customer uses).
+async fn redeem(
+    tx: &mut MySqlConnection,
     order: Uuid,
     customer: Uuid,
     uses: &[Use],
     now: DateTime<Utc>,
 ) -> sqlx::Result<Result<(), Refusal>> {
     use crate::pricing::Reason;
-    let mut tx = pool.begin().await?;
     let fresh = sqlx::query("INSERT IGNORE INTO priced_orders (order_id, customer_id, created_at) VALUES (?, ?, ?)")
         .bind(order)
         .bind(customer)
@@ -296,7 +323,7 @@ pub async fn redeem(
     let mut uses: Vec<&Use> = uses.iter().collect();
     uses.sort_by_key(|u| u.promotion_id);
     let ids: Vec<Uuid> = uses.iter().map(|u| u.promotion_id).collect();
-    let rows = promotions_by_id(&mut tx, &ids).await?;
+    let rows = promotions_by_id(&mut *tx, &ids).await?;
     // Groups matter only to promotions for some: those checkouts read them. "First order" is
     // checked with the customer's other checkouts in flight queued behind a lock of their own,
     // and their orders read with a locking read, which waits for any not yet committed.
@@ -310,19 +337,19 @@ pub async fn redeem(
                 .bind(customer)
                 .execute(&mut *tx)
                 .await?;
-            let others: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM priced_orders WHERE customer_id = ? AND order_id <> ? AND released_at IS NULL
-                 LOCK IN SHARE MODE",
+            let other: Option<Uuid> = sqlx::query_scalar(
+                "SELECT order_id FROM priced_orders WHERE customer_id = ? AND released_at IS NULL AND order_id <> ?
+                 LIMIT 1 LOCK IN SHARE MODE",
             )
             .bind(customer)
             .bind(order)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-            Some(others)
+            Some(i64::from(other.is_some()))
         } else {
             None
         };
-        groups(&mut tx, customer, now, standing).await?
+        groups(&mut *tx, customer, now, standing).await?
     } else {
         BTreeSet::new()
     };
@@ -437,7 +464,6 @@ pub async fn redeem(
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await?;
     Ok(Ok(()))
 }
 
