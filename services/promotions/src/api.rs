@@ -101,7 +101,6 @@ pub async fn create_promotion(
             store::insert_promotion(conn, &spec, Utc::now()).await.map_err(code_taken)
         })
         .await?;
-    promotions.forget_automatic();
     tracing::info!(promotion.id = %id, kind = spec.promotion.kind.as_str(), "promotion created");
     Ok((StatusCode::CREATED, Json(promotions.promotion_view(id).await?)))
 }
@@ -186,7 +185,6 @@ pub async fn change_promotion(
             Ok(())
         })
         .await?;
-    promotions.forget_automatic();
     Ok(Json(promotions.promotion_view(id).await?))
 }
 

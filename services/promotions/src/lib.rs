@@ -45,11 +45,6 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// itself: a change made through another process applies within this time.
 const RATES_TTL: Duration = Duration::from_secs(30);
 
-/// How long a process prices with the automatic promotions it read: one a staff member pauses
-/// may still price a checkout for this long, and that checkout is then refused when it records
-/// the use (every limit and the promotion's state are read again there).
-const AUTOMATIC_TTL: Duration = Duration::from_secs(1);
-
 /// Delivery rules and VAT rates, as read.
 pub struct Rates {
     pub delivery: DeliveryRules,
@@ -60,8 +55,6 @@ pub struct Rates {
 pub struct Promotions {
     pool: MySqlPool,
     rates: RwLock<Option<(Instant, Arc<Rates>)>>,
-    /// Automatic promotions running, as read at most `AUTOMATIC_TTL` ago.
-    automatic: RwLock<Option<(Instant, Arc<Vec<store::PromotionRow>>)>>,
     redeems: batch::RedeemQueue,
 }
 
@@ -101,7 +94,6 @@ impl Promotions {
             redeems: batch::RedeemQueue::start(pool.clone()),
             pool,
             rates: RwLock::new(None),
-            automatic: RwLock::new(None),
         })
     }
 
@@ -149,39 +141,13 @@ impl Promotions {
         }
     }
 
-    /// Automatic promotions running now, read at most every `AUTOMATIC_TTL`.
-    async fn automatic(&self, now: chrono::DateTime<Utc>) -> Result<Arc<Vec<store::PromotionRow>>, Error> {
-        if let Ok(guard) = self.automatic.read()
-            && let Some((read_at, rows)) = guard.as_ref()
-            && read_at.elapsed() < AUTOMATIC_TTL
-        {
-            return Ok(rows.clone());
-        }
-        let rows = Arc::new(store::running_automatic(&self.pool, now).await?);
-        if let Ok(mut guard) = self.automatic.write() {
-            *guard = Some((Instant::now(), rows.clone()));
-        }
-        Ok(rows)
-    }
-
-    /// Forgets the automatic promotions read (after a staff change in this process).
-    fn forget_automatic(&self) {
-        if let Ok(mut guard) = self.automatic.write() {
-            *guard = None;
-        }
-    }
-
     /// Prices a basket: what each promotion running now and each code typed does to it, for
     /// this customer (a guest belongs to no group), with the limits' state as of now.
     pub async fn price(&self, request: &PriceRequest) -> Result<Priced, Error> {
         let now = request.at.unwrap_or_else(Utc::now);
         let rates = self.rates().await?;
         let codes: Vec<String> = request.codes.iter().map(|c| normalize_code(c)).collect();
-        // Automatic promotions as of a second ago, unless `at` asks about another time.
-        let automatic = match request.at {
-            None => self.automatic(now).await?,
-            Some(_) => Arc::new(store::running_automatic(&self.pool, now).await?),
-        };
+        let automatic = store::running_automatic(&self.pool, now).await?;
         let coded = store::by_codes(&self.pool, &codes).await?;
         let candidates = || automatic.iter().chain(coded.iter().map(|c| &c.promotion));
         let (groups, customer_uses) = match request.customer {

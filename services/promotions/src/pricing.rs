@@ -302,6 +302,9 @@ pub struct Vat {
 pub struct Use {
     pub promotion_id: Uuid,
     pub code: Option<String>,
+    /// The code has a limit of its own (a bulk code).
+    #[serde(default)]
+    pub code_limited: bool,
     /// Cents off (positive), the money its budget pays.
     pub amount_minor: i64,
 }
@@ -498,6 +501,7 @@ pub fn price(basket: &Basket<'_>, rules: &Rules<'_>) -> Result<Priced, PriceErro
                 uses.push(Use {
                     promotion_id: p.id,
                     code: offer.code.clone(),
+                    code_limited: offer.left.code_uses.is_some(),
                     amount_minor: amount,
                 });
                 adjustments.push(Adjustment {
@@ -560,6 +564,7 @@ pub fn price(basket: &Basket<'_>, rules: &Rules<'_>) -> Result<Priced, PriceErro
                     uses.push(Use {
                         promotion_id: offer.promotion.id,
                         code: offer.code.clone(),
+                        code_limited: offer.left.code_uses.is_some(),
                         amount_minor: fee.fee_minor,
                     });
                 }

@@ -281,10 +281,16 @@ pub struct Redeem {
 /// savepoint of its own: an order refused records nothing and leaves the others alone.
 pub async fn redeem_batch(pool: &MySqlPool, batch: &[Redeem], now: DateTime<Utc>) -> sqlx::Result<Vec<Result<(), Refusal>>> {
     let mut tx = pool.begin().await?;
+    let mut ids: Vec<Uuid> = batch.iter().flat_map(|r| r.uses.iter().map(|u| u.promotion_id)).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    // Read once for the batch: whether each is running and whom it is for. Limits are not
+    // taken from here but checked by the conditional updates on the locked rows.
+    let promotions = promotions_by_id(&mut tx, &ids).await?;
     let mut results = Vec::with_capacity(batch.len());
     for r in batch {
         sqlx::query("SAVEPOINT redeem").execute(&mut *tx).await?;
-        let result = redeem(&mut tx, r.order, r.customer, &r.uses, now).await?;
+        let result = redeem(&mut tx, &promotions, r, now).await?;
         let end = if result.is_ok() {
             "RELEASE SAVEPOINT redeem"
         } else {
@@ -303,12 +309,12 @@ pub async fn redeem_batch(pool: &MySqlPool, batch: &[Redeem], now: DateTime<Utc>
 /// one order (the customer's, promotions by id, codes, customer uses).
 async fn redeem(
     tx: &mut MySqlConnection,
-    order: Uuid,
-    customer: Uuid,
-    uses: &[Use],
+    rows: &HashMap<Uuid, PromotionRow>,
+    r: &Redeem,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Result<(), Refusal>> {
     use crate::pricing::Reason;
+    let (order, customer, uses) = (r.order, r.customer, &r.uses);
     let fresh = sqlx::query("INSERT IGNORE INTO priced_orders (order_id, customer_id, created_at) VALUES (?, ?, ?)")
         .bind(order)
         .bind(customer)
@@ -322,15 +328,14 @@ async fn redeem(
     }
     let mut uses: Vec<&Use> = uses.iter().collect();
     uses.sort_by_key(|u| u.promotion_id);
-    let ids: Vec<Uuid> = uses.iter().map(|u| u.promotion_id).collect();
-    let rows = promotions_by_id(&mut *tx, &ids).await?;
+    let rows: Vec<&PromotionRow> = uses.iter().filter_map(|u| rows.get(&u.promotion_id)).collect();
     // Groups matter only to promotions for some: those checkouts read them. "First order" is
     // checked with the customer's other checkouts in flight queued behind a lock of their own,
     // and their orders read with a locking read, which waits for any not yet committed.
     let wanted = |p: &PromotionRow| !p.eligibility.0.customer_groups.is_empty();
-    let groups = if rows.values().any(wanted) {
+    let groups = if rows.iter().any(|p| wanted(p)) {
         let first_order = rows
-            .values()
+            .iter()
             .any(|p| p.eligibility.0.customer_groups.iter().any(|g| g == "first_order"));
         let standing = if first_order {
             sqlx::query("INSERT INTO customer_locks (customer_id) VALUES (?) ON DUPLICATE KEY UPDATE customer_id = customer_id")
@@ -360,8 +365,9 @@ async fn redeem(
             reason,
         }))
     };
+    let mut recorded = vec![];
     for use_ in &uses {
-        let Some(row) = rows.get(&use_.promotion_id) else {
+        let Some(row) = rows.iter().find(|p| p.id == use_.promotion_id) else {
             return refuse(use_, Reason::Unknown);
         };
         if !row.active {
@@ -399,8 +405,9 @@ async fn redeem(
                 return refuse(use_, if used_up { Reason::UsedUp } else { Reason::BudgetExhausted });
             }
         }
-        let mut code_counted = false;
-        if let Some(code) = &use_.code {
+        // A code's own limit (bulk codes; a code never gains or loses one).
+        let code_counted = use_.code_limited && use_.code.is_some();
+        if let (true, Some(code)) = (code_counted, &use_.code) {
             let moved = sqlx::query(
                 "UPDATE promotion_codes SET uses = uses + 1
                   WHERE code = ? AND promotion_id = ? AND max_uses IS NOT NULL AND uses < max_uses",
@@ -410,19 +417,8 @@ async fn redeem(
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            code_counted = moved == 1;
-            if !code_counted {
-                let limited: Option<Option<i64>> =
-                    sqlx::query_scalar("SELECT max_uses FROM promotion_codes WHERE code = ? AND promotion_id = ?")
-                        .bind(code)
-                        .bind(use_.promotion_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                match limited {
-                    None => return refuse(use_, Reason::Unknown),
-                    Some(Some(_)) => return refuse(use_, Reason::UsedUp),
-                    Some(None) => {}
-                }
+            if moved == 0 {
+                return refuse(use_, Reason::UsedUp);
             }
         }
         let customer_counted = row.per_customer_limit.is_some();
@@ -447,22 +443,25 @@ async fn redeem(
                 return refuse(use_, Reason::CustomerLimitReached);
             }
         }
-        sqlx::query(
+        recorded.push((*use_, counted, code_counted, customer_counted));
+    }
+    if !recorded.is_empty() {
+        let mut insert: QueryBuilder<MySql> = QueryBuilder::new(
             "INSERT INTO redemptions (order_id, promotion_id, code, customer_id, amount_minor, counted, code_counted,
-                                      customer_counted, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(order)
-        .bind(use_.promotion_id)
-        .bind(&use_.code)
-        .bind(customer)
-        .bind(use_.amount_minor)
-        .bind(counted)
-        .bind(code_counted)
-        .bind(customer_counted)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+                                      customer_counted, created_at) ",
+        );
+        insert.push_values(&recorded, |mut row, (use_, counted, code_counted, customer_counted)| {
+            row.push_bind(order)
+                .push_bind(use_.promotion_id)
+                .push_bind(&use_.code)
+                .push_bind(customer)
+                .push_bind(use_.amount_minor)
+                .push_bind(*counted)
+                .push_bind(*code_counted)
+                .push_bind(*customer_counted)
+                .push_bind(now);
+        });
+        insert.build().execute(&mut *tx).await?;
     }
     Ok(Ok(()))
 }
