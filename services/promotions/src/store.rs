@@ -13,6 +13,17 @@ use crate::{
     vat::VatRate,
 };
 
+/// Binds `items` as a comma-separated list (the caller writes the parentheses).
+fn push_list<'t, T>(q: &mut QueryBuilder<MySql>, items: impl IntoIterator<Item = T>)
+where
+    T: sqlx::Encode<'t, MySql> + sqlx::Type<MySql>,
+{
+    let mut list = q.separated(", ");
+    for item in items {
+        list.push_bind(item);
+    }
+}
+
 /// A promotion row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PromotionRow {
@@ -156,10 +167,7 @@ pub async fn own_codes(pool: &MySqlPool, ids: &[Uuid]) -> sqlx::Result<HashMap<U
     let mut q: QueryBuilder<MySql> = QueryBuilder::new(
         "SELECT promotion_id, MIN(code) AS code FROM promotion_codes WHERE max_uses IS NULL AND promotion_id IN (",
     );
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
+    push_list(&mut q, ids.iter().copied());
     q.push(") GROUP BY promotion_id");
     let rows: Vec<(Uuid, String)> = q.build_query_as().fetch_all(pool).await?;
     Ok(rows.into_iter().collect())
@@ -196,10 +204,7 @@ pub async fn by_codes(pool: &MySqlPool, codes: &[String]) -> sqlx::Result<Vec<Co
     let mut q: QueryBuilder<MySql> = QueryBuilder::new(format!(
         "{select} JOIN promotion_codes c ON c.promotion_id = p.id WHERE c.code IN ("
     ));
-    let mut list = q.separated(", ");
-    for code in codes {
-        list.push_bind(code);
-    }
+    push_list(&mut q, codes.iter());
     q.push(")");
     q.build_query_as().fetch_all(pool).await
 }
@@ -211,10 +216,7 @@ pub async fn customer_uses(pool: &MySqlPool, customer: Uuid, promotions: &[Uuid]
     }
     let mut q: QueryBuilder<MySql> = QueryBuilder::new("SELECT promotion_id, uses FROM customer_uses WHERE customer_id = ");
     q.push_bind(customer).push(" AND promotion_id IN (");
-    let mut list = q.separated(", ");
-    for id in promotions {
-        list.push_bind(*id);
-    }
+    push_list(&mut q, promotions.iter().copied());
     q.push(")");
     let rows: Vec<(Uuid, i64)> = q.build_query_as().fetch_all(pool).await?;
     Ok(rows.into_iter().collect())
@@ -289,14 +291,35 @@ pub async fn redeem_batch(pool: &MySqlPool, batch: &[Redeem], now: DateTime<Utc>
     let promotions = promotions_by_id(&mut tx, &ids).await?;
     let mut results = Vec::with_capacity(batch.len());
     for r in batch {
-        sqlx::query("SAVEPOINT redeem").execute(&mut *tx).await?;
+        // A refusal comes at a check, or at a limit's conditional update, which then changed
+        // nothing: with one limited step at most, the order's only write before it is its
+        // `priced_orders` row, deleted on refusal. More steps take a savepoint.
+        let steps: usize = r
+            .uses
+            .iter()
+            .map(|u| {
+                let row = promotions.get(&u.promotion_id);
+                usize::from(row.is_some_and(PromotionRow::counted))
+                    + usize::from(u.code_limited)
+                    + usize::from(row.is_some_and(|p| p.per_customer_limit.is_some()))
+            })
+            .sum();
+        let savepoint = steps > 1;
+        if savepoint {
+            sqlx::query("SAVEPOINT redeem").execute(&mut *tx).await?;
+        }
         let result = redeem(&mut tx, &promotions, r, now).await?;
-        let end = if result.is_ok() {
-            "RELEASE SAVEPOINT redeem"
-        } else {
-            "ROLLBACK TO SAVEPOINT redeem"
-        };
-        sqlx::query(end).execute(&mut *tx).await?;
+        match (&result, savepoint) {
+            (Ok(()), true) => drop(sqlx::query("RELEASE SAVEPOINT redeem").execute(&mut *tx).await?),
+            (Err(_), true) => drop(sqlx::query("ROLLBACK TO SAVEPOINT redeem").execute(&mut *tx).await?),
+            (Err(_), false) => {
+                sqlx::query("DELETE FROM priced_orders WHERE order_id = ?")
+                    .bind(r.order)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            (Ok(()), false) => {}
+        }
         results.push(result);
     }
     tx.commit().await?;
@@ -304,8 +327,8 @@ pub async fn redeem_batch(pool: &MySqlPool, batch: &[Redeem], now: DateTime<Utc>
 }
 
 /// Records `order`'s uses in `tx`, each limit checked on a locked row: a use past a usage
-/// limit, a per-customer limit, a code's own limit or a budget is refused (the caller rolls the
-/// order's writes back). Recording an order's uses again changes nothing. Rows are locked in
+/// limit, a per-customer limit, a code's own limit or a budget is refused (the caller undoes the
+/// order's writes; see `redeem_batch`). Recording an order's uses again changes nothing. Rows are locked in
 /// one order (the customer's, promotions by id, codes, customer uses).
 async fn redeem(
     tx: &mut MySqlConnection,
@@ -471,10 +494,7 @@ async fn promotions_by_id(conn: &mut MySqlConnection, ids: &[Uuid]) -> sqlx::Res
         return Ok(HashMap::new());
     }
     let mut q: QueryBuilder<MySql> = QueryBuilder::new(format!("{PROMOTION} WHERE p.id IN ("));
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
+    push_list(&mut q, ids.iter().copied());
     q.push(")");
     let rows: Vec<PromotionRow> = q.build_query_as().fetch_all(conn).await?;
     Ok(rows.into_iter().map(|r| (r.id, r)).collect())
@@ -608,10 +628,7 @@ pub async fn live_usage(pool: &MySqlPool, ids: &[Uuid]) -> sqlx::Result<HashMap<
         "SELECT promotion_id, COUNT(*), CAST(COALESCE(SUM(amount_minor), 0) AS SIGNED) FROM redemptions
           WHERE released_at IS NULL AND promotion_id IN (",
     );
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
+    push_list(&mut q, ids.iter().copied());
     q.push(") GROUP BY promotion_id");
     let rows: Vec<(Uuid, i64, i64)> = q.build_query_as().fetch_all(pool).await?;
     Ok(rows.into_iter().map(|(id, n, cost)| (id, (n, cost))).collect())
