@@ -339,14 +339,27 @@ impl Orders {
         }
         let total: Money = priced.total;
         let consume: Vec<Uuid> = from_cart.iter().map(|l| l.line_id).collect();
-        // Uses first, then stock: a use refused sells nothing, and stock refused gives the uses
-        // back. Both are idempotent per order id, and the reaper gives both back for a checkout
-        // that died before writing its order.
-        self.promotions.redeem(order_id, customer, &priced.uses).await?;
-        if let Err(e) = self.inventory.commit(order_id, &consume, &items).await {
-            if let Err(released) = self.promotions.release(order_id).await {
-                tracing::warn!(order.id = %order_id, error = %released, "could not give back promotion uses; the reaper will");
+        // The uses and the stock at once (each waits for its own commit): a use refused gives
+        // the stock back, stock refused gives the uses back. Both are idempotent per order id,
+        // and the reaper gives both back for a checkout that died before writing its order.
+        let (redeemed, sold) = tokio::join!(
+            self.promotions.redeem(order_id, customer, &priced.uses),
+            self.inventory.commit(order_id, &consume, &items)
+        );
+        // When the undoing fails, the answer is a 503, never the refusal: a refusal forgets the
+        // key, and a kept key is how the reaper finds what to give back.
+        let unfinished = |e: Error| {
+            tracing::warn!(order.id = %order_id, error = %e, "could not undo half a refused checkout; the reaper will");
+            Error::Unavailable("The order could not be placed; try again.".into())
+        };
+        if let Err(e) = redeemed {
+            if sold.is_ok() {
+                self.inventory.return_order(order_id).await.map_err(unfinished)?;
             }
+            return Err(e);
+        }
+        if let Err(e) = sold {
+            self.promotions.release(order_id).await.map_err(unfinished)?;
             return Err(e);
         }
         // Microseconds: what the database keeps, so that a replay reads back the same order.

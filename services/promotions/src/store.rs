@@ -309,16 +309,14 @@ pub async fn redeem_batch(pool: &MySqlPool, batch: &[Redeem], now: DateTime<Utc>
             sqlx::query("SAVEPOINT redeem").execute(&mut *tx).await?;
         }
         let result = redeem(&mut tx, &promotions, r, now).await?;
-        match (&result, savepoint) {
-            (Ok(()), true) => drop(sqlx::query("RELEASE SAVEPOINT redeem").execute(&mut *tx).await?),
-            (Err(_), true) => drop(sqlx::query("ROLLBACK TO SAVEPOINT redeem").execute(&mut *tx).await?),
-            (Err(_), false) => {
-                sqlx::query("DELETE FROM priced_orders WHERE order_id = ?")
-                    .bind(r.order)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            (Ok(()), false) => {}
+        let finish = match (&result, savepoint) {
+            (Ok(()), true) => Some(sqlx::query("RELEASE SAVEPOINT redeem")),
+            (Err(_), true) => Some(sqlx::query("ROLLBACK TO SAVEPOINT redeem")),
+            (Err(_), false) => Some(sqlx::query("DELETE FROM priced_orders WHERE order_id = ?").bind(r.order)),
+            (Ok(()), false) => None,
+        };
+        if let Some(statement) = finish {
+            statement.execute(&mut *tx).await?;
         }
         results.push(result);
     }
