@@ -101,6 +101,7 @@ pub async fn create_promotion(
             store::insert_promotion(conn, &spec, Utc::now()).await.map_err(code_taken)
         })
         .await?;
+    promotions.forget_codes();
     tracing::info!(promotion.id = %id, kind = spec.promotion.kind.as_str(), "promotion created");
     Ok((StatusCode::CREATED, Json(promotions.promotion_view(id).await?)))
 }
@@ -185,6 +186,7 @@ pub async fn change_promotion(
             Ok(())
         })
         .await?;
+    promotions.forget_codes();
     Ok(Json(promotions.promotion_view(id).await?))
 }
 
@@ -291,6 +293,7 @@ pub async fn generate_codes(
                 .map_err(code_taken)
         })
         .await?;
+    promotions.forget_codes();
     Ok((StatusCode::CREATED, Json(GeneratedCodes { promotion_id: id, codes })))
 }
 

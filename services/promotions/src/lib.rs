@@ -45,6 +45,13 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// itself: a change made through another process applies within this time.
 const RATES_TTL: Duration = Duration::from_secs(30);
 
+/// How long a process prices with a code as it read it (known or not). A quote may show a code
+/// used up or paused within that time as still good; checkout then refuses it by name, since
+/// recording the use reads every limit and the promotion's state afresh.
+const CODES_TTL: Duration = Duration::from_secs(1);
+/// Most codes remembered at once (typed codes, good or not, from any customer).
+const CODES_KEPT: usize = 10_000;
+
 /// Delivery rules and VAT rates, as read.
 pub struct Rates {
     pub delivery: DeliveryRules,
@@ -55,6 +62,8 @@ pub struct Rates {
 pub struct Promotions {
     pool: MySqlPool,
     rates: RwLock<Option<(Instant, Arc<Rates>)>>,
+    /// Codes as read (`None`: no such code), and when.
+    codes: RwLock<HashMap<String, (Instant, Option<store::CodeRow>)>>,
     redeems: batch::RedeemQueue,
 }
 
@@ -94,6 +103,7 @@ impl Promotions {
             redeems: batch::RedeemQueue::start(pool.clone()),
             pool,
             rates: RwLock::new(None),
+            codes: RwLock::new(HashMap::new()),
         })
     }
 
@@ -141,6 +151,43 @@ impl Promotions {
         }
     }
 
+    /// The promotions behind `codes`, each as read at most `CODES_TTL` ago.
+    async fn by_codes(&self, codes: &[String]) -> Result<Vec<store::CodeRow>, Error> {
+        let mut found = vec![];
+        let mut missing = vec![];
+        if let Ok(kept) = self.codes.read() {
+            for code in codes {
+                match kept.get(code) {
+                    Some((read_at, row)) if read_at.elapsed() < CODES_TTL => found.extend(row.clone()),
+                    _ => missing.push(code.clone()),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let read = store::by_codes(&self.pool, &missing).await?;
+        if let Ok(mut kept) = self.codes.write() {
+            if kept.len() >= CODES_KEPT {
+                kept.clear();
+            }
+            let now = Instant::now();
+            for code in missing {
+                let row = read.iter().find(|r| r.code == code).cloned();
+                kept.insert(code, (now, row));
+            }
+        }
+        found.extend(read);
+        Ok(found)
+    }
+
+    /// Forgets the codes read (after a staff change in this process).
+    fn forget_codes(&self) {
+        if let Ok(mut kept) = self.codes.write() {
+            kept.clear();
+        }
+    }
+
     /// Prices a basket: what each promotion running now and each code typed does to it, for
     /// this customer (a guest belongs to no group), with the limits' state as of now.
     pub async fn price(&self, request: &PriceRequest) -> Result<Priced, Error> {
@@ -148,7 +195,7 @@ impl Promotions {
         let rates = self.rates().await?;
         let codes: Vec<String> = request.codes.iter().map(|c| normalize_code(c)).collect();
         let automatic = store::running_automatic(&self.pool, now).await?;
-        let coded = store::by_codes(&self.pool, &codes).await?;
+        let coded = self.by_codes(&codes).await?;
         let candidates = || automatic.iter().chain(coded.iter().map(|c| &c.promotion));
         let (groups, customer_uses) = match request.customer {
             Some(customer) => {
