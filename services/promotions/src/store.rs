@@ -290,6 +290,8 @@ pub async fn redeem_batch(pool: &MySqlPool, batch: &[Redeem], now: DateTime<Utc>
     // taken from here but checked by the conditional updates on the locked rows.
     let promotions = promotions_by_id(&mut tx, &ids).await?;
     let mut results = Vec::with_capacity(batch.len());
+    // Written together after the loop: an order refused adds none.
+    let mut redemptions = vec![];
     for r in batch {
         // A refusal comes at a check, or at a limit's conditional update, which then changed
         // nothing: with one limited step at most, the order's only write before it is its
@@ -308,7 +310,7 @@ pub async fn redeem_batch(pool: &MySqlPool, batch: &[Redeem], now: DateTime<Utc>
         if savepoint {
             sqlx::query("SAVEPOINT redeem").execute(&mut *tx).await?;
         }
-        let result = redeem(&mut tx, &promotions, r, now).await?;
+        let result = redeem(&mut tx, &promotions, r, now, &mut redemptions).await?;
         let finish = match (&result, savepoint) {
             (Ok(()), true) => Some(sqlx::query("RELEASE SAVEPOINT redeem")),
             (Err(_), true) => Some(sqlx::query("ROLLBACK TO SAVEPOINT redeem")),
@@ -320,6 +322,7 @@ pub async fn redeem_batch(pool: &MySqlPool, batch: &[Redeem], now: DateTime<Utc>
         }
         results.push(result);
     }
+    insert_redemptions(&mut tx, &redemptions, now).await?;
     tx.commit().await?;
     Ok(results)
 }
@@ -328,11 +331,12 @@ pub async fn redeem_batch(pool: &MySqlPool, batch: &[Redeem], now: DateTime<Utc>
 /// limit, a per-customer limit, a code's own limit or a budget is refused (the caller undoes the
 /// order's writes; see `redeem_batch`). Recording an order's uses again changes nothing. Rows are locked in
 /// one order (the customer's, promotions by id, codes, customer uses).
-async fn redeem(
+async fn redeem<'a>(
     tx: &mut MySqlConnection,
     rows: &HashMap<Uuid, PromotionRow>,
-    r: &Redeem,
+    r: &'a Redeem,
     now: DateTime<Utc>,
+    out: &mut Vec<NewRedemption<'a>>,
 ) -> sqlx::Result<Result<(), Refusal>> {
     use crate::pricing::Reason;
     let (order, customer, uses) = (r.order, r.customer, &r.uses);
@@ -466,25 +470,52 @@ async fn redeem(
         }
         recorded.push((*use_, counted, code_counted, customer_counted));
     }
-    if !recorded.is_empty() {
+    out.extend(
+        recorded
+            .into_iter()
+            .map(|(use_, counted, code_counted, customer_counted)| NewRedemption {
+                order,
+                customer,
+                use_,
+                counted,
+                code_counted,
+                customer_counted,
+            }),
+    );
+    Ok(Ok(()))
+}
+
+/// A use to write, once its order is through.
+struct NewRedemption<'a> {
+    order: Uuid,
+    customer: Uuid,
+    use_: &'a Use,
+    counted: bool,
+    code_counted: bool,
+    customer_counted: bool,
+}
+
+/// Writes a batch's uses, a few hundred rows to a statement.
+async fn insert_redemptions(conn: &mut MySqlConnection, rows: &[NewRedemption<'_>], now: DateTime<Utc>) -> sqlx::Result<()> {
+    for chunk in rows.chunks(500) {
         let mut insert: QueryBuilder<MySql> = QueryBuilder::new(
             "INSERT INTO redemptions (order_id, promotion_id, code, customer_id, amount_minor, counted, code_counted,
                                       customer_counted, created_at) ",
         );
-        insert.push_values(&recorded, |mut row, (use_, counted, code_counted, customer_counted)| {
-            row.push_bind(order)
-                .push_bind(use_.promotion_id)
-                .push_bind(&use_.code)
-                .push_bind(customer)
-                .push_bind(use_.amount_minor)
-                .push_bind(*counted)
-                .push_bind(*code_counted)
-                .push_bind(*customer_counted)
+        insert.push_values(chunk, |mut row, r| {
+            row.push_bind(r.order)
+                .push_bind(r.use_.promotion_id)
+                .push_bind(&r.use_.code)
+                .push_bind(r.customer)
+                .push_bind(r.use_.amount_minor)
+                .push_bind(r.counted)
+                .push_bind(r.code_counted)
+                .push_bind(r.customer_counted)
                 .push_bind(now);
         });
-        insert.build().execute(&mut *tx).await?;
+        insert.build().execute(&mut *conn).await?;
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 async fn promotions_by_id(conn: &mut MySqlConnection, ids: &[Uuid]) -> sqlx::Result<HashMap<Uuid, PromotionRow>> {
