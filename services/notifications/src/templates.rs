@@ -134,6 +134,9 @@ mod tests {
             "tracking_url": "https://koombiyodelivery.lk/Track/track_id?id=KB10023401",
             "cod": true,
             "amount": "Rs. 300.00",
+            "savings": "Rs. 95.00",
+            "delivery": "Rs. 350.00",
+            "vat": "Rs. 144.92",
         })
     }
 
@@ -170,6 +173,23 @@ mod tests {
                 "{language:?}: {sms}"
             );
             assert!(shipped.text.contains("KB10023401"), "{language:?}");
+        }
+        // What was saved, the delivery charge and the VAT inside the total, when there are any.
+        for language in [Language::En, Language::Si, Language::Ta] {
+            let placed = templates.render(language, "order.placed", &context()).expect("rendered");
+            for figure in ["Rs. 95.00", "Rs. 350.00", "Rs. 144.92", "Rs. 950.00"] {
+                assert!(placed.text.contains(figure), "{language:?}: {figure} in {}", placed.text);
+            }
+            let mut plain = context();
+            for field in ["savings", "delivery", "vat"] {
+                plain[field] = serde_json::Value::Null;
+            }
+            let placed = templates.render(language, "order.placed", &plain).expect("rendered");
+            assert!(
+                !placed.text.contains("Rs. 95.00") && !placed.text.contains("VAT"),
+                "{language:?}: {}",
+                placed.text
+            );
         }
         let sinhala = templates.render(Language::Si, "order.placed", &context()).expect("rendered");
         assert!(sinhala.subject.starts_with("ඔබගේ Pola ඇණවුම"));
