@@ -21,7 +21,7 @@ use crate::{
     delivery::{DISTRICTS, DeliveryRules, district},
     model::{
         EligibilityRules, GenerateCodes, GeneratedCodes, GroupChange, MembershipView, NewPlan, NewPromotion, PlanView,
-        PromotionChange, PromotionView, Usage, check_code, colombo_time, hundredths, number, valid_name,
+        PromotionChange, PromotionView, Terms, Usage, check_code, check_window, number, valid_name,
     },
     pricing::colombo,
     store::{self, PlanRow, PromotionRow},
@@ -171,14 +171,7 @@ pub async fn change_promotion(
         "budget": change.budget.as_ref().map(ToString::to_string), "priority": change.priority});
     promotions
         .audited(&staff, "promotion.change", Some(id), detail, async |conn| {
-            let row = sqlx::query_scalar::<_, Uuid>("SELECT id FROM promotions WHERE id = ? FOR UPDATE")
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if row.is_none() {
-                return Err(Error::not_found("No such promotion."));
-            }
-            let mut row = store::promotion(conn, id)
+            let mut row = store::lock_promotion(conn, id)
                 .await?
                 .ok_or_else(|| Error::not_found("No such promotion."))?;
             apply_change(&mut row, change)?;
@@ -192,40 +185,24 @@ pub async fn change_promotion(
 
 fn apply_change(row: &mut PromotionRow, change: PromotionChange) -> Result<(), Error> {
     let mut errors: Vec<FieldError> = vec![];
-    if let Some(active) = change.active {
-        row.active = active;
+    let terms = Terms::check(
+        [change.usage_limit, change.per_customer_limit],
+        change.budget.as_ref(),
+        [change.starts_at.as_deref(), change.ends_at.as_deref()],
+        &mut errors,
+    );
+    row.usage_limit = terms.usage_limit.or(row.usage_limit);
+    row.per_customer_limit = terms.per_customer_limit.or(row.per_customer_limit);
+    row.budget_minor = terms.budget_minor.or(row.budget_minor);
+    if change.starts_at.is_some() {
+        row.starts_at = terms.starts_at;
     }
-    if let Some(t) = &change.starts_at {
-        row.starts_at = colombo_time(t, "starts_at").map_err(|e| errors.push(e)).ok();
+    if change.ends_at.is_some() {
+        row.ends_at = terms.ends_at;
     }
-    if let Some(t) = &change.ends_at {
-        row.ends_at = colombo_time(t, "ends_at").map_err(|e| errors.push(e)).ok();
-    }
-    for (field, value, target) in [
-        ("usage_limit", change.usage_limit, &mut row.usage_limit),
-        ("per_customer_limit", change.per_customer_limit, &mut row.per_customer_limit),
-    ] {
-        match value {
-            Some(n) if n < 1 => errors.push(FieldError::new(field, "must be 1 or more")),
-            Some(n) => *target = Some(n),
-            None => {}
-        }
-    }
-    if let Some(budget) = &change.budget {
-        match hundredths(budget, "budget") {
-            Ok(minor) if minor > 0 => row.budget_minor = Some(minor),
-            Ok(_) => errors.push(FieldError::new("budget", "must be above 0")),
-            Err(e) => errors.push(e),
-        }
-    }
-    if let Some(priority) = change.priority {
-        row.priority = priority;
-    }
-    if let (Some(s), Some(e)) = (row.starts_at, row.ends_at)
-        && e <= s
-    {
-        errors.push(FieldError::new("ends_at", "must be after starts_at"));
-    }
+    row.active = change.active.unwrap_or(row.active);
+    row.priority = change.priority.unwrap_or(row.priority);
+    check_window(row.starts_at, row.ends_at, &mut errors);
     if errors.is_empty() {
         Ok(())
     } else {

@@ -74,22 +74,23 @@ pub fn refusal_problem(refusal: &Refusal) -> Error {
         code,
         reason,
     } = refusal;
+    unavailable(Some(*promotion_id), code.as_deref(), *reason, describe(*reason))
+}
+
+/// The 409 `promotion-unavailable`: the code (if one was typed), the reason and, in words, why.
+fn unavailable(promotion_id: Option<Uuid>, code: Option<&str>, reason: pricing::Reason, why: &str) -> Error {
     let detail = match code {
-        Some(code) => format!(
-            "The code {code} cannot be used: {} Check out without it, or try another.",
-            describe(*reason)
-        ),
-        None => format!(
-            "An offer in the cart has just ended: {} Check out again to see the price now.",
-            describe(*reason)
-        ),
+        Some(code) => format!("The code {code} cannot be used: {why} Check out without it, or try another."),
+        None => format!("An offer in the cart has just ended: {why} Check out again to see the price now."),
     };
     let mut extra = serde_json::Map::new();
     if let Some(code) = code {
-        extra.insert("code".into(), code.clone().into());
+        extra.insert("code".into(), code.into());
     }
     extra.insert("reason".into(), reason.as_str().into());
-    extra.insert("promotion_id".into(), promotion_id.to_string().into());
+    if let Some(id) = promotion_id {
+        extra.insert("promotion_id".into(), id.to_string().into());
+    }
     Error::Conflict {
         code: "promotion-unavailable".into(),
         detail,
@@ -329,15 +330,5 @@ impl Promotions {
 
 /// Why a code was refused, for callers that turn a priced basket's refusals into a 409.
 pub fn rejected_problem(rejected: &pricing::RejectedCode) -> Error {
-    let mut extra = serde_json::Map::new();
-    extra.insert("code".into(), rejected.code.clone().into());
-    extra.insert("reason".into(), rejected.reason.as_str().into());
-    Error::Conflict {
-        code: "promotion-unavailable".into(),
-        detail: format!(
-            "The code {} cannot be used: {} Check out without it, or try another.",
-            rejected.code, rejected.detail
-        ),
-        extra,
-    }
+    unavailable(None, Some(&rejected.code), rejected.reason, &rejected.detail)
 }

@@ -214,32 +214,13 @@ impl NewPromotion {
         if self.kind == Kind::SetPrice && value < 0 {
             errors.push(FieldError::new("value", "must not be negative"));
         }
-        for (field, limit) in [
-            ("usage_limit", self.usage_limit),
-            ("per_customer_limit", self.per_customer_limit),
-        ] {
-            if limit.is_some_and(|n| n < 1) {
-                errors.push(FieldError::new(field, "must be 1 or more"));
-            }
-        }
-        let budget_minor = self
-            .budget
-            .as_ref()
-            .and_then(|b| hundredths(b, "budget").map_err(|e| errors.push(e)).ok());
-        if budget_minor == Some(0) {
-            errors.push(FieldError::new("budget", "must be above 0"));
-        }
-        let mut time = |field: &str, text: &Option<String>| {
-            text.as_deref()
-                .and_then(|t| colombo_time(t, field).map_err(|e| errors.push(e)).ok())
-        };
-        let starts_at = time("starts_at", &self.starts_at);
-        let ends_at = time("ends_at", &self.ends_at);
-        if let (Some(s), Some(e)) = (starts_at, ends_at)
-            && e <= s
-        {
-            errors.push(FieldError::new("ends_at", "must be after starts_at"));
-        }
+        let terms = Terms::check(
+            [self.usage_limit, self.per_customer_limit],
+            self.budget.as_ref(),
+            [self.starts_at.as_deref(), self.ends_at.as_deref()],
+            &mut errors,
+        );
+        check_window(terms.starts_at, terms.ends_at, &mut errors);
         let (buy_quantity, get_quantity) = (self.buy_quantity.unwrap_or(0), self.get_quantity.unwrap_or(0));
         if self.kind == Kind::BuyXGetY && (buy_quantity == 0 || get_quantity == 0) {
             errors.push(FieldError::new(
@@ -275,15 +256,74 @@ impl NewPromotion {
                 priority: self.priority,
                 exclusive: self.exclusive,
                 active: true,
-                starts_at,
-                ends_at,
+                starts_at: terms.starts_at,
+                ends_at: terms.ends_at,
             },
             code,
             automatic,
-            usage_limit: self.usage_limit,
-            per_customer_limit: self.per_customer_limit,
-            budget_minor,
+            usage_limit: terms.usage_limit,
+            per_customer_limit: terms.per_customer_limit,
+            budget_minor: terms.budget_minor,
         })
+    }
+}
+
+/// A promotion's limits and dates as staff write them, on a new promotion or a change: each
+/// checked, `None` where not given (or wrong, with its error pushed).
+pub struct Terms {
+    pub usage_limit: Option<i64>,
+    pub per_customer_limit: Option<i64>,
+    pub budget_minor: Option<i64>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+impl Terms {
+    /// `[usage_limit, per_customer_limit]`, the budget in rupees, `[starts_at, ends_at]`.
+    pub fn check(
+        limits: [Option<i64>; 2],
+        budget: Option<&Number>,
+        window: [Option<&str>; 2],
+        errors: &mut Vec<FieldError>,
+    ) -> Self {
+        let [usage_limit, per_customer_limit] =
+            [("usage_limit", limits[0]), ("per_customer_limit", limits[1])].map(|(field, limit)| match limit {
+                Some(n) if n < 1 => {
+                    errors.push(FieldError::new(field, "must be 1 or more"));
+                    None
+                }
+                other => other,
+            });
+        let budget_minor = match budget.map(|b| hundredths(b, "budget")) {
+            Some(Ok(minor)) if minor > 0 => Some(minor),
+            Some(Ok(_)) => {
+                errors.push(FieldError::new("budget", "must be above 0"));
+                None
+            }
+            Some(Err(e)) => {
+                errors.push(e);
+                None
+            }
+            None => None,
+        };
+        let [starts_at, ends_at] = [("starts_at", window[0]), ("ends_at", window[1])]
+            .map(|(field, text)| text.and_then(|t| colombo_time(t, field).map_err(|e| errors.push(e)).ok()));
+        Self {
+            usage_limit,
+            per_customer_limit,
+            budget_minor,
+            starts_at,
+            ends_at,
+        }
+    }
+}
+
+/// A promotion ends after it starts.
+pub fn check_window(starts_at: Option<DateTime<Utc>>, ends_at: Option<DateTime<Utc>>, errors: &mut Vec<FieldError>) {
+    if let (Some(s), Some(e)) = (starts_at, ends_at)
+        && e <= s
+    {
+        errors.push(FieldError::new("ends_at", "must be after starts_at"));
     }
 }
 

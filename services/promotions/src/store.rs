@@ -151,6 +151,14 @@ pub async fn promotion(conn: &mut MySqlConnection, id: Uuid) -> sqlx::Result<Opt
         .await
 }
 
+/// The promotion, locked for the rest of the transaction.
+pub async fn lock_promotion(conn: &mut MySqlConnection, id: Uuid) -> sqlx::Result<Option<PromotionRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{PROMOTION} WHERE p.id = ? FOR UPDATE")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
 /// Every promotion, newest first.
 pub async fn promotions(pool: &MySqlPool, limit: u32) -> sqlx::Result<Vec<PromotionRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{PROMOTION} ORDER BY p.created_at DESC LIMIT ?")))
