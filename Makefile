@@ -20,6 +20,7 @@ test: deps
 	bash scripts/rabbitmq.sh start test-rabbitmq $(TEST_MQ_PORT)
 	bash scripts/python.sh >/dev/null # aiosmtpd, the notification tests' SMTP server
 	bash scripts/ansible.sh >/dev/null # the two-site playbooks the end-to-end tests run
+	bash scripts/browser.sh >/dev/null # Chromium, ChromeDriver and axe-core: the storefront's browser tests
 	$(MAKE) --no-print-directory lint
 	$(TEST_ENV) cargo test --workspace --locked
 	@echo "The API suite again, through pola-edge and its WAF:"

@@ -16,6 +16,14 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server) # events (a private node)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv) # the SMTP sink (aiosmtpd)
+# The storefront's Sinhala and Tamil fonts, and woff2_compress to make them small for phones.
+[ -f /usr/share/fonts/truetype/noto/NotoSansSinhala-Regular.ttf ] || need+=(fonts-noto-core)
+command -v woff2_compress >/dev/null 2>&1 || need+=(woff2)
+if [ "${1:-}" = "--browser" ]; then
+  # The storefront's browser tests: a real Chromium driven over WebDriver.
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+fi
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null 2>&1 || need+=(wrk)
 fi

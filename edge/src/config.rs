@@ -155,9 +155,9 @@ pub struct Limits {
     pub per_ip_per_sec: u32,
     /// Requests per second with one bearer token. Default 50.
     pub per_token_per_sec: u32,
-    /// Sign-in and registration attempts per minute from one client address. Default 20.
+    /// Sign-in and registration attempts (POSTs) per minute from one client address. Default 20.
     pub auth_per_ip_per_min: u32,
-    /// The paths `auth_per_ip_per_min` applies to.
+    /// The paths `auth_per_ip_per_min` applies to: the API's and the web shop's forms.
     pub auth_paths: Vec<String>,
     /// Largest request body, in bytes; larger ones get 413. Default 1 MiB.
     pub body_bytes: u64,
@@ -181,6 +181,10 @@ impl Default for Limits {
                 "/api/v1/identity/staff/token".into(),
                 "/api/v1/identity/password-reset".into(),
                 "/api/v1/identity/password-reset/confirm".into(),
+                "/account/sign-in".into(),
+                "/account/sign-up".into(),
+                "/account/forgot-password".into(),
+                "/reset-password".into(),
             ],
             body_bytes: 1024 * 1024,
             header_read_timeout_ms: 10_000,

@@ -353,7 +353,9 @@ impl Edge {
             return Some(("too many requests with this token", 1));
         }
         let path = request.uri.path();
-        if limits.auth_paths.iter().any(|p| p == path)
+        // Only attempts count: reading the sign-in page is not one.
+        if request.method == http::Method::POST
+            && limits.auth_paths.iter().any(|p| p == path)
             && self.shared.per_minute.observe(&("auth", client), 1)
                 > isize::try_from(limits.auth_per_ip_per_min).unwrap_or(isize::MAX)
         {

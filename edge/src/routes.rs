@@ -124,10 +124,37 @@ impl RouteRule {
     }
 }
 
-/// The routes the shop's customers use today (the web and mobile apps). The staff API, the
-/// services' probes and metrics, and anything new are not among them.
+/// The routes the shop's customers use today (the web shop's pages, and the API of the web
+/// and mobile apps). The staff API, the services' probes and metrics, and anything new are not
+/// among them.
 pub fn customer_routes() -> Vec<RouteRule> {
     [
+        // The web shop.
+        "GET /",
+        "GET /categories/*",
+        "GET /search",
+        "GET /products/*",
+        "GET /cart",
+        "POST /cart/lines",
+        "POST /cart/lines/*",
+        "POST /cart/codes",
+        "GET,POST /checkout",
+        "GET /account",
+        "GET,POST /account/sign-in",
+        "GET,POST /account/sign-up",
+        "POST /account/sign-out",
+        "GET /account/orders/*",
+        "POST /account/preferences",
+        "GET /account/data.json",
+        "POST /account/erase",
+        "GET,POST /account/forgot-password",
+        "GET,POST /reset-password",
+        "GET /help/*",
+        "POST /language",
+        "GET /robots.txt",
+        "GET /sitemap.xml",
+        "GET /assets/*",
+        // The API.
         "GET /api/v1/openapi.json",
         "GET /api/v1/docs",
         "GET /api/v1/docs/**",

@@ -25,7 +25,33 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     pub payments: PaymentsConfig,
     pub tax: TaxConfig,
+    pub storefront: StorefrontConfig,
     pub log: LogConfig,
+}
+
+/// `[storefront]`: the customers' web pages.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorefrontConfig {
+    /// Base URL of the public API when the pages are served by a process that does not run it
+    /// (`http://10.1.0.5:8080`). Default none: the API of this process, called in-process.
+    pub api_url: Option<String>,
+    /// The folder with the Sinhala and Tamil fonts (`NotoSansSinhala-Regular.woff2`, or Debian's
+    /// `.ttf`). Default Debian's Noto folder, `/usr/share/fonts/truetype/noto`.
+    pub fonts_dir: Option<std::path::PathBuf>,
+    /// Cookies travel only over TLS (`Secure`). Default false; true wherever the edge serves
+    /// the shop over HTTPS.
+    pub secure_cookies: bool,
+}
+
+impl Default for StorefrontConfig {
+    fn default() -> Self {
+        Self {
+            api_url: None,
+            fonts_dir: Some("/usr/share/fonts/truetype/noto".into()),
+            secure_cookies: false,
+        }
+    }
 }
 
 /// `[tax]`: the shop as its tax invoices name it.

@@ -9,7 +9,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
@@ -18,7 +18,7 @@ use crate::http::current_request_id;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// One field that failed validation.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 pub struct FieldError {
     /// Name of the field, as the client sent it (`lines[0].quantity`).
     pub field: String,
@@ -170,7 +170,7 @@ impl Error {
 }
 
 /// The problem document (RFC 9457) every error response carries.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "type": "https://pola.lk/problems/out-of-stock",
     "title": "Conflict",
@@ -186,17 +186,24 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     /// What happened, for a person.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// Quote this when you contact support.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// Field errors, for validation problems.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// Extension members (RFC 9457 §3.2).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl Problem {
+    /// The stable code at the end of the problem's type (`out-of-stock`).
+    pub fn code(&self) -> &str {
+        self.kind.rsplit('/').next().unwrap_or_default()
+    }
 }
 
 impl IntoResponse for Error {

@@ -5,10 +5,12 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod db;
+pub mod districts;
 pub mod error;
 pub mod events;
 pub mod extract;
 pub mod http;
+pub mod language;
 pub mod money;
 pub mod pagination;
 pub mod password;
@@ -20,6 +22,7 @@ pub mod telemetry;
 pub mod testing;
 
 pub use error::{Error, FieldError, Result};
+pub use language::Language;
 pub use money::{Currency, Money};
 
 /// A new time-ordered public id (UUIDv7): sorts by creation time, so keyset paging by id is

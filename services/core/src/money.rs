@@ -61,19 +61,25 @@ impl Money {
 impl fmt::Display for Money {
     /// `LKR 4,500.00`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.amount_minor < 0 { "-" } else { "" };
-        let abs = self.amount_minor.unsigned_abs();
-        let (major, minor) = (abs / 100, abs % 100);
-        let digits = major.to_string();
-        let mut grouped = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
-                grouped.push(',');
-            }
-            grouped.push(c);
-        }
-        write!(f, "{} {sign}{grouped}.{minor:02}", self.currency.code())
+        write!(f, "{} {}", self.currency.code(), grouped(self.amount_minor))
     }
+}
+
+/// An amount of cents as rupees with thousands grouped the Sri Lankan way: `-1,234,567.89`.
+/// Every place that writes money for people (pages, emails, SMS) starts from this.
+pub fn grouped(amount_minor: i64) -> String {
+    let sign = if amount_minor < 0 { "-" } else { "" };
+    let abs = amount_minor.unsigned_abs();
+    let (major, minor) = (abs / 100, abs % 100);
+    let digits = major.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3 + 4);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}.{minor:02}")
 }
 
 #[cfg(test)]
@@ -84,6 +90,8 @@ mod tests {
     fn displays_rupees_with_grouping() {
         assert_eq!(Money::lkr(450_000).to_string(), "LKR 4,500.00");
         assert_eq!(Money::lkr(123_456_789).to_string(), "LKR 1,234,567.89");
+        assert_eq!(grouped(i64::MIN), "-92,233,720,368,547,758.08");
+        assert_eq!(grouped(-5), "-0.05");
         assert_eq!(Money::lkr(-5).to_string(), "LKR -0.05");
     }
 

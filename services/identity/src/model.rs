@@ -1,6 +1,7 @@
 //! Identity's types and rules: validated inputs, no I/O.
 
 use chrono::{DateTime, Utc};
+pub use pola_core::Language;
 use pola_core::{FieldError, auth::Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -356,37 +357,6 @@ mod tests {
         let errors = request.validate().err().expect("invalid");
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["email", "password", "name", "phone", "nic"]);
-    }
-}
-
-/// The languages the shop writes to customers in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    #[default]
-    En,
-    /// සිංහල
-    Si,
-    /// தமிழ்
-    Ta,
-}
-
-impl Language {
-    pub fn code(self) -> &'static str {
-        match self {
-            Language::En => "en",
-            Language::Si => "si",
-            Language::Ta => "ta",
-        }
-    }
-
-    /// A stored code; anything unknown reads as English.
-    pub fn from_code(code: &str) -> Self {
-        match code {
-            "si" => Language::Si,
-            "ta" => Language::Ta,
-            _ => Language::En,
-        }
     }
 }
 

@@ -135,16 +135,10 @@ fn parse_time(field: &str, value: &str) -> anyhow::Result<NaiveTime> {
 
 /// `Rs. 1,234.50` from cents.
 fn rupees(minor: i64) -> String {
-    let (sign, minor) = if minor < 0 { ("-", -minor) } else { ("", minor) };
-    let whole = (minor / 100).to_string();
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
+    match pola_core::money::grouped(minor).strip_prefix('-') {
+        Some(positive) => format!("-Rs. {positive}"),
+        None => format!("Rs. {}", pola_core::money::grouped(minor)),
     }
-    format!("{sign}Rs. {grouped}.{:02}", minor % 100)
 }
 
 fn failure(e: SendError) -> Failure {

@@ -25,7 +25,8 @@ impl Place<'_> {
     }
 }
 
-pub(crate) fn encrypt(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+/// AES-256-GCM of `plaintext` under `key` with `aad`: a format byte, a random nonce, the ciphertext.
+pub fn encrypt(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let cipher = Aes256Gcm::new(key.into());
     let mut nonce = [0u8; 12];
     rand::fill(&mut nonce);
@@ -39,7 +40,8 @@ pub(crate) fn encrypt(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     out
 }
 
-pub(crate) fn decrypt(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, PiiError> {
+/// Opens what [`encrypt`] made with the same key and `aad`.
+pub fn decrypt(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, PiiError> {
     let (&format, rest) = sealed.split_first().ok_or(PiiError::Corrupt)?;
     if format != FORMAT || rest.len() < 12 + 16 {
         return Err(PiiError::Corrupt);

@@ -58,10 +58,12 @@ pub enum ServiceName {
     Orders,
     Payments,
     Promotions,
+    /// The web shop's pages, over the public API (this process's, or `storefront.api_url`).
+    Storefront,
 }
 
 impl ServiceName {
-    pub const ALL: [ServiceName; 7] = [
+    pub const ALL: [ServiceName; 8] = [
         ServiceName::Identity,
         ServiceName::Catalog,
         ServiceName::Inventory,
@@ -69,6 +71,7 @@ impl ServiceName {
         ServiceName::Orders,
         ServiceName::Payments,
         ServiceName::Promotions,
+        ServiceName::Storefront,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +83,7 @@ impl ServiceName {
             ServiceName::Orders => pola_orders::SERVICE,
             ServiceName::Payments => pola_payments::SERVICE,
             ServiceName::Promotions => pola_promotions::SERVICE,
+            ServiceName::Storefront => pola_storefront::SERVICE,
         }
     }
 }
@@ -89,7 +93,7 @@ impl FromStr for ServiceName {
 
     fn from_str(s: &str) -> Result<Self, String> {
         ServiceName::ALL.into_iter().find(|n| n.as_str() == s).ok_or_else(|| {
-            format!("unknown service `{s}`; the services are identity, catalog, inventory, cart, orders, payments, promotions")
+            format!("unknown service `{s}`; the services are identity, catalog, inventory, cart, orders, payments, promotions, storefront")
         })
     }
 }
@@ -112,6 +116,8 @@ impl ServiceName {
             ServiceName::Promotions => &[],
             // Payments moves orders along, and asks identity for the gateway's contact fields.
             ServiceName::Payments => &[ServiceName::Orders, ServiceName::Identity],
+            // The pages call the public API: this process's routes, or `storefront.api_url`.
+            ServiceName::Storefront => &[],
         }
     }
 
@@ -123,7 +129,7 @@ impl ServiceName {
             ServiceName::Orders => config.services.orders_url.as_deref(),
             ServiceName::Identity => config.services.identity_url.as_deref(),
             ServiceName::Promotions => config.services.promotions_url.as_deref(),
-            ServiceName::Payments => None,
+            ServiceName::Payments | ServiceName::Storefront => None,
         }
     }
 }
@@ -374,9 +380,10 @@ impl Services {
     }
 
     /// The HTTP app: the routes of the routed services, their OpenAPI document at
-    /// `/api/v1/openapi.json` with a browsable UI at `/api/v1/docs`, and health, readiness
-    /// (every local database) and metrics.
-    pub fn router(&self, config: &Config, writable: Writable, in_flight: pola_core::http::InFlight) -> Router {
+    /// `/api/v1/openapi.json` with a browsable UI at `/api/v1/docs`, health, readiness
+    /// (every local database) and metrics, and the web shop's pages when the storefront is
+    /// routed here.
+    pub fn router(&self, config: &Config, writable: Writable, in_flight: pola_core::http::InFlight) -> anyhow::Result<Router> {
         let routed = |name| self.placement.routed.contains(&name);
         let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
         let local = [
@@ -417,7 +424,40 @@ impl Services {
         let (router, openapi) = api.split_for_parts();
         let router = router.merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", openapi));
         let token = ServiceToken(config.services.internal_token.clone());
-        pola_core::http::finish(router, &config.http, self.keys.clone(), token, pools, writable, in_flight)
+        let finish = |router: Router| {
+            pola_core::http::finish(
+                router,
+                &config.http,
+                self.keys.clone(),
+                token.clone(),
+                pools.clone(),
+                writable.clone(),
+                in_flight.clone(),
+            )
+        };
+        if !routed(ServiceName::Storefront) {
+            return Ok(finish(router));
+        }
+        // The pages call the API as a mobile app would: here, the finished API app itself
+        // (its request ids, limits and read-only refusals included), without a socket.
+        let backend: Arc<dyn pola_storefront::client::ApiClient> = match &config.storefront.api_url {
+            Some(url) => Arc::new(pola_storefront::client::HttpApi::new(url, config.services.timeout())?),
+            None => Arc::new(pola_storefront::client::InProcessApi(finish(router.clone()))),
+        };
+        let payhere_origin = config
+            .payments
+            .payhere
+            .as_ref()
+            .and_then(|p| reqwest::Url::parse(&p.checkout_url).ok())
+            .map(|url| url.origin().ascii_serialization());
+        let shop = pola_storefront::Storefront::new(
+            backend,
+            config.storefront.clone(),
+            &config.notifications.shop_url,
+            payhere_origin.into_iter().collect(),
+            self.keys.derive_key("storefront session"),
+        )?;
+        Ok(finish(router.merge(shop.router())))
     }
 }
 
@@ -578,7 +618,7 @@ pub async fn start(config: &Config, services: &Services) -> anyhow::Result<Runni
     let pool = services.pools().next().context("no service runs here")?;
     let (writable, watcher) = pola_core::site::watch(pool, shutdown.subscribe()).await;
     let in_flight = pola_core::http::InFlight::default();
-    let app = services.router(config, writable, in_flight.clone());
+    let app = services.router(config, writable, in_flight.clone())?;
     let mut background = vec![watcher];
     if let Some(inventory) = &services.inventory {
         background.push(inventory.spawn_sweeper(shutdown.subscribe()));

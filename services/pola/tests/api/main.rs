@@ -2,6 +2,7 @@
 //! each test with its own databases and its own server on a free port.
 
 mod bad_input;
+mod browser;
 mod cart;
 mod catalog;
 mod concurrency;
@@ -17,4 +18,5 @@ mod platform;
 mod promotions;
 mod readme;
 mod split;
+mod storefront;
 mod tour;

@@ -59,7 +59,7 @@ impl Mail {
 }
 
 /// The SMS gateway stand-in: records what it is sent; answers 503 while `down`.
-struct Gateway {
+pub(crate) struct Gateway {
     url: String,
     received: Arc<Mutex<Vec<Value>>>,
     down: Arc<AtomicBool>,
@@ -93,21 +93,21 @@ impl Gateway {
         }
     }
 
-    fn received(&self) -> Vec<Value> {
+    pub(crate) fn received(&self) -> Vec<Value> {
         self.received.lock().expect("unpoisoned").clone()
     }
 }
 
 /// An app with events, its notification worker, a mail server and an SMS gateway.
-struct Shop {
-    app: Arc<TestApp>,
+pub(crate) struct Shop {
+    pub(crate) app: Arc<TestApp>,
     queue: String,
     mail: MailServer,
-    sms: Gateway,
+    pub(crate) sms: Gateway,
     _stop: watch::Sender<bool>,
 }
 
-async fn shop() -> Shop {
+pub(crate) async fn shop() -> Shop {
     shop_on(test_amqp_url()).await
 }
 
@@ -151,7 +151,7 @@ async fn shop_with(amqp_url: String, adjust: impl FnOnce(&mut Config)) -> Shop {
     }
 }
 
-async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub(crate) async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(done) = check() {

@@ -64,8 +64,8 @@ type Form = Vec<(String, String)>;
 /// A shop that takes PayHere payments (through payhere-sim), with PayHere's merchant API and a
 /// Koombiyo courier standing by. The payments jobs run only when a test runs them.
 pub struct PayingShop {
-    app: TestApp,
-    sim: Simulator,
+    pub(crate) app: TestApp,
+    pub(crate) sim: Simulator,
     merchant: MerchantApi,
     courier: KoombiyoApi,
     catalog: String,
@@ -73,7 +73,7 @@ pub struct PayingShop {
     fulfilment: String,
 }
 
-async fn paying_shop() -> PayingShop {
+pub(crate) async fn paying_shop() -> PayingShop {
     paying_shop_with(|_| {}).await
 }
 

@@ -1,0 +1,517 @@
+//! The web shop in a real browser (Chromium over WebDriver), as customers use it: through the
+//! edge and its WAF when the suite runs behind one (any WAF match on a page or form fails the
+//! test), on a phone's screen, in each language, with JavaScript and without.
+
+use pola_core::auth::Role;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    browser::{Browser, Screen},
+    harness::{TestApp, spawn_app, uuid},
+};
+
+/// What the shop sells in these tests: a batik shirt in two colours and sizes, and a Nuwara
+/// Eliya tea, each described in English, Sinhala and Tamil as a Sri Lankan shop writes them.
+struct Products {
+    shirt: Uuid,
+    tea: Uuid,
+}
+
+async fn stock(app: &TestApp) -> Products {
+    let staff = app.staff(&[Role::Catalog]).await;
+    app.basics(&staff).await;
+    let shirt = app
+        .api
+        .post(
+            "/api/v1/catalog/products",
+            Some(&staff),
+            json!({"name": "Kandy batik shirt", "kind": "product", "category": "batik", "product_type": "shirt",
+                   "description": "Hand-drawn batik on cotton, made in Kandy. බතික් කමිසය, මහනුවර අතින් සාදන ලදී. பத்திக் சட்டை, கண்டியில் கையால் செய்யப்பட்டது.",
+                   "variants": [
+                       {"sku": format!("BS-{}-IM", short()), "price_minor": 450_000, "attributes": {"size": "M", "colour": "Indigo"}},
+                       {"sku": format!("BS-{}-ML", short()), "price_minor": 475_000, "attributes": {"size": "L", "colour": "Maroon"}}]}),
+        )
+        .await
+        .expect(201);
+    let tea = app
+        .api
+        .post(
+            "/api/v1/catalog/products",
+            Some(&staff),
+            json!({"name": "Nuwara Eliya high-grown tea", "kind": "product", "category": "tea", "product_type": "tea",
+                   "description": "Single-estate BOPF from Nuwara Eliya. නුවරඑළිය තේ කොළ. நுவரெலியா தேயிலை.",
+                   "variants": [{"sku": format!("TEA-{}", short()), "price_minor": 95_000, "attributes": {"flavour": "Pure Ceylon", "weight": 200}}]}),
+        )
+        .await
+        .expect(201);
+    let variants = shirt.get("variants").as_array().expect("variants").iter();
+    for variant in variants.chain(tea.get("variants").as_array().expect("variants")) {
+        app.set_stock(&staff, uuid(&variant["id"]), 20).await;
+    }
+    Products {
+        shirt: uuid(shirt.get("id")),
+        tea: uuid(tea.get("id")),
+    }
+}
+
+fn short() -> String {
+    Uuid::now_v7().simple().to_string()[20..].to_uppercase()
+}
+
+/// The main pages have no serious or critical accessibility problem (axe-core runs in the page,
+/// so only with JavaScript).
+async fn assert_accessible(browser: &Browser, page: &str) {
+    if !browser.javascript {
+        return;
+    }
+    let violations = browser.accessibility_violations().await;
+    assert!(violations.is_empty(), "{page}:\n{}", violations.join("\n"));
+}
+
+/// Chooses a district in a form that JavaScript sends on change; without JavaScript the
+/// customer presses the form's button.
+async fn choose_district(browser: &Browser, form: &str, district: &str) {
+    if browser.javascript {
+        browser.choose_and_wait(&format!("{form} #f-district"), district).await;
+    } else {
+        browser.choose(&format!("{form} #f-district"), district).await;
+        browser.click(&format!("{form} button")).await;
+    }
+}
+
+/// The order page the browser was sent to.
+async fn order_shown(browser: &Browser) -> Uuid {
+    let path = browser.path().await;
+    let id = path
+        .strip_prefix("/account/orders/")
+        .unwrap_or_else(|| panic!("not an order page: {path}"));
+    id.split('?').next().unwrap_or_default().parse().expect("an order id")
+}
+
+/// Signs a customer in on the sign-in page the browser shows.
+async fn sign_in(browser: &Browser, email: &str, password: &str) {
+    browser.fill("#f-email", email).await;
+    browser.fill("#f-password", password).await;
+    browser.click("main form button.primary").await;
+}
+
+#[tokio::test]
+async fn a_guest_browses_in_sinhala_signs_up_with_the_cart_kept_and_pays_cash_on_delivery() {
+    guest_in_sinhala_pays_cash_on_delivery(true).await;
+}
+
+#[tokio::test]
+async fn the_cash_on_delivery_journey_works_without_javascript() {
+    guest_in_sinhala_pays_cash_on_delivery(false).await;
+}
+
+async fn guest_in_sinhala_pays_cash_on_delivery(javascript: bool) {
+    let app = spawn_app().await;
+    let products = stock(&app).await;
+    let fulfilment = app.staff(&[Role::Fulfilment]).await;
+    let browser = Browser::start(&app.api.base, Screen::Phone, javascript).await;
+    let shot = |name: &str| format!("{name}-si{}", if javascript { "" } else { "-nojs" });
+
+    // The home page, in Sinhala once asked for, and remembered.
+    browser.open("/?lang=si").await;
+    assert_eq!(
+        browser.find("html").await.attr("lang").await.expect("lang"),
+        Some("si".into())
+    );
+    assert!(browser.text("h1").await.contains("ශ්‍රී ලංකාවේ"), "a Sinhala heading");
+    browser.screenshot(&shot("home")).await;
+    assert_accessible(&browser, "home").await;
+
+    // A search in Sinhala finds the shirt by its Sinhala description.
+    browser.fill("#q", "බතික්").await;
+    browser.click(".search button").await;
+    assert!(browser.path().await.starts_with("/search?q="), "{}", browser.path().await);
+    assert!(
+        browser.page_text().await.contains("Kandy batik shirt"),
+        "the search finds the shirt"
+    );
+    assert!(!browser.page_text().await.contains("Nuwara Eliya"), "and not the tea");
+    browser.screenshot(&shot("search")).await;
+    assert_accessible(&browser, "search results").await;
+
+    // The category, filtered by colour: only what comes in maroon.
+    browser.open("/categories/batik").await;
+    browser.choose("#attr-colour", "colour:Maroon").await;
+    browser.click(".filters button").await;
+    assert!(
+        browser.path().await.contains("attr=colour%3AMaroon"),
+        "{}",
+        browser.path().await
+    );
+    assert!(browser.page_text().await.contains("Kandy batik shirt"));
+    browser.open("/categories/batik?attr=colour%3AGreen").await;
+    assert!(!browser.page_text().await.contains("Kandy batik shirt"), "no green shirt");
+
+    // The product: the maroon L, into the cart.
+    browser.open(&format!("/products/{}", products.shirt)).await;
+    browser.screenshot(&shot("product")).await;
+    assert_accessible(&browser, "product").await;
+    let radios = browser
+        .client
+        .find_all(fantoccini::Locator::Css(".variant input"))
+        .await
+        .expect("variants");
+    radios[1].click().await.expect("picked");
+    browser.fill("#quantity", "2").await;
+    browser.click(".add button.primary").await;
+    assert_eq!(browser.path().await, "/cart");
+    assert!(browser.text(".flash").await.contains("කරත්තයට"), "added, in Sinhala");
+    assert!(browser.text(".lines").await.contains("Kandy batik shirt"));
+    choose_district(&browser, ".summary form.estimate", "Kandy").await;
+    assert!(
+        browser.text(".summary").await.contains("මහනුවර"),
+        "the delivery charge to Kandy, named in Sinhala"
+    );
+    browser.screenshot(&shot("cart")).await;
+    assert_accessible(&browser, "cart").await;
+
+    // Checkout asks to sign in; a new customer signs up, and the cart comes along.
+    browser.click(".summary a.primary").await;
+    assert!(
+        browser.path().await.starts_with("/account/sign-in"),
+        "{}",
+        browser.path().await
+    );
+    browser.click("main a[href^='/account/sign-up']").await;
+    let email = crate::harness::email();
+    browser.fill("#f-name", "Nimal D'Silva").await;
+    browser.fill("#f-email", &email).await;
+    browser.fill("#f-phone", "077 123 4567").await;
+    browser.fill("#f-password", "kottu roti at midnight").await;
+    browser.click("form button.primary").await;
+    assert!(browser.path().await.starts_with("/checkout"), "{}", browser.path().await);
+    assert!(
+        browser.text(".summary").await.contains("2 × Kandy batik shirt"),
+        "the guest cart was merged"
+    );
+
+    // Cash on delivery to a long Sri Lankan address.
+    browser.fill("#f-recipient", "Nimal D'Silva").await;
+    browser.fill("#f-phone", "0771234567").await;
+    browser
+        .fill(
+            "#f-line1",
+            "No. 221/B, Sri Dalada Veediya, opposite the People's Bank, behind the temple's north gate",
+        )
+        .await;
+    browser.fill("#f-city", "Kandy").await;
+    browser.choose("#f-district", "Kandy").await;
+    browser.fill("#f-postal_code", "20000").await;
+    browser.tick("#pay-cod").await;
+    browser.screenshot(&shot("checkout")).await;
+    assert_accessible(&browser, "checkout").await;
+    browser.click("form.address button.primary").await;
+    let order = order_shown(&browser).await;
+    assert!(browser.text(".flash").await.contains("ස්තූතියි"), "thanked, in Sinhala");
+    assert!(
+        browser.text(".status").await.contains("තහවුරු"),
+        "confirmed, to be paid on delivery"
+    );
+    assert!(browser.page_text().await.contains("Sri Dalada Veediya"));
+
+    // Staff pack and ship it; the customer follows it with the courier's waybill.
+    for (step, body) in [
+        ("pack", json!({})),
+        ("ship", json!({"courier": "manual", "waybill": "WB-KANDY-1"})),
+    ] {
+        app.api
+            .post(&format!("/api/v1/fulfilment/orders/{order}/{step}"), Some(&fulfilment), body)
+            .await
+            .expect(200);
+    }
+    browser.open("/account").await;
+    assert!(browser.page_text().await.contains("යවා ඇත"), "the history shows it on its way");
+    browser.click(&format!("a[href='/account/orders/{order}']")).await;
+    assert!(
+        browser.text(".tracking").await.contains("WB-KANDY-1"),
+        "the waybill to follow"
+    );
+    browser.screenshot(&shot("order")).await;
+    assert_accessible(&browser, "order").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_customer_in_tamil_signs_in_on_a_desktop_and_pays_by_bank_transfer() {
+    customer_in_tamil_pays_by_bank_transfer(true).await;
+}
+
+#[tokio::test]
+async fn the_bank_transfer_journey_works_without_javascript() {
+    customer_in_tamil_pays_by_bank_transfer(false).await;
+}
+
+async fn customer_in_tamil_pays_by_bank_transfer(javascript: bool) {
+    let app = spawn_app().await;
+    let products = stock(&app).await;
+    let shopper = app.shopper().await;
+    let browser = Browser::start(&app.api.base, Screen::Desktop, javascript).await;
+    let shot = |name: &str| format!("{name}-ta{}", if javascript { "" } else { "-nojs" });
+
+    // English at first (the browser asks for it); the customer switches to Tamil in the footer.
+    browser.open("/").await;
+    assert_eq!(
+        browser.find("html").await.attr("lang").await.expect("lang"),
+        Some("en".into())
+    );
+    browser.click(".languages button[value='ta']").await;
+    assert_eq!(browser.path().await, "/");
+    assert_eq!(
+        browser.find("html").await.attr("lang").await.expect("lang"),
+        Some("ta".into())
+    );
+    browser.screenshot(&shot("home")).await;
+    assert_accessible(&browser, "home").await;
+
+    // A Tamil search, then the tea.
+    browser.fill("#q", "நுவரெலியா").await;
+    browser.click(".search button").await;
+    assert!(
+        browser.page_text().await.contains("Nuwara Eliya high-grown tea"),
+        "found by its Tamil description"
+    );
+    browser.click(&format!("a[href='/products/{}']", products.tea)).await;
+    assert!(browser.page_text().await.contains("கையிருப்பில் உள்ளது"), "in stock, in Tamil");
+    choose_district(&browser, "form.estimate", "Jaffna").await;
+    assert!(
+        browser.text(".estimate [role=status]").await.contains("3–5"),
+        "days to Jaffna"
+    );
+    browser.screenshot(&shot("product")).await;
+    browser.fill("#quantity", "3").await;
+    browser.click(".add button.primary").await;
+    choose_district(&browser, ".summary form.estimate", "Jaffna").await;
+    assert!(browser.text(".summary").await.contains("யாழ்ப்பாணம்"), "Jaffna, named in Tamil");
+    browser.screenshot(&shot("cart")).await;
+
+    // Signing in keeps the guest's cart.
+    browser.click(".summary a.primary").await;
+    sign_in(&browser, &shopper.email, &shopper.password).await;
+    assert!(browser.path().await.starts_with("/checkout"), "{}", browser.path().await);
+    assert!(
+        browser.text(".summary").await.contains("3 × Nuwara Eliya"),
+        "the guest cart was merged"
+    );
+
+    // A wrong phone number is pointed out in Tamil, and what was typed stays.
+    browser.fill("#f-recipient", "Selvi Tharmalingam").await;
+    browser.fill("#f-phone", "12345").await;
+    browser.fill("#f-line1", "14/2 Stanley Road").await;
+    browser.fill("#f-city", "Jaffna").await;
+    browser.choose("#f-district", "Jaffna").await;
+    browser.tick("#pay-bank").await;
+    browser.click("form.address button.primary").await;
+    assert_eq!(browser.path().await, "/checkout");
+    assert!(
+        browser.text("#e-phone").await.contains("077 123 4567"),
+        "the phone is pointed out"
+    );
+    assert_eq!(
+        browser.find("#f-line1").await.prop("value").await.expect("value"),
+        Some("14/2 Stanley Road".into())
+    );
+    browser.screenshot(&shot("checkout-error")).await;
+    assert_accessible(&browser, "checkout with an error").await;
+    browser.fill("#f-phone", "+94 21 222 3344").await;
+    browser.click("form.address button.primary").await;
+    let order = order_shown(&browser).await;
+    assert!(
+        browser.text(".status").await.contains("கட்டணத்துக்குக் காத்திருக்கிறது"),
+        "waiting for payment"
+    );
+    let note = browser.text(".note").await;
+    assert!(
+        note.contains(&pola_payments::model::bank_reference(order)),
+        "the reference to write: {note}"
+    );
+    browser.screenshot(&shot("order")).await;
+    assert_accessible(&browser, "order").await;
+
+    // Another customer's order is not there for them.
+    let other = app.shopper().await;
+    let theirs = uuid(
+        app.buy_for_delivery(&other.access, products_variant(&app, products.tea).await, 1)
+            .await
+            .expect(201)
+            .get("id"),
+    );
+    browser.open(&format!("/account/orders/{theirs}")).await;
+    assert!(browser.page_text().await.contains("கிடைக்கவில்லை"), "not found, in Tamil");
+    browser.close().await;
+}
+
+async fn products_variant(app: &TestApp, product: Uuid) -> Uuid {
+    let reply = app
+        .api
+        .get(&format!("/api/v1/catalog/products/{product}"), None)
+        .await
+        .expect(200);
+    uuid(&reply.get("variants")[0]["id"])
+}
+
+#[tokio::test]
+async fn a_customer_pays_with_payhere_and_comes_back_to_a_paid_order() {
+    pays_with_payhere(true).await;
+}
+
+#[tokio::test]
+async fn the_payhere_journey_works_without_javascript() {
+    pays_with_payhere(false).await;
+}
+
+async fn pays_with_payhere(javascript: bool) {
+    let shop = crate::payments::paying_shop().await;
+    let app = &shop.app;
+    let products = stock(app).await;
+    let shopper = app.shopper().await;
+    let browser = Browser::start(&app.api.base, Screen::Phone, javascript).await;
+    let shot = |name: &str| format!("{name}-en{}", if javascript { "" } else { "-nojs" });
+
+    browser.open("/account/sign-in").await;
+    sign_in(&browser, &shopper.email, &shopper.password).await;
+    assert_eq!(browser.path().await, "/account");
+    browser.open(&format!("/products/{}", products.tea)).await;
+    browser.click(".add button.primary").await;
+    browser.click(".summary a.primary").await;
+    browser.fill("#f-recipient", "Kamala Wijesinghe").await;
+    browser.fill("#f-phone", "0712345678").await;
+    browser.fill("#f-line1", "7 Lotus Lane").await;
+    browser.fill("#f-city", "Colombo 07").await;
+    browser.choose("#f-district", "Colombo").await;
+    browser.tick("#pay-payhere").await;
+    browser.click("form.address button.primary").await;
+    if !javascript {
+        // Without JavaScript the customer presses the button to go on to PayHere.
+        assert!(browser.page_text().await.contains("PayHere"));
+        browser.screenshot(&shot("payhere")).await;
+        browser.click("#payhere button").await;
+    }
+    // payhere-sim's own pages: pay, then back to the shop.
+    let path = browser.path().await;
+    assert!(path.starts_with("/pay/"), "on payhere-sim's page: {path}");
+    browser.click("button[value='success']").await;
+    browser.click("a.btn.primary").await;
+    let order = order_shown(&browser).await;
+    assert!(
+        browser.text(".status").await.contains("Paid"),
+        "paid, as PayHere's notification said"
+    );
+    assert!(browser.text(".note").await.contains("Thank you"));
+    browser.screenshot(&shot("order-paid")).await;
+    assert_accessible(&browser, "order").await;
+    let status = app
+        .api
+        .get(&format!("/api/v1/orders/{order}"), Some(&shopper.access))
+        .await
+        .expect(200);
+    assert_eq!(status.get("status"), "paid");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_customer_resets_a_password_by_sms_code_in_tamil() {
+    let shop = crate::notifications::shop().await;
+    let app = &shop.app;
+    let email = crate::harness::email();
+    app.api
+        .post(
+            "/api/v1/identity/register",
+            None,
+            json!({"email": email, "password": "old password of mine", "name": "Kumar", "phone": "0779876543", "language": "ta"}),
+        )
+        .await
+        .expect(201);
+    let browser = Browser::start(&app.api.base, Screen::Phone, true).await;
+    browser.open("/account/sign-in?lang=ta").await;
+    browser.click("a[href='/account/forgot-password']").await;
+    browser.fill("#f-username", "077 987 6543").await;
+    browser.tick("#by-sms").await;
+    browser.click("main form button.primary").await;
+    assert!(
+        browser.text("[role=status]").await.contains("ஆறு இலக்க"),
+        "told, in Tamil, a code is coming"
+    );
+    let text = crate::notifications::eventually("the reset code", || {
+        shop.sms.received().into_iter().find(|t| t["to"] == "+94779876543")
+    })
+    .await;
+    let message = text["message"].as_str().expect("text");
+    assert!(message.contains("குறியீடு"), "the SMS is in Tamil: {message}");
+    let code = message
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == 6)
+        .unwrap_or_else(|| panic!("a six-digit code in {message}"));
+    browser.screenshot("reset-code-ta").await;
+    assert_accessible(&browser, "reset by code").await;
+    // A wrong code first: refused, nothing changed.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    browser.fill("#f-code", wrong).await;
+    browser.fill("#f-password", "a new passphrase at last").await;
+    browser.click("main form button.primary").await;
+    assert!(browser.find(".alert").await.text().await.expect("text").contains("குறியீடு"));
+    browser.fill("#f-code", code).await;
+    browser.fill("#f-password", "a new passphrase at last").await;
+    browser.click("main form button.primary").await;
+    assert_eq!(browser.path().await, "/account/sign-in");
+    assert!(browser.text(".flash").await.contains("கடவுச்சொல் மாற்றப்பட்டது"));
+    sign_in(&browser, &email, "a new passphrase at last").await;
+    assert_eq!(browser.path().await, "/account");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_customer_exports_their_data_then_erases_it() {
+    let app = spawn_app().await;
+    let shopper = app.shopper().await;
+    let browser = Browser::start(&app.api.base, Screen::Desktop, true).await;
+    browser.open("/account/sign-in").await;
+    sign_in(&browser, &shopper.email, &shopper.password).await;
+    browser.screenshot("account-en").await;
+    assert_accessible(&browser, "account").await;
+
+    // The export: the browser downloads what the API exports, as JSON.
+    let cookie = browser.client.get_named_cookie("pola_session").await.expect("a session");
+    let export = reqwest::Client::new()
+        .get(format!("{}/account/data.json", app.api.base))
+        .header("cookie", format!("pola_session={}", cookie.value()))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(export.status(), 200);
+    assert!(
+        export.headers()["content-disposition"]
+            .to_str()
+            .expect("text")
+            .contains("attachment")
+    );
+    let body: serde_json::Value = export.json().await.expect("JSON");
+    assert_eq!(body["profile"]["email"], shopper.email.as_str(), "{body}");
+
+    // Erasing asks for the password; a wrong one erases nothing.
+    browser.fill(".erase #f-password", "not my password").await;
+    browser.tick("#confirm-erase").await;
+    browser.click(".erase button").await;
+    assert!(browser.text(".erase .alert").await.contains("nothing was erased"));
+    app.login(&shopper.email, &shopper.password).await;
+    browser.fill(".erase #f-password", &shopper.password).await;
+    browser.tick("#confirm-erase").await;
+    browser.click(".erase button").await;
+    assert_eq!(browser.path().await, "/");
+    assert!(browser.text(".flash").await.contains("erased"));
+    assert!(browser.text(".tools").await.contains("Sign in"), "signed out");
+    app.api
+        .post(
+            "/api/v1/identity/token",
+            None,
+            json!({"grant_type": "password", "username": shopper.email, "password": shopper.password}),
+        )
+        .await
+        .expect_problem(400);
+    browser.close().await;
+}

@@ -1,0 +1,203 @@
+//! How the storefront reaches the shop: through the same public JSON API the mobile apps use,
+//! as the customer whose browser asked (their access token, their guest cart token). In one
+//! process that is a call into the API's router, without a socket; split across processes it is
+//! HTTP to `storefront.api_url`. Either way the web shop can do nothing the customer's own
+//! tokens could not, so one customer never sees another's data through a page.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::{Router, body::Body};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use pola_core::error::Problem;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// The guest cart's token, as the cart API sends and takes it.
+pub const CART_TOKEN: &str = "x-cart-token";
+
+/// The largest API answer a page reads (a page of products, an order, a data export).
+const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
+
+/// One call to the API.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: Method,
+    /// Path and query, `/api/v1/catalog/products?category=tea`.
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Option<Value>,
+}
+
+impl ApiRequest {
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            headers: HeaderMap::new(),
+            body: None,
+        }
+    }
+
+    pub fn json(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    pub fn header(mut self, name: HeaderName, value: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            self.headers.insert(name, value);
+        }
+        self
+    }
+}
+
+/// What the API answered.
+#[derive(Debug, Clone)]
+pub struct ApiReply {
+    pub status: StatusCode,
+    /// A new guest cart token, when the API just made a cart.
+    pub cart_token: Option<String>,
+    pub body: Value,
+}
+
+impl ApiReply {
+    /// The body as `T` when the call succeeded; a problem (or an unreadable body) otherwise.
+    pub fn into_result<T: DeserializeOwned>(self) -> Result<T, ApiError> {
+        if !self.status.is_success() {
+            return Err(self.into_problem());
+        }
+        serde_json::from_value(self.body).map_err(|e| ApiError::Unavailable(format!("an unreadable API answer: {e}")))
+    }
+
+    /// The problem the API answered with.
+    pub fn into_problem(self) -> ApiError {
+        match serde_json::from_value::<Problem>(self.body) {
+            Ok(problem) => ApiError::Refused(Box::new(problem)),
+            Err(_) if self.status.is_server_error() => ApiError::Unavailable(format!("the API answered {}", self.status)),
+            Err(_) => ApiError::Unavailable(format!("the API answered {} without a problem", self.status)),
+        }
+    }
+}
+
+/// A call that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The API refused, with its reason (validation, not found, out of stock, …).
+    #[error("the API refused: {}", .0.title)]
+    Refused(Box<Problem>),
+    /// The API could not be reached or failed.
+    #[error("the API is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    /// The HTTP status the API answered with, for a refusal.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Refused(problem) => Some(problem.status),
+            ApiError::Unavailable(_) => None,
+        }
+    }
+}
+
+/// The API, however it is reached.
+#[async_trait]
+pub trait ApiClient: Send + Sync {
+    async fn send(&self, request: ApiRequest) -> Result<ApiReply, ApiError>;
+}
+
+/// The API's router in this process.
+pub struct InProcessApi(pub Router);
+
+#[async_trait]
+impl ApiClient for InProcessApi {
+    async fn send(&self, request: ApiRequest) -> Result<ApiReply, ApiError> {
+        let mut builder = http::Request::builder().method(request.method).uri(&request.path);
+        if let Some(headers) = builder.headers_mut() {
+            headers.extend(request.headers);
+        }
+        let body = match &request.body {
+            Some(json) => {
+                builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+                Body::from(serde_json::to_vec(json).map_err(|e| ApiError::Unavailable(e.to_string()))?)
+            }
+            None => Body::empty(),
+        };
+        let http_request = builder.body(body).map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let response = match self.0.clone().oneshot(http_request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let status = response.status();
+        let cart_token = cart_token(response.headers());
+        let bytes = axum::body::to_bytes(response.into_body(), MAX_REPLY_BYTES)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        Ok(ApiReply {
+            status,
+            cart_token,
+            body: parse_body(&bytes),
+        })
+    }
+}
+
+/// The API in another process (`storefront.api_url`), with a time limit per call. Reads are
+/// retried once on a failed connection; a change never is (orders carry idempotency keys, and
+/// the customer can send the form again).
+pub struct HttpApi {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl HttpApi {
+    pub fn new(base: &str, timeout: Duration) -> anyhow::Result<Self> {
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::builder().timeout(timeout).build()?,
+        })
+    }
+}
+
+#[async_trait]
+impl ApiClient for HttpApi {
+    async fn send(&self, request: ApiRequest) -> Result<ApiReply, ApiError> {
+        let attempts = if request.method.is_safe() { 2 } else { 1 };
+        let mut last = None;
+        for _ in 0..attempts {
+            let mut call = self
+                .http
+                .request(request.method.clone(), format!("{}{}", self.base, request.path))
+                .headers(request.headers.clone());
+            if let Some(body) = &request.body {
+                call = call.json(body);
+            }
+            match call.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let cart_token = cart_token(response.headers());
+                    let bytes = response.bytes().await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+                    return Ok(ApiReply {
+                        status,
+                        cart_token,
+                        body: parse_body(&bytes),
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(ApiError::Unavailable(last.map(|e| e.to_string()).unwrap_or_default()))
+    }
+}
+
+fn cart_token(headers: &HeaderMap) -> Option<String> {
+    headers.get(CART_TOKEN).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+fn parse_body(bytes: &[u8]) -> Value {
+    if bytes.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_slice(bytes).unwrap_or(Value::Null)
+}
