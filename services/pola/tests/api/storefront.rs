@@ -515,3 +515,154 @@ async fn a_customer_exports_their_data_then_erases_it() {
         .expect_problem(400);
     browser.close().await;
 }
+
+/// The cookies a browser would keep from `response`, as a `Cookie` header.
+fn cookies_from(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A page's CSRF token, as its forms carry it.
+fn csrf_of(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form with a CSRF token")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_form_without_its_sessions_csrf_token_changes_nothing_and_pages_carry_a_strict_policy() {
+    let app = spawn_app().await;
+    let products = stock(&app).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let base = &app.api.base;
+
+    // A first visit gets its session: HttpOnly, SameSite=Lax, and a strict policy on the page.
+    let page = http
+        .get(format!("{base}/products/{}", products.tea))
+        .send()
+        .await
+        .expect("a page");
+    assert_eq!(page.status(), 200);
+    let set_cookie = page.headers()["set-cookie"].to_str().expect("text").to_owned();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
+    let csp = page.headers()["content-security-policy"].to_str().expect("text").to_owned();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    let cookies = cookies_from(&page);
+    let html = page.text().await.expect("HTML");
+    assert!(
+        !html.contains("<script>") && !html.contains("style=\""),
+        "no inline script or style"
+    );
+    assert!(
+        html.contains("\"@type\": \"Product\"") && html.contains("\"priceCurrency\": \"LKR\""),
+        "schema.org data"
+    );
+    assert!(html.contains(&format!("<link rel=\"canonical\" href=\"{base}/products/{}\">", products.tea).replace('/', "&#x2f;")));
+    let token = csrf_of(&html);
+    let variant = products_variant(&app, products.tea).await;
+
+    // Without the token, with another session's, or from no session: 403, nothing in the cart.
+    let other = http.get(format!("{base}/")).send().await.expect("a page");
+    let other_token = csrf_of(&other.text().await.expect("HTML"));
+    for (cookie, csrf) in [
+        (cookies.as_str(), ""),
+        (cookies.as_str(), other_token.as_str()),
+        ("", token.as_str()),
+    ] {
+        let refused = http
+            .post(format!("{base}/cart/lines"))
+            .header("cookie", cookie)
+            .form(&[("csrf", csrf), ("variant", &variant.to_string()), ("quantity", "1")])
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(refused.status(), 403);
+        assert!(
+            refused.headers()["content-type"]
+                .to_str()
+                .expect("text")
+                .starts_with("text/html")
+        );
+    }
+    let cart = http
+        .get(format!("{base}/cart"))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .expect("a page");
+    assert!(
+        cart.text().await.expect("HTML").contains("class=\"empty\""),
+        "the cart is still empty"
+    );
+
+    // With it: added.
+    let added = http
+        .post(format!("{base}/cart/lines"))
+        .header("cookie", &cookies)
+        .form(&[("csrf", token.as_str()), ("variant", &variant.to_string()), ("quantity", "2")])
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(added.status(), 303);
+    let cookies = cookies_from(&added);
+    let cart = http
+        .get(format!("{base}/cart"))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .expect("a page");
+    assert!(cart.text().await.expect("HTML").contains("Nuwara Eliya high-grown tea"));
+
+    // Search engines: robots.txt keeps them out of carts and accounts; the sitemap lists the
+    // product in each language; an unknown page is a page, in the customer's language.
+    let robots = http
+        .get(format!("{base}/robots.txt"))
+        .send()
+        .await
+        .expect("robots")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        robots.contains("Disallow: /checkout") && robots.contains("Sitemap: "),
+        "{robots}"
+    );
+    let sitemap = http
+        .get(format!("{base}/sitemap.xml"))
+        .send()
+        .await
+        .expect("a sitemap")
+        .text()
+        .await
+        .expect("XML");
+    for lang in ["en", "si", "ta"] {
+        assert!(
+            sitemap.contains(&format!("/products/{}?lang={lang}", products.tea).replace('/', "&#x2f;")),
+            "{sitemap}"
+        );
+    }
+    let missing = http
+        .get(format!("{base}/products/{}", Uuid::now_v7()))
+        .header("accept-language", "ta")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(missing.status(), 404);
+    assert!(missing.text().await.expect("HTML").contains("பக்கம் கிடைக்கவில்லை"));
+}
