@@ -154,6 +154,7 @@ pub fn customer_routes() -> Vec<RouteRule> {
         "GET /robots.txt",
         "GET /sitemap.xml",
         "GET /assets/*",
+        "GET /images/*/*",
         // The API.
         "GET /api/v1/openapi.json",
         "GET /api/v1/docs",

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     Catalog,
+    images::{MAX_UPLOAD_BYTES, NewProductImage, ProductImage, UploadedImage},
     model::{
         Category, MAX_PRICE_MINOR, NewCategory, NewProduct, NewProductType, NewVariant, ProductDetail, ProductPatch,
         ProductQuery, ProductSummary, ProductType, Status, VariantPatch,
@@ -251,4 +252,100 @@ pub async fn lookup_variants(
 ) -> Result<Json<std::collections::HashMap<Uuid, crate::client::VariantInfo>>, Error> {
     use crate::client::CatalogClient;
     Ok(Json(catalog.variants(&query.ids).await?))
+}
+
+/// Upload a product picture (staff, role `catalog`): the JPEG or PNG file as the body, up to
+/// 5 MiB. It is named by the SHA-256 of its bytes (the same file twice is kept once) and
+/// resized for phones and desktops; show it on a product with `POST …/products/{id}/images`.
+#[utoipa::path(post, path = "/api/v1/catalog/images", tags = ["catalog", "staff"],
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "A JPEG or PNG file"),
+    security(("staff" = [])),
+    responses(
+        (status = 201, description = "Kept", body = UploadedImage),
+        (status = 413, description = "Larger than 5 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JPEG or PNG picture", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Damaged, or larger than 8000 pixels on a side", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn upload_image(
+    State(catalog): AppState,
+    staff: Staff,
+    body: axum::body::Body,
+) -> Result<(StatusCode, Json<UploadedImage>), Error> {
+    staff.require(Role::Catalog)?;
+    // Read here with the pictures' own limit, above the API's usual one.
+    let bytes = axum::body::to_bytes(body, MAX_UPLOAD_BYTES + 1)
+        .await
+        .map_err(|_| Error::Status {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            detail: format!("A picture may be at most {} MiB.", MAX_UPLOAD_BYTES / 1024 / 1024),
+        })?;
+    let uploaded = catalog.upload_image(bytes.to_vec()).await?;
+    tracing::info!(image.hash = %uploaded.hash, staff.id = %staff.id, "picture uploaded by staff");
+    Ok((StatusCode::CREATED, Json(uploaded)))
+}
+
+/// Show an uploaded picture on a product or one of its variants, with its alt text in English,
+/// Sinhala and Tamil (staff, role `catalog`).
+#[utoipa::path(post, path = "/api/v1/catalog/products/{id}/images", tags = ["catalog", "staff"],
+    params(("id" = Uuid, Path, description = "Product id")),
+    request_body = NewProductImage,
+    security(("staff" = [])),
+    responses(
+        (status = 201, description = "Shown", body = ProductImage),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No such picture or variant, or alt text missing", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn attach_image(
+    State(catalog): AppState,
+    staff: Staff,
+    Path(id): Path<Uuid>,
+    Json(new): Json<NewProductImage>,
+) -> Result<(StatusCode, Json<ProductImage>), Error> {
+    staff.require(Role::Catalog)?;
+    let image = catalog.attach_image(id, &new).await?;
+    tracing::info!(product.id = %id, image.id = %image.id, staff.id = %staff.id, "picture shown on a product");
+    Ok((StatusCode::CREATED, Json(image)))
+}
+
+/// Take a picture off a product (staff, role `catalog`).
+#[utoipa::path(delete, path = "/api/v1/catalog/products/{id}/images/{image_id}", tags = ["catalog", "staff"],
+    params(("id" = Uuid, Path, description = "Product id"), ("image_id" = Uuid, Path, description = "The picture's id on the product")),
+    security(("staff" = [])),
+    responses(
+        (status = 204, description = "Taken off"),
+        (status = 404, description = "Not on this product", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn detach_image(
+    State(catalog): AppState,
+    staff: Staff,
+    Path((id, image_id)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, Error> {
+    staff.require(Role::Catalog)?;
+    catalog.detach_image(id, image_id).await?;
+    tracing::info!(product.id = %id, image.id = %image_id, staff.id = %staff.id, "picture taken off a product");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /images/{hash}/{width}.jpg`: a picture at one of its widths, kept by browsers and the
+/// edge for a year (a new picture has a new name).
+pub async fn serve_image(
+    State(catalog): AppState,
+    Path((hash, file)): Path<(String, String)>,
+) -> Result<axum::response::Response, Error> {
+    use axum::response::IntoResponse;
+    let width = file.strip_suffix(".jpg").and_then(|w| w.parse::<u32>().ok());
+    let Some(bytes) = (match width {
+        Some(width) => catalog.rendition(&hash, width).await?,
+        None => None,
+    }) else {
+        return Err(Error::not_found("No such picture."));
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/jpeg"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        bytes,
+    )
+        .into_response())
 }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod client;
+pub mod images;
 pub mod model;
 pub mod store;
 
@@ -54,6 +55,10 @@ impl Catalog {
             .routes(routes!(api::update_variant))
             .routes(routes!(api::list_categories, api::create_category))
             .routes(routes!(api::list_product_types, api::create_product_type))
+            .routes(routes!(api::upload_image))
+            .routes(routes!(api::attach_image))
+            .routes(routes!(api::detach_image))
+            .route("/images/{hash}/{file}", axum::routing::get(api::serve_image))
             .route("/internal/v1/catalog/variants", axum::routing::post(api::lookup_variants))
             .with_state(self.clone())
     }
@@ -168,6 +173,7 @@ impl Catalog {
                     price: Money::lkr(price_min),
                     price_max: Money::lkr(price_max),
                     stock_available,
+                    image: None,
                 });
                 if out.len() == want {
                     break 'scan;
@@ -176,6 +182,13 @@ impl Catalog {
             if exhausted || !filter.in_stock {
                 break;
             }
+        }
+        let ids: Vec<Uuid> = out.iter().map(|p| p.id).collect();
+        let mut images = self.images_of(&ids).await?;
+        for product in &mut out {
+            product.image = images
+                .get_mut(&product.id)
+                .and_then(|all| (!all.is_empty()).then(|| all.remove(0)));
         }
         let mut result = Page::from_rows(out, page.limit, |p| p.id);
         if result.next_cursor.is_none() && !exhausted && filter.in_stock {
@@ -223,6 +236,7 @@ impl Catalog {
                 .unwrap_or(Money::lkr(0)),
             stock_available: views.iter().map(|v| v.stock_available).sum(),
             variants: views,
+            images: self.images_of(&[id]).await?.remove(&id).unwrap_or_default(),
         })
     }
 

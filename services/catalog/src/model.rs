@@ -211,6 +211,9 @@ pub struct ProductSummary {
     pub price_max: Money,
     /// Units that can be bought now, over all variants.
     pub stock_available: i64,
+    /// The first picture, if it has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<crate::images::ProductImage>,
 }
 
 /// A variant as customers see it.
@@ -249,6 +252,8 @@ pub struct ProductDetail {
     pub price: Money,
     pub stock_available: i64,
     pub variants: Vec<VariantView>,
+    /// Its pictures, in order (some show one variant).
+    pub images: Vec<crate::images::ProductImage>,
 }
 
 /// One component of a bundle variant.

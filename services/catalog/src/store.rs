@@ -502,3 +502,143 @@ pub async fn update_variant(
 pub async fn count_products(pool: &MySqlPool) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(pool).await
 }
+
+/// A product's picture, with its original's size and the widths it is served at.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ProductImageRow {
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub variant_id: Option<Uuid>,
+    pub hash: String,
+    pub width: u32,
+    pub height: u32,
+    pub alt_en: String,
+    pub alt_si: String,
+    pub alt_ta: String,
+    /// `320,640,1280`
+    pub widths: String,
+}
+
+/// Keeps an uploaded picture and its renditions (once: the same file again changes nothing).
+pub async fn insert_image(pool: &MySqlPool, image: &crate::images::Processed) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT IGNORE INTO images (hash, content_type, width, height, original, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&image.hash)
+    .bind(image.content_type)
+    .bind(image.width)
+    .bind(image.height)
+    .bind(&image.original)
+    .bind(chrono::Utc::now())
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 1 {
+        for (width, bytes) in &image.renditions {
+            sqlx::query("INSERT INTO image_renditions (hash, width, bytes) VALUES (?, ?, ?)")
+                .bind(&image.hash)
+                .bind(width)
+                .bind(bytes)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await
+}
+
+/// An uploaded picture's size and served widths, if there is one by that name.
+pub async fn image_sizes(pool: &MySqlPool, hash: &str) -> sqlx::Result<Option<(u32, u32, String)>> {
+    sqlx::query_as(
+        "SELECT i.width, i.height, (SELECT CAST(GROUP_CONCAT(r.width ORDER BY r.width) AS CHAR) FROM image_renditions r WHERE r.hash = i.hash) AS widths
+         FROM images i WHERE i.hash = ?",
+    )
+    .bind(hash)
+    .fetch_optional(pool)
+    .await
+}
+
+/// One rendition's bytes.
+pub async fn rendition(pool: &MySqlPool, hash: &str, width: u32) -> sqlx::Result<Option<Vec<u8>>> {
+    sqlx::query_scalar("SELECT bytes FROM image_renditions WHERE hash = ? AND width = ?")
+        .bind(hash)
+        .bind(width)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Shows a picture on a product, at `position` (default last); false when there is no such
+/// product (or variant of it).
+pub async fn insert_product_image(
+    pool: &MySqlPool,
+    id: Uuid,
+    product: Uuid,
+    new: &crate::images::NewProductImage,
+) -> sqlx::Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO product_images (id, product_id, variant_id, hash, position, alt_en, alt_si, alt_ta)
+         SELECT ?, p.id, ?, ?, COALESCE(?, (SELECT COALESCE(MAX(position) + 1, 0) FROM product_images WHERE product_id = p.id)), ?, ?, ?
+         FROM products p
+         WHERE p.id = ? AND (? IS NULL OR EXISTS (SELECT 1 FROM variants v WHERE v.id = ? AND v.product_id = p.id))",
+    )
+    .bind(id)
+    .bind(new.variant_id)
+    .bind(&new.image)
+    .bind(new.position)
+    .bind(new.alt.en.trim())
+    .bind(new.alt.si.trim())
+    .bind(new.alt.ta.trim())
+    .bind(product)
+    .bind(new.variant_id)
+    .bind(new.variant_id)
+    .execute(pool)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Takes a picture off a product; false when it was not on it.
+pub async fn delete_product_image(pool: &MySqlPool, product: Uuid, id: Uuid) -> sqlx::Result<bool> {
+    let deleted = sqlx::query("DELETE FROM product_images WHERE id = ? AND product_id = ?")
+        .bind(id)
+        .bind(product)
+        .execute(pool)
+        .await?;
+    Ok(deleted.rows_affected() == 1)
+}
+
+/// The pictures of `products`, in each product's order.
+pub async fn product_images(pool: &MySqlPool, products: &[Uuid]) -> sqlx::Result<Vec<ProductImageRow>> {
+    if products.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut query: QueryBuilder<MySql> = QueryBuilder::new(
+        "SELECT pi.id, pi.product_id, pi.variant_id, pi.hash, i.width, i.height, pi.alt_en, pi.alt_si, pi.alt_ta,
+                (SELECT CAST(GROUP_CONCAT(r.width ORDER BY r.width) AS CHAR) FROM image_renditions r WHERE r.hash = pi.hash) AS widths
+         FROM product_images pi JOIN images i ON i.hash = pi.hash WHERE pi.product_id IN (",
+    );
+    let mut ids = query.separated(", ");
+    for id in products {
+        ids.push_bind(*id);
+    }
+    query.push(") ORDER BY pi.product_id, pi.position, pi.id");
+    query.build_query_as().fetch_all(pool).await
+}
+
+/// Shows pictures on many products at once, each first in its product's order (the demo seed).
+pub async fn seed_product_images(pool: &MySqlPool, rows: &[(Uuid, Uuid, &str, &crate::images::AltText)]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut query: QueryBuilder<MySql> =
+        QueryBuilder::new("INSERT INTO product_images (id, product_id, variant_id, hash, position, alt_en, alt_si, alt_ta) ");
+    query.push_values(rows, |mut b, (id, product, hash, alt)| {
+        b.push_bind(*id)
+            .push_bind(*product)
+            .push_bind(None::<Uuid>)
+            .push_bind(*hash)
+            .push_bind(0)
+            .push_bind(&alt.en)
+            .push_bind(&alt.si)
+            .push_bind(&alt.ta);
+    });
+    query.build().execute(pool).await.map(|_| ())
+}

@@ -1,7 +1,8 @@
 //! The demo shop: a Sri Lankan catalogue big enough to measure — batik, sarees, tea, spices,
-//! sweets, handloom, tailoring and delivery slots, gift boxes — with stock in two locations.
+//! sweets, handloom, tailoring and delivery slots, gift boxes — with stock in two locations and
+//! a drawn picture on every product.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use pola_catalog::model::{
@@ -12,8 +13,10 @@ use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use pola_catalog::Catalog;
+use pola_catalog::{Catalog, images::AltText};
 use pola_inventory::Inventory;
+
+use crate::pictures::Motif;
 
 const BATCH: usize = 500;
 
@@ -189,8 +192,8 @@ fn product(i: usize, rng: &mut StdRng, tea: &[Uuid]) -> NewProduct {
                 })
                 .collect();
             p(
-                format!("{motif} batik shirt No. {i}"),
-                format!("Hand-waxed and dyed cotton batik shirt with the {motif} motif, made in Kandy."),
+                format!("{motif} batik shirt, {}", colours.join(" and ").to_lowercase()),
+                format!("Hand-waxed and dyed cotton batik shirt with the {motif} motif, made in Kandy. බතික් කමිසය · பத்திக் சட்டை"),
                 ProductKind::Product,
                 "batik",
                 "shirt",
@@ -211,8 +214,11 @@ fn product(i: usize, rng: &mut StdRng, tea: &[Uuid]) -> NewProduct {
                 })
                 .collect();
             p(
-                format!("{motif} {} saree No. {i}", fabric.to_lowercase()),
-                format!("A six-yard {} saree woven with the {motif} border.", fabric.to_lowercase()),
+                format!("{motif} {} saree", fabric.to_lowercase()),
+                format!(
+                    "A six-yard {} saree woven with the {motif} border. සාරිය · சேலை",
+                    fabric.to_lowercase()
+                ),
                 ProductKind::Product,
                 "sarees",
                 "saree",
@@ -234,8 +240,8 @@ fn product(i: usize, rng: &mut StdRng, tea: &[Uuid]) -> NewProduct {
                 })
                 .collect();
             p(
-                format!("{estate} {flavour} tea No. {i}"),
-                format!("High-grown {estate} leaf tea, {flavour}, packed at the estate."),
+                format!("{estate} {flavour} tea"),
+                format!("High-grown {estate} leaf tea, {flavour}, packed at the estate. තේ කොළ · தேயிலை"),
                 ProductKind::Product,
                 "tea",
                 "tea",
@@ -250,8 +256,8 @@ fn product(i: usize, rng: &mut StdRng, tea: &[Uuid]) -> NewProduct {
                 .map(|g| variant(format!("SPC-{i:05}-{g}G"), base * g / 50, attrs(&[("weight", json!(g))])))
                 .collect();
             p(
-                format!("{spice} from Matale No. {i}"),
-                format!("{spice}, sun-dried in Matale."),
+                format!("{spice} from Matale"),
+                format!("{spice}, sun-dried in Matale. කුළුබඩු · மசாலா"),
                 ProductKind::Product,
                 "spices",
                 "spice",
@@ -259,7 +265,8 @@ fn product(i: usize, rng: &mut StdRng, tea: &[Uuid]) -> NewProduct {
             )
         }
         6 => {
-            let variants = two(rng, SWEETS)
+            let flavours = two(rng, SWEETS);
+            let variants = flavours
                 .iter()
                 .map(|f| {
                     variant(
@@ -270,8 +277,8 @@ fn product(i: usize, rng: &mut StdRng, tea: &[Uuid]) -> NewProduct {
                 })
                 .collect();
             p(
-                format!("Avurudu sweets box No. {i}"),
-                "Traditional sweets for the Sinhala and Tamil New Year, made to order.".into(),
+                format!("Avurudu sweets box: {}", flavours.join(" and ")),
+                "Traditional sweets for the Sinhala and Tamil New Year, made to order. අවුරුදු රසකැවිලි · புத்தாண்டு இனிப்புகள்".into(),
                 ProductKind::Product,
                 "sweets",
                 "sweets",
@@ -292,8 +299,8 @@ fn product(i: usize, rng: &mut StdRng, tea: &[Uuid]) -> NewProduct {
                 })
                 .collect();
             p(
-                format!("{motif} handloom bedspread No. {i}"),
-                format!("{colour} handloom cotton from Dumbara weavers."),
+                format!("{motif} handloom bedspread in {}", colour.to_lowercase()),
+                format!("{colour} handloom cotton from Dumbara weavers. අත්යන්ත්‍ර ඇඳ ඇතිරිල්ල · கைத்தறிப் படுக்கை விரிப்பு"),
                 ProductKind::Product,
                 "handloom",
                 "handloom",
@@ -309,7 +316,7 @@ fn product(i: usize, rng: &mut StdRng, tea: &[Uuid]) -> NewProduct {
                 })
                 .collect();
             p(
-                format!("Tailoring by {motif} Tailors No. {i}"),
+                format!("Tailoring by {motif} Tailors"),
                 "Made-to-measure tailoring; a fitting booking is one unit.".into(),
                 ProductKind::Service,
                 "tailoring",
@@ -326,7 +333,7 @@ fn product(i: usize, rng: &mut StdRng, tea: &[Uuid]) -> NewProduct {
                 })
                 .collect();
             p(
-                format!("{motif} tea gift box No. {i}"),
+                format!("{motif} tea gift box"),
                 "Three Ceylon teas in a hand-painted box.".into(),
                 ProductKind::Bundle,
                 "gifts",
@@ -354,7 +361,7 @@ fn product(i: usize, rng: &mut StdRng, tea: &[Uuid]) -> NewProduct {
                 })
                 .collect();
             p(
-                format!("{area} delivery slot No. {i}"),
+                format!("{area} delivery slot"),
                 format!("Home delivery in {area}, within the chosen part of the day."),
                 ProductKind::Service,
                 "delivery",
@@ -362,6 +369,63 @@ fn product(i: usize, rng: &mut StdRng, tea: &[Uuid]) -> NewProduct {
                 variants,
             )
         }
+    }
+}
+
+/// Which picture shows `product`: its kind's, in its first variant's colour.
+fn picture_of(product: &NewProduct) -> (Motif, &'static str) {
+    let motif = match product.category.as_str() {
+        "batik" => Motif::Batik,
+        "sarees" => Motif::Saree,
+        "tea" => Motif::Tea,
+        "spices" => Motif::Spice,
+        "sweets" => Motif::Sweets,
+        "handloom" => Motif::Handloom,
+        "gifts" => Motif::Gift,
+        _ => Motif::Service,
+    };
+    let colour = product
+        .variants
+        .first()
+        .and_then(|v| v.attributes.get("colour"))
+        .and_then(|c| c.as_str())
+        .and_then(|c| COLOURS.iter().copied().find(|known| *known == c))
+        .unwrap_or(match motif {
+            Motif::Tea | Motif::Gift => "Forest green",
+            Motif::Spice | Motif::Sweets => "Saffron",
+            _ => "Sea blue",
+        });
+    (motif, colour)
+}
+
+/// What a drawn picture shows, in the shop's three languages.
+fn alt_text(motif: Motif) -> AltText {
+    let (en, si, ta) = match motif {
+        Motif::Batik => (
+            "Batik cloth with wax-resist waves",
+            "ඉටි රටා සහිත බතික් රෙද්ද",
+            "மெழுகு அலை வடிவப் பத்திக் துணி",
+        ),
+        Motif::Saree => ("A saree with a woven border", "වියන ලද දාරයක් සහිත සාරියක්", "நெய்த கரையுடன் ஒரு சேலை"),
+        Motif::Tea => ("Tea terraces on a hill", "කඳු බෑවුමක තේ වගාව", "மலைச்சரிவில் தேயிலைத் தோட்டம்"),
+        Motif::Spice => (
+            "A heap of spices on a woven tray",
+            "වියන ලද තැටියක කුළුබඩු ගොඩක්",
+            "நெய்த தட்டில் மசாலாக் குவியல்",
+        ),
+        Motif::Sweets => ("Kavum and kokis on a plate", "පිඟානක කැවුම් සහ කොකිස්", "தட்டில் கவும், கொக்கிஸ்"),
+        Motif::Handloom => ("Handloom cloth in checks", "කොටු රටා අත්යන්ත්‍ර රෙද්ද", "கட்டக் கைத்தறித் துணி"),
+        Motif::Gift => (
+            "A painted gift box with a ribbon",
+            "පීත්ත පටියක් සහිත තෑගි පෙට්ටියක්",
+            "நாடாவுடன் வண்ணப் பரிசுப் பெட்டி",
+        ),
+        Motif::Service => ("The service's colours", "සේවාවේ වර්ණ", "சேவையின் நிறங்கள்"),
+    };
+    AltText {
+        en: en.into(),
+        si: si.into(),
+        ta: ta.into(),
     }
 }
 
@@ -387,6 +451,7 @@ pub async fn demo(catalog: &Catalog, inventory: &Inventory, config: &Config, cou
     let mut tea: Vec<Uuid> = vec![];
     let home = config.inventory.default_location.clone();
     let mut variants_total = 0;
+    let mut pictures: HashMap<(Motif, &'static str), String> = HashMap::new();
     for start in (0..count).step_by(BATCH) {
         let products: Vec<NewProduct> = (start..(start + BATCH).min(count))
             .map(|i| product(i, &mut rng, &tea))
@@ -395,7 +460,22 @@ pub async fn demo(catalog: &Catalog, inventory: &Inventory, config: &Config, cou
             .iter()
             .map(|p| p.variants.iter().map(|_| pola_core::new_id()).collect())
             .collect();
-        catalog.seed_products(&products, &ids).await.map_err(err)?;
+        let product_ids = catalog.seed_products(&products, &ids).await.map_err(err)?;
+        let mut shown = vec![];
+        for (product, id) in products.iter().zip(&product_ids) {
+            let (motif, colour) = picture_of(product);
+            let hash = match pictures.get(&(motif, colour)) {
+                Some(hash) => hash.clone(),
+                None => {
+                    let png = crate::pictures::draw(motif, crate::pictures::colour(colour));
+                    let hash = catalog.upload_image(png).await.map_err(err)?.hash;
+                    pictures.insert((motif, colour), hash.clone());
+                    hash
+                }
+            };
+            shown.push((*id, hash, alt_text(motif)));
+        }
+        catalog.seed_images(&shown).await.map_err(err)?;
         let mut stock = vec![];
         for (p, ids) in products.iter().zip(&ids) {
             if p.kind == ProductKind::Bundle {

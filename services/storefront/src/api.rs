@@ -38,7 +38,9 @@ fn query<T: serde::de::DeserializeOwned + Default>(raw: Option<String>) -> T {
 /// `GET /`: categories and the newest products.
 pub async fn home(State(shop): Shop, mut visit: Visit) -> Page {
     let categories: serde_json::Value = shop.get(&mut visit, "/api/v1/catalog/categories").await?;
-    let newest: serde_json::Value = shop.get(&mut visit, "/api/v1/catalog/products?limit=8&in_stock=true").await?;
+    let newest: serde_json::Value = shop
+        .get(&mut visit, "/api/v1/catalog/products?limit=12&in_stock=true")
+        .await?;
     shop.page(
         &mut visit,
         "home.html",

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use pola_core::auth::Role;
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, spawn_app, uuid};
+use crate::harness::{SendReply, TestApp, spawn_app, uuid};
 
 async fn shirt(app: &TestApp, staff: &str, name: &str, price_minor: i64, colours: &[&str]) -> Value {
     let code = uuid::Uuid::now_v7().simple().to_string().to_uppercase();
@@ -239,4 +239,137 @@ async fn a_bundle_is_stocked_by_its_components_and_selling_it_sells_them() {
         )
         .await
         .expect_problem(422);
+}
+
+/// A PNG of `width`×`height` in one colour.
+fn png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(width, height, image::Rgb(rgb))
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("a PNG");
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn staff_upload_pictures_once_and_customers_get_them_resized_with_long_cache_lives() {
+    let app = spawn_app().await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    app.basics(&staff).await;
+    let product = shirt(&app, &staff, "Peacock batik shirt", 450_000, &["Indigo", "Maroon"]).await;
+    let id = uuid(&product["id"]);
+    let maroon = uuid(&product["variants"][1]["id"]);
+    let upload = |bytes: Vec<u8>, token: Option<String>| {
+        let api = &app.api;
+        async move {
+            api.request_as(reqwest::Method::POST, "/api/v1/catalog/images", token.as_deref())
+                .header("content-type", "image/png")
+                .body(bytes)
+                .send_reply()
+                .await
+        }
+    };
+
+    // Only staff upload (customers do not even see the route); what is not a picture is refused.
+    let picture = png(900, 600, [59, 63, 143]);
+    upload(picture.clone(), Some(app.customer_token(uuid::Uuid::now_v7())))
+        .await
+        .expect_problem(404);
+    upload(b"<svg onload=alert(1)>".to_vec(), Some(staff.clone()))
+        .await
+        .expect_problem(415);
+    let first = upload(picture.clone(), Some(staff.clone())).await.expect(201);
+    let again = upload(picture, Some(staff.clone())).await.expect(201);
+    assert_eq!(first.get("hash"), again.get("hash"), "the same file is one picture");
+    assert_eq!(first.get("widths"), &json!([320, 640]), "never enlarged past 900 pixels");
+    let hash = first.get("hash").as_str().expect("a hash").to_owned();
+
+    // Shown on the product and on the maroon variant, with alt text in three languages.
+    let alt = json!({"en": "Indigo batik shirt", "si": "නිල් බතික් කමිසය", "ta": "நீல பத்திக் சட்டை"});
+    let path = format!("/api/v1/catalog/products/{id}/images");
+    app.api
+        .post(&path, Some(&staff), json!({"image": hash, "alt": alt}))
+        .await
+        .expect(201);
+    app.api
+        .post(
+            &path,
+            Some(&staff),
+            json!({"image": hash, "alt": {"en": "", "si": "x", "ta": "y"}}),
+        )
+        .await
+        .expect_problem(422);
+    app.api
+        .post(&path, Some(&staff), json!({"image": "0".repeat(64), "alt": alt}))
+        .await
+        .expect_problem(422);
+    let stranger = uuid::Uuid::now_v7();
+    app.api
+        .post(
+            &path,
+            Some(&staff),
+            json!({"image": hash, "alt": alt, "variant_id": stranger}),
+        )
+        .await
+        .expect_problem(422);
+    let on_variant = app
+        .api
+        .post(&path, Some(&staff), json!({"image": hash, "alt": alt, "variant_id": maroon}))
+        .await
+        .expect(201);
+
+    let detail = app.api.get(&format!("/api/v1/catalog/products/{id}"), None).await.expect(200);
+    let images = detail.get("images").as_array().expect("images");
+    assert_eq!(images.len(), 2);
+    assert_eq!(images[0]["url"], format!("/images/{hash}"));
+    assert_eq!(images[0]["alt"]["si"], "නිල් බතික් කමිසය");
+    assert_eq!(images[1]["variant_id"], maroon.to_string());
+    let listed = app.api.get("/api/v1/catalog/products?category=batik", None).await.expect(200);
+    assert_eq!(
+        listed.get("items")[0]["image"]["url"],
+        format!("/images/{hash}"),
+        "a listing shows the first"
+    );
+
+    // Served resized, for a year; unknown widths and names are 404.
+    let served = app
+        .api
+        .request(reqwest::Method::GET, &format!("/images/{hash}/320.jpg"))
+        .send()
+        .await
+        .expect("served");
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.headers()["cache-control"], "public, max-age=31536000, immutable");
+    let bytes = served.bytes().await.expect("bytes");
+    let small = image::load_from_memory(&bytes).expect("a JPEG");
+    assert_eq!((small.width(), small.height()), (320, 213));
+    for missing in [
+        format!("/images/{hash}/1280.jpg"),
+        format!("/images/{hash}/321.jpg"),
+        "/images/nothing/320.jpg".into(),
+    ] {
+        let status = app
+            .api
+            .request(reqwest::Method::GET, &missing)
+            .send()
+            .await
+            .expect("an answer")
+            .status();
+        assert_eq!(status, 404, "{missing}");
+    }
+
+    // Taken off the variant, it stays on the product.
+    let image_id = on_variant.get("id").as_str().expect("an id").to_owned();
+    let remove = format!("/api/v1/catalog/products/{id}/images/{image_id}");
+    app.api
+        .request_as(reqwest::Method::DELETE, &remove, Some(&staff))
+        .send_reply()
+        .await
+        .expect(204);
+    app.api
+        .request_as(reqwest::Method::DELETE, &remove, Some(&staff))
+        .send_reply()
+        .await
+        .expect_problem(404);
+    let detail = app.api.get(&format!("/api/v1/catalog/products/{id}"), None).await.expect(200);
+    assert_eq!(detail.get("images").as_array().expect("images").len(), 1);
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     browser::{Browser, Screen},
-    harness::{TestApp, spawn_app, uuid},
+    harness::{SendReply, TestApp, spawn_app, uuid},
 };
 
 /// What the shop sells in these tests: a batik shirt in two colours and sizes, and a Nuwara
@@ -42,6 +42,24 @@ async fn stock(app: &TestApp) -> Products {
             json!({"name": "Nuwara Eliya high-grown tea", "kind": "product", "category": "tea", "product_type": "tea",
                    "description": "Single-estate BOPF from Nuwara Eliya. නුවරඑළිය තේ කොළ. நுவரெலியா தேயிலை.",
                    "variants": [{"sku": format!("TEA-{}", short()), "price_minor": 95_000, "attributes": {"flavour": "Pure Ceylon", "weight": 200}}]}),
+        )
+        .await
+        .expect(201);
+    // The shirt's picture, drawn as the demo seed draws them, with its alt text in three languages.
+    let picture = pola::pictures::draw(pola::pictures::Motif::Batik, pola::pictures::colour("Maroon"));
+    let uploaded = app
+        .api
+        .request_as(reqwest::Method::POST, "/api/v1/catalog/images", Some(&staff))
+        .header("content-type", "image/png")
+        .body(picture)
+        .send_reply()
+        .await
+        .expect(201);
+    app.api
+        .post(
+            &format!("/api/v1/catalog/products/{}/images", uuid(shirt.get("id"))),
+            Some(&staff),
+            json!({"image": uploaded.get("hash"), "alt": {"en": "Maroon batik with waves", "si": "තැඹිලි-රතු බතික් රටාව", "ta": "அரக்கு நிறப் பத்திக்"}}),
         )
         .await
         .expect(201);
@@ -148,8 +166,16 @@ async fn guest_in_sinhala_pays_cash_on_delivery(javascript: bool) {
     browser.open("/categories/batik?attr=colour%3AGreen").await;
     assert!(!browser.page_text().await.contains("Kandy batik shirt"), "no green shirt");
 
-    // The product: the maroon L, into the cart.
+    // The product: its picture sized for the screen, described in Sinhala; the maroon L, into
+    // the cart.
     browser.open(&format!("/products/{}", products.shirt)).await;
+    let picture = browser.find(".gallery img").await;
+    assert_eq!(picture.attr("alt").await.expect("alt"), Some("තැඹිලි-රතු බතික් රටාව".into()));
+    let srcset = picture.attr("srcset").await.expect("srcset").unwrap_or_default();
+    assert!(
+        srcset.contains("/320.jpg 320w") && srcset.contains("/640.jpg 640w"),
+        "{srcset}"
+    );
     browser.screenshot(&shot("product")).await;
     assert_accessible(&browser, "product").await;
     let radios = browser
