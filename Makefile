@@ -21,6 +21,7 @@ test: deps
 	bash scripts/python.sh >/dev/null # aiosmtpd, the notification tests' SMTP server
 	bash scripts/ansible.sh >/dev/null # the two-site playbooks the end-to-end tests run
 	bash scripts/browser.sh >/dev/null # Chromium, ChromeDriver and axe-core: the storefront's browser tests
+	bash scripts/fonts.sh >/dev/null # the storefront's fonts as WOFF2, for the two sites the end-to-end tests run
 	$(MAKE) --no-print-directory lint
 	$(TEST_ENV) cargo test --workspace --locked
 	@echo "The API suite again, through pola-edge and its WAF:"

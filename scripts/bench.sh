@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# BENCH_ONLY=shop, promotions, payments, edge, events, pii or flood (comma-separated) runs only
+# BENCH_ONLY=shop, promotions, payments, edge, storefront, events, pii or flood (comma-separated) runs only
 # those parts.
 # BENCH_BASELINE=<git revision> also measures checkouts with that revision's `pola`, side by
 # side in this run (on the same databases, served with --no-migrate), and prints the ratios.
@@ -154,6 +154,41 @@ run() { # NAME ARGS…: $RUNS wrk runs, each kept; one line of medians printed. 
   echo "$r" >"$out/$name.median"
 }
 
+list="/api/v1/catalog/products?limit=20"
+edge() { # MODE CACHE: pola-edge on 127.0.0.1:8095 in front of the bench server, WAF MODE (off|on), micro-cache CACHE (true|false)
+  stop_front
+  cat >"$out/edge-$1.toml" <<TOML
+[listen]
+public = "127.0.0.1:8095"
+staff = "127.0.0.1:8096"
+admin = "127.0.0.1:9196"
+[site]
+state_file = "$out/edge-site.json"
+[limits]
+per_ip_per_sec = 1000000000
+per_token_per_sec = 1000000000
+[waf]
+mode = "$1"
+work_dir = "$out/edge-waf"
+[cache]
+enabled = $2
+[log]
+filter = "warn"
+[[pools]]
+name = "pola"
+prefixes = ["/"]
+dc = ["127.0.0.1:8090"]
+TOML
+  target/release/pola-edge serve --config "$out/edge-$1.toml" >>"$out/edge.log" 2>&1 &
+  front=$!
+  for _ in $(seq 1 100); do
+    curl -sf -H "Host: localhost" "http://127.0.0.1:8095$list" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "pola-edge did not start; see $out/edge.log" >&2
+  exit 1
+}
+: >"$out/edge.log"
 : >"$out/summary.txt"
 echo "pola bench $(date -u +%FT%TZ), $(nproc) cores, wrk -t2 -c$CONNECTIONS -d$DURATION, $RUNS runs each" | tee -a "$out/summary.txt"
 if want shop; then
@@ -256,42 +291,7 @@ fi
 # sends `Host: localhost`, as the public would send a name (CRS 920350 scores numeric hosts).
 if want edge; then
 serve POLA_INVENTORY__SALE_BATCH_MAX=64
-list="/api/v1/catalog/products?limit=20"
 run catalog-list-direct -H "Host: localhost" "$API$list"
-edge() { # MODE CACHE: pola-edge on 127.0.0.1:8095 in front of the bench server, WAF MODE (off|on), micro-cache CACHE (true|false)
-  stop_front
-  cat >"$out/edge-$1.toml" <<TOML
-[listen]
-public = "127.0.0.1:8095"
-staff = "127.0.0.1:8096"
-admin = "127.0.0.1:9196"
-[site]
-state_file = "$out/edge-site.json"
-[limits]
-per_ip_per_sec = 1000000000
-per_token_per_sec = 1000000000
-[waf]
-mode = "$1"
-work_dir = "$out/edge-waf"
-[cache]
-enabled = $2
-[log]
-filter = "warn"
-[[pools]]
-name = "pola"
-prefixes = ["/"]
-dc = ["127.0.0.1:8090"]
-TOML
-  target/release/pola-edge serve --config "$out/edge-$1.toml" >>"$out/edge.log" 2>&1 &
-  front=$!
-  for _ in $(seq 1 100); do
-    curl -sf -H "Host: localhost" "http://127.0.0.1:8095$list" >/dev/null && return 0
-    sleep 0.1
-  done
-  echo "pola-edge did not start; see $out/edge.log" >&2
-  exit 1
-}
-: >"$out/edge.log"
 edge off false
 run catalog-list-edge -H "Host: localhost" "http://127.0.0.1:8095$list"
 edge on false
@@ -368,6 +368,38 @@ fi
 # What sealing personal data costs a registration and a sign-in (in-process, same database).
 # Checkout while the notification worker runs, with its mail server and SMS gateway up, then
 # down: checkout only writes to the outbox, so its latency should not move.
+# The web shop's pages as HTML, straight from the service and through the edge with its WAF
+# (pages are private to their visitor, so the micro-cache never holds them), and what a first
+# visit to the home page downloads: the page, its style sheet and script, the pictures it does
+# not load lazily, and the font of its script (Sinhala, WOFF2) for a phone without one.
+if want storefront; then
+  serve POLA_STOREFRONT__FONTS_DIR="$(bash scripts/fonts.sh)"
+  category=$("${db[@]}" -e "SELECT slug FROM bench_catalog.categories WHERE slug = 'batik'")
+  product=$("${db[@]}" -e "SELECT LOWER(CONCAT_WS('-', SUBSTR(HEX(id),1,8), SUBSTR(HEX(id),9,4), SUBSTR(HEX(id),13,4), SUBSTR(HEX(id),17,4), SUBSTR(HEX(id),21))) FROM bench_catalog.products WHERE kind = 'product' ORDER BY id LIMIT 1")
+  run page-listing-direct "$API/categories/$category"
+  run page-product-direct "$API/products/$product"
+  edge on false
+  run page-listing-edge-waf -H "Host: localhost" "http://127.0.0.1:8095/categories/$category"
+  run page-product-edge-waf -H "Host: localhost" "http://127.0.0.1:8095/products/$product"
+  stop_front
+  bytes() { curl -s -o /dev/null -w '%{size_download}' "$API$1"; }
+  home=$(curl -s "$API/?lang=si")
+  html=$(bytes "/?lang=si")
+  css_url=$(grep -o 'href="[^"]*\.css"' <<<"$home" | head -1 | cut -d'"' -f2 | sed 's/&#x2f;/\//g')
+  js_url=$(grep -o 'src="[^"]*\.js"' <<<"$home" | head -1 | cut -d'"' -f2 | sed 's/&#x2f;/\//g')
+  css=$(bytes "$css_url")
+  js=$(bytes "$js_url")
+  font_url=$(curl -s "$API$css_url" | grep -o 'url("/assets/sinhala[^"]*")' | cut -d'"' -f2)
+  font=$(bytes "$font_url")
+  pictures=0
+  while read -r img; do
+    [ -n "$img" ] && pictures=$((pictures + $(bytes "$img")))
+  done < <(grep -o '<img src="[^"]*"[^>]*>' <<<"$home" | grep -v 'loading="lazy"' | cut -d'"' -f2 | sed 's/&#x2f;/\//g')
+  total=$((html + css + js + font + pictures))
+  printf 'first visit to the home page (si): %s bytes = HTML %s + CSS %s + JS %s + Sinhala font %s + eager pictures %s (aim: under 153600)\n' \
+    "$total" "$html" "$css" "$js" "$font" "$pictures" | tee -a "$out/summary.txt"
+fi
+
 if want events; then
   bash scripts/rabbitmq.sh start bench-rabbitmq 5675
   python=$(bash scripts/python.sh)

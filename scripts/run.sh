@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 bash scripts/mariadb.sh stop mariadb >/dev/null
 bash scripts/sinks.sh start
 cargo build --release --locked -p pola -p pola-edge
+bash scripts/fonts.sh >/dev/null # the storefront's Sinhala and Tamil fonts, as WOFF2
 ansible_playbook=$(bash scripts/ansible.sh)
 trap 'bash scripts/sites.sh stop' EXIT
 "$ansible_playbook" -i ansible/inventories/local ansible/playbooks/site.yml

@@ -51,6 +51,9 @@ async fn assert_outbox_drains(sites: &Sites, site: Site) {
 async fn failover_after_the_dc_database_is_killed_loses_no_acknowledged_order_and_oversells_nothing() {
     let _one = ONE_AT_A_TIME.lock().await;
     let (sites, shop) = Shop::up("failover", 8, 150).await;
+    // A product picture as customers get it from DC (pictures live in the catalog's database).
+    let picture = picture_url(&sites).await;
+    let before = fetch(&picture).await;
     let load = Load::running(&sites, &shop, 100).await;
 
     let killed = Instant::now();
@@ -86,6 +89,23 @@ async fn failover_after_the_dc_database_is_killed_loses_no_acknowledged_order_an
     );
     assert!(status.contains("dc (") && status.contains("UNREACHABLE"), "{status}");
     assert_outbox_drains(&sites, Site::Dr).await;
+    // The same picture, now from DR: replicated with the rest of the catalog.
+    assert_eq!(fetch(&picture).await, before, "the picture at DR is the one DC served");
+}
+
+/// The address, through the edge, of the first demo product's picture at its smallest width.
+async fn picture_url(sites: &Sites) -> String {
+    let hash: String = sqlx::query_scalar("SELECT hash FROM pola_catalog.product_images ORDER BY id LIMIT 1")
+        .fetch_one(&sites.db(Site::Dc).await)
+        .await
+        .expect("the demo shop's products have pictures");
+    format!("{}/images/{hash}/320.jpg", sites.edge())
+}
+
+async fn fetch(url: &str) -> Vec<u8> {
+    let response = reqwest::get(url).await.expect("an answer");
+    assert_eq!(response.status(), 200, "{url}");
+    response.bytes().await.expect("bytes").to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -33,9 +33,6 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorefrontConfig {
-    /// Base URL of the public API when the pages are served by a process that does not run it
-    /// (`http://10.1.0.5:8080`). Default none: the API of this process, called in-process.
-    pub api_url: Option<String>,
     /// The folder with the Sinhala and Tamil fonts (`NotoSansSinhala-Regular.woff2`, or Debian's
     /// `.ttf`). Default Debian's Noto folder, `/usr/share/fonts/truetype/noto`.
     pub fonts_dir: Option<std::path::PathBuf>,
@@ -47,7 +44,6 @@ pub struct StorefrontConfig {
 impl Default for StorefrontConfig {
     fn default() -> Self {
         Self {
-            api_url: None,
             fonts_dir: Some("/usr/share/fonts/truetype/noto".into()),
             secure_cookies: false,
         }

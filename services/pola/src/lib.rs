@@ -59,7 +59,7 @@ pub enum ServiceName {
     Orders,
     Payments,
     Promotions,
-    /// The web shop's pages, over the public API (this process's, or `storefront.api_url`).
+    /// The web shop's pages, over this process's public API (so the API's services run here).
     Storefront,
 }
 
@@ -117,7 +117,7 @@ impl ServiceName {
             ServiceName::Promotions => &[],
             // Payments moves orders along, and asks identity for the gateway's contact fields.
             ServiceName::Payments => &[ServiceName::Orders, ServiceName::Identity],
-            // The pages call the public API: this process's routes, or `storefront.api_url`.
+            // The pages call the public API of this process.
             ServiceName::Storefront => &[],
         }
     }
@@ -441,10 +441,8 @@ impl Services {
         }
         // The pages call the API as a mobile app would: here, the finished API app itself
         // (its request ids, limits and read-only refusals included), without a socket.
-        let backend: Arc<dyn pola_storefront::client::ApiClient> = match &config.storefront.api_url {
-            Some(url) => Arc::new(pola_storefront::client::HttpApi::new(url, config.services.timeout())?),
-            None => Arc::new(pola_storefront::client::InProcessApi(finish(router.clone()))),
-        };
+        let backend: Arc<dyn pola_storefront::client::ApiClient> =
+            Arc::new(pola_storefront::client::InProcessApi(finish(router.clone())));
         let payhere_origin = config
             .payments
             .payhere

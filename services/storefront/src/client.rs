@@ -1,10 +1,8 @@
 //! How the storefront reaches the shop: through the same public JSON API the mobile apps use,
-//! as the customer whose browser asked (their access token, their guest cart token). In one
-//! process that is a call into the API's router, without a socket; split across processes it is
-//! HTTP to `storefront.api_url`. Either way the web shop can do nothing the customer's own
-//! tokens could not, so one customer never sees another's data through a page.
-
-use std::time::Duration;
+//! as the customer whose browser asked (their access token, their guest cart token): a call into
+//! the API's router in this process, without a socket. The web shop can do nothing the
+//! customer's own tokens could not, so one customer never sees another's data through a page.
+//! (An HTTP implementation, for pages served apart from the API, is yet to come.)
 
 use async_trait::async_trait;
 use axum::{Router, body::Body};
@@ -140,54 +138,6 @@ impl ApiClient for InProcessApi {
             cart_token,
             body: parse_body(&bytes),
         })
-    }
-}
-
-/// The API in another process (`storefront.api_url`), with a time limit per call. Reads are
-/// retried once on a failed connection; a change never is (orders carry idempotency keys, and
-/// the customer can send the form again).
-pub struct HttpApi {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl HttpApi {
-    pub fn new(base: &str, timeout: Duration) -> anyhow::Result<Self> {
-        Ok(Self {
-            base: base.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::builder().timeout(timeout).build()?,
-        })
-    }
-}
-
-#[async_trait]
-impl ApiClient for HttpApi {
-    async fn send(&self, request: ApiRequest) -> Result<ApiReply, ApiError> {
-        let attempts = if request.method.is_safe() { 2 } else { 1 };
-        let mut last = None;
-        for _ in 0..attempts {
-            let mut call = self
-                .http
-                .request(request.method.clone(), format!("{}{}", self.base, request.path))
-                .headers(request.headers.clone());
-            if let Some(body) = &request.body {
-                call = call.json(body);
-            }
-            match call.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let cart_token = cart_token(response.headers());
-                    let bytes = response.bytes().await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
-                    return Ok(ApiReply {
-                        status,
-                        cart_token,
-                        body: parse_body(&bytes),
-                    });
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(ApiError::Unavailable(last.map(|e| e.to_string()).unwrap_or_default()))
     }
 }
 
