@@ -1,5 +1,6 @@
 //! The `pola` binary's library: wiring every service into one process, and the commands.
 
+pub mod baskets;
 pub mod pictures;
 pub mod seed;
 pub mod status;

@@ -90,6 +90,33 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// "Customers also bought": how well it suggests.
+    Recommendations {
+        #[command(subcommand)]
+        command: RecommendationsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RecommendationsCommand {
+    /// Measures suggestions offline on the demo shop's order history: trained on its first 80%
+    /// of orders, each product of each later order with two or more is held out in turn, and a
+    /// hit is finding it among the suggestions for the rest of its order — against the same
+    /// number of bestsellers.
+    Evaluate {
+        /// Orders in the history.
+        #[arg(long, default_value_t = 50_000)]
+        orders: usize,
+        /// Products in the demo shop.
+        #[arg(long, default_value_t = 10_000)]
+        products: usize,
+        /// Suggestions shown (hit@k).
+        #[arg(long, default_value_t = 6)]
+        k: usize,
+        /// Orders two products must share before one is suggested for the other.
+        #[arg(long, default_value_t = 2)]
+        min_support: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,6 +231,29 @@ async fn main() -> anyhow::Result<()> {
                 .zip(services.inventory.as_deref())
                 .context("all services run here")?;
             pola::seed::demo(catalog, inventory, &config, products).await
+        }
+        Command::Recommendations {
+            command:
+                RecommendationsCommand::Evaluate {
+                    orders,
+                    products,
+                    k,
+                    min_support,
+                },
+        } => {
+            let baskets = pola::baskets::demo_baskets(products, orders, 2026);
+            let (train, test) = baskets.split_at(orders * 4 / 5);
+            let rate = pola_recommendations::model::evaluate(train, test, k, min_support);
+            println!(
+                "hit@{k} on {} held-out products of {} later orders: co-purchases {:.1}%, bestsellers {:.1}% ({:.1}×); trained on {} orders, minimum support {min_support}",
+                rate.cases,
+                test.iter().filter(|b| b.len() >= 2).count(),
+                100.0 * rate.rate(),
+                100.0 * rate.baseline_rate(),
+                rate.rate() / rate.baseline_rate().max(f64::MIN_POSITIVE),
+                train.len(),
+            );
+            Ok(())
         }
         Command::Keys { command } => {
             let services = connect(&config, true).await?;

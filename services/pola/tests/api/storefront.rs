@@ -498,6 +498,7 @@ async fn a_customer_exports_their_data_then_erases_it() {
     let browser = Browser::start(&app.api.base, Screen::Desktop, true).await;
     browser.open("/account/sign-in").await;
     sign_in(&browser, &shopper.email, &shopper.password).await;
+    assert_eq!(browser.client.title().await.expect("a title"), "My account · Pola");
     browser.screenshot("account-en").await;
     assert_accessible(&browser, "account").await;
 

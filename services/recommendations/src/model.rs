@@ -1,0 +1,201 @@
+//! "Customers also bought", worked out from baskets (the products of one paid order), without
+//! I/O: how often each product was bought, and each pair together; a product's neighbours ranked
+//! by cosine similarity, `together / sqrt(a × b)`, which rewards pairs bought together more than
+//! their popularity alone explains (raw counts would put the bestsellers next to everything);
+//! pairs seen fewer than `min_support` times are noise and left out.
+
+use std::{collections::HashMap, hash::Hash};
+
+/// Counts over baskets.
+#[derive(Debug, Clone)]
+pub struct CoPurchases<P> {
+    /// Baskets each product was in.
+    bought: HashMap<P, u32>,
+    /// For each product, the baskets it shared with each other product.
+    together: HashMap<P, HashMap<P, u32>>,
+}
+
+impl<P> Default for CoPurchases<P> {
+    fn default() -> Self {
+        Self {
+            bought: HashMap::new(),
+            together: HashMap::new(),
+        }
+    }
+}
+
+impl<P: Copy + Eq + Hash + Ord> CoPurchases<P> {
+    /// Counts one basket (a product bought twice in it counts once).
+    pub fn add(&mut self, basket: &[P]) {
+        let mut products: Vec<P> = basket.to_vec();
+        products.sort_unstable();
+        products.dedup();
+        for &a in &products {
+            *self.bought.entry(a).or_default() += 1;
+            let with = self.together.entry(a).or_default();
+            for &b in products.iter().filter(|&&b| b != a) {
+                *with.entry(b).or_default() += 1;
+            }
+        }
+    }
+
+    /// Up to `k` products bought with `product` at least `min_support` times, most similar
+    /// first (ties: the one bought together more, then the lower id, so that the order is
+    /// stable).
+    pub fn related(&self, product: P, k: usize, min_support: u32) -> Vec<(P, f64)> {
+        let Some(with) = self.together.get(&product) else {
+            return vec![];
+        };
+        let own = f64::from(self.bought.get(&product).copied().unwrap_or(1));
+        let mut ranked: Vec<(P, f64, u32)> = with
+            .iter()
+            .filter(|&(_, &n)| n >= min_support)
+            .map(|(&other, &n)| {
+                let theirs = f64::from(self.bought.get(&other).copied().unwrap_or(1));
+                (other, f64::from(n) / (own * theirs).sqrt(), n)
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
+        ranked.into_iter().take(k).map(|(p, score, _)| (p, score)).collect()
+    }
+
+    /// The `k` products in the most baskets.
+    pub fn bestsellers(&self, k: usize) -> Vec<P> {
+        let mut ranked: Vec<(P, u32)> = self.bought.iter().map(|(&p, &n)| (p, n)).collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.into_iter().take(k).map(|(p, _)| p).collect()
+    }
+
+    /// Up to `k` products to suggest beside `basket` (a product page is a basket of one; a cart,
+    /// its lines): the neighbours of its products, similarities summed, none of its own and
+    /// none `excluded` (out of stock); bestsellers fill what is left.
+    pub fn recommend(&self, basket: &[P], k: usize, min_support: u32, excluded: impl Fn(P) -> bool) -> Vec<P> {
+        let mut scores: HashMap<P, f64> = HashMap::new();
+        for &product in basket {
+            for (other, score) in self.related(product, 4 * k, min_support) {
+                *scores.entry(other).or_default() += score;
+            }
+        }
+        let mut ranked: Vec<(P, f64)> = scores
+            .into_iter()
+            .filter(|(p, _)| !basket.contains(p) && !excluded(*p))
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut out: Vec<P> = ranked.into_iter().take(k).map(|(p, _)| p).collect();
+        for p in self.bestsellers(k + basket.len() + out.len()) {
+            if out.len() == k {
+                break;
+            }
+            if !basket.contains(&p) && !out.contains(&p) && !excluded(p) {
+                out.push(p);
+            }
+        }
+        out
+    }
+}
+
+/// How often a suggestion list held the product a customer went on to buy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HitRate {
+    /// Held-out products tried.
+    pub cases: usize,
+    /// Found among the co-purchase suggestions.
+    pub hits: usize,
+    /// Found among the bestsellers (the baseline).
+    pub baseline_hits: usize,
+}
+
+impl HitRate {
+    pub fn rate(&self) -> f64 {
+        self.hits as f64 / self.cases.max(1) as f64
+    }
+
+    pub fn baseline_rate(&self) -> f64 {
+        self.baseline_hits as f64 / self.cases.max(1) as f64
+    }
+}
+
+/// Learns from `train` and tries each basket of `test` with two products or more: every product
+/// in turn is held out, the rest is the basket, and a hit is the held-out product among the `k`
+/// suggestions — against the `k` bestsellers not in the basket.
+pub fn evaluate<P: Copy + Eq + Hash + Ord>(train: &[Vec<P>], test: &[Vec<P>], k: usize, min_support: u32) -> HitRate {
+    let mut model = CoPurchases::default();
+    for basket in train {
+        model.add(basket);
+    }
+    let mut rate = HitRate {
+        cases: 0,
+        hits: 0,
+        baseline_hits: 0,
+    };
+    for basket in test.iter().filter(|b| b.len() >= 2) {
+        for (i, &held_out) in basket.iter().enumerate() {
+            let rest: Vec<P> = basket.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, &p)| p).collect();
+            rate.cases += 1;
+            if model.recommend(&rest, k, min_support, |_| false).contains(&held_out) {
+                rate.hits += 1;
+            }
+            let baseline: Vec<P> = model
+                .bestsellers(k + rest.len())
+                .into_iter()
+                .filter(|p| !rest.contains(p))
+                .take(k)
+                .collect();
+            if baseline.contains(&held_out) {
+                rate.baseline_hits += 1;
+            }
+        }
+    }
+    rate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosine_ranks_a_true_companion_above_a_bestseller() {
+        // Tea (1) sells in every basket; kokis (2) and kavum (3) go together.
+        let mut model = CoPurchases::default();
+        for _ in 0..10 {
+            model.add(&[1, 2, 3]);
+        }
+        for _ in 0..90 {
+            model.add(&[1, 4]);
+        }
+        model.add(&[1, 5, 2]);
+        let related = model.related(2, 3, 2);
+        assert_eq!(related[0].0, 3, "kavum before tea: {related:?}");
+        assert_eq!(related[1].0, 1);
+        assert_eq!(related.len(), 2, "5 was bought with 2 once: below the minimum support");
+        assert!((related[0].1 - 10.0 / (11.0f64 * 10.0).sqrt()).abs() < 1e-9);
+        assert_eq!(model.bestsellers(2), [1, 4]);
+    }
+
+    #[test]
+    fn suggestions_leave_out_the_basket_and_what_cannot_be_bought_and_fill_with_bestsellers() {
+        let mut model = CoPurchases::default();
+        for _ in 0..5 {
+            model.add(&[1, 2, 3]);
+            model.add(&[7, 8]);
+        }
+        model.add(&[9, 9, 9]);
+        let out = model.recommend(&[1], 4, 2, |p| p == 3);
+        assert_eq!(out[0], 2, "the companion first");
+        assert!(!out.contains(&1) && !out.contains(&3), "{out:?}");
+        assert_eq!(out.len(), 4, "filled with bestsellers: {out:?}");
+        assert!(CoPurchases::<u32>::default().recommend(&[1], 3, 2, |_| false).is_empty());
+    }
+
+    #[test]
+    fn the_held_out_product_is_found_when_baskets_have_structure() {
+        // Pairs (2n, 2n + 1) go together; 0 is bought by everyone.
+        let basket = |n: u32| vec![0, 2 * n, 2 * n + 1];
+        let train: Vec<Vec<u32>> = (0..200).map(|i| basket(1 + i % 20)).collect();
+        let test: Vec<Vec<u32>> = (0..20).map(|i| basket(1 + i)).collect();
+        let rate = evaluate(&train, &test, 3, 2);
+        assert_eq!(rate.cases, 60);
+        assert!(rate.rate() > rate.baseline_rate(), "{rate:?}");
+        assert_eq!(rate.hits, 60, "every companion and the everyday product are found");
+    }
+}
