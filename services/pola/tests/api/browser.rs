@@ -31,9 +31,15 @@ impl Screen {
     }
 }
 
+/// One browser at a time in this test process: a Chromium takes a core while it renders, and
+/// the suite's other tests (a thousand orders relayed through a restarted broker among them) need
+/// the machine's two as well.
+static ONE_BROWSER: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> = std::sync::LazyLock::new(Default::default);
+
 /// One browser with its driver; both end when it drops.
 pub struct Browser {
     pub client: Client,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
     driver: Child,
     profile: PathBuf,
     base: String,
@@ -45,6 +51,7 @@ pub struct Browser {
 impl Browser {
     /// A fresh browser (no cookies) showing the shop at `base`.
     pub async fn start(base: &str, screen: Screen, javascript: bool) -> Self {
+        let turn = ONE_BROWSER.clone().lock_owned().await;
         let port = pola_core::testing::free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -103,6 +110,7 @@ impl Browser {
             .expect("timeouts set");
         Self {
             client,
+            _turn: turn,
             driver,
             profile,
             base: base.trim_end_matches('/').to_owned(),
