@@ -43,8 +43,9 @@ pub struct Storefront {
     assets: Arc<Assets>,
     /// Where customers reach the shop (`https://pola.lk`): canonical addresses and the sitemap.
     public_url: String,
-    /// Origins besides the shop's own that forms may post to (PayHere's checkout).
-    form_targets: Vec<String>,
+    /// The Content-Security-Policy of every answer, made once (forms may also post to
+    /// PayHere's checkout).
+    csp: HeaderValue,
 }
 
 impl Storefront {
@@ -64,7 +65,7 @@ impl Storefront {
             sessions: Sessions::new(session_key, config.secure_cookies),
             assets,
             public_url: public_url.trim_end_matches('/').to_owned(),
-            form_targets,
+            csp: HeaderValue::from_str(&content_security_policy(&form_targets))?,
         }))
     }
 
@@ -346,16 +347,20 @@ fn content_security_policy(form_targets: &[String]) -> String {
 
 /// Turns failures into pages and puts the security headers on every answer.
 async fn finish_page(State(shop): State<Arc<Storefront>>, request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    let mut visit = Visit::read(&parts, &shop.sessions);
-    let mut response = next.run(Request::from_parts(parts, body)).await;
+    // The visit (its session opened) is read again only for an error page: handlers read
+    // their own, and most answers are not errors.
+    let (uri, request_headers) = (request.uri().clone(), request.headers().clone());
+    let mut response = next.run(request).await;
     if let Some(error) = response.extensions_mut().remove::<Arc<Error>>() {
+        let mut head = http::Request::new(());
+        *head.uri_mut() = uri;
+        *head.headers_mut() = request_headers;
+        let (head, ()) = head.into_parts();
+        let mut visit = Visit::read(&head, &shop.sessions);
         response = error_page(&shop, &mut visit, &error, response.status());
     }
     let headers = response.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(&shop.form_targets)) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
+    headers.insert(header::CONTENT_SECURITY_POLICY, shop.csp.clone());
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(
         header::REFERRER_POLICY,
