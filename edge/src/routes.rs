@@ -183,6 +183,7 @@ pub fn customer_routes() -> Vec<RouteRule> {
         "GET /api/v1/orders/*/tax-invoice",
         "GET /api/v1/promotions/memberships",
         "GET /api/v1/payments/orders/*",
+        "GET /api/v1/recommendations",
         "POST /api/v1/payments/orders/*/payhere",
         "POST /api/v1/payments/orders/*/cod",
         "POST /api/v1/payments/orders/*/bank-transfer",

@@ -88,6 +88,7 @@ impl Sites {
             "pola_var": sites.dir,
             "pola_profile": "debug",
             "pola_seed_products": 20,
+            "pola_seed_orders": 0,
             "pola_worker_notifications": false,
             "rabbitmq_manage": false,
             "edge_per_ip_per_sec": 5000,

@@ -309,6 +309,7 @@ impl Cart {
                 Some(CartLineView {
                     id: line.id,
                     variant_id: line.variant_id,
+                    product_id: info.product_id,
                     sku: info.sku.clone(),
                     title: info.title.clone(),
                     quantity: line.quantity,

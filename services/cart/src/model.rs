@@ -41,6 +41,8 @@ pub fn parse_quantity(raw: i64) -> Result<u32, FieldError> {
 pub struct CartLineView {
     pub id: Uuid,
     pub variant_id: Uuid,
+    /// The product the variant is of (its page: `/api/v1/catalog/products/{product_id}`).
+    pub product_id: Uuid,
     pub sku: String,
     pub title: String,
     pub quantity: u32,

@@ -254,6 +254,16 @@ pub async fn lookup_variants(
     Ok(Json(catalog.variants(&query.ids).await?))
 }
 
+/// The active products among the ids, as lists show them (internal).
+pub async fn lookup_products(
+    State(catalog): AppState,
+    _: pola_core::client::InternalCall,
+    Json(query): Json<crate::client::ProductsQuery>,
+) -> Result<Json<Vec<ProductSummary>>, Error> {
+    use crate::client::CatalogClient;
+    Ok(Json(catalog.products(&query.ids).await?))
+}
+
 /// Upload a product picture (staff, role `catalog`): the JPEG or PNG file as the body, up to
 /// 5 MiB. It is named by the SHA-256 of its bytes (the same file twice is kept once) and
 /// resized for phones and desktops; show it on a product with `POST …/products/{id}/images`.

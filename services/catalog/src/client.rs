@@ -8,7 +8,7 @@ use pola_inventory::model::StockItem;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Catalog, store};
+use crate::{Catalog, model::ProductSummary, store};
 
 /// What cart and orders need to know of a variant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,10 +33,16 @@ pub struct VariantInfo {
 pub trait CatalogClient: Send + Sync {
     /// The variants that exist among `ids` (archived ones included, not purchasable).
     async fn variants(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, VariantInfo>, Error>;
+    /// The active products among `ids` (at most 100), as lists show them, in the order asked.
+    async fn products(&self, ids: &[Uuid]) -> Result<Vec<ProductSummary>, Error>;
 }
 
 #[async_trait]
 impl CatalogClient for Catalog {
+    async fn products(&self, ids: &[Uuid]) -> Result<Vec<ProductSummary>, Error> {
+        self.summaries(&ids[..ids.len().min(100)]).await
+    }
+
     async fn variants(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, VariantInfo>, Error> {
         let rows = store::variants(&self.pool, ids, false).await?;
         Ok(rows
@@ -101,4 +107,15 @@ impl CatalogClient for HttpCatalog {
         let query = VariantsQuery { ids: ids.to_vec() };
         self.0.post("/internal/v1/catalog/variants", &query).await
     }
+
+    async fn products(&self, ids: &[Uuid]) -> Result<Vec<ProductSummary>, Error> {
+        let query = ProductsQuery { ids: ids.to_vec() };
+        self.0.post("/internal/v1/catalog/products", &query).await
+    }
+}
+
+/// Body of `POST /internal/v1/catalog/products`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProductsQuery {
+    pub ids: Vec<Uuid>,
 }

@@ -60,6 +60,7 @@ impl Catalog {
             .routes(routes!(api::detach_image))
             .route("/images/{hash}/{file}", axum::routing::get(api::serve_image))
             .route("/internal/v1/catalog/variants", axum::routing::post(api::lookup_variants))
+            .route("/internal/v1/catalog/products", axum::routing::post(api::lookup_products))
             .with_state(self.clone())
     }
 
@@ -90,6 +91,60 @@ impl Catalog {
                 (v.id, if v.active { units } else { 0 })
             })
             .collect())
+    }
+
+    /// Products as lists show them: lowest and highest price and the units available over
+    /// their active variants (no pictures yet).
+    async fn summarise(&self, rows: Vec<store::SummaryRow>) -> Result<Vec<ProductSummary>, Error> {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let variants = store::variants(&self.pool, &ids, true).await?;
+        let stock = self.stock(&variants).await?;
+        // (units available, lowest price, highest price) of each product's active variants.
+        let mut per_product: HashMap<Uuid, (i64, i64, i64)> = HashMap::new();
+        for v in variants.iter().filter(|v| v.active) {
+            let entry = per_product.entry(v.product_id).or_insert((0, i64::MAX, 0));
+            entry.0 += stock.get(&v.id).copied().unwrap_or(0);
+            entry.1 = entry.1.min(v.price.amount_minor);
+            entry.2 = entry.2.max(v.price.amount_minor);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let (stock_available, price_min, price_max) = per_product.get(&row.id).copied().unwrap_or((0, 0, 0));
+                ProductSummary {
+                    id: row.id,
+                    name: row.name,
+                    kind: row.kind,
+                    category: row.category,
+                    product_type: row.product_type,
+                    price: Money::lkr(price_min),
+                    price_max: Money::lkr(price_max),
+                    stock_available,
+                    image: None,
+                }
+            })
+            .collect())
+    }
+
+    /// Gives each product its first picture.
+    async fn picture(&self, products: &mut [ProductSummary]) -> Result<(), Error> {
+        let ids: Vec<Uuid> = products.iter().map(|p| p.id).collect();
+        let mut images = self.images_of(&ids).await?;
+        for product in products {
+            product.image = images
+                .get_mut(&product.id)
+                .and_then(|all| (!all.is_empty()).then(|| all.remove(0)));
+        }
+        Ok(())
+    }
+
+    /// The active products among `ids`, as lists show them, in the order asked.
+    pub async fn summaries(&self, ids: &[Uuid]) -> Result<Vec<ProductSummary>, Error> {
+        let mut rows = store::summary_rows(&self.pool, ids).await?;
+        rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
+        let mut out = self.summarise(rows).await?;
+        self.picture(&mut out).await?;
+        Ok(out)
     }
 
     /// A page of products, newest first.
@@ -147,34 +202,12 @@ impl Catalog {
             };
             let rows = store::list_products(&self.pool, &scope, after, batch).await?;
             exhausted = rows.len() < batch as usize;
-            let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-            let variants = store::variants(&self.pool, &ids, true).await?;
-            let stock = self.stock(&variants).await?;
-            // (units available, lowest price, highest price) of each product's active variants.
-            let mut per_product: HashMap<Uuid, (i64, i64, i64)> = HashMap::new();
-            for v in variants.iter().filter(|v| v.active) {
-                let entry = per_product.entry(v.product_id).or_insert((0, i64::MAX, 0));
-                entry.0 += stock.get(&v.id).copied().unwrap_or(0);
-                entry.1 = entry.1.min(v.price.amount_minor);
-                entry.2 = entry.2.max(v.price.amount_minor);
-            }
-            for row in rows {
-                after = Some(row.id);
-                let (stock_available, price_min, price_max) = per_product.get(&row.id).copied().unwrap_or((0, 0, 0));
-                if filter.in_stock && stock_available <= 0 {
+            for product in self.summarise(rows).await? {
+                after = Some(product.id);
+                if filter.in_stock && product.stock_available <= 0 {
                     continue;
                 }
-                out.push(ProductSummary {
-                    id: row.id,
-                    name: row.name,
-                    kind: row.kind,
-                    category: row.category,
-                    product_type: row.product_type,
-                    price: Money::lkr(price_min),
-                    price_max: Money::lkr(price_max),
-                    stock_available,
-                    image: None,
-                });
+                out.push(product);
                 if out.len() == want {
                     break 'scan;
                 }
@@ -183,13 +216,7 @@ impl Catalog {
                 break;
             }
         }
-        let ids: Vec<Uuid> = out.iter().map(|p| p.id).collect();
-        let mut images = self.images_of(&ids).await?;
-        for product in &mut out {
-            product.image = images
-                .get_mut(&product.id)
-                .and_then(|all| (!all.is_empty()).then(|| all.remove(0)));
-        }
+        self.picture(&mut out).await?;
         let mut result = Page::from_rows(out, page.limit, |p| p.id);
         if result.next_cursor.is_none() && !exhausted && filter.in_stock {
             // The scan budget ran out before the page filled: continue from the last row read.

@@ -193,7 +193,7 @@ pub struct NewCategory {
 }
 
 /// One line of the product list.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"id": "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d", "name": "Kandyan batik shirt", "kind": "product",
     "category": "batik", "product_type": "shirt", "price": {"amount_minor": 450000, "currency": "LKR"},
     "price_max": {"amount_minor": 520000, "currency": "LKR"}, "stock_available": 37}))]

@@ -341,18 +341,37 @@ pub async fn list_products(
             query.push(") AS page ORDER BY id DESC LIMIT ").push_bind(limit);
         }
     }
-    let rows = query.build().fetch_all(pool).await?;
-    rows.iter()
-        .map(|row| {
-            Ok(SummaryRow {
-                id: row.try_get("id")?,
-                name: row.try_get("name")?,
-                kind: kind_of(row)?,
-                category: row.try_get("category")?,
-                product_type: row.try_get("product_type")?,
-            })
-        })
-        .collect()
+    query.build().fetch_all(pool).await?.iter().map(summary_row).collect()
+}
+
+fn summary_row(row: &MySqlRow) -> sqlx::Result<SummaryRow> {
+    Ok(SummaryRow {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        kind: kind_of(row)?,
+        category: row.try_get("category")?,
+        product_type: row.try_get("product_type")?,
+    })
+}
+
+/// The active products among `ids`, in no particular order.
+pub async fn summary_rows(pool: &MySqlPool, ids: &[Uuid]) -> sqlx::Result<Vec<SummaryRow>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut query: QueryBuilder<MySql> = QueryBuilder::new(
+        "SELECT p.id, p.name, p.kind, c.slug AS category, t.code AS product_type
+         FROM products p
+         JOIN categories c ON c.id = p.category_id
+         JOIN product_types t ON t.id = p.product_type_id
+         WHERE p.status = 'active' AND p.id IN (",
+    );
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    query.push(")");
+    query.build().fetch_all(pool).await?.iter().map(summary_row).collect()
 }
 
 async fn components_of(pool: &MySqlPool, variants: &[Uuid]) -> sqlx::Result<HashMap<Uuid, Vec<BundleComponent>>> {
@@ -641,4 +660,11 @@ pub async fn seed_product_images(pool: &MySqlPool, rows: &[(Uuid, Uuid, &str, &c
             .push_bind(&alt.ta);
     });
     query.build().execute(pool).await.map(|_| ())
+}
+
+/// Every product's id, oldest first (the demo seed's order).
+pub async fn product_ids(pool: &MySqlPool) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM products ORDER BY id")
+        .fetch_all(pool)
+        .await
 }

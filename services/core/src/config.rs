@@ -26,7 +26,27 @@ pub struct Config {
     pub payments: PaymentsConfig,
     pub tax: TaxConfig,
     pub storefront: StorefrontConfig,
+    pub recommendations: RecommendationsConfig,
     pub log: LogConfig,
+}
+
+/// `[recommendations]`: "customers also bought".
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecommendationsConfig {
+    /// The worker's queue, which order events reach. Default `recommendations`.
+    pub queue: String,
+    /// Orders two products must share before one is suggested for the other. Default 2.
+    pub min_support: u32,
+}
+
+impl Default for RecommendationsConfig {
+    fn default() -> Self {
+        Self {
+            queue: "recommendations".into(),
+            min_support: 2,
+        }
+    }
 }
 
 /// `[storefront]`: the customers' web pages.

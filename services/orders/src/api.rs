@@ -129,8 +129,11 @@ pub mod internal {
 
     use crate::{
         Orders,
-        client::{FailedDeliveriesQuery, MoveOrder, OrderQuery, OwnedOrder, PersonalDataQuery, UnpaidQuery},
-        model::Moved,
+        client::{
+            BasketQuery, FailedDeliveriesQuery, MoveOrder, OrderQuery, OrdersClient, OwnedOrder, PersonalDataQuery,
+            PurchasesQuery, UnpaidQuery,
+        },
+        model::{Basket, Moved},
     };
 
     type AppState = State<Arc<Orders>>;
@@ -170,5 +173,25 @@ pub mod internal {
         Json(q): Json<FailedDeliveriesQuery>,
     ) -> Result<Json<i64>, Error> {
         Ok(Json(orders.failed_deliveries(q.customer).await?))
+    }
+
+    pub async fn purchases(
+        State(orders): AppState,
+        _: InternalCall,
+        Json(q): Json<PurchasesQuery>,
+    ) -> Result<Json<Vec<Basket>>, Error> {
+        Ok(Json(orders.purchases(q.after, q.limit.min(5_000)).await?))
+    }
+
+    pub async fn count_purchases(State(orders): AppState, _: InternalCall) -> Result<Json<u64>, Error> {
+        Ok(Json(orders.count_purchases().await?))
+    }
+
+    pub async fn basket(
+        State(orders): AppState,
+        _: InternalCall,
+        Json(q): Json<BasketQuery>,
+    ) -> Result<Json<Option<Basket>>, Error> {
+        Ok(Json(OrdersClient::basket(&orders, q.id).await?))
     }
 }

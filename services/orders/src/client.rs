@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     Orders, Viewer,
-    model::{Moved, Order, OrderStatus, Shipment},
+    model::{Basket, Moved, Order, OrderStatus, Shipment},
 };
 
 /// An order with the customer it belongs to.
@@ -35,6 +35,13 @@ pub trait OrdersClient: Send + Sync {
     async fn unpaid_before(&self, before: DateTime<Utc>, after: Option<Uuid>, limit: u32) -> Result<Vec<Uuid>, Error>;
     /// How many of the customer's orders could not be delivered at least once.
     async fn failed_deliveries(&self, customer: Uuid) -> Result<i64, Error>;
+    /// Purchases (paid, or accepted for cash on delivery, and not undone), oldest first after
+    /// `after`, a page at a time: what "customers also bought" learns from.
+    async fn purchases(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Basket>, Error>;
+    /// How many orders are purchases.
+    async fn count_purchases(&self) -> Result<u64, Error>;
+    /// One order's basket, whatever its status; None when there is no such order.
+    async fn basket(&self, id: Uuid) -> Result<Option<Basket>, Error>;
 }
 
 /// One move of an order.
@@ -67,6 +74,19 @@ impl OrdersClient for Arc<Orders> {
     async fn failed_deliveries(&self, customer: Uuid) -> Result<i64, Error> {
         Orders::failed_deliveries(self, customer).await
     }
+
+    async fn purchases(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Basket>, Error> {
+        Ok(crate::store::purchases(self.pool(), after, limit).await?)
+    }
+
+    async fn count_purchases(&self) -> Result<u64, Error> {
+        let count = crate::store::count_purchases(self.pool()).await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn basket(&self, id: Uuid) -> Result<Option<Basket>, Error> {
+        Ok(crate::store::basket(self.pool(), id).await?)
+    }
 }
 
 /// Orders in another process, through its internal API.
@@ -91,6 +111,19 @@ pub struct UnpaidQuery {
     pub before: DateTime<Utc>,
     pub after: Option<Uuid>,
     pub limit: u32,
+}
+
+/// Body of the internal purchases call.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PurchasesQuery {
+    pub after: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// Body of the internal basket call.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BasketQuery {
+    pub id: Uuid,
 }
 
 /// Body of the internal failed-deliveries call.
@@ -132,5 +165,21 @@ impl OrdersClient for HttpOrders {
         self.0
             .post("/internal/v1/orders/failed-deliveries", &FailedDeliveriesQuery { customer })
             .await
+    }
+
+    async fn purchases(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Basket>, Error> {
+        self.0
+            .post("/internal/v1/orders/purchases", &PurchasesQuery { after, limit })
+            .await
+    }
+
+    async fn count_purchases(&self) -> Result<u64, Error> {
+        self.0
+            .post("/internal/v1/orders/purchases/count", &serde_json::json!({}))
+            .await
+    }
+
+    async fn basket(&self, id: Uuid) -> Result<Option<Basket>, Error> {
+        self.0.post("/internal/v1/orders/basket", &BasketQuery { id }).await
     }
 }

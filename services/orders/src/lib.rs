@@ -158,6 +158,12 @@ impl Orders {
                 "/internal/v1/orders/failed-deliveries",
                 axum::routing::post(api::internal::failed_deliveries),
             )
+            .route("/internal/v1/orders/purchases", axum::routing::post(api::internal::purchases))
+            .route(
+                "/internal/v1/orders/purchases/count",
+                axum::routing::post(api::internal::count_purchases),
+            )
+            .route("/internal/v1/orders/basket", axum::routing::post(api::internal::basket))
             .with_state(self.clone())
     }
 

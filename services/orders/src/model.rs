@@ -64,6 +64,18 @@ impl OrderStatus {
         Self::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
+    /// The customer bought what is in it: paid, or accepted for cash on delivery, and neither
+    /// cancelled, refunded nor returned since.
+    pub fn is_purchase(self) -> bool {
+        use OrderStatus::*;
+        matches!(self, Paid | Confirmed | Packed | Shipped | Delivered | DeliveryFailed)
+    }
+
+    /// The statuses of a purchase, as stored.
+    pub fn purchases() -> impl Iterator<Item = OrderStatus> {
+        Self::ALL.into_iter().filter(|s| s.is_purchase())
+    }
+
     /// The legal moves. Cancelling is only possible before payment or, for cash on delivery,
     /// before packing; after payment, money goes back by a refund. A failed delivery goes out
     /// again or comes back; cancelled and refunded are final.
@@ -501,6 +513,17 @@ pub struct Order {
     /// `total = subtotal + Σ adjustments + delivery_fee`.
     #[serde(flatten)]
     pub pricing: Pricing,
+}
+
+/// The products of one order, for "customers also bought": no prices, no people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Basket {
+    pub order_id: Uuid,
+    pub placed_at: DateTime<Utc>,
+    /// Its status is a purchase (see `OrderStatus::is_purchase`).
+    pub bought: bool,
+    /// Each product once, in line order.
+    pub products: Vec<Uuid>,
 }
 
 /// A line of the order history.

@@ -5,7 +5,7 @@ use pola_core::Money;
 use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row, mysql::MySqlRow};
 use uuid::Uuid;
 
-use crate::model::{Order, OrderEvent, OrderLine, OrderStatus, OrderSummary, Pricing, Shipment, StatusChange};
+use crate::model::{Basket, Order, OrderEvent, OrderLine, OrderStatus, OrderSummary, Pricing, Shipment, StatusChange};
 
 /// Records the key's order id unless the key is known already.
 pub async fn claim_idempotency_key(
@@ -127,12 +127,24 @@ pub async fn insert_order(
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    insert_lines(conn, lines.iter().enumerate().map(|(i, l)| (id, i, l))).await?;
+    for change in &order.history {
+        record_change(conn, id, customer, &order.total, change).await?;
+    }
+    Ok(())
+}
+
+/// Writes order lines: (order, line number, line).
+async fn insert_lines(
+    conn: &mut MySqlConnection,
+    lines: impl IntoIterator<Item = (Uuid, usize, &OrderLine)>,
+) -> sqlx::Result<()> {
     let mut insert: QueryBuilder<MySql> = QueryBuilder::new(
         "INSERT INTO order_lines (order_id, line_no, variant_id, product_id, sku, title, unit_price_minor, quantity,
                                   line_total_minor, discount_minor, vat_minor) ",
     );
-    insert.push_values(lines.iter().enumerate(), |mut row, (i, l)| {
-        row.push_bind(id)
+    insert.push_values(lines, |mut row, (order, i, l)| {
+        row.push_bind(order)
             .push_bind(i as i32)
             .push_bind(l.variant_id)
             .push_bind(l.product_id)
@@ -144,11 +156,7 @@ pub async fn insert_order(
             .push_bind(l.discount.amount_minor)
             .push_bind(l.vat.map(|v| v.amount_minor));
     });
-    insert.build().execute(&mut *conn).await?;
-    for change in &order.history {
-        record_change(conn, id, customer, &order.total, change).await?;
-    }
-    Ok(())
+    insert.build().execute(conn).await.map(drop)
 }
 
 /// Writes a status change to the order's history, and its event to the outbox, in `conn`'s
@@ -399,6 +407,84 @@ pub async fn unpaid_before(
     .await
 }
 
+#[derive(sqlx::FromRow)]
+struct BasketLine {
+    order_id: Uuid,
+    created_at: chrono::DateTime<Utc>,
+    status: String,
+    product_id: Uuid,
+}
+
+/// Folds lines, ordered by order, into baskets.
+fn baskets(lines: Vec<BasketLine>) -> sqlx::Result<Vec<Basket>> {
+    let mut out: Vec<Basket> = vec![];
+    for line in lines {
+        let status = OrderStatus::parse(&line.status).ok_or_else(|| sqlx::Error::ColumnDecode {
+            index: "status".into(),
+            source: format!("unknown order status `{}`", line.status).into(),
+        })?;
+        match out.last_mut() {
+            Some(basket) if basket.order_id == line.order_id => {
+                if !basket.products.contains(&line.product_id) {
+                    basket.products.push(line.product_id);
+                }
+            }
+            _ => out.push(Basket {
+                order_id: line.order_id,
+                placed_at: line.created_at,
+                bought: status.is_purchase(),
+                products: vec![line.product_id],
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// `status IN (…the statuses of a purchase…)`.
+fn push_purchase(query: &mut QueryBuilder<MySql>) {
+    query.push("status IN (");
+    let mut statuses = query.separated(", ");
+    for status in OrderStatus::purchases() {
+        statuses.push_bind(status.as_str());
+    }
+    query.push(")");
+}
+
+/// Up to `limit` purchases (see `OrderStatus::is_purchase`) after `after`, oldest first.
+pub async fn purchases(pool: &MySqlPool, after: Option<Uuid>, limit: u32) -> sqlx::Result<Vec<Basket>> {
+    let mut query: QueryBuilder<MySql> = QueryBuilder::new(
+        "SELECT o.id AS order_id, o.created_at, o.status, l.product_id FROM (SELECT id, created_at, status FROM orders WHERE ",
+    );
+    push_purchase(&mut query);
+    if let Some(after) = after {
+        query.push(" AND id > ").push_bind(after);
+    }
+    query
+        .push(" ORDER BY id LIMIT ")
+        .push_bind(limit)
+        .push(") AS o JOIN order_lines l ON l.order_id = o.id ORDER BY o.id, l.line_no");
+    baskets(query.build_query_as().fetch_all(pool).await?)
+}
+
+/// How many orders are purchases.
+pub async fn count_purchases(pool: &MySqlPool) -> sqlx::Result<i64> {
+    let mut query: QueryBuilder<MySql> = QueryBuilder::new("SELECT COUNT(*) FROM orders WHERE ");
+    push_purchase(&mut query);
+    query.build_query_scalar().fetch_one(pool).await
+}
+
+/// The basket of one order, whatever its status.
+pub async fn basket(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<Basket>> {
+    let lines = sqlx::query_as(
+        "SELECT o.id AS order_id, o.created_at, o.status, l.product_id FROM orders o JOIN order_lines l ON l.order_id = o.id
+         WHERE o.id = ? ORDER BY l.line_no",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    Ok(baskets(lines)?.pop())
+}
+
 /// How many of `customer`'s orders the courier failed to deliver at least once.
 pub async fn failed_deliveries(pool: &MySqlPool, customer: Uuid) -> sqlx::Result<i64> {
     sqlx::query_scalar(
@@ -408,4 +494,60 @@ pub async fn failed_deliveries(pool: &MySqlPool, customer: Uuid) -> sqlx::Result
     .bind(customer)
     .fetch_one(pool)
     .await
+}
+
+/// An order of the demo shop's history.
+pub struct SeedOrder {
+    pub id: Uuid,
+    pub customer: Uuid,
+    pub placed_at: chrono::DateTime<Utc>,
+    /// Where it ended: delivered, cancelled, refunded, …
+    pub status: OrderStatus,
+    pub district: &'static str,
+    pub lines: Vec<OrderLine>,
+}
+
+/// Writes a history of orders as they ended (no stock moves, no events, no delivery address:
+/// these customers are ids only), for the demo shop.
+pub async fn seed_orders(pool: &MySqlPool, orders: &[SeedOrder]) -> sqlx::Result<()> {
+    if orders.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    let total = |o: &SeedOrder| o.lines.iter().map(|l| l.line_total.amount_minor).sum::<i64>();
+    let mut insert: QueryBuilder<MySql> = QueryBuilder::new(
+        "INSERT INTO orders (id, customer_id, status, currency, subtotal_minor, total_minor, district, created_at, updated_at) ",
+    );
+    insert.push_values(orders, |mut row, o| {
+        row.push_bind(o.id)
+            .push_bind(o.customer)
+            .push_bind(o.status.as_str())
+            .push_bind("LKR")
+            .push_bind(total(o))
+            .push_bind(total(o))
+            .push_bind(o.district)
+            .push_bind(o.placed_at)
+            .push_bind(o.placed_at);
+    });
+    insert.build().execute(&mut *tx).await?;
+    let lines = orders
+        .iter()
+        .flat_map(|o| o.lines.iter().enumerate().map(move |(i, l)| (o.id, i, l)));
+    insert_lines(&mut tx, lines).await?;
+    let mut insert: QueryBuilder<MySql> =
+        QueryBuilder::new("INSERT INTO order_status_history (order_id, from_status, to_status, actor, created_at) ");
+    insert.push_values(orders, |mut row, o| {
+        row.push_bind(o.id)
+            .push_bind(OrderStatus::PendingPayment.as_str())
+            .push_bind(o.status.as_str())
+            .push_bind("system:seed")
+            .push_bind(o.placed_at);
+    });
+    insert.build().execute(&mut *tx).await?;
+    tx.commit().await
+}
+
+/// How many orders there are.
+pub async fn count_orders(pool: &MySqlPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(pool).await
 }

@@ -42,6 +42,7 @@ use pola_promotions::{
     Promotions,
     client::{HttpPromotions, PromotionsClient},
 };
+use pola_recommendations::Recommendations;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use utoipa::{
     Modify, OpenApi,
@@ -62,10 +63,12 @@ pub enum ServiceName {
     Promotions,
     /// The web shop's pages, over this process's public API (so the API's services run here).
     Storefront,
+    /// "Customers also bought", learning from order events when events are configured.
+    Recommendations,
 }
 
 impl ServiceName {
-    pub const ALL: [ServiceName; 8] = [
+    pub const ALL: [ServiceName; 9] = [
         ServiceName::Identity,
         ServiceName::Catalog,
         ServiceName::Inventory,
@@ -74,6 +77,7 @@ impl ServiceName {
         ServiceName::Payments,
         ServiceName::Promotions,
         ServiceName::Storefront,
+        ServiceName::Recommendations,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +90,7 @@ impl ServiceName {
             ServiceName::Payments => pola_payments::SERVICE,
             ServiceName::Promotions => pola_promotions::SERVICE,
             ServiceName::Storefront => pola_storefront::SERVICE,
+            ServiceName::Recommendations => pola_recommendations::SERVICE,
         }
     }
 }
@@ -95,7 +100,7 @@ impl FromStr for ServiceName {
 
     fn from_str(s: &str) -> Result<Self, String> {
         ServiceName::ALL.into_iter().find(|n| n.as_str() == s).ok_or_else(|| {
-            format!("unknown service `{s}`; the services are identity, catalog, inventory, cart, orders, payments, promotions, storefront")
+            format!("unknown service `{s}`; the services are identity, catalog, inventory, cart, orders, payments, promotions, storefront, recommendations")
         })
     }
 }
@@ -120,6 +125,8 @@ impl ServiceName {
             ServiceName::Payments => &[ServiceName::Orders, ServiceName::Identity],
             // The pages call the public API of this process.
             ServiceName::Storefront => &[],
+            // Suggestions are shown as the catalog lists products; purchases are read from orders.
+            ServiceName::Recommendations => &[ServiceName::Catalog, ServiceName::Orders],
         }
     }
 
@@ -131,7 +138,7 @@ impl ServiceName {
             ServiceName::Orders => config.services.orders_url.as_deref(),
             ServiceName::Identity => config.services.identity_url.as_deref(),
             ServiceName::Promotions => config.services.promotions_url.as_deref(),
-            ServiceName::Payments | ServiceName::Storefront => None,
+            ServiceName::Payments | ServiceName::Storefront | ServiceName::Recommendations => None,
         }
     }
 }
@@ -185,6 +192,9 @@ pub struct Services {
     pub orders: Option<Arc<Orders>>,
     pub payments: Option<Arc<Payments>>,
     pub promotions: Option<Arc<Promotions>>,
+    pub recommendations: Option<Arc<Recommendations>>,
+    /// Orders as the services here that need them reach them (here, or over HTTP).
+    pub orders_client: Option<Arc<dyn OrdersClient>>,
     pub keys: TokenKeys,
     placement: Placement,
 }
@@ -329,12 +339,15 @@ impl Services {
             }
             false => None,
         };
+        let orders_client: Option<Arc<dyn OrdersClient>> = match &orders {
+            Some(local) => Some(Arc::new(local.clone())),
+            None if placement.remote.contains(&ServiceName::Orders) => Some(Arc::new(HttpOrders(remote(ServiceName::Orders)?))),
+            None => None,
+        };
+        let needs_orders = || orders_client.clone().context("orders are neither here nor remote");
         let payments = match here(ServiceName::Payments) {
             true => {
-                let orders: Arc<dyn OrdersClient> = match &orders {
-                    Some(local) => Arc::new(local.clone()),
-                    None => Arc::new(HttpOrders(remote(ServiceName::Orders)?)),
-                };
+                let orders = needs_orders()?;
                 let identity: Arc<dyn IdentityClient> = match &identity {
                     Some(local) => local.clone(),
                     None => Arc::new(HttpIdentity(remote(ServiceName::Identity)?)),
@@ -348,6 +361,14 @@ impl Services {
             }
             false => None,
         };
+        let recommendations = match here(ServiceName::Recommendations) {
+            true => Some(Recommendations::new(
+                pool(pola_recommendations::SERVICE, &pola_recommendations::MIGRATOR).await?,
+                needs_catalog()?,
+                config.recommendations.clone(),
+            )),
+            false => None,
+        };
         Ok(Self {
             identity,
             catalog,
@@ -356,6 +377,8 @@ impl Services {
             orders,
             payments,
             promotions,
+            recommendations,
+            orders_client,
             keys,
             placement,
         })
@@ -371,6 +394,7 @@ impl Services {
             self.orders.as_ref().map(|s| s.pool()),
             self.payments.as_ref().map(|s| s.pool()),
             self.promotions.as_ref().map(|s| s.pool()),
+            self.recommendations.as_ref().map(|s| s.pool()),
         ]
         .into_iter()
         .flatten()
@@ -413,6 +437,10 @@ impl Services {
             (
                 ServiceName::Promotions,
                 self.promotions.as_ref().map(|s| (s.pool().clone(), s.router())),
+            ),
+            (
+                ServiceName::Recommendations,
+                self.recommendations.as_ref().map(|s| (s.pool().clone(), s.router())),
             ),
         ];
         let mut pools = vec![];
@@ -465,7 +493,7 @@ impl Services {
 #[openapi(
     info(
         title = "Pola API",
-        description = "Pola, a Sri Lankan shop: identity, catalog, inventory, cart, orders, payments and promotions. Errors are RFC 9457 problem documents (`application/problem+json`). Money is integer cents of LKR.",
+        description = "Pola, a Sri Lankan shop: identity, catalog, inventory, cart, orders, payments, promotions and recommendations. Errors are RFC 9457 problem documents (`application/problem+json`). Money is integer cents of LKR.",
         version = "1.0.0"
     ),
     modifiers(&BearerAuth),
@@ -477,6 +505,7 @@ impl Services {
         (name = "orders", description = "Checkout, order history and status"),
         (name = "payments", description = "Paying an order (PayHere, cash on delivery, bank transfer), refunds and cash remittances"),
         (name = "fulfilment", description = "Packing, shipping and delivering orders (staff)"),
+        (name = "recommendations", description = "\"Customers also bought\", from purchases"),
         (name = "promotions", description = "Promotions and codes, membership plans, delivery fees and VAT rates: how every price is made"),
         (name = "staff", description = "Staff only: served on the edge's staff listener (the VPN), never on the public one, and only with a staff access token"),
     )
@@ -576,6 +605,33 @@ pub async fn start_notifications(
     ])
 }
 
+/// Starts keeping "customers also bought" current from order events, until `stop`.
+pub async fn start_learning(
+    config: &Config,
+    recommendations: &Arc<Recommendations>,
+    orders: &Arc<dyn OrdersClient>,
+    stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let subscription = pola_recommendations::learn::subscription(&config.recommendations);
+    // Declared now, so that what the relay publishes from here on waits for the consumer; a
+    // broker away now does not stop the server (the consumer declares it when it connects, and
+    // a rebuild catches up on what was published before).
+    if let Err(e) = pola_core::events::consume::declare(&config.events, &subscription).await {
+        tracing::warn!(queue = %subscription.queue, error = %format!("{e:#}"), "cannot declare the recommendations queue yet");
+    }
+    let learner = pola_recommendations::learn::Learner {
+        recommendations: recommendations.clone(),
+        orders: orders.clone(),
+    };
+    tokio::spawn(pola_core::events::consume::run(
+        config.events.clone(),
+        subscription,
+        recommendations.pool().clone(),
+        Arc::new(learner),
+        stop,
+    ))
+}
+
 /// A running HTTP server.
 pub struct Running {
     /// Where it listens (the real port when port 0 was asked for).
@@ -631,6 +687,11 @@ pub async fn start(config: &Config, services: &Services) -> anyhow::Result<Runni
     }
     if let Some(identity) = &services.identity {
         background.push(identity.spawn_reindexer(shutdown.subscribe()));
+    }
+    if let Some((recommendations, orders)) = services.recommendations.as_ref().zip(services.orders_client.as_ref())
+        && config.events.amqp_url.is_some()
+    {
+        background.push(start_learning(config, recommendations, orders, shutdown.subscribe()).await);
     }
     if config.events.amqp_url.is_some() && config.events.relay {
         let relay = pola_core::events::relay::Relay::new(config.events.clone(), services.outboxes());

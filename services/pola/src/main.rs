@@ -55,6 +55,10 @@ enum Command {
         /// How many products to create.
         #[arg(long, default_value_t = 10_000)]
         products: usize,
+        /// How many orders of the last year to write as the shop's history (once: not when
+        /// there are orders), for "customers also bought" to learn from.
+        #[arg(long, default_value_t = 20_000)]
+        orders: usize,
     },
     /// Manage staff accounts.
     Staff {
@@ -90,7 +94,7 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
-    /// "Customers also bought": how well it suggests.
+    /// "Customers also bought": rebuild it from orders, and measure how well it suggests.
     Recommendations {
         #[command(subcommand)]
         command: RecommendationsCommand,
@@ -99,23 +103,17 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum RecommendationsCommand {
-    /// Measures suggestions offline on the demo shop's order history: trained on its first 80%
-    /// of orders, each product of each later order with two or more is held out in turn, and a
-    /// hit is finding it among the suggestions for the rest of its order — against the same
-    /// number of bestsellers.
+    /// Reads every purchase from orders and counts everything afresh, with a progress bar:
+    /// what the event consumer missed is recorded, what was undone is forgotten.
+    Rebuild,
+    /// Measures suggestions offline on the shop's purchases: trained on the first 80% by date,
+    /// each product of each later purchase with two or more is held out in turn, and a hit is
+    /// finding it among the suggestions for the rest of its basket — against the same number of
+    /// bestsellers.
     Evaluate {
-        /// Orders in the history.
-        #[arg(long, default_value_t = 50_000)]
-        orders: usize,
-        /// Products in the demo shop.
-        #[arg(long, default_value_t = 10_000)]
-        products: usize,
         /// Suggestions shown (hit@k).
         #[arg(long, default_value_t = 6)]
         k: usize,
-        /// Orders two products must share before one is suggested for the other.
-        #[arg(long, default_value_t = 2)]
-        min_support: u32,
     },
 }
 
@@ -223,29 +221,49 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Seed { demo: _, products } => {
+        Command::Seed {
+            demo: _,
+            products,
+            orders,
+        } => {
             let services = connect(&config, true).await?;
             let (catalog, inventory) = services
                 .catalog
                 .as_deref()
                 .zip(services.inventory.as_deref())
                 .context("all services run here")?;
-            pola::seed::demo(catalog, inventory, &config, products).await
+            pola::seed::demo(catalog, inventory, &config, products).await?;
+            let pool = services.orders.as_ref().context("all services run here")?.pool();
+            let written = pola::baskets::seed_history(catalog, pool, orders).await?;
+            if written > 0 {
+                println!("seeded a history of {written} orders");
+                rebuild(&services).await?;
+            }
+            Ok(())
         }
         Command::Recommendations {
-            command:
-                RecommendationsCommand::Evaluate {
-                    orders,
-                    products,
-                    k,
-                    min_support,
-                },
+            command: RecommendationsCommand::Rebuild,
+        } => rebuild(&connect(&config, true).await?).await,
+        Command::Recommendations {
+            command: RecommendationsCommand::Evaluate { k },
         } => {
-            let baskets = pola::baskets::demo_baskets(products, orders, 2026);
-            let (train, test) = baskets.split_at(orders * 4 / 5);
+            let services = connect(&config, true).await?;
+            let orders = services.orders_client.as_deref().context("all services run here")?;
+            let min_support = config.recommendations.min_support;
+            let mut baskets = vec![];
+            let mut after = None;
+            loop {
+                let page = orders.purchases(after, 5_000).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.order_id);
+                baskets.extend(page);
+            }
+            baskets.sort_by_key(|b| b.placed_at);
+            let baskets: Vec<Vec<uuid::Uuid>> = baskets.into_iter().map(|b| b.products).collect();
+            let (train, test) = baskets.split_at(baskets.len() * 4 / 5);
             let rate = pola_recommendations::model::evaluate(train, test, k, min_support);
             println!(
-                "hit@{k} on {} held-out products of {} later orders: co-purchases {:.1}%, bestsellers {:.1}% ({:.1}×); trained on {} orders, minimum support {min_support}",
+                "hit@{k} on {} held-out products of {} later purchases: co-purchases {:.1}%, bestsellers {:.1}% ({:.1}×); trained on {} purchases, minimum support {min_support}",
                 rate.cases,
                 test.iter().filter(|b| b.len() >= 2).count(),
                 100.0 * rate.rate(),
@@ -383,6 +401,25 @@ async fn run_pass(identity: &pola_identity::Identity, pass: Pass, doing: &str, w
     bar.finish();
     let still = identity.left(pass).await?;
     println!("{} {what} done; {still} left on older versions", bar.position());
+    Ok(())
+}
+
+/// Rebuilds "customers also bought" from every purchase, with a progress bar.
+async fn rebuild(services: &Services) -> anyhow::Result<()> {
+    let recommendations = services.recommendations.as_ref().context("all services run here")?;
+    let orders = services.orders_client.as_deref().context("all services run here")?;
+    let err = |e: pola_core::Error| anyhow::anyhow!("{e}");
+    let total = orders.count_purchases().await.map_err(err)?;
+    let bar = indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template("{spinner} learning [{bar:40}] {pos}/{len} purchases, {per_sec}, {eta} left")?
+            .progress_chars("=> "),
+    );
+    let done = recommendations.rebuild(orders, |n| bar.inc(n)).await.map_err(err)?;
+    bar.finish();
+    println!(
+        "recommendations rebuilt from {} purchases; {} undone since forgotten",
+        done.purchases, done.forgotten
+    );
     Ok(())
 }
 

@@ -39,24 +39,29 @@ impl<P: Copy + Eq + Hash + Ord> CoPurchases<P> {
         }
     }
 
-    /// Up to `k` products bought with `product` at least `min_support` times, most similar
-    /// first (ties: the one bought together more, then the lower id, so that the order is
-    /// stable).
-    pub fn related(&self, product: P, k: usize, min_support: u32) -> Vec<(P, f64)> {
-        let Some(with) = self.together.get(&product) else {
-            return vec![];
-        };
-        let own = f64::from(self.bought.get(&product).copied().unwrap_or(1));
-        let mut ranked: Vec<(P, f64, u32)> = with
-            .iter()
-            .filter(|&(_, &n)| n >= min_support)
-            .map(|(&other, &n)| {
-                let theirs = f64::from(self.bought.get(&other).copied().unwrap_or(1));
-                (other, f64::from(n) / (own * theirs).sqrt(), n)
+    /// The pairs `product` is in, bought together at least `min_support` times.
+    pub fn pairs(&self, product: P, min_support: u32) -> impl Iterator<Item = Pair<P>> + '_ {
+        let own = self.bought.get(&product).copied().unwrap_or(0);
+        self.together
+            .get(&product)
+            .into_iter()
+            .flatten()
+            .filter(move |&(_, &n)| n >= min_support)
+            .map(move |(&other, &together)| Pair {
+                product,
+                other,
+                together,
+                product_orders: own,
+                other_orders: self.bought.get(&other).copied().unwrap_or(0),
             })
-            .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
-        ranked.into_iter().take(k).map(|(p, score, _)| (p, score)).collect()
+    }
+
+    /// Up to `k` products bought with `product` at least `min_support` times, most similar
+    /// first.
+    pub fn related(&self, product: P, k: usize, min_support: u32) -> Vec<(P, f64)> {
+        let mut ranked = rank(&[product], self.pairs(product, min_support), |_| false);
+        ranked.truncate(k);
+        ranked
     }
 
     /// The `k` products in the most baskets.
@@ -66,32 +71,76 @@ impl<P: Copy + Eq + Hash + Ord> CoPurchases<P> {
         ranked.into_iter().take(k).map(|(p, _)| p).collect()
     }
 
-    /// Up to `k` products to suggest beside `basket` (a product page is a basket of one; a cart,
-    /// its lines): the neighbours of its products, similarities summed, none of its own and
-    /// none `excluded` (out of stock); bestsellers fill what is left.
+    /// Up to `k` products to suggest beside `basket`, bestsellers filling what is left (see
+    /// `suggest`).
     pub fn recommend(&self, basket: &[P], k: usize, min_support: u32, excluded: impl Fn(P) -> bool) -> Vec<P> {
-        let mut scores: HashMap<P, f64> = HashMap::new();
-        for &product in basket {
-            for (other, score) in self.related(product, 4 * k, min_support) {
-                *scores.entry(other).or_default() += score;
-            }
-        }
-        let mut ranked: Vec<(P, f64)> = scores
-            .into_iter()
-            .filter(|(p, _)| !basket.contains(p) && !excluded(*p))
-            .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let mut out: Vec<P> = ranked.into_iter().take(k).map(|(p, _)| p).collect();
-        for p in self.bestsellers(k + basket.len() + out.len()) {
-            if out.len() == k {
-                break;
-            }
-            if !basket.contains(&p) && !out.contains(&p) && !excluded(p) {
-                out.push(p);
-            }
-        }
-        out
+        let pairs = basket.iter().flat_map(|&p| self.pairs(p, min_support));
+        let ranked = rank(basket, pairs, &excluded);
+        suggest(basket, ranked, self.bestsellers(k + basket.len() + k), k, excluded)
     }
+}
+
+/// Two products bought together, with how often each was bought at all.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pair<P> {
+    pub product: P,
+    pub other: P,
+    /// Baskets with both.
+    pub together: u32,
+    /// Baskets with `product`.
+    pub product_orders: u32,
+    /// Baskets with `other`.
+    pub other_orders: u32,
+}
+
+impl<P> Pair<P> {
+    /// `together / sqrt(product_orders × other_orders)`: 1 when the two are only ever bought
+    /// together.
+    pub fn cosine(&self) -> f64 {
+        let popularity = f64::from(self.product_orders.max(1)) * f64::from(self.other_orders.max(1));
+        f64::from(self.together) / popularity.sqrt()
+    }
+}
+
+/// The products paired with a basket's, their similarities summed over the basket, best first
+/// (ties: the lower id, so that the order is stable); none of the basket's own and none
+/// `excluded`.
+pub fn rank<P: Copy + Eq + Hash + Ord>(
+    basket: &[P],
+    pairs: impl IntoIterator<Item = Pair<P>>,
+    excluded: impl Fn(P) -> bool,
+) -> Vec<(P, f64)> {
+    let mut scores: HashMap<P, f64> = HashMap::new();
+    for pair in pairs {
+        *scores.entry(pair.other).or_default() += pair.cosine();
+    }
+    let mut ranked: Vec<(P, f64)> = scores
+        .into_iter()
+        .filter(|&(p, _)| !basket.contains(&p) && !excluded(p))
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked
+}
+
+/// The first `k` of `ranked`, then of `fill` (a new product's category's bestsellers, the
+/// shop's), none twice, none in the basket, none `excluded`.
+pub fn suggest<P: Copy + Eq>(
+    basket: &[P],
+    ranked: Vec<(P, f64)>,
+    fill: Vec<P>,
+    k: usize,
+    excluded: impl Fn(P) -> bool,
+) -> Vec<P> {
+    let mut out: Vec<P> = Vec::with_capacity(k);
+    for p in ranked.into_iter().map(|(p, _)| p).chain(fill) {
+        if out.len() == k {
+            break;
+        }
+        if !basket.contains(&p) && !out.contains(&p) && !excluded(p) {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// How often a suggestion list held the product a customer went on to buy.

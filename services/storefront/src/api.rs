@@ -128,10 +128,11 @@ pub async fn product(State(shop): Shop, mut visit: Visit, Path(id): Path<Uuid>, 
     let chosen: ProductQuery = query(raw);
     let district = chosen.district.filter(|d| DISTRICTS.contains(&d.as_str()));
     let days = district.as_deref().map(delivery_days);
+    let also = shop.suggestions(&mut visit, &[id]).await;
     shop.page(
         &mut visit,
         "product.html",
-        context! { product => Value::from(Serde(&product)), districts => Value::from(Serde(&DISTRICTS)), district => Value::from(Serde(&district)), delivery_days => Value::from(Serde(&days)), variant => Value::from(Serde(&chosen.variant)) },
+        context! { product => Value::from(Serde(&product)), also => Value::from(Serde(&also)), districts => Value::from(Serde(&DISTRICTS)), district => Value::from(Serde(&district)), delivery_days => Value::from(Serde(&days)), variant => Value::from(Serde(&chosen.variant)) },
     )
 }
 
@@ -164,10 +165,17 @@ async fn cart_page(shop: &Storefront, visit: &mut Visit, district: Option<&str>,
         None => "/api/v1/cart".to_owned(),
     };
     let cart: serde_json::Value = shop.get(visit, &path).await?;
+    let in_cart: Vec<Uuid> = cart["lines"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|line| line["product_id"].as_str()?.parse().ok())
+        .collect();
+    let also = shop.suggestions(visit, &in_cart).await;
     shop.page(
         visit,
         "cart.html",
-        context! { cart => Value::from(Serde(&cart)), districts => Value::from(Serde(&DISTRICTS)), district => Value::from(Serde(&district)), problem => Value::from(Serde(&problem)) },
+        context! { cart => Value::from(Serde(&cart)), also => Value::from(Serde(&also)), districts => Value::from(Serde(&DISTRICTS)), district => Value::from(Serde(&district)), problem => Value::from(Serde(&problem)) },
     )
 }
 

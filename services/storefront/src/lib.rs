@@ -26,6 +26,7 @@ use minijinja::{Environment, Value, context, value::Serde};
 use pola_core::{Language, config::StorefrontConfig};
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::{
     assets::Assets,
@@ -156,6 +157,26 @@ impl Storefront {
     /// `GET` of an API resource as `T`.
     async fn get<T: DeserializeOwned>(&self, visit: &mut Visit, path: &str) -> Result<T, Error> {
         Ok(self.call(visit, ApiRequest::new(Method::GET, path)).await?.into_result()?)
+    }
+
+    /// "Customers also bought" beside `products`: none when there are no products, and none
+    /// when recommendations cannot answer (the page goes on without them).
+    async fn suggestions(&self, visit: &mut Visit, products: &[Uuid]) -> Vec<serde_json::Value> {
+        if products.is_empty() {
+            return vec![];
+        }
+        let ids: Vec<String> = products.iter().map(Uuid::to_string).collect();
+        let path = format!("/api/v1/recommendations?products={}&limit=6", ids.join(","));
+        match self.get::<serde_json::Value>(visit, &path).await {
+            Ok(mut found) => match found["products"].take() {
+                serde_json::Value::Array(products) => products,
+                _ => vec![],
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "no suggestions for this page");
+                vec![]
+            }
+        }
     }
 
     /// A page: `template` with `page`'s values and those every page has.

@@ -33,6 +33,8 @@ pub struct TestApp {
     pub orders: Arc<Orders>,
     pub payments: Arc<Payments>,
     pub promotions: Arc<pola_promotions::Promotions>,
+    pub recommendations: Arc<pola_recommendations::Recommendations>,
+    pub orders_client: Arc<dyn pola_orders::client::OrdersClient>,
     /// The edge the API is reached through, if any: stopped before the server.
     _edge: Option<EdgeFront>,
     // Dropped after the server, so that the databases outlive every request.
@@ -83,6 +85,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.pii.keyring_dir = std::env::temp_dir()
         .join(format!("pola-test-{}", databases.config.prefix))
         .join("pii");
+    // A queue of its own, for when a test turns events on.
+    config.recommendations.queue = format!("recommendations-{}", databases.config.prefix);
     adjust(&mut config);
     let keys = TokenKeys::generate(&config.auth.issuer).expect("a key");
     let services = Services::connect(&config, keys.clone(), true)
@@ -106,6 +110,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         orders: services.orders.clone().expect(here),
         payments: services.payments.clone().expect(here),
         promotions: services.promotions.clone().expect(here),
+        recommendations: services.recommendations.clone().expect(here),
+        orders_client: services.orders_client.clone().expect(here),
         running: Some(running),
         _databases: databases,
     }
@@ -442,6 +448,14 @@ impl TestApp {
             .json(&body)
             .send_reply()
             .await
+    }
+
+    /// Accepts `order` for cash on delivery, as its customer.
+    pub async fn confirm_cod(&self, token: &str, order: Uuid) {
+        self.api
+            .post(&format!("/api/v1/payments/orders/{order}/cod"), Some(token), json!({}))
+            .await
+            .expect(200);
     }
 
     /// "Buy now": an order of one line, with a fresh idempotency key.

@@ -17,6 +17,7 @@ mod pii;
 mod platform;
 mod promotions;
 mod readme;
+mod recommendations;
 mod split;
 mod storefront;
 mod tour;

@@ -780,15 +780,7 @@ async fn a_courier_delivers_cash_on_delivery_and_its_remittance_report_settles_w
     let mut orders = vec![];
     for quantity in [1, 2] {
         let order = shop.order_cod(&shopper, tea, quantity).await;
-        shop.app
-            .api
-            .post(
-                &format!("/api/v1/payments/orders/{order}/cod"),
-                Some(&shopper.access),
-                json!({}),
-            )
-            .await
-            .expect(200);
+        shop.app.confirm_cod(&shopper.access, order).await;
         shop.app
             .api
             .post(&step(order, "pack"), Some(&shop.fulfilment), json!({}))

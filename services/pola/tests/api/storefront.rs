@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     browser::{Browser, Screen},
-    harness::{SendReply, TestApp, spawn_app, uuid},
+    harness::{OnSale, SendReply, TestApp, spawn_app, uuid},
 };
 
 /// What the shop sells in these tests: a batik shirt in two colours and sizes, and a Nuwara
@@ -73,6 +73,26 @@ async fn stock(app: &TestApp) -> Products {
     }
 }
 
+/// Two earlier customers bought the shirt with the tea, and "customers also bought" was rebuilt
+/// from orders.
+async fn bought_together(app: &TestApp, products: &Products) {
+    let mut basket = vec![];
+    for product in [products.shirt, products.tea] {
+        let variant = products_variant(app, product).await;
+        basket.push(OnSale { product, variant });
+    }
+    for _ in 0..2 {
+        let shopper = app.shopper().await;
+        crate::recommendations::buy(app, &shopper, &basket).await;
+    }
+    let rebuilt = app
+        .recommendations
+        .rebuild(app.orders_client.as_ref(), |_| {})
+        .await
+        .expect("rebuilt");
+    assert_eq!(rebuilt.purchases, 2);
+}
+
 fn short() -> String {
     Uuid::now_v7().simple().to_string()[20..].to_uppercase()
 }
@@ -127,6 +147,7 @@ async fn the_cash_on_delivery_journey_works_without_javascript() {
 async fn guest_in_sinhala_pays_cash_on_delivery(javascript: bool) {
     let app = spawn_app().await;
     let products = stock(&app).await;
+    bought_together(&app, &products).await;
     let fulfilment = app.staff(&[Role::Fulfilment]).await;
     let browser = Browser::start(&app.api.base, Screen::Phone, javascript).await;
     let shot = |name: &str| format!("{name}-si{}", if javascript { "" } else { "-nojs" });
@@ -176,6 +197,12 @@ async fn guest_in_sinhala_pays_cash_on_delivery(javascript: bool) {
         srcset.contains("/320.jpg 320w") && srcset.contains("/640.jpg 640w"),
         "{srcset}"
     );
+    assert!(
+        browser.text(".also").await.contains("Nuwara Eliya high-grown tea"),
+        "the tea bought with the shirt is suggested: {}",
+        browser.text(".also h2").await
+    );
+    assert!(browser.text(".also h2").await.contains("පාරිභෝගිකයන්"));
     browser.screenshot(&shot("product")).await;
     assert_accessible(&browser, "product").await;
     let radios = browser
@@ -189,6 +216,10 @@ async fn guest_in_sinhala_pays_cash_on_delivery(javascript: bool) {
     assert_eq!(browser.path().await, "/cart");
     assert!(browser.text(".flash").await.contains("කරත්තයට"), "added, in Sinhala");
     assert!(browser.text(".lines").await.contains("Kandy batik shirt"));
+    assert!(
+        browser.text(".also").await.contains("Nuwara Eliya"),
+        "suggested beside the cart too"
+    );
     choose_district(&browser, ".summary form.estimate", "Kandy").await;
     assert!(
         browser.text(".summary").await.contains("මහනුවර"),
