@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::{
     Cart, Owner,
-    model::{AddLine, CartQuery, CartView, SetCodes, UpdateLine, parse_quantity},
+    model::{AddLine, CartQuery, CartView, SetCodes, UnitPrice, UnitPricesQuery, UpdateLine, parse_quantity},
 };
 
 /// Whose cart: the signed-in customer's, or the guest's behind `X-Cart-Token`.
@@ -119,6 +119,24 @@ pub async fn get_cart(
         None => cart.get(&owner).await?,
     };
     Ok(CartReply(StatusCode::OK, view))
+}
+
+/// What one unit of each variant costs now, before any code (a product page's "price with
+/// promotions, and why"): for the signed-in customer (member prices, their groups) or a guest.
+#[utoipa::path(get, path = "/api/v1/cart/prices", tag = "cart",
+    params(UnitPricesQuery),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The variants on sale among those asked, priced", body = Vec<UnitPrice>),
+        (status = 422, description = "Not variant ids, or more than 20", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn unit_prices(
+    State(cart): State<Arc<Cart>>,
+    MaybeCustomer(customer): MaybeCustomer,
+    Query(query): Query<UnitPricesQuery>,
+) -> Result<Json<Vec<UnitPrice>>, Error> {
+    let variants = query.variants().map_err(|e| Error::Validation(vec![e]))?;
+    Ok(Json(cart.unit_prices(customer.map(|c| c.id), &variants).await?))
 }
 
 /// Replace the cart's promotion codes (case does not matter; at most 5). Codes that do not

@@ -25,7 +25,9 @@ use pola_promotions::{
     pricing::{Destination, Item},
 };
 
-use crate::model::{CartLimits, CartLineView, CartView, Line, MAX_LINES, check_codes, check_limits, merged_quantity};
+use crate::model::{
+    CartLimits, CartLineView, CartView, Line, MAX_LINES, Saving, UnitPrice, check_codes, check_limits, merged_quantity,
+};
 
 /// The database this service owns: `<prefix>_cart`.
 pub const SERVICE: &str = "cart";
@@ -169,6 +171,7 @@ impl Cart {
             .routes(routes!(api::set_codes))
             .routes(routes!(api::add_line))
             .routes(routes!(api::update_line, api::remove_line))
+            .routes(routes!(api::unit_prices))
             .route(
                 "/internal/v1/cart/checkout-lines",
                 axum::routing::post(api::internal::checkout_lines),
@@ -268,6 +271,41 @@ impl Cart {
         tx.commit().await?;
         tracing::info!(cart.id = %target, lines.merged = guest_lines.len(), "guest cart merged");
         Ok(())
+    }
+
+    /// What one unit of each of `variants` (those on sale) costs `customer` (None: a guest)
+    /// now, before any code: each priced alone, as the pricing step would in a cart.
+    pub async fn unit_prices(&self, customer: Option<Uuid>, variants: &[Uuid]) -> Result<Vec<UnitPrice>, Error> {
+        let infos = self.catalog.variants(variants).await?;
+        let mut prices = vec![];
+        for info in variants.iter().filter_map(|v| infos.get(v)).filter(|i| i.purchasable) {
+            let request = PriceRequest {
+                customer,
+                items: vec![price_item(info, 1)],
+                codes: vec![],
+                destination: None,
+                at: None,
+            };
+            let priced = self.promotions.price(&request).await?;
+            let because = priced
+                .adjustments
+                .iter()
+                .filter_map(|a| {
+                    let share = a.lines.iter().find(|l| l.variant_id == info.id)?;
+                    Some(Saving {
+                        promotion: a.label.clone(),
+                        amount: share.amount,
+                    })
+                })
+                .collect();
+            prices.push(UnitPrice {
+                variant_id: info.id,
+                price: info.price,
+                pays: priced.lines.first().map_or(info.price, |l| l.total),
+                because,
+            });
+        }
+        Ok(prices)
     }
 
     /// The cart as the customer sees it, priced now: promotions, its codes, and the delivery

@@ -233,3 +233,44 @@ mod tests {
         assert_eq!(merged_quantity(90, 30), MAX_LINE_QUANTITY);
     }
 }
+
+/// What one unit of a variant costs now, before any code, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UnitPrice {
+    pub variant_id: Uuid,
+    /// The catalogue price.
+    pub price: Money,
+    /// What one unit costs with the promotions that apply to it on its own.
+    pub pays: Money,
+    /// Those promotions: each one's name and what it takes off (negative).
+    pub because: Vec<Saving>,
+}
+
+/// What a promotion takes off.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Saving {
+    /// The promotion's name.
+    pub promotion: String,
+    /// Negative: money off.
+    pub amount: Money,
+}
+
+/// `?variants=…,…`: at most 20 variant ids, separated by commas.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UnitPricesQuery {
+    pub variants: String,
+}
+
+/// The most variants priced at once.
+pub const MAX_PRICED: usize = 20;
+
+impl UnitPricesQuery {
+    pub fn variants(&self) -> Result<Vec<Uuid>, FieldError> {
+        let ids: Result<Vec<Uuid>, _> = self.variants.split(',').map(|v| v.trim().parse()).collect();
+        match ids {
+            Ok(ids) if ids.len() <= MAX_PRICED => Ok(ids),
+            Ok(_) => Err(FieldError::new("variants", "at most 20 variants")),
+            Err(_) => Err(FieldError::new("variants", "must be variant ids separated by commas")),
+        }
+    }
+}

@@ -20,7 +20,7 @@ use crate::{
     Promotions,
     delivery::{DISTRICTS, DeliveryRules, district},
     model::{
-        EligibilityRules, GenerateCodes, GeneratedCodes, GroupChange, MembershipView, NewPlan, NewPromotion, PlanView,
+        EligibilityRules, GenerateCodes, GeneratedCodes, GroupChange, MembershipView, NewPlan, NewPromotion, OnOffer, PlanView,
         PromotionChange, PromotionView, Terms, Usage, check_code, check_window, number, valid_name,
     },
     pricing::colombo,
@@ -378,6 +378,34 @@ pub async fn list_plans(State(promotions): AppState, staff: Staff) -> Result<Jso
     staff.require_any(&MANAGERS)?;
     let plans = store::plans(promotions.pool(), Utc::now()).await?;
     Ok(Json(plans.into_iter().map(plan_view).collect()))
+}
+
+/// What is on offer now, for everyone to see: the automatic promotions running (soonest to end
+/// first). Codes are not listed.
+#[utoipa::path(get, path = "/api/v1/promotions/current", tag = "promotions",
+    responses((status = 200, description = "Promotions running now", body = Vec<OnOffer>)))]
+pub async fn current_promotions(State(promotions): AppState) -> Result<Json<Vec<OnOffer>>, Error> {
+    let mut running = store::running_automatic(promotions.pool(), Utc::now()).await?;
+    running.sort_by_key(|p| (p.ends_at.is_none(), p.ends_at, -p.priority));
+    Ok(Json(
+        running
+            .iter()
+            .take(20)
+            .map(|p| OnOffer {
+                id: p.id,
+                name: p.name.clone(),
+                kind: p.kind,
+                value: number(p.value_minor),
+                applies_to: p.applies_to,
+                buy_quantity: p.buy_quantity,
+                get_quantity: p.get_quantity,
+                bundle_quantity: p.bundle_quantity,
+                min_spend: p.eligibility.0.min_spend_minor.map(Money::lkr),
+                restricted: !p.eligibility.0.customer_groups.is_empty(),
+                ends_at: p.ends_at.map(|t| t.with_timezone(&colombo())),
+            })
+            .collect(),
+    ))
 }
 
 /// The customer's memberships in force or paid ahead.

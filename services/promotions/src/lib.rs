@@ -120,6 +120,7 @@ impl Promotions {
             .routes(routes!(api::promotion_usage))
             .routes(routes!(api::create_plan, api::list_plans))
             .routes(routes!(api::my_memberships))
+            .routes(routes!(api::current_promotions))
             .routes(routes!(api::change_group))
             .routes(routes!(api::get_delivery_rules, api::put_delivery_rules))
             .routes(routes!(api::get_vat_rates, api::put_vat_rate))

@@ -361,6 +361,29 @@ pub struct PromotionView {
     pub created_at: DateTime<Utc>,
 }
 
+/// A promotion running now that anyone may see: automatic ones only (codes are handed out, not
+/// listed).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OnOffer {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: Kind,
+    /// Percent for percentages (`buy_x_get_y`: off the units got), rupees for amounts and set
+    /// prices.
+    #[schema(value_type = f64)]
+    pub value: Number,
+    pub applies_to: AppliesTo,
+    pub buy_quantity: u32,
+    pub get_quantity: u32,
+    pub bundle_quantity: u32,
+    /// Spend at least this on what it applies to.
+    pub min_spend: Option<Money>,
+    /// Only for some customers: members, a first order, a group.
+    pub restricted: bool,
+    /// In Colombo time.
+    pub ends_at: Option<DateTime<chrono::FixedOffset>>,
+}
+
 /// A change to a promotion: pause or resume it, move its dates, change its limits.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -41,10 +41,11 @@ pub async fn home(State(shop): Shop, mut visit: Visit) -> Page {
     let newest: serde_json::Value = shop
         .get(&mut visit, "/api/v1/catalog/products?limit=12&in_stock=true")
         .await?;
+    let offers: Vec<serde_json::Value> = shop.optional(&mut visit, "/api/v1/promotions/current").await;
     shop.page(
         &mut visit,
         "home.html",
-        context! { categories => Value::from(Serde(&categories)), products => Value::from(Serde(&newest["items"])) },
+        context! { categories => Value::from(Serde(&categories)), products => Value::from(Serde(&newest["items"])), offers => Value::from(Serde(&offers)) },
     )
 }
 
@@ -129,10 +130,26 @@ pub async fn product(State(shop): Shop, mut visit: Visit, Path(id): Path<Uuid>, 
     let district = chosen.district.filter(|d| DISTRICTS.contains(&d.as_str()));
     let days = district.as_deref().map(delivery_days);
     let also = shop.suggestions(&mut visit, &[id]).await;
+    let variants: Vec<&str> = product["variants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["id"].as_str())
+        .take(20)
+        .collect();
+    let prices: serde_json::Map<String, serde_json::Value> = match variants.is_empty() {
+        true => Default::default(),
+        false => shop
+            .optional::<Vec<serde_json::Value>>(&mut visit, &format!("/api/v1/cart/prices?variants={}", variants.join(",")))
+            .await
+            .into_iter()
+            .filter_map(|p| Some((p["variant_id"].as_str()?.to_owned(), p)))
+            .collect(),
+    };
     shop.page(
         &mut visit,
         "product.html",
-        context! { product => Value::from(Serde(&product)), also => Value::from(Serde(&also)), districts => Value::from(Serde(&DISTRICTS)), district => Value::from(Serde(&district)), delivery_days => Value::from(Serde(&days)), variant => Value::from(Serde(&chosen.variant)) },
+        context! { product => Value::from(Serde(&product)), also => Value::from(Serde(&also)), prices => Value::from(Serde(&prices)), districts => Value::from(Serde(&DISTRICTS)), district => Value::from(Serde(&district)), delivery_days => Value::from(Serde(&days)), variant => Value::from(Serde(&chosen.variant)) },
     )
 }
 

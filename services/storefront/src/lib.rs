@@ -159,24 +159,27 @@ impl Storefront {
         Ok(self.call(visit, ApiRequest::new(Method::GET, path)).await?.into_result()?)
     }
 
-    /// "Customers also bought" beside `products`: none when there are no products, and none
-    /// when recommendations cannot answer (the page goes on without them).
+    /// "Customers also bought" beside `products`: none when there are no products.
     async fn suggestions(&self, visit: &mut Visit, products: &[Uuid]) -> Vec<serde_json::Value> {
         if products.is_empty() {
             return vec![];
         }
         let ids: Vec<String> = products.iter().map(Uuid::to_string).collect();
         let path = format!("/api/v1/recommendations?products={}&limit=6", ids.join(","));
-        match self.get::<serde_json::Value>(visit, &path).await {
-            Ok(mut found) => match found["products"].take() {
-                serde_json::Value::Array(products) => products,
-                _ => vec![],
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "no suggestions for this page");
-                vec![]
-            }
+        let mut found: serde_json::Value = self.optional(visit, &path).await;
+        match found["products"].take() {
+            serde_json::Value::Array(products) => products,
+            _ => vec![],
         }
+    }
+
+    /// What a page can do without (suggestions, offers, promotion prices): what the API says
+    /// at `path`, or nothing when it cannot answer.
+    async fn optional<T: DeserializeOwned + Default>(&self, visit: &mut Visit, path: &str) -> T {
+        self.get(visit, path).await.unwrap_or_else(|e| {
+            tracing::warn!(path, error = %e, "left out of the page");
+            T::default()
+        })
     }
 
     /// A page: `template` with `page`'s values and those every page has.

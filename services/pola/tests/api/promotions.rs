@@ -14,7 +14,7 @@ use pola_core::testing::Reply;
 use crate::harness::{OnSale, SendReply, TestApp, spawn_app, uuid};
 
 /// Creates a promotion through the staff API; its id.
-async fn promotion(app: &TestApp, staff: &str, body: Value) -> Uuid {
+pub(crate) async fn promotion(app: &TestApp, staff: &str, body: Value) -> Uuid {
     uuid(
         app.api
             .post("/api/v1/promotions", Some(staff), body)

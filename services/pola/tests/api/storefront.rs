@@ -724,3 +724,94 @@ async fn a_form_without_its_sessions_csrf_token_changes_nothing_and_pages_carry_
     assert_eq!(missing.status(), 404);
     assert!(missing.text().await.expect("HTML").contains("பக்கம் கிடைக்கவில்லை"));
 }
+
+#[tokio::test]
+async fn the_home_page_shows_the_offers_running_and_a_product_its_promotion_price_and_why() {
+    let app = spawn_app().await;
+    let products = stock(&app).await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let categories = app.api.get("/api/v1/catalog/categories", None).await.expect(200);
+    let tea = categories
+        .body
+        .as_array()
+        .expect("categories")
+        .iter()
+        .find(|c| c["slug"] == "tea")
+        .map(|c| c["id"].clone())
+        .expect("the tea category");
+    let ends = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    crate::promotions::promotion(
+        &app,
+        &staff,
+        json!({"name": "Avurudu tea festival", "kind": "percent_off", "value": 10, "applies_to": "item",
+               "ends_at": ends, "eligibility": {"category_ids": [tea]}}),
+    )
+    .await;
+    crate::promotions::promotion(
+        &app,
+        &staff,
+        json!({"name": "Handed out only", "code": "SECRET10", "kind": "percent_off", "value": 10, "applies_to": "order"}),
+    )
+    .await;
+
+    // The API: what runs by itself is listed (not what needs a code), and a unit's price says
+    // which promotion lowers it and by how much.
+    let current = app.api.get("/api/v1/promotions/current", None).await.expect(200);
+    let names: Vec<&str> = current
+        .body
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Avurudu tea festival"]);
+    let (tea_variant, shirt_variant) = (
+        products_variant(&app, products.tea).await,
+        products_variant(&app, products.shirt).await,
+    );
+    let prices = app
+        .api
+        .get(&format!("/api/v1/cart/prices?variants={tea_variant},{shirt_variant}"), None)
+        .await
+        .expect(200);
+    assert_eq!(prices.body[0]["pays"]["amount_minor"], 85_500, "{}", prices.body);
+    assert_eq!(
+        prices.body[0]["because"],
+        json!([{"promotion": "Avurudu tea festival", "amount": {"amount_minor": -9_500, "currency": "LKR"}}])
+    );
+    assert_eq!(prices.body[1]["pays"]["amount_minor"], 450_000, "the shirt is not on offer");
+    app.api
+        .get("/api/v1/cart/prices?variants=tea", None)
+        .await
+        .expect_problem(422);
+
+    // The pages, in Tamil: the offer on the home page, the struck price and why on the tea's.
+    let page = |path: String| {
+        let api = &app.api;
+        async move {
+            let reply = api
+                .request(reqwest::Method::GET, &path)
+                .header("cookie", "pola_lang=ta")
+                .send()
+                .await
+                .expect("a page");
+            assert_eq!(reply.status(), 200, "{path}");
+            // Amounts keep their symbol with a no-break space.
+            reply.text().await.expect("HTML").replace('\u{a0}', " ")
+        }
+    };
+    let home = page("/?lang=ta".into()).await;
+    assert!(
+        home.contains("Avurudu tea festival") && home.contains("10% தள்ளுபடி"),
+        "the offer on the home page"
+    );
+    assert!(!home.contains("Handed out only"), "codes are not advertised");
+    let product = page(format!("/products/{}?lang=ta", products.tea)).await;
+    assert!(
+        product.contains("<s>ரூ. 950.00</s> <strong>ரூ. 855.00</strong>"),
+        "the promotion price"
+    );
+    assert!(product.contains("Avurudu tea festival: நீங்கள் சேமிப்பது ரூ. 95.00"), "and why");
+    let shirt = page(format!("/products/{}?lang=ta", products.shirt)).await;
+    assert!(!shirt.contains("<s>"), "no promotion on the shirt");
+}
