@@ -24,7 +24,7 @@ use crate::{
 
 type AppState = State<Arc<Catalog>>;
 
-/// Browse products, newest first, with filters and full-text search.
+/// Browse products, newest first or by price, with filters and full-text search.
 #[utoipa::path(get, path = "/api/v1/catalog/products", tag = "catalog",
     params(ProductQuery),
     responses(

@@ -20,8 +20,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::model::{
-    NewCategory, NewProduct, NewProductType, ProductDetail, ProductFilter, ProductKind, ProductSummary, ProductType, VariantView,
-    bundle_available,
+    NewCategory, NewProduct, NewProductType, ProductDetail, ProductFilter, ProductKind, ProductSummary, ProductType, Sort,
+    VariantView, bundle_available,
 };
 
 /// The database this service owns: `<prefix>_catalog`.
@@ -191,7 +191,17 @@ impl Catalog {
         } else {
             want as u32
         };
-        let mut after = page.after;
+        // A price-sorted page goes on from its last product's price (as it is now).
+        let mut after = match page.after {
+            None => None,
+            Some(id) => Some(store::After {
+                id,
+                price_min: match filter.sort {
+                    Sort::Newest => 0,
+                    _ => store::price_min(&self.pool, id).await?.unwrap_or(0),
+                },
+            }),
+        };
         let mut out: Vec<ProductSummary> = vec![];
         let mut exhausted = false;
         'scan: for _ in 0..IN_STOCK_SCAN_BATCHES {
@@ -203,7 +213,10 @@ impl Catalog {
             let rows = store::list_products(&self.pool, &scope, after, batch).await?;
             exhausted = rows.len() < batch as usize;
             for product in self.summarise(rows).await? {
-                after = Some(product.id);
+                after = Some(store::After {
+                    id: product.id,
+                    price_min: product.price.amount_minor,
+                });
                 if filter.in_stock && product.stock_available <= 0 {
                     continue;
                 }
@@ -220,7 +233,7 @@ impl Catalog {
         let mut result = Page::from_rows(out, page.limit, |p| p.id);
         if result.next_cursor.is_none() && !exhausted && filter.in_stock {
             // The scan budget ran out before the page filled: continue from the last row read.
-            result.next_cursor = after.map(encode_cursor);
+            result.next_cursor = after.map(|a| encode_cursor(a.id));
         }
         Ok(result)
     }

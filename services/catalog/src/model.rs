@@ -417,6 +417,8 @@ pub struct ProductQuery {
     pub in_stock: Option<bool>,
     /// Attribute filters, `code:value` pairs separated by commas: `size:M,colour:Blue`.
     pub attr: Option<String>,
+    /// `newest` (default), `price_asc` or `price_desc` (by the lowest price of each product).
+    pub sort: Option<String>,
 }
 
 /// A validated list query.
@@ -429,6 +431,30 @@ pub struct ProductFilter {
     pub max_price: Option<i64>,
     pub in_stock: bool,
     pub attributes: Vec<(String, String)>,
+    pub sort: Sort,
+}
+
+/// The order of a product list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// Newest first.
+    #[default]
+    Newest,
+    /// Cheapest "from" price first, then oldest.
+    PriceAsc,
+    /// Dearest "from" price first, then newest.
+    PriceDesc,
+}
+
+impl Sort {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "newest" => Some(Sort::Newest),
+            "price_asc" => Some(Sort::PriceAsc),
+            "price_desc" => Some(Sort::PriceDesc),
+            _ => None,
+        }
+    }
 }
 
 impl ProductQuery {
@@ -474,6 +500,13 @@ impl ProductQuery {
         if self.category.as_deref().is_some_and(|c| c.is_empty() || c.len() > 80) {
             errors.push(FieldError::new("category", "must be a category slug"));
         }
+        let sort = match self.sort.as_deref() {
+            None | Some("") => Sort::Newest,
+            Some(s) => Sort::parse(s).unwrap_or_else(|| {
+                errors.push(FieldError::new("sort", "must be newest, price_asc or price_desc"));
+                Sort::Newest
+            }),
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -484,6 +517,7 @@ impl ProductQuery {
             max_price: self.max_price,
             in_stock: self.in_stock.unwrap_or(false),
             attributes,
+            sort,
         })
     }
 }

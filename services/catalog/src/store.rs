@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::model::{
     AttributeDef, BundleComponent, Category, NewCategory, NewProduct, NewProductType, NewVariant, ProductFilter, ProductKind,
-    ProductType, Status,
+    ProductType, Sort, Status,
 };
 
 /// A product list row, before stock is known.
@@ -222,7 +222,10 @@ pub async fn insert_variants(conn: &mut MySqlConnection, variants: &[(Uuid, Uuid
         });
         insert.build().execute(&mut *conn).await?;
     }
-    Ok(())
+    let mut products: Vec<Uuid> = variants.iter().map(|(_, product, _)| *product).collect();
+    products.sort_unstable();
+    products.dedup();
+    refresh_prices(conn, &products).await
 }
 
 /// Active variants among `ids` that are not themselves bundles (what a bundle may be made of).
@@ -242,11 +245,28 @@ pub async fn plain_variants(pool: &MySqlPool, ids: &[Uuid]) -> sqlx::Result<Vec<
     query.build_query_scalar().fetch_all(pool).await
 }
 
+/// Where the previous page of a list ended: its last product, and that product's lowest price
+/// (for the price sorts).
+#[derive(Debug, Clone, Copy)]
+pub struct After {
+    pub id: Uuid,
+    pub price_min: i64,
+}
+
+/// ` ORDER BY …` for `sort`, the columns prefixed with `table` (`p.`, or none outside).
+fn order_by(sort: Sort, table: &str) -> String {
+    match sort {
+        Sort::Newest => format!(" ORDER BY {table}id DESC"),
+        Sort::PriceAsc => format!(" ORDER BY {table}price_min_minor, {table}id"),
+        Sort::PriceDesc => format!(" ORDER BY {table}price_min_minor DESC, {table}id DESC"),
+    }
+}
+
 /// The product list's SELECT with every filter, for one category or all.
-fn push_page_select(query: &mut QueryBuilder<MySql>, scope: &Scope<'_>, category: Option<Uuid>, after: Option<Uuid>) {
+fn push_page_select(query: &mut QueryBuilder<MySql>, scope: &Scope<'_>, category: Option<Uuid>, after: Option<After>) {
     let filter = scope.filter;
     query.push(
-        "SELECT p.id, p.name, p.kind, c.slug AS category, t.code AS product_type
+        "SELECT p.id, p.name, p.kind, c.slug AS category, t.code AS product_type, p.price_min_minor
          FROM products p
          JOIN categories c ON c.id = p.category_id
          JOIN product_types t ON t.id = p.product_type_id
@@ -255,8 +275,24 @@ fn push_page_select(query: &mut QueryBuilder<MySql>, scope: &Scope<'_>, category
     if let Some(category) = category {
         query.push(" AND p.category_id = ").push_bind(category);
     }
-    if let Some(after) = after {
-        query.push(" AND p.id < ").push_bind(after);
+    match (after, filter.sort) {
+        (None, _) => {}
+        (Some(after), Sort::Newest) => {
+            query.push(" AND p.id < ").push_bind(after.id);
+        }
+        (Some(after), sort) => {
+            let beyond = if sort == Sort::PriceAsc { " > " } else { " < " };
+            query
+                .push(" AND (p.price_min_minor")
+                .push(beyond)
+                .push_bind(after.price_min)
+                .push(" OR (p.price_min_minor = ")
+                .push_bind(after.price_min)
+                .push(" AND p.id")
+                .push(beyond)
+                .push_bind(after.id)
+                .push("))");
+        }
     }
     if let Some(types) = scope.types {
         query.push(" AND p.product_type_id IN (");
@@ -306,7 +342,7 @@ pub struct Scope<'a> {
 pub async fn list_products(
     pool: &MySqlPool,
     scope: &Scope<'_>,
-    after: Option<Uuid>,
+    after: Option<After>,
     limit: u32,
 ) -> sqlx::Result<Vec<SummaryRow>> {
     let filter = scope.filter;
@@ -326,7 +362,7 @@ pub async fn list_products(
     match scope.categories {
         None => {
             push_page_select(&mut query, scope, None, after);
-            query.push(" ORDER BY p.id DESC LIMIT ").push_bind(limit);
+            query.push(order_by(filter.sort, "p.")).push(" LIMIT ").push_bind(limit);
         }
         Some(categories) => {
             query.push("SELECT * FROM (");
@@ -336,9 +372,17 @@ pub async fn list_products(
                 }
                 query.push("(");
                 push_page_select(&mut query, scope, Some(*category), after);
-                query.push(" ORDER BY p.id DESC LIMIT ").push_bind(limit).push(")");
+                query
+                    .push(order_by(filter.sort, "p."))
+                    .push(" LIMIT ")
+                    .push_bind(limit)
+                    .push(")");
             }
-            query.push(") AS page ORDER BY id DESC LIMIT ").push_bind(limit);
+            query
+                .push(") AS page")
+                .push(order_by(filter.sort, ""))
+                .push(" LIMIT ")
+                .push_bind(limit);
         }
     }
     query.build().fetch_all(pool).await?.iter().map(summary_row).collect()
@@ -506,14 +550,46 @@ pub async fn update_variant(
     price_minor: Option<i64>,
     status: Option<Status>,
 ) -> sqlx::Result<Option<Uuid>> {
+    let mut conn = pool.acquire().await?;
     sqlx::query("UPDATE variants SET price_minor = COALESCE(?, price_minor), status = COALESCE(?, status) WHERE id = ?")
         .bind(price_minor)
         .bind(status.map(Status::as_str))
         .bind(id)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
-    sqlx::query_scalar("SELECT product_id FROM variants WHERE id = ?")
+    let product: Option<Uuid> = sqlx::query_scalar("SELECT product_id FROM variants WHERE id = ?")
         .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(product) = product {
+        refresh_prices(&mut conn, &[product]).await?;
+    }
+    Ok(product)
+}
+
+/// Keeps each of `products`' lowest active variant price, which price-sorted lists walk.
+async fn refresh_prices(conn: &mut MySqlConnection, products: &[Uuid]) -> sqlx::Result<()> {
+    for chunk in products.chunks(1000) {
+        let mut query: QueryBuilder<MySql> = QueryBuilder::new(
+            "UPDATE products p SET price_min_minor = COALESCE(
+                 (SELECT MIN(v.price_minor) FROM variants v WHERE v.product_id = p.id AND v.status = 'active'), 0)
+             WHERE p.id IN (",
+        );
+        let mut list = query.separated(", ");
+        for p in chunk {
+            list.push_bind(*p);
+        }
+        query.push(")");
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The lowest active variant price of `product`, as price-sorted lists saw it (a page's last
+/// product places the next page).
+pub async fn price_min(pool: &MySqlPool, product: Uuid) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT price_min_minor FROM products WHERE id = ?")
+        .bind(product)
         .fetch_optional(pool)
         .await
 }

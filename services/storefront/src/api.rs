@@ -93,7 +93,7 @@ async fn listing(
     shop.page(
         visit,
         "listing.html",
-        context! { category => Value::from(Serde(&category)), categories => Value::from(Serde(&categories)), products => Value::from(Serde(&products)), next => Value::from(Serde(&next)), q => Value::from(Serde(&query.q)), min => Value::from(Serde(&query.min)), max => Value::from(Serde(&query.max)), in_stock => Value::from(Serde(&query.in_stock.is_some())), attr => Value::from(Serde(&query.attr)), filters => Value::from(Serde(&filters)) },
+        context! { category => Value::from(Serde(&category)), categories => Value::from(Serde(&categories)), products => Value::from(Serde(&products)), next => Value::from(Serde(&next)), q => Value::from(Serde(&query.q)), min => Value::from(Serde(&query.min)), max => Value::from(Serde(&query.max)), in_stock => Value::from(Serde(&query.in_stock.is_some())), attr => Value::from(Serde(&query.attr)), sort => Value::from(Serde(&query.sort)), filters => Value::from(Serde(&filters)) },
     )
 }
 

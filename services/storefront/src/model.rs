@@ -21,6 +21,8 @@ pub struct ListingQuery {
     pub in_stock: Option<String>,
     /// `code:value`
     pub attr: Option<String>,
+    /// `price_asc` or `price_desc`; newest first otherwise.
+    pub sort: Option<String>,
     pub cursor: Option<String>,
 }
 
@@ -46,6 +48,9 @@ impl ListingQuery {
         if let Some(attr) = self.attr.as_deref().filter(|a| a.contains(':')) {
             pairs.push(("attr", attr.to_owned()));
         }
+        if let Some(sort) = self.sort.as_deref().filter(|s| ["price_asc", "price_desc"].contains(s)) {
+            pairs.push(("sort", sort.to_owned()));
+        }
         if let Some(cursor) = self.cursor.as_deref().filter(|c| !c.is_empty()) {
             pairs.push(("cursor", cursor.to_owned()));
         }
@@ -61,6 +66,7 @@ impl ListingQuery {
             ("max", &self.max),
             ("in_stock", &self.in_stock),
             ("attr", &self.attr),
+            ("sort", &self.sort),
         ] {
             if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
                 pairs.push((key, value));
@@ -251,13 +257,19 @@ mod tests {
             max: Some("lots".into()),
             in_stock: Some("on".into()),
             attr: Some("colour:Indigo".into()),
+            sort: Some("price_asc".into()),
             cursor: None,
         };
         assert_eq!(
             query.api_query(Some("batik"), 24),
-            "limit=24&category=batik&q=%E0%B6%B6%E0%B6%AD%E0%B7%92%E0%B6%9A%E0%B7%8A&min_price=100000&in_stock=true&attr=colour%3AIndigo"
+            "limit=24&category=batik&q=%E0%B6%B6%E0%B6%AD%E0%B7%92%E0%B6%9A%E0%B7%8A&min_price=100000&in_stock=true&attr=colour%3AIndigo&sort=price_asc"
         );
-        assert!(query.with_cursor("abc").ends_with("&cursor=abc"));
+        assert!(query.with_cursor("abc").ends_with("&sort=price_asc&cursor=abc"));
+        let odd = ListingQuery {
+            sort: Some("cheapest".into()),
+            ..Default::default()
+        };
+        assert_eq!(odd.api_query(None, 24), "limit=24", "an unknown sort is left out");
     }
 
     #[test]

@@ -373,3 +373,75 @@ async fn staff_upload_pictures_once_and_customers_get_them_resized_with_long_cac
     let detail = app.api.get(&format!("/api/v1/catalog/products/{id}"), None).await.expect(200);
     assert_eq!(detail.get("images").as_array().expect("images").len(), 1);
 }
+
+/// Every product of a listing, a page of two at a time.
+async fn every_page(app: &TestApp, query: &str) -> Vec<String> {
+    let mut seen = vec![];
+    let mut cursor = String::new();
+    loop {
+        let page = app
+            .api
+            .get(&format!("/api/v1/catalog/products?limit=2&{query}&cursor={cursor}"), None)
+            .await
+            .expect(200);
+        seen.extend(
+            page.body["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|p| p["name"].as_str().expect("a name").to_owned()),
+        );
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => return seen,
+        }
+    }
+}
+
+#[tokio::test]
+async fn listings_sort_by_price_either_way_across_pages_and_follow_a_price_change() {
+    let app = spawn_app().await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let mut teas = vec![];
+    // Two at the same price, either side of a page's end: the older first going up, the newer
+    // first going down.
+    for (name, price) in [
+        ("Uva", 60_000),
+        ("Dimbula", 30_000),
+        ("Ruhuna", 90_000),
+        ("Kandy", 60_000),
+        ("Nuwara Eliya", 120_000),
+    ] {
+        teas.push(app.tea(&staff, name, price, 5).await);
+    }
+    let up = ["Dimbula", "Uva", "Kandy", "Ruhuna", "Nuwara Eliya"];
+    assert_eq!(every_page(&app, "sort=price_asc").await, up);
+    assert_eq!(every_page(&app, "sort=price_asc&category=tea").await, up);
+    let mut down = up;
+    down.reverse();
+    assert_eq!(every_page(&app, "sort=price_desc&category=tea").await, down);
+    assert_eq!(
+        every_page(&app, "sort=price_asc&min_price=50000&in_stock=true").await,
+        ["Uva", "Kandy", "Ruhuna", "Nuwara Eliya"]
+    );
+
+    // Uva becomes the dearest: lists sort by the price it has now.
+    app.api
+        .patch(
+            &format!("/api/v1/catalog/variants/{}", teas[0].variant),
+            Some(&staff),
+            json!({"price_minor": 150_000}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        every_page(&app, "sort=price_asc").await,
+        ["Dimbula", "Kandy", "Ruhuna", "Nuwara Eliya", "Uva"]
+    );
+    let refused = app
+        .api
+        .get("/api/v1/catalog/products?sort=cheapest", None)
+        .await
+        .expect_problem(422);
+    assert_eq!(refused.get("errors")[0]["field"], "sort");
+}
