@@ -56,14 +56,6 @@ impl<P: Copy + Eq + Hash + Ord> CoPurchases<P> {
             })
     }
 
-    /// Up to `k` products bought with `product` at least `min_support` times, most similar
-    /// first.
-    pub fn related(&self, product: P, k: usize, min_support: u32) -> Vec<(P, f64)> {
-        let mut ranked = rank(&[product], self.pairs(product, min_support), |_| false);
-        ranked.truncate(k);
-        ranked
-    }
-
     /// The `k` products in the most baskets.
     pub fn bestsellers(&self, k: usize) -> Vec<P> {
         let mut ranked: Vec<(P, u32)> = self.bought.iter().map(|(&p, &n)| (p, n)).collect();
@@ -213,7 +205,7 @@ mod tests {
             model.add(&[1, 4]);
         }
         model.add(&[1, 5, 2]);
-        let related = model.related(2, 3, 2);
+        let related = rank(&[2], model.pairs(2, 2), |_| false);
         assert_eq!(related[0].0, 3, "kavum before tea: {related:?}");
         assert_eq!(related[1].0, 1);
         assert_eq!(related.len(), 2, "5 was bought with 2 once: below the minimum support");

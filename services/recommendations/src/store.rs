@@ -109,18 +109,6 @@ pub async fn recorded_orders(
     .await
 }
 
-/// Every product with purchases, a page at a time.
-pub async fn products(pool: &MySqlPool, after: Option<Uuid>, limit: u32) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar(
-        "SELECT DISTINCT product_id FROM purchases WHERE (? IS NULL OR product_id > ?) ORDER BY product_id LIMIT ?",
-    )
-    .bind(after)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}
-
 /// Counts everything again from the purchases, in `conn`'s transaction (which holds the lock).
 pub async fn recount(conn: &mut MySqlConnection) -> sqlx::Result<()> {
     sqlx::query("UPDATE products SET orders = 0").execute(&mut *conn).await?;
@@ -190,21 +178,6 @@ pub async fn pairs(pool: &MySqlPool, basket: &[Uuid], min_support: u32) -> sqlx:
             })
         })
         .collect()
-}
-
-/// The categories of `products` as last recorded.
-pub async fn categories_of(pool: &MySqlPool, products: &[Uuid]) -> sqlx::Result<Vec<String>> {
-    if products.is_empty() {
-        return Ok(vec![]);
-    }
-    let mut query: QueryBuilder<MySql> =
-        QueryBuilder::new("SELECT DISTINCT category FROM products WHERE category IS NOT NULL AND product_id IN (");
-    let mut list = query.separated(", ");
-    for p in products {
-        list.push_bind(*p);
-    }
-    query.push(")");
-    query.build_query_scalar().fetch_all(pool).await
 }
 
 /// The `limit` products in the most purchases, of `categories` only when given.
