@@ -67,8 +67,8 @@ impl Recommendations {
     /// Up to `k` products to suggest beside `basket` (a product page's product, a cart's
     /// products), in stock and not in the basket, most related first.
     pub async fn suggest(&self, basket: &[Uuid], k: usize) -> Result<Vec<ProductSummary>, Error> {
-        let mut basket = basket.to_vec();
-        basket.dedup();
+        // A cart may hold two variants of one product: it counts once.
+        let mut basket = model::each_once(basket);
         basket.truncate(MAX_BASKET);
         let k = k.min(MAX_SUGGESTIONS);
         if basket.is_empty() || k == 0 {

@@ -135,6 +135,17 @@ pub fn suggest<P: Copy + Eq>(
     out
 }
 
+/// `items` without repeats, in their first order.
+pub fn each_once<P: Copy + Eq>(items: &[P]) -> Vec<P> {
+    let mut once = Vec::with_capacity(items.len());
+    for &item in items {
+        if !once.contains(&item) {
+            once.push(item);
+        }
+    }
+    once
+}
+
 /// How often a suggestion list held the product a customer went on to buy.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HitRate {
@@ -226,6 +237,23 @@ mod tests {
         assert!(!out.contains(&1) && !out.contains(&3), "{out:?}");
         assert_eq!(out.len(), 4, "filled with bestsellers: {out:?}");
         assert!(CoPurchases::<u32>::default().recommend(&[1], 3, 2, |_| false).is_empty());
+    }
+
+    #[test]
+    fn a_basket_counts_each_product_once_in_its_order() {
+        assert_eq!(each_once(&[3, 1, 3, 2, 1]), [3, 1, 2]);
+        // Counted twice, product 1's companion would outrank product 2's better one.
+        let mut model = CoPurchases::default();
+        for _ in 0..3 {
+            model.add(&[1, 10]);
+            model.add(&[1, 20]);
+        }
+        for _ in 0..4 {
+            model.add(&[2, 30]);
+        }
+        let basket = each_once(&[1, 2, 1]);
+        let pairs = basket.iter().flat_map(|&p| model.pairs(p, 2));
+        assert_eq!(rank(&basket, pairs, |_| false)[0].0, 30);
     }
 
     #[test]

@@ -107,8 +107,9 @@ async fn customers_also_bought_learns_from_purchases_forgets_undone_ones_and_lea
     // Out of stock: left out.
     app.set_stock(&staff, aluwa.variant, 0).await;
     assert_eq!(suggested(app, &[kokis], 3).await, ids(&[kavum, plain]));
-    // A cart's products are never suggested to it.
+    // A cart's products are never suggested to it, even one named twice.
     assert_eq!(suggested(app, &[kokis, kavum], 3).await, ids(&[plain]));
+    assert_eq!(suggested(app, &[kokis, plain, kokis], 3).await, ids(&[kavum]));
     // A new product, never bought (its two orders were cancelled): its category's bestsellers.
     assert_eq!(suggested(app, &[fresh], 3).await, ids(&[plain, kokis, kavum]));
 
