@@ -293,6 +293,16 @@ impl<S: Send + Sync> FromRequestParts<S> for StaffEntrance {
     }
 }
 
+/// The client's address as the edge forwarded it, or `direct`.
+pub fn client_ip(headers: &http::HeaderMap) -> String {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok())
+        .map_or_else(|| "direct".to_owned(), |ip| ip.to_string())
+}
+
 fn keys(parts: &Parts) -> Result<&TokenKeys, Error> {
     parts
         .extensions
@@ -341,6 +351,9 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeCustomer {
 pub struct Staff {
     pub id: Uuid,
     pub roles: Vec<Role>,
+    /// The address the request came from, as the edge saw it (`x-forwarded-for`); `direct`
+    /// for a call that did not pass the edge.
+    pub client_ip: String,
 }
 
 impl Staff {
@@ -370,6 +383,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Staff {
         Ok(Staff {
             id: claims.sub,
             roles: claims.roles,
+            client_ip: client_ip(&parts.headers),
         })
     }
 }

@@ -506,6 +506,18 @@ pub struct AuthConfig {
     pub hashing_queue: usize,
     /// Longest wait for a slot, in milliseconds, before 503. Default 3000.
     pub hashing_wait_ms: u64,
+    /// A staff password grant on the API needs a TOTP code (and an account without one is told
+    /// to enrol in the back-office first). Default true; the back-office always asks for one.
+    pub staff_totp_required: bool,
+    /// A back-office session ends after this many seconds without a request. Default 1800.
+    pub staff_session_idle_secs: u64,
+    /// A back-office session ends this many seconds after sign-in, used or not. Default 36000
+    /// (a ten-hour working day).
+    pub staff_session_absolute_secs: u64,
+    /// Failed staff sign-ins in a row (password or code) that lock the account. Default 5.
+    pub staff_lockout_failures: u32,
+    /// How long a locked staff account stays locked, in seconds. Default 900.
+    pub staff_lockout_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -520,6 +532,11 @@ impl Default for AuthConfig {
             hashing_slots: 0,
             hashing_queue: 64,
             hashing_wait_ms: 3000,
+            staff_totp_required: true,
+            staff_session_idle_secs: 1800,
+            staff_session_absolute_secs: 36_000,
+            staff_lockout_failures: 5,
+            staff_lockout_secs: 900,
         }
     }
 }
@@ -825,6 +842,12 @@ impl Config {
         }
         if self.auth.refresh_token_ttl_secs < self.auth.access_token_ttl_secs {
             return invalid("auth.refresh_token_ttl_secs must not be shorter than the access token's");
+        }
+        if self.auth.staff_session_idle_secs == 0 || self.auth.staff_session_absolute_secs < self.auth.staff_session_idle_secs {
+            return invalid("auth.staff_session_idle_secs must be positive and no longer than staff_session_absolute_secs");
+        }
+        if self.auth.staff_lockout_failures == 0 {
+            return invalid("auth.staff_lockout_failures must be at least 1");
         }
         if self.auth.argon2_memory_kib < 8 || self.auth.argon2_iterations == 0 {
             return invalid("auth.argon2_memory_kib must be at least 8 and argon2_iterations at least 1");

@@ -1,6 +1,7 @@
 //! Pola's shared foundation: configuration, databases, errors, authentication, money, paging,
 //! telemetry and the HTTP plumbing every service uses.
 
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod config;

@@ -1,5 +1,7 @@
 //! Identity's HTTP handlers.
 
+pub mod staff;
+
 use std::sync::Arc;
 
 use axum::{extract::State, http::StatusCode};
@@ -45,7 +47,7 @@ async fn grant(identity: &Identity, realm: Realm, request: TokenRequest) -> Resu
         description: description.into(),
     })?;
     let response = match grant {
-        Grant::Password { username, password } => identity.login(realm, &username, password).await?,
+        Grant::Password { username, password, code } => identity.login(realm, &username, password, code.as_deref()).await?,
         Grant::RefreshToken(token) => identity.refresh(realm, &token).await?,
     };
     Ok(Json(response))

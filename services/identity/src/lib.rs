@@ -5,6 +5,7 @@ pub mod client;
 pub mod model;
 pub mod personal;
 pub mod reset;
+pub mod staff;
 pub mod store;
 
 use std::{sync::Arc, time::Duration};
@@ -72,6 +73,14 @@ impl Identity {
             .routes(routes!(api::token))
             .routes(routes!(api::logout))
             .routes(routes!(api::staff_token))
+            .routes(routes!(api::staff::start_session))
+            .routes(routes!(api::staff::session_token))
+            .routes(routes!(api::staff::end_session))
+            .routes(routes!(api::staff::begin_enrolment))
+            .routes(routes!(api::staff::confirm_enrolment))
+            .routes(routes!(api::staff::accounts, api::staff::add_account))
+            .routes(routes!(api::staff::update_account))
+            .routes(routes!(api::staff::reset_two_factor))
             .routes(routes!(api::me))
             .routes(routes!(api::preferences, api::set_preferences))
             .routes(routes!(api::request_password_reset))
@@ -129,13 +138,17 @@ impl Identity {
 
     /// Checks a password login (customers: email or phone; staff: email) and starts a new
     /// refresh-token family.
-    pub async fn login(&self, realm: Realm, username: &str, password: String) -> Result<TokenResponse, Error> {
+    pub async fn login(&self, realm: Realm, username: &str, password: String, code: Option<&str>) -> Result<TokenResponse, Error> {
         let invalid = || invalid_grant("The email, phone number or password is wrong.");
         let account = match realm {
-            Realm::Staff => match Email::parse(username) {
-                Ok(email) => store::staff_by_email(&self.pool, email.as_str()).await?,
-                Err(_) => None,
-            },
+            Realm::Staff => {
+                let id = self.staff_grant(username, password, code).await.map_err(|e| match e {
+                    Error::Unauthorized(_) => invalid_grant("The email, password or code is wrong, or the account is locked for a while."),
+                    e => e,
+                })?;
+                let roles = store::staff_roles(&self.pool, id).await?.unwrap_or_default();
+                return self.start_family(realm, id, roles).await;
+            }
             Realm::Customer => self
                 .customer_account(username)
                 .await?
@@ -152,17 +165,22 @@ impl Identity {
         if !self.hashing.verify(password, account.password_hash).await? {
             return Err(invalid());
         }
+        self.start_family(realm, account.id, account.roles).await
+    }
+
+    /// A new refresh-token family for a subject that just signed in, and its first tokens.
+    async fn start_family(&self, realm: Realm, subject: Uuid, roles: Vec<Role>) -> Result<TokenResponse, Error> {
         let (refresh_token, hash) = new_refresh_token();
         store::insert_refresh_token(
             &self.pool,
             &hash,
             pola_core::new_id(),
             realm,
-            account.id,
+            subject,
             self.refresh_expiry(),
         )
         .await?;
-        self.tokens(realm, account.id, account.roles, refresh_token)
+        self.tokens(realm, subject, roles, refresh_token)
     }
 
     /// Trades a refresh token for a new pair in the same family.

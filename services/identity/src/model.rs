@@ -1,5 +1,7 @@
 //! Identity's types and rules: validated inputs, no I/O.
 
+pub mod staff;
+
 use chrono::{DateTime, Utc};
 pub use pola_core::Language;
 use pola_core::{FieldError, auth::Role};
@@ -266,11 +268,18 @@ pub struct TokenRequest {
     pub username: Option<String>,
     pub password: Option<String>,
     pub refresh_token: Option<String>,
+    /// Staff only: the authenticator app's six-digit code (or a recovery code).
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 /// A grant the token endpoint understands.
 pub enum Grant {
-    Password { username: String, password: String },
+    Password {
+        username: String,
+        password: String,
+        code: Option<String>,
+    },
     RefreshToken(String),
 }
 
@@ -278,7 +287,11 @@ impl TokenRequest {
     pub fn grant(self) -> Result<Grant, (&'static str, &'static str)> {
         match self.grant_type.as_str() {
             "password" => match (self.username, self.password) {
-                (Some(username), Some(password)) => Ok(Grant::Password { username, password }),
+                (Some(username), Some(password)) => Ok(Grant::Password {
+                    username,
+                    password,
+                    code: self.code,
+                }),
                 _ => Err(("invalid_request", "username and password are required")),
             },
             "refresh_token" => self

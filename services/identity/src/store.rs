@@ -1,5 +1,7 @@
 //! Identity's SQL.
 
+pub mod staff;
+
 use chrono::{DateTime, Utc};
 use pola_core::auth::{Realm, Role};
 use sqlx::{MySqlPool, Row};
@@ -150,14 +152,17 @@ pub async fn customer_password(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Optio
     Ok(hash.flatten())
 }
 
-pub async fn insert_staff(
-    pool: &MySqlPool,
+pub async fn insert_staff<'c, E>(
+    executor: E,
     id: Uuid,
     email: &str,
     name: &str,
     roles: &[Role],
     password_hash: &str,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<()>
+where
+    E: sqlx::Executor<'c, Database = sqlx::MySql>,
+{
     let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
     sqlx::query("INSERT INTO staff (id, email, name, roles, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(id)
@@ -166,30 +171,14 @@ pub async fn insert_staff(
         .bind(roles.join(","))
         .bind(password_hash)
         .bind(Utc::now())
-        .execute(pool)
+        .execute(executor)
         .await
         .map(drop)
 }
 
-/// The staff account with this (normalised) email.
-pub async fn staff_by_email(pool: &MySqlPool, email: &str) -> sqlx::Result<Option<Account>> {
-    let row = sqlx::query("SELECT id, password_hash, roles FROM staff WHERE email = ?")
-        .bind(email)
-        .fetch_optional(pool)
-        .await?;
-    row.map(|row| {
-        Ok(Account {
-            id: row.try_get("id")?,
-            password_hash: row.try_get("password_hash")?,
-            roles: parse_roles(row.try_get("roles")?),
-        })
-    })
-    .transpose()
-}
-
 /// The current roles of a staff member (none for a customer, or a deleted staff member).
 pub async fn staff_roles(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<Vec<Role>>> {
-    let roles: Option<String> = sqlx::query_scalar("SELECT roles FROM staff WHERE id = ?")
+    let roles: Option<String> = sqlx::query_scalar("SELECT roles FROM staff WHERE id = ? AND disabled_at IS NULL")
         .bind(id)
         .fetch_optional(pool)
         .await?;

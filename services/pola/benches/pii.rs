@@ -109,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..n {
         let started = Instant::now();
         identity
-            .login(Realm::Customer, &format!("sealed-{i}@example.lk"), PASSWORD.into())
+            .login(Realm::Customer, &format!("sealed-{i}@example.lk"), PASSWORD.into(), None)
             .await?;
         login_with.push(started.elapsed());
 

@@ -1,5 +1,6 @@
 //! The `pola` binary's library: wiring every service into one process, and the commands.
 
+pub mod audit;
 pub mod baskets;
 pub mod pictures;
 pub mod seed;
@@ -384,6 +385,15 @@ impl Services {
         })
     }
 
+    /// The services here that keep an audit trail of staff writes.
+    pub fn trails(&self) -> Vec<(&'static str, sqlx::MySqlPool)> {
+        let mut trails = vec![];
+        if let Some(identity) = &self.identity {
+            trails.push((pola_identity::SERVICE, identity.pool().clone()));
+        }
+        trails
+    }
+
     /// The databases of the services running here.
     pub fn pools(&self) -> impl Iterator<Item = sqlx::MySqlPool> + '_ {
         [
@@ -450,6 +460,10 @@ impl Services {
             if routed(name) {
                 api = api.merge(routes);
             }
+        }
+        let trails = self.trails();
+        if !trails.is_empty() {
+            api = api.merge(audit::router(Arc::new(trails)));
         }
         let (router, openapi) = api.split_for_parts();
         let router = router.merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", openapi));

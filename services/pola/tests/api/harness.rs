@@ -11,7 +11,10 @@ use pola_core::{
     config::Config,
     testing::{Api, Reply, TestDatabases, test_auth_config},
 };
-use pola_identity::Identity;
+use pola_identity::{
+    Identity,
+    model::staff::{StaffSignIn, TotpSecret},
+};
 use pola_inventory::Inventory;
 use pola_orders::Orders;
 use pola_payments::Payments;
@@ -19,6 +22,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// A running app with its own databases, every service in it.
+/// The password of the staff members tests create.
+pub const STAFF_PASSWORD: &str = "staff password 123";
+
 pub struct TestApp {
     /// The shop as customers and staff reach it: through the edge's listeners when the suite
     /// runs behind one (`POLA_TEST_EDGE`), else straight.
@@ -295,23 +301,52 @@ impl TestApp {
             .expect("a token")
     }
 
-    /// A staff member with `roles`, signed in through the staff token endpoint.
+    /// A staff member with `roles`, enrolled with an authenticator app (played by `totp`) and
+    /// signed in through the staff token endpoint with password and code.
     pub async fn staff(&self, roles: &[Role]) -> String {
         let email = format!("staff-{}@pola.lk", Uuid::now_v7().simple());
         self.identity
-            .create_staff(&email, "Test Staff", roles, "staff password 123".into())
+            .create_staff(&email, "Test Staff", roles, STAFF_PASSWORD.into())
             .await
             .expect("staff created");
+        let secret = self.enrol(&email).await;
         let reply = self
             .api
             .post(
                 "/api/v1/identity/staff/token",
                 None,
-                json!({"grant_type": "password", "username": email, "password": "staff password 123"}),
+                json!({"grant_type": "password", "username": email, "password": STAFF_PASSWORD,
+                       "code": secret.code_at(chrono::Utc::now())}),
             )
             .await
             .expect(200);
         reply.get("access_token").as_str().expect("a token").to_owned()
+    }
+
+    /// Enrols `email`'s authenticator app as the back-office does, and answers its secret (the
+    /// code of enrolment's time step is used up: sign in with a later one or wait a step).
+    pub async fn enrol(&self, email: &str) -> TotpSecret {
+        let sign_in = StaffSignIn {
+            email: email.into(),
+            password: STAFF_PASSWORD.into(),
+            code: None,
+        };
+        let session = self.identity.start_session(sign_in, "127.0.0.1").await.expect("a session").session;
+        let offered = self.identity.begin_enrolment(&session).await.expect("a secret");
+        let secret = TotpSecret::from_base32(&offered.secret).expect("base32");
+        // Enrol with the previous step's code, so that the current one is still unused (once
+        // more if a step boundary passed between making the code and checking it).
+        let mut enrolled = Err(None);
+        for _ in 0..2 {
+            let earlier = secret.code_at(chrono::Utc::now() - chrono::Duration::seconds(30));
+            enrolled = self.identity.confirm_enrolment(&session, &earlier).await.map_err(Some);
+            if enrolled.is_ok() {
+                break;
+            }
+        }
+        enrolled.expect("enrolled");
+        self.identity.end_session(&session).await.expect("signed out");
+        secret
     }
 
     /// Creates the categories and product types the tests use.

@@ -19,5 +19,6 @@ mod promotions;
 mod readme;
 mod recommendations;
 mod split;
+mod staff;
 mod storefront;
 mod tour;
