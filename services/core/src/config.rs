@@ -26,6 +26,7 @@ pub struct Config {
     pub payments: PaymentsConfig,
     pub tax: TaxConfig,
     pub storefront: StorefrontConfig,
+    pub backoffice: BackofficeConfig,
     pub recommendations: RecommendationsConfig,
     pub log: LogConfig,
 }
@@ -68,6 +69,15 @@ impl Default for StorefrontConfig {
             secure_cookies: false,
         }
     }
+}
+
+/// `[backoffice]`: the staff's web app, on the edge's staff listener.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackofficeConfig {
+    /// The session cookie travels only over TLS (`Secure`). Default false; true wherever the
+    /// staff listener serves HTTPS.
+    pub secure_cookies: bool,
 }
 
 /// `[tax]`: the shop as its tax invoices name it.

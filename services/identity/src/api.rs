@@ -47,7 +47,11 @@ async fn grant(identity: &Identity, realm: Realm, request: TokenRequest) -> Resu
         description: description.into(),
     })?;
     let response = match grant {
-        Grant::Password { username, password, code } => identity.login(realm, &username, password, code.as_deref()).await?,
+        Grant::Password {
+            username,
+            password,
+            code,
+        } => identity.login(realm, &username, password, code.as_deref()).await?,
         Grant::RefreshToken(token) => identity.refresh(realm, &token).await?,
     };
     Ok(Json(response))

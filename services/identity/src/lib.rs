@@ -138,12 +138,20 @@ impl Identity {
 
     /// Checks a password login (customers: email or phone; staff: email) and starts a new
     /// refresh-token family.
-    pub async fn login(&self, realm: Realm, username: &str, password: String, code: Option<&str>) -> Result<TokenResponse, Error> {
+    pub async fn login(
+        &self,
+        realm: Realm,
+        username: &str,
+        password: String,
+        code: Option<&str>,
+    ) -> Result<TokenResponse, Error> {
         let invalid = || invalid_grant("The email, phone number or password is wrong.");
         let account = match realm {
             Realm::Staff => {
                 let id = self.staff_grant(username, password, code).await.map_err(|e| match e {
-                    Error::Unauthorized(_) => invalid_grant("The email, password or code is wrong, or the account is locked for a while."),
+                    Error::Unauthorized(_) => {
+                        invalid_grant("The email, password or code is wrong, or the account is locked for a while.")
+                    }
                     e => e,
                 })?;
                 let roles = store::staff_roles(&self.pool, id).await?.unwrap_or_default();
@@ -171,15 +179,7 @@ impl Identity {
     /// A new refresh-token family for a subject that just signed in, and its first tokens.
     async fn start_family(&self, realm: Realm, subject: Uuid, roles: Vec<Role>) -> Result<TokenResponse, Error> {
         let (refresh_token, hash) = new_refresh_token();
-        store::insert_refresh_token(
-            &self.pool,
-            &hash,
-            pola_core::new_id(),
-            realm,
-            subject,
-            self.refresh_expiry(),
-        )
-        .await?;
+        store::insert_refresh_token(&self.pool, &hash, pola_core::new_id(), realm, subject, self.refresh_expiry()).await?;
         self.tokens(realm, subject, roles, refresh_token)
     }
 

@@ -101,7 +101,8 @@ impl Identity {
             (Some(_), Some(_)) => false,
         };
         if !(password_right && second_right) {
-            let lock_until = (now + chrono::Duration::seconds(i64::try_from(self.config.staff_lockout_secs).unwrap_or(900))).trunc_subsecs(6);
+            let lock_until =
+                (now + chrono::Duration::seconds(i64::try_from(self.config.staff_lockout_secs).unwrap_or(900))).trunc_subsecs(6);
             if db::sign_in_failed(&self.pool, account.id, self.config.staff_lockout_failures, lock_until).await? {
                 tracing::warn!(staff.id = %account.id, until = %lock_until, "a staff account is locked after repeated failed sign-ins");
             }
@@ -133,7 +134,11 @@ impl Identity {
         let verified = self
             .verify_staff(&sign_in.email, sign_in.password, sign_in.code.as_deref())
             .await?;
-        let state = if verified.enrolled { SessionState::Active } else { SessionState::Enrolling };
+        let state = if verified.enrolled {
+            SessionState::Active
+        } else {
+            SessionState::Enrolling
+        };
         let (session, hash) = new_session_id();
         db::insert_session(&self.pool, &hash, verified.id, state, client_ip).await?;
         tracing::info!(staff.id = %verified.id, session.state = state.as_str(), "a staff session started");
@@ -179,9 +184,14 @@ impl Identity {
     pub async fn begin_enrolment(&self, session: &str) -> Result<Enrolment, Error> {
         let (live, _) = self.live_session(session).await?;
         if live.state != SessionState::Enrolling {
-            return Err(Error::conflict("already-enrolled", "This account has an authenticator app already."));
+            return Err(Error::conflict(
+                "already-enrolled",
+                "This account has an authenticator app already.",
+            ));
         }
-        let account = db::account(&self.pool, live.staff_id).await?.ok_or_else(|| Error::not_found("staff"))?;
+        let account = db::account(&self.pool, live.staff_id)
+            .await?
+            .ok_or_else(|| Error::not_found("staff"))?;
         let secret = TotpSecret::generate();
         db::set_pending_totp(&self.pool, account.id, &self.seal_totp(account.id, &secret)).await?;
         Ok(Enrolment {
@@ -257,7 +267,10 @@ impl Identity {
     pub async fn update_staff(&self, admin: &Staff, id: Uuid, update: StaffUpdate) -> Result<StaffAccount, Error> {
         admin.require(Role::Admin)?;
         if id == admin.id && (update.disabled == Some(true) || update.roles.as_ref().is_some_and(|r| !r.contains(&Role::Admin))) {
-            return Err(Error::conflict("own-account", "Admins cannot disable themselves or drop their own admin role."));
+            return Err(Error::conflict(
+                "own-account",
+                "Admins cannot disable themselves or drop their own admin role.",
+            ));
         }
         let mut tx = self.pool.begin().await?;
         let before = db::account(&mut *tx, id).await?.ok_or_else(|| Error::not_found("staff"))?;
@@ -275,7 +288,12 @@ impl Identity {
             db::end_sessions_of(&mut tx, id).await?;
         }
         let after = db::account(&mut *tx, id).await?.ok_or_else(|| Error::not_found("staff"))?;
-        audit::record(&mut *tx, admin, Change::new("staff.update", "staff", id).before(&before).after(&after)).await?;
+        audit::record(
+            &mut *tx,
+            admin,
+            Change::new("staff.update", "staff", id).before(&before).after(&after),
+        )
+        .await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -289,7 +307,14 @@ impl Identity {
         db::clear_totp(&mut tx, id).await?;
         db::end_sessions_of(&mut tx, id).await?;
         let after = db::account(&mut *tx, id).await?.ok_or_else(|| Error::not_found("staff"))?;
-        audit::record(&mut *tx, admin, Change::new("staff.reset-two-factor", "staff", id).before(&before).after(&after)).await?;
+        audit::record(
+            &mut *tx,
+            admin,
+            Change::new("staff.reset-two-factor", "staff", id)
+                .before(&before)
+                .after(&after),
+        )
+        .await?;
         tx.commit().await?;
         Ok(after)
     }

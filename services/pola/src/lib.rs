@@ -66,10 +66,12 @@ pub enum ServiceName {
     Storefront,
     /// "Customers also bought", learning from order events when events are configured.
     Recommendations,
+    /// The staff's pages, over this process's staff API (so the API's services run here).
+    Backoffice,
 }
 
 impl ServiceName {
-    pub const ALL: [ServiceName; 9] = [
+    pub const ALL: [ServiceName; 10] = [
         ServiceName::Identity,
         ServiceName::Catalog,
         ServiceName::Inventory,
@@ -79,6 +81,7 @@ impl ServiceName {
         ServiceName::Promotions,
         ServiceName::Storefront,
         ServiceName::Recommendations,
+        ServiceName::Backoffice,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +95,7 @@ impl ServiceName {
             ServiceName::Promotions => pola_promotions::SERVICE,
             ServiceName::Storefront => pola_storefront::SERVICE,
             ServiceName::Recommendations => pola_recommendations::SERVICE,
+            ServiceName::Backoffice => pola_backoffice::SERVICE,
         }
     }
 }
@@ -101,7 +105,7 @@ impl FromStr for ServiceName {
 
     fn from_str(s: &str) -> Result<Self, String> {
         ServiceName::ALL.into_iter().find(|n| n.as_str() == s).ok_or_else(|| {
-            format!("unknown service `{s}`; the services are identity, catalog, inventory, cart, orders, payments, promotions, storefront, recommendations")
+            format!("unknown service `{s}`; the services are identity, catalog, inventory, cart, orders, payments, promotions, storefront, recommendations, backoffice")
         })
     }
 }
@@ -124,8 +128,8 @@ impl ServiceName {
             ServiceName::Promotions => &[],
             // Payments moves orders along, and asks identity for the gateway's contact fields.
             ServiceName::Payments => &[ServiceName::Orders, ServiceName::Identity],
-            // The pages call the public API of this process.
-            ServiceName::Storefront => &[],
+            // The pages call the API of this process.
+            ServiceName::Storefront | ServiceName::Backoffice => &[],
             // Suggestions are shown as the catalog lists products; purchases are read from orders.
             ServiceName::Recommendations => &[ServiceName::Catalog, ServiceName::Orders],
         }
@@ -139,7 +143,7 @@ impl ServiceName {
             ServiceName::Orders => config.services.orders_url.as_deref(),
             ServiceName::Identity => config.services.identity_url.as_deref(),
             ServiceName::Promotions => config.services.promotions_url.as_deref(),
-            ServiceName::Payments | ServiceName::Storefront | ServiceName::Recommendations => None,
+            ServiceName::Payments | ServiceName::Storefront | ServiceName::Recommendations | ServiceName::Backoffice => None,
         }
     }
 }
@@ -479,27 +483,35 @@ impl Services {
                 in_flight.clone(),
             )
         };
-        if !routed(ServiceName::Storefront) {
+        if !routed(ServiceName::Storefront) && !routed(ServiceName::Backoffice) {
             return Ok(finish(router));
         }
-        // The pages call the API as a mobile app would: here, the finished API app itself
-        // (its request ids, limits and read-only refusals included), without a socket.
+        // The pages call the API as a mobile app or curl would: here, the finished API app
+        // itself (its request ids, limits and read-only refusals included), without a socket.
         let backend: Arc<dyn pola_storefront::client::ApiClient> =
             Arc::new(pola_storefront::client::InProcessApi(finish(router.clone())));
-        let payhere_origin = config
-            .payments
-            .payhere
-            .as_ref()
-            .and_then(|p| reqwest::Url::parse(&p.checkout_url).ok())
-            .map(|url| url.origin().ascii_serialization());
-        let shop = pola_storefront::Storefront::new(
-            backend,
-            config.storefront.clone(),
-            &config.notifications.shop_url,
-            payhere_origin.into_iter().collect(),
-            self.keys.derive_key("storefront session"),
-        )?;
-        Ok(finish(router.merge(shop.router())))
+        let mut pages = router;
+        if routed(ServiceName::Storefront) {
+            let payhere_origin = config
+                .payments
+                .payhere
+                .as_ref()
+                .and_then(|p| reqwest::Url::parse(&p.checkout_url).ok())
+                .map(|url| url.origin().ascii_serialization());
+            let shop = pola_storefront::Storefront::new(
+                backend.clone(),
+                config.storefront.clone(),
+                &config.notifications.shop_url,
+                payhere_origin.into_iter().collect(),
+                self.keys.derive_key("storefront session"),
+            )?;
+            pages = pages.merge(shop.router());
+        }
+        if routed(ServiceName::Backoffice) {
+            let office = pola_backoffice::Backoffice::new(backend, &config.backoffice, self.keys.derive_key("backoffice csrf"))?;
+            pages = pages.merge(office.router());
+        }
+        Ok(finish(pages))
     }
 }
 

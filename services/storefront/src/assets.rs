@@ -20,8 +20,9 @@ struct Asset {
     hashed: String,
 }
 
-/// The files, by plain name and by hashed name.
+/// The files, by plain name and by hashed name, served under one path (`/assets`).
 pub struct Assets {
+    prefix: &'static str,
     by_name: HashMap<&'static str, Asset>,
     by_hashed: HashMap<String, &'static str>,
 }
@@ -37,10 +38,7 @@ impl Assets {
     /// The compiled-in files, and the fonts from `fonts_dir` (a missing font is logged once:
     /// pages then fall back to the phone's own fonts).
     pub fn load(fonts_dir: Option<&Path>) -> Self {
-        let mut assets = Self {
-            by_name: HashMap::new(),
-            by_hashed: HashMap::new(),
-        };
+        let mut assets = Self::under("/assets");
         for (name, file) in FONTS {
             let Some(dir) = fonts_dir else { continue };
             let found = [("woff2", "font/woff2"), ("ttf", "font/ttf")]
@@ -84,7 +82,17 @@ impl Assets {
         assets
     }
 
-    fn add(&mut self, name: &'static str, bytes: Vec<u8>, content_type: &'static str) {
+    /// No files yet, to be served under `prefix` (the back-office has its own).
+    pub fn under(prefix: &'static str) -> Self {
+        Self {
+            prefix,
+            by_name: HashMap::new(),
+            by_hashed: HashMap::new(),
+        }
+    }
+
+    /// Adds a file, served as `{prefix}/{stem}.{hash}.{ext}`.
+    pub fn add(&mut self, name: &'static str, bytes: Vec<u8>, content_type: &'static str) {
         let digest = Sha256::digest(&bytes);
         let hash: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
         let hashed = match name.rsplit_once('.') {
@@ -107,12 +115,12 @@ impl Assets {
     pub fn url(&self, name: &str) -> String {
         self.by_name
             .get(name)
-            .map(|a| format!("/assets/{}", a.hashed))
+            .map(|a| format!("{}/{}", self.prefix, a.hashed))
             .unwrap_or_default()
     }
 
-    /// The answer for `/assets/{hashed}`.
-    fn serve(&self, hashed: &str) -> Response {
+    /// The answer for `{prefix}/{hashed}`.
+    pub fn serve(&self, hashed: &str) -> Response {
         let Some(asset) = self.by_hashed.get(hashed).and_then(|name| self.by_name.get(name)) else {
             return StatusCode::NOT_FOUND.into_response();
         };

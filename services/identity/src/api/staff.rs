@@ -17,8 +17,8 @@ use uuid::Uuid;
 use crate::{
     Identity,
     model::staff::{
-        Enrolment, EnrolmentCode, NewStaff, RecoveryCodes, SESSION_HEADER, SessionStarted, SessionToken, StaffAccount, StaffSignIn,
-        StaffUpdate,
+        Enrolment, EnrolmentCode, NewStaff, RecoveryCodes, SESSION_HEADER, SessionStarted, SessionToken, StaffAccount,
+        StaffSignIn, StaffUpdate,
     },
 };
 
@@ -56,7 +56,10 @@ pub async fn start_session(
     headers: HeaderMap,
     Json(sign_in): Json<StaffSignIn>,
 ) -> Result<(StatusCode, Json<SessionStarted>), Error> {
-    Ok((StatusCode::CREATED, Json(identity.start_session(sign_in, &client_ip(&headers)).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(identity.start_session(sign_in, &client_ip(&headers)).await?),
+    ))
 }
 
 /// The session's staff member and a fresh access token (the session counts as used).
@@ -148,6 +151,10 @@ pub async fn update_account(
 #[utoipa::path(post, path = "/api/v1/identity/staff/accounts/{id}/reset-two-factor", tags = ["identity", "staff"],
     security(("staff" = [])),
     responses((status = 200, description = "Their secret is gone and their sessions ended", body = StaffAccount)))]
-pub async fn reset_two_factor(State(identity): AppState, staff: Staff, Path(id): Path<Uuid>) -> Result<Json<StaffAccount>, Error> {
+pub async fn reset_two_factor(
+    State(identity): AppState,
+    staff: Staff,
+    Path(id): Path<Uuid>,
+) -> Result<Json<StaffAccount>, Error> {
     Ok(Json(identity.reset_two_factor(&staff, id).await?))
 }

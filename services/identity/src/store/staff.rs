@@ -75,14 +75,13 @@ pub async fn accept_totp_step(pool: &MySqlPool, id: Uuid, step: i64) -> sqlx::Re
 
 /// Uses a recovery code up; false if it is not one of the account's unused codes.
 pub async fn use_recovery_code(pool: &MySqlPool, id: Uuid, hash: &[u8; 32]) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE staff_recovery_codes SET used_at = ? WHERE staff_id = ? AND code_hash = ? AND used_at IS NULL",
-    )
-    .bind(Utc::now())
-    .bind(id)
-    .bind(&hash[..])
-    .execute(pool)
-    .await?;
+    let done =
+        sqlx::query("UPDATE staff_recovery_codes SET used_at = ? WHERE staff_id = ? AND code_hash = ? AND used_at IS NULL")
+            .bind(Utc::now())
+            .bind(id)
+            .bind(&hash[..])
+            .execute(pool)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -250,9 +249,7 @@ where
 }
 
 pub async fn accounts(pool: &MySqlPool) -> sqlx::Result<Vec<StaffAccount>> {
-    sqlx::query_as(select_accounts!("ORDER BY email"))
-        .fetch_all(pool)
-        .await
+    sqlx::query_as(select_accounts!("ORDER BY email")).fetch_all(pool).await
 }
 
 pub async fn update_account(

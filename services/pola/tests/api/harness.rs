@@ -69,6 +69,22 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn(std::env::var_os("POLA_TEST_EDGE"), adjust).await
+}
+
+/// A test app behind a `pola-edge` in any run (the back-office answers only through the edge's
+/// staff listener): `POLA_TEST_EDGE`'s, else the workspace's debug build, which `cargo test
+/// --workspace` builds (alone: `cargo build -p pola-edge`).
+pub async fn spawn_app_behind_edge() -> TestApp {
+    let binary = std::env::var_os("POLA_TEST_EDGE").unwrap_or_else(|| {
+        let built = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/pola-edge");
+        assert!(built.exists(), "{} is missing: cargo build -p pola-edge", built.display());
+        built.into_os_string()
+    });
+    spawn(Some(binary), |_| {}).await
+}
+
+async fn spawn(edge_binary: Option<std::ffi::OsString>, adjust: impl FnOnce(&mut Config)) -> TestApp {
     // Errors the app logs show up with the failing test's output.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into()))
@@ -80,7 +96,6 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.auth = test_auth_config();
     // Where customers (and PayHere's notifications) reach the shop is known before it starts:
     // the edge's public listener, or the app itself.
-    let edge_binary = std::env::var_os("POLA_TEST_EDGE");
     let public_port = pola_core::testing::free_port();
     config.http.addr = match edge_binary {
         Some(_) => "127.0.0.1:0".parse().expect("an address"),
@@ -331,7 +346,12 @@ impl TestApp {
             password: STAFF_PASSWORD.into(),
             code: None,
         };
-        let session = self.identity.start_session(sign_in, "127.0.0.1").await.expect("a session").session;
+        let session = self
+            .identity
+            .start_session(sign_in, "127.0.0.1")
+            .await
+            .expect("a session")
+            .session;
         let offered = self.identity.begin_enrolment(&session).await.expect("a secret");
         let secret = TotpSecret::from_base32(&offered.secret).expect("base32");
         // Enrol with the previous step's code, so that the current one is still unused (once

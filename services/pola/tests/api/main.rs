@@ -1,6 +1,7 @@
 //! Integration tests of the whole API, against a real MariaDB (the one `make test` starts),
 //! each test with its own databases and its own server on a free port.
 
+mod backoffice;
 mod bad_input;
 mod browser;
 mod cart;

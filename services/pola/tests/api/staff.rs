@@ -54,8 +54,12 @@ async fn a_session_needs_password_and_a_fresh_code_and_ends_at_sign_out() {
     let (email, secret) = enrolled(&app, &[Role::Fulfilment]).await;
     // The previous step's code was used to enrol; the current one is fresh.
     sign_in(&app, &email, STAFF_PASSWORD, None).await.expect_problem(401);
-    sign_in(&app, &email, STAFF_PASSWORD, Some("000000")).await.expect_problem(401);
-    sign_in(&app, &email, "not the password", Some(&now_code(&secret))).await.expect_problem(401);
+    sign_in(&app, &email, STAFF_PASSWORD, Some("000000"))
+        .await
+        .expect_problem(401);
+    sign_in(&app, &email, "not the password", Some(&now_code(&secret)))
+        .await
+        .expect_problem(401);
     let code = now_code(&secret);
     let started = sign_in(&app, &email, STAFF_PASSWORD, Some(&code)).await.expect(201);
     assert_eq!(started.get("state"), "active");
@@ -67,7 +71,10 @@ async fn a_session_needs_password_and_a_fresh_code_and_ends_at_sign_out() {
     assert_eq!(live.get("staff")["email"], email.as_str());
     assert_eq!(live.get("staff")["roles"], json!(["fulfilment"]));
     let token = live.get("access_token").as_str().expect("a token").to_owned();
-    app.api.get("/api/v1/payments/staff/exceptions", Some(&token)).await.expect_problem(403);
+    app.api
+        .get("/api/v1/payments/staff/exceptions", Some(&token))
+        .await
+        .expect_problem(403);
 
     with_session(&app, Method::DELETE, "/api/v1/identity/staff/sessions/current", &session)
         .await
@@ -89,7 +96,9 @@ async fn a_session_needs_password_and_a_fresh_code_and_ends_at_sign_out() {
 async fn a_session_times_out_when_idle_and_after_its_working_day() {
     let app = spawn_app().await;
     let (email, secret) = enrolled(&app, &[Role::Support]).await;
-    let started = sign_in(&app, &email, STAFF_PASSWORD, Some(&now_code(&secret))).await.expect(201);
+    let started = sign_in(&app, &email, STAFF_PASSWORD, Some(&now_code(&secret)))
+        .await
+        .expect(201);
     let session = started.get("session").as_str().expect("an id").to_owned();
     token_of(&app, &session).await.expect(200);
     // The clock, moved by ageing the session: 29 idle minutes keep it, 31 end it.
@@ -111,7 +120,9 @@ async fn a_session_times_out_when_idle_and_after_its_working_day() {
 
     // A session in use all day still ends ten hours after it began.
     let (email, secret) = enrolled(&app, &[Role::Support]).await;
-    let started = sign_in(&app, &email, STAFF_PASSWORD, Some(&now_code(&secret))).await.expect(201);
+    let started = sign_in(&app, &email, STAFF_PASSWORD, Some(&now_code(&secret)))
+        .await
+        .expect(201);
     let session = started.get("session").as_str().expect("an id").to_owned();
     age("created_at", 9 * 60 + 59).await;
     token_of(&app, &session).await.expect(200);
@@ -125,12 +136,16 @@ async fn an_account_locks_after_five_failures_until_an_admin_lifts_it() {
     let admin = app.staff(&[Role::Admin]).await;
     let (email, secret) = enrolled(&app, &[Role::Catalog]).await;
     for _ in 0..5 {
-        sign_in(&app, &email, STAFF_PASSWORD, Some("123456")).await.expect_problem(401);
+        sign_in(&app, &email, STAFF_PASSWORD, Some("123456"))
+            .await
+            .expect_problem(401);
     }
     // Locked: even everything right is refused, with the same answer.
     let code = now_code(&secret);
     let refused = sign_in(&app, &email, STAFF_PASSWORD, Some(&code)).await.expect_problem(401);
-    let wrong = sign_in(&app, "nobody@pola.lk", STAFF_PASSWORD, Some("123456")).await.expect_problem(401);
+    let wrong = sign_in(&app, "nobody@pola.lk", STAFF_PASSWORD, Some("123456"))
+        .await
+        .expect_problem(401);
     assert_eq!(refused.body["detail"], wrong.body["detail"]);
     let id = app
         .api
@@ -154,14 +169,20 @@ async fn an_account_locks_after_five_failures_until_an_admin_lifts_it() {
     let (_, codes) = enrol_again(&app, &admin, &id, &email).await;
     let recovery = codes[0].as_str().expect("a code").to_uppercase();
     sign_in(&app, &email, STAFF_PASSWORD, Some(&recovery)).await.expect(201);
-    sign_in(&app, &email, STAFF_PASSWORD, Some(&recovery)).await.expect_problem(401);
+    sign_in(&app, &email, STAFF_PASSWORD, Some(&recovery))
+        .await
+        .expect_problem(401);
 }
 
 /// An admin resets `id`'s two factors; they sign in (enrolling) and enrol a new app.
 async fn enrol_again(app: &TestApp, admin: &str, id: &str, email: &str) -> (TotpSecret, Vec<Value>) {
     let reset = app
         .api
-        .post(&format!("/api/v1/identity/staff/accounts/{id}/reset-two-factor"), Some(admin), json!({}))
+        .post(
+            &format!("/api/v1/identity/staff/accounts/{id}/reset-two-factor"),
+            Some(admin),
+            json!({}),
+        )
         .await
         .expect(200);
     assert_eq!(reset.get("enrolled"), false);
@@ -173,7 +194,13 @@ async fn enrol_again(app: &TestApp, admin: &str, id: &str, email: &str) -> (Totp
     let offered = with_session(app, Method::POST, "/api/v1/identity/staff/sessions/current/totp", &session)
         .await
         .expect(200);
-    assert!(offered.get("otpauth_uri").as_str().expect("a uri").starts_with("otpauth://totp/"));
+    assert!(
+        offered
+            .get("otpauth_uri")
+            .as_str()
+            .expect("a uri")
+            .starts_with("otpauth://totp/")
+    );
     let secret = TotpSecret::from_base32(offered.get("secret").as_str().expect("base32")).expect("a secret");
     let confirm = |code: String| {
         app.api
@@ -196,11 +223,21 @@ async fn admins_manage_staff_accounts_and_every_change_is_in_the_append_only_tra
     let admin = app.staff(&[Role::Admin]).await;
     let catalog = app.staff(&[Role::Catalog]).await;
     let new = json!({"email": "Packer@Pola.lk", "name": "Ruwan Packer", "roles": ["fulfilment"], "password": "first password 1"});
-    app.api.post("/api/v1/identity/staff/accounts", Some(&catalog), new.clone()).await.expect_problem(403);
-    let created = app.api.post("/api/v1/identity/staff/accounts", Some(&admin), new.clone()).await.expect(201);
+    app.api
+        .post("/api/v1/identity/staff/accounts", Some(&catalog), new.clone())
+        .await
+        .expect_problem(403);
+    let created = app
+        .api
+        .post("/api/v1/identity/staff/accounts", Some(&admin), new.clone())
+        .await
+        .expect(201);
     assert_eq!(created.get("email"), "packer@pola.lk");
     assert_eq!(created.get("enrolled"), false);
-    app.api.post("/api/v1/identity/staff/accounts", Some(&admin), new).await.expect_problem(409);
+    app.api
+        .post("/api/v1/identity/staff/accounts", Some(&admin), new)
+        .await
+        .expect_problem(409);
     let id = created.get("id").as_str().expect("an id").to_owned();
     // Without an authenticator, the API grant is refused; the back-office makes them enrol.
     app.api
@@ -214,7 +251,11 @@ async fn admins_manage_staff_accounts_and_every_change_is_in_the_append_only_tra
     let started = sign_in(&app, "packer@pola.lk", "first password 1", None).await.expect(201);
     let session = started.get("session").as_str().expect("an id").to_owned();
     app.api
-        .patch(&format!("/api/v1/identity/staff/accounts/{id}"), Some(&catalog), json!({"disabled": true}))
+        .patch(
+            &format!("/api/v1/identity/staff/accounts/{id}"),
+            Some(&catalog),
+            json!({"disabled": true}),
+        )
         .await
         .expect_problem(403);
     let disabled = app
@@ -228,7 +269,9 @@ async fn admins_manage_staff_accounts_and_every_change_is_in_the_append_only_tra
         .expect(200);
     assert!(disabled.get("disabled_at").is_string());
     token_of(&app, &session).await.expect_problem(401);
-    sign_in(&app, "packer@pola.lk", "first password 1", None).await.expect_problem(401);
+    sign_in(&app, "packer@pola.lk", "first password 1", None)
+        .await
+        .expect_problem(401);
 
     let trail = app.api.get("/api/v1/audit?entity=staff", Some(&admin)).await.expect(200);
     let rows = trail.body.as_array().expect("rows");

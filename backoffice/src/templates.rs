@@ -1,0 +1,76 @@
+//! The back-office's templates (minijinja, compiled in, HTML auto-escaped), with the form pieces
+//! the storefront's pages use (`forms.html`) and its way of writing rupees. Staff pages are in
+//! English: `t("key")` gives the storefront's English string for a key it knows, and any other
+//! text as it is.
+
+use std::sync::Arc;
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, value::Serde};
+use pola_core::Language;
+use pola_storefront::{assets::Assets, i18n};
+
+const SOURCES: [(&str, &str); 8] = [
+    ("layout.html", include_str!("../templates/layout.html")),
+    ("sign_in.html", include_str!("../templates/sign_in.html")),
+    ("enrol.html", include_str!("../templates/enrol.html")),
+    ("recovery.html", include_str!("../templates/recovery.html")),
+    ("dashboard.html", include_str!("../templates/dashboard.html")),
+    ("staff.html", include_str!("../templates/staff.html")),
+    ("audit.html", include_str!("../templates/audit.html")),
+    ("error.html", include_str!("../templates/error.html")),
+];
+
+pub fn environment(assets: Arc<Assets>) -> anyhow::Result<Environment<'static>> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env.set_auto_escape_callback(|name| match name.ends_with(".html") {
+        true => AutoEscape::Html,
+        false => AutoEscape::None,
+    });
+    let shared = pola_storefront::templates::SOURCES
+        .into_iter()
+        .filter(|(name, _)| *name == "forms.html");
+    for (name, source) in SOURCES.into_iter().chain(shared) {
+        env.add_template(name, source)
+            .map_err(|e| anyhow::anyhow!("template {name}: {e:#}"))?;
+    }
+    env.add_function("t", |key: &str| match i18n::has(key) {
+        true => i18n::text(Language::En, key).to_owned(),
+        false => key.to_owned(),
+    });
+    env.add_filter("rupees", |minor: i64| i18n::rupees(Language::En, minor));
+    env.add_filter("when", |at: &str| when(at));
+    env.add_function("asset", move |name: &str| assets.url(name));
+    Ok(env)
+}
+
+/// Any serialisable value, for a template.
+pub fn value(x: &impl serde::Serialize) -> Value {
+    Value::from(Serde(x))
+}
+
+/// An RFC 3339 time as Colombo reads it (`2026-12-02 14:05`, UTC+05:30).
+fn when(at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| {
+            let colombo = chrono::FixedOffset::east_opt(5 * 3600 + 1800).expect("a valid offset");
+            t.with_timezone(&colombo).format("%Y-%m-%d %H:%M").to_string()
+        })
+        .unwrap_or_else(|_| at.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles() {
+        environment(Arc::new(Assets::under("/backoffice/assets"))).expect("templates compile");
+    }
+
+    #[test]
+    fn times_read_as_in_colombo() {
+        assert_eq!(when("2026-12-02T08:35:00.123Z"), "2026-12-02 14:05");
+        assert_eq!(when("not a time"), "not a time");
+    }
+}
