@@ -34,6 +34,13 @@ pub use crate::desk::{Desk, Staffer};
 
 pub const SERVICE: &str = "backoffice";
 
+/// The roles that work orders (the orders and payments APIs say the same).
+const ORDER_ROLES: [pola_core::auth::Role; 3] = [
+    pola_core::auth::Role::Fulfilment,
+    pola_core::auth::Role::Finance,
+    pola_core::auth::Role::Support,
+];
+
 /// Where the back-office lives on the staff listener.
 pub const PREFIX: &str = "/backoffice";
 
@@ -73,6 +80,11 @@ impl Backoffice {
             .route("/backoffice/sign-in", get(pages::sign_in_page).post(pages::sign_in))
             .route("/backoffice/sign-out", post(pages::sign_out))
             .route("/backoffice/enrol", get(pages::enrol_page).post(pages::enrol))
+            .route("/backoffice/orders", get(pages::orders::list))
+            .route("/backoffice/orders/{id}", get(pages::orders::order))
+            .route("/backoffice/orders/{id}/pick-list", get(pages::orders::pick_list))
+            .route("/backoffice/orders/{id}/address", post(pages::orders::reveal))
+            .route("/backoffice/orders/{id}/{action}", post(pages::orders::act))
             .route("/backoffice/staff", get(pages::staff::list).post(pages::staff::create))
             .route("/backoffice/staff/{id}", post(pages::staff::update))
             .route(

@@ -1,6 +1,7 @@
 //! The pages: signing in and enrolling, the dashboard, and the shared frame (menu by role,
 //! error pages). Each area's pages live in a module of their own.
 
+pub mod orders;
 pub mod staff;
 
 use axum::{
@@ -27,17 +28,19 @@ use crate::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Area {
     Dashboard,
+    Orders,
     Staff,
     Audit,
 }
 
 impl Area {
     /// The menu, in order.
-    const ALL: [Area; 3] = [Area::Dashboard, Area::Staff, Area::Audit];
+    const ALL: [Area; 4] = [Area::Dashboard, Area::Orders, Area::Staff, Area::Audit];
 
     fn href(self) -> &'static str {
         match self {
             Area::Dashboard => "/backoffice/",
+            Area::Orders => "/backoffice/orders",
             Area::Staff => "/backoffice/staff",
             Area::Audit => "/backoffice/audit",
         }
@@ -46,6 +49,7 @@ impl Area {
     fn label(self) -> &'static str {
         match self {
             Area::Dashboard => "Dashboard",
+            Area::Orders => "Orders",
             Area::Staff => "Staff",
             Area::Audit => "Audit trail",
         }
@@ -55,6 +59,7 @@ impl Area {
     pub fn roles(self) -> &'static [Role] {
         match self {
             Area::Dashboard => &[Role::Catalog, Role::Fulfilment, Role::Support, Role::Finance],
+            Area::Orders => &crate::ORDER_ROLES,
             Area::Staff | Area::Audit => &[Role::Admin],
         }
     }
@@ -98,6 +103,14 @@ impl Backoffice {
     }
 }
 
+/// A Colombo date (`2026-12-02`) as the UTC time its day starts, `days` later (filters).
+pub fn colombo_day_start(date: &str, days: i64) -> Option<String> {
+    chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").ok().map(|d| {
+        let start = d.and_hms_opt(0, 0, 0).expect("midnight exists") - chrono::Duration::minutes(330);
+        (start + chrono::Duration::days(days)).and_utc().to_rfc3339()
+    })
+}
+
 /// `GET /backoffice`
 pub async fn to_dashboard() -> Redirect {
     Redirect::permanent("/backoffice/")
@@ -106,7 +119,19 @@ pub async fn to_dashboard() -> Redirect {
 /// `GET /backoffice/`: what needs doing today.
 pub async fn dashboard(State(office): Office, desk: Desk) -> Result<Response, Error> {
     let staffer = office.enter(desk, Area::Dashboard).await?;
-    office.page(&staffer.desk, Some(&staffer), "dashboard.html", context! {})
+    let glance: Option<serde_json::Value> = match office.get(&staffer, "/api/v1/orders/staff/at-a-glance").await {
+        Ok(glance) => Some(glance),
+        Err(e) => {
+            tracing::warn!(error = %e, "the dashboard goes without the order counts");
+            None
+        }
+    };
+    office.page(
+        &staffer.desk,
+        Some(&staffer),
+        "dashboard.html",
+        context! { glance => crate::templates::value(&glance), works_orders => staffer.has(&crate::ORDER_ROLES) },
+    )
 }
 
 #[derive(Debug, Deserialize)]

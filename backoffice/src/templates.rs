@@ -9,7 +9,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, value::Serde}
 use pola_core::Language;
 use pola_storefront::{assets::Assets, i18n};
 
-const SOURCES: [(&str, &str); 8] = [
+const SOURCES: [(&str, &str); 11] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("sign_in.html", include_str!("../templates/sign_in.html")),
     ("enrol.html", include_str!("../templates/enrol.html")),
@@ -17,6 +17,9 @@ const SOURCES: [(&str, &str); 8] = [
     ("dashboard.html", include_str!("../templates/dashboard.html")),
     ("staff.html", include_str!("../templates/staff.html")),
     ("audit.html", include_str!("../templates/audit.html")),
+    ("orders.html", include_str!("../templates/orders.html")),
+    ("order.html", include_str!("../templates/order.html")),
+    ("pick_list.html", include_str!("../templates/pick_list.html")),
     ("error.html", include_str!("../templates/error.html")),
 ];
 

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::Area;
+use super::{Area, colombo_day_start};
 use crate::{
     Backoffice, Error,
     desk::{Desk, Office, Staffer},
@@ -156,12 +156,6 @@ pub struct AuditFilter {
 impl AuditFilter {
     /// The API's query: empty fields left out, Colombo dates as UTC times.
     fn api_query(&self) -> String {
-        let colombo_midnight = |date: &str, days: i64| {
-            chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").ok().map(|d| {
-                let start = d.and_hms_opt(0, 0, 0).expect("midnight exists") - chrono::Duration::minutes(330);
-                (start + chrono::Duration::days(days)).and_utc().to_rfc3339()
-            })
-        };
         let mut pairs: Vec<(&str, String)> = vec![("limit", "200".into())];
         for (name, value) in [
             ("staff", &self.staff),
@@ -173,10 +167,10 @@ impl AuditFilter {
                 pairs.push((name, value.to_owned()));
             }
         }
-        if let Some(since) = self.from.as_deref().and_then(|d| colombo_midnight(d, 0)) {
+        if let Some(since) = self.from.as_deref().and_then(|d| colombo_day_start(d, 0)) {
             pairs.push(("since", since));
         }
-        if let Some(until) = self.to.as_deref().and_then(|d| colombo_midnight(d, 1)) {
+        if let Some(until) = self.to.as_deref().and_then(|d| colombo_day_start(d, 1)) {
             pairs.push(("until", until));
         }
         serde_urlencoded::to_string(pairs).unwrap_or_default()

@@ -79,23 +79,64 @@ where
 }
 
 /// A row of the trail.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Entry {
-    pub id: Uuid,
+    /// Unique within its service.
+    pub id: String,
     /// The service whose records changed.
-    #[sqlx(default)]
     pub service: String,
     pub staff_id: Uuid,
     pub action: String,
     pub entity: String,
     pub entity_id: String,
-    #[sqlx(json(nullable))]
     pub before_state: Option<Value>,
-    #[sqlx(json(nullable))]
     pub after_state: Option<Value>,
     pub client_ip: String,
     pub request_id: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// A row of a `staff_audit` table.
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    staff_id: Uuid,
+    action: String,
+    entity: String,
+    entity_id: String,
+    #[sqlx(json(nullable))]
+    before_state: Option<Value>,
+    #[sqlx(json(nullable))]
+    after_state: Option<Value>,
+    client_ip: String,
+    request_id: String,
+    created_at: DateTime<Utc>,
+}
+
+/// A service's trail, however it keeps it.
+#[async_trait::async_trait]
+pub trait Trail: Send + Sync {
+    /// The newest rows that match `search`.
+    async fn search(&self, search: &Search) -> Result<Vec<Entry>, crate::Error>;
+}
+
+/// A service's `staff_audit` table.
+pub struct Table {
+    pub service: &'static str,
+    pub pool: MySqlPool,
+}
+
+#[async_trait::async_trait]
+impl Trail for Table {
+    async fn search(&self, search: &Search) -> Result<Vec<Entry>, crate::Error> {
+        Ok(self::search(&self.pool, self.service, search).await?)
+    }
+}
+
+/// The `LIKE` pattern of an action prefix.
+pub fn action_prefix(action: &str) -> String {
+    let escaped = action.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("{escaped}%")
 }
 
 /// What to look for in the trail; newest first.
@@ -140,8 +181,7 @@ pub async fn search(pool: &MySqlPool, service: &str, search: &Search) -> sqlx::R
         query.push(" AND entity_id = ").push_bind(id.clone());
     }
     if let Some(action) = &search.action {
-        let escaped = action.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        query.push(" AND action LIKE ").push_bind(format!("{escaped}%"));
+        query.push(" AND action LIKE ").push_bind(action_prefix(action));
     }
     if let Some(since) = search.since {
         query.push(" AND created_at >= ").push_bind(since);
@@ -152,9 +192,21 @@ pub async fn search(pool: &MySqlPool, service: &str, search: &Search) -> sqlx::R
     query
         .push(" ORDER BY created_at DESC, id DESC LIMIT ")
         .push_bind(search.limit());
-    let mut rows: Vec<Entry> = query.build_query_as().fetch_all(pool).await?;
-    for row in &mut rows {
-        row.service = service.to_owned();
-    }
-    Ok(rows)
+    let rows: Vec<Row> = query.build_query_as().fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Entry {
+            id: row.id.to_string(),
+            service: service.to_owned(),
+            staff_id: row.staff_id,
+            action: row.action,
+            entity: row.entity,
+            entity_id: row.entity_id,
+            before_state: row.before_state,
+            after_state: row.after_state,
+            client_ip: row.client_ip,
+            request_id: row.request_id,
+            created_at: row.created_at,
+        })
+        .collect())
 }

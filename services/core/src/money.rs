@@ -30,6 +30,13 @@ pub struct Money {
     pub currency: Currency,
 }
 
+/// An amount as the shop stores it: minor units of LKR, its one currency (rows map with it).
+impl From<i64> for Money {
+    fn from(amount_minor: i64) -> Self {
+        Money::lkr(amount_minor)
+    }
+}
+
 impl Money {
     pub const fn lkr(amount_minor: i64) -> Self {
         Self {

@@ -209,8 +209,8 @@ pub async fn erase(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Find customers by email, phone or NIC (staff with `support` or `admin`); personal data
-/// comes back masked.
+/// Find customers by email, phone or NIC (staff with `support`, `fulfilment`, `finance` or
+/// `admin`); personal data comes back masked.
 #[utoipa::path(get, path = "/api/v1/identity/staff/customers", tags = ["identity", "staff"],
     security(("staff" = [])),
     params(CustomerSearch),

@@ -1,5 +1,7 @@
 //! Orders' HTTP handlers.
 
+pub mod staff;
+
 use std::sync::Arc;
 
 use axum::{

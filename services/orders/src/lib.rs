@@ -4,6 +4,7 @@
 pub mod api;
 pub mod client;
 pub mod model;
+pub mod staff;
 pub mod store;
 
 use std::{sync::Arc, time::Duration};
@@ -57,7 +58,8 @@ pub struct Orders {
 pub enum Viewer {
     Customer,
     Staff,
-    /// Pola itself, to hand the address to whoever must have it (never shown to staff).
+    /// Pola itself, to hand the address to whoever must have it; staff see it so only through
+    /// `reveal_address`, for a reason the audit trail keeps.
     Handover,
 }
 
@@ -147,6 +149,10 @@ impl Orders {
             .routes(routes!(api::get_order))
             .routes(routes!(api::cancel_order))
             .routes(routes!(api::tax_invoice))
+            .routes(routes!(api::staff::search))
+            .routes(routes!(api::staff::order))
+            .routes(routes!(api::staff::reveal_address))
+            .routes(routes!(api::staff::at_a_glance))
             .route(
                 "/internal/v1/orders/personal-data",
                 axum::routing::post(api::internal::personal_data),

@@ -1,5 +1,7 @@
 //! Order types and rules, without I/O: the status machine, line pricing and request checks.
 
+pub mod staff;
+
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -29,6 +31,14 @@ pub enum OrderStatus {
     Returned,
     Cancelled,
     Refunded,
+}
+
+impl TryFrom<String> for OrderStatus {
+    type Error = String;
+
+    fn try_from(stored: String) -> Result<Self, String> {
+        OrderStatus::parse(&stored).ok_or_else(|| format!("unknown order status `{stored}`"))
+    }
 }
 
 impl OrderStatus {

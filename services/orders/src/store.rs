@@ -1,5 +1,7 @@
 //! Orders' SQL.
 
+pub mod staff;
+
 use chrono::Utc;
 use pola_core::Money;
 use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row, mysql::MySqlRow};

@@ -20,6 +20,7 @@ pub mod settle;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trail;
 
 use std::{sync::Arc, time::Duration};
 
@@ -125,7 +126,7 @@ impl Payments {
         reason: Option<&str>,
         work: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
-        let id = store::begin_staff_action(&self.pool, staff.id, action, order, &detail, reason).await?;
+        let id = store::begin_staff_action(&self.pool, staff, action, order, &detail, reason).await?;
         let done = work.await;
         let result = match &done {
             Ok(_) => "ok".to_owned(),

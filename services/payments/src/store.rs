@@ -658,21 +658,23 @@ pub async fn insert_remittance_line(
 /// Writes what a staff member is about to do; its id, for the result.
 pub async fn begin_staff_action(
     pool: &MySqlPool,
-    staff: Uuid,
+    staff: &pola_core::auth::Staff,
     action: &str,
     order: Option<Uuid>,
     detail: &serde_json::Value,
     reason: Option<&str>,
 ) -> sqlx::Result<u64> {
     let done = sqlx::query(
-        "INSERT INTO staff_actions (staff_id, action, order_id, detail, reason, request_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO staff_actions (staff_id, action, order_id, detail, reason, request_id, client_ip, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(staff)
+    .bind(staff.id)
     .bind(action)
     .bind(order)
     .bind(sqlx::types::Json(detail))
     .bind(reason)
     .bind(pola_core::http::current_request_id())
+    .bind(&staff.client_ip)
     .bind(Utc::now())
     .execute(pool)
     .await?;
@@ -711,4 +713,57 @@ pub async fn staff_actions(pool: &MySqlPool, order: Uuid) -> sqlx::Result<Vec<St
     .bind(order)
     .fetch_all(pool)
     .await
+}
+
+/// A staff action as the audit trail's search reads it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct TrailRow {
+    pub id: i64,
+    pub staff_id: Uuid,
+    pub action: String,
+    pub order_id: Option<Uuid>,
+    pub detail: sqlx::types::Json<serde_json::Value>,
+    pub reason: Option<String>,
+    pub result: Option<String>,
+    pub request_id: Option<String>,
+    pub client_ip: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Staff actions matching `search` (whose actions read `order.<action>` when they concern an
+/// order, `payments.<action>` otherwise), newest first.
+pub async fn trail(pool: &MySqlPool, search: &pola_core::audit::Search) -> sqlx::Result<Vec<TrailRow>> {
+    let mut query: sqlx::QueryBuilder<sqlx::MySql> = sqlx::QueryBuilder::new(
+        "SELECT id, staff_id, action, order_id, detail, reason, result, request_id, client_ip, created_at FROM staff_actions WHERE 1 = 1",
+    );
+    if let Some(staff) = search.staff {
+        query.push(" AND staff_id = ").push_bind(staff);
+    }
+    match search.entity.as_deref() {
+        None => {}
+        Some("order") => {
+            query.push(" AND order_id IS NOT NULL");
+        }
+        Some("payments") => {
+            query.push(" AND order_id IS NULL");
+        }
+        Some(_) => return Ok(vec![]),
+    }
+    if let Some(id) = &search.entity_id {
+        let Ok(order) = id.parse::<Uuid>() else { return Ok(vec![]) };
+        query.push(" AND order_id = ").push_bind(order);
+    }
+    if let Some(action) = &search.action {
+        query
+            .push(" AND CONCAT(IF(order_id IS NULL, 'payments.', 'order.'), REPLACE(action, '_', '-')) LIKE ")
+            .push_bind(pola_core::audit::action_prefix(action));
+    }
+    if let Some(since) = search.since {
+        query.push(" AND created_at >= ").push_bind(since);
+    }
+    if let Some(until) = search.until {
+        query.push(" AND created_at < ").push_bind(until);
+    }
+    query.push(" ORDER BY id DESC LIMIT ").push_bind(search.limit());
+    query.build_query_as().fetch_all(pool).await
 }

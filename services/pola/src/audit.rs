@@ -6,15 +6,14 @@ use std::sync::Arc;
 use axum::extract::State;
 use pola_core::{
     Error,
-    audit::{self, Entry, Search},
+    audit::{Entry, Search, Trail},
     auth::{Role, Staff},
     extract::{Json, Query},
 };
-use sqlx::MySqlPool;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-/// The services here whose trails are searched, by name.
-pub type Trails = Arc<Vec<(&'static str, MySqlPool)>>;
+/// The trails of the services here.
+pub type Trails = Arc<Vec<Arc<dyn Trail>>>;
 
 pub fn router(trails: Trails) -> OpenApiRouter {
     OpenApiRouter::new().routes(routes!(search)).with_state(trails)
@@ -28,10 +27,10 @@ pub fn router(trails: Trails) -> OpenApiRouter {
 pub async fn search(State(trails): State<Trails>, staff: Staff, Query(search): Query<Search>) -> Result<Json<Vec<Entry>>, Error> {
     staff.require(Role::Admin)?;
     let mut rows = vec![];
-    for (service, pool) in trails.iter() {
-        rows.extend(audit::search(pool, service, &search).await?);
+    for trail in trails.iter() {
+        rows.extend(trail.search(&search).await?);
     }
-    rows.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    rows.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
     rows.truncate(usize::try_from(search.limit()).unwrap_or(usize::MAX));
     Ok(Json(rows))
 }

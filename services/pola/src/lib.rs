@@ -390,10 +390,23 @@ impl Services {
     }
 
     /// The services here that keep an audit trail of staff writes.
-    pub fn trails(&self) -> Vec<(&'static str, sqlx::MySqlPool)> {
+    pub fn trails(&self) -> Vec<Arc<dyn pola_core::audit::Trail>> {
+        let table = |service: &'static str, pool: &sqlx::MySqlPool| -> Arc<dyn pola_core::audit::Trail> {
+            Arc::new(pola_core::audit::Table {
+                service,
+                pool: pool.clone(),
+            })
+        };
         let mut trails = vec![];
         if let Some(identity) = &self.identity {
-            trails.push((pola_identity::SERVICE, identity.pool().clone()));
+            trails.push(table(pola_identity::SERVICE, identity.pool()));
+        }
+        if let Some(orders) = &self.orders {
+            trails.push(table(pola_orders::SERVICE, orders.pool()));
+        }
+        if let Some(payments) = &self.payments {
+            trails
+                .push(Arc::new(pola_payments::trail::PaymentsTrail(payments.pool().clone())) as Arc<dyn pola_core::audit::Trail>);
         }
         trails
     }

@@ -7,6 +7,7 @@ use pola_identity::model::staff::TotpSecret;
 use crate::{
     browser::{Browser, Screen},
     harness::{STAFF_PASSWORD, TestApp, spawn_app_behind_edge},
+    payments::paying_shop_behind_edge,
 };
 
 /// The staff listener's address (the test app is behind an edge).
@@ -118,4 +119,161 @@ async fn an_admin_creates_a_fulfilment_user_who_enrols_an_authenticator_and_sign
     phone.open("/backoffice/audit").await;
     phone.screenshot("backoffice-audit").await;
     phone.close().await;
+}
+
+/// Signs `email` in on a fresh browser at the back-office's dashboard.
+async fn desk_for(app: &TestApp, email: &str, secret: &TotpSecret, screen: Screen) -> Browser {
+    let browser = Browser::start(&staff_base(app), screen, true).await;
+    browser.open("/backoffice/").await;
+    sign_in(&browser, email, STAFF_PASSWORD, &secret.code_at(chrono::Utc::now())).await;
+    assert_eq!(browser.path().await, "/backoffice/", "signed in");
+    browser
+}
+
+/// The audit trail's actions on `order`, newest first, as an admin reads them.
+async fn audited(app: &TestApp, order: uuid::Uuid) -> Vec<String> {
+    let admin = app.staff(&[Role::Admin]).await;
+    app.api
+        .get(&format!("/api/v1/audit?entity=order&entity_id={order}"), Some(&admin))
+        .await
+        .expect(200)
+        .body
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["action"].as_str().expect("an action").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_cash_on_delivery_order_is_picked_packed_shipped_and_delivered_from_the_back_office() {
+    let shop = paying_shop_behind_edge().await;
+    let app = &shop.app;
+    let tea = app.tea(&shop.catalog, "Uva", 150_000, 10).await;
+    let shopper = app.shopper().await;
+    let order = shop.order_cod(&shopper, tea, 2).await;
+    app.api
+        .post(
+            &format!("/api/v1/payments/orders/{order}/cod"),
+            Some(&shopper.access),
+            serde_json::json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(shop.status(order).await, "confirmed");
+    let number = pola_orders::model::order_number(order);
+    let (packer, packer_app) = colleague(app, "Kasun", &[Role::Fulfilment]).await;
+    let desk = desk_for(app, &packer, &packer_app, Screen::Desktop).await;
+    assert!(desk.text("#to-pack").await.parse::<i64>().expect("a count") >= 1);
+    desk.screenshot("backoffice-dashboard").await;
+
+    // Orders to pack; this one, by its number.
+    desk.click("a.tile[href*='paid%2Cconfirmed']").await;
+    assert!(desk.page_text().await.contains(&number));
+    desk.screenshot("backoffice-orders").await;
+    desk.fill("input[name='q']", &number.to_lowercase()).await;
+    desk.click("form.filters button").await;
+    desk.click(&format!("a[href='/backoffice/orders/{order}']")).await;
+    assert!(desk.text("h1").await.contains(&number));
+    assert!(!desk.page_text().await.contains("12 Galle Road"), "the address is masked");
+
+    // The full address for packing, with a reason.
+    desk.fill("#f-reason", "Packing the parcel").await;
+    desk.click("form[action$='/address'] button").await;
+    assert!(desk.text("#address").await.contains("12 Galle Road"));
+    desk.screenshot("backoffice-order-revealed").await;
+
+    // The pick list, then packed, shipped with a waybill, delivered.
+    desk.click("a[href$='/pick-list']").await;
+    assert!(desk.page_text().await.contains("Uva"));
+    desk.screenshot("backoffice-pick-list").await;
+    desk.open(&format!("/backoffice/orders/{order}")).await;
+    desk.click("#pack").await;
+    assert_eq!(shop.status(order).await, "packed");
+    desk.fill("#ship #f-waybill", "WB-77120045").await;
+    desk.click("#ship button").await;
+    assert_eq!(shop.status(order).await, "shipped");
+    assert_eq!(desk.text("#waybill").await, "WB-77120045");
+    desk.screenshot("backoffice-order-shipped").await;
+    desk.click("#delivered").await;
+    assert_eq!(shop.status(order).await, "delivered");
+    assert!(desk.page_text().await.contains("Nothing for your roles to do"));
+    desk.close().await;
+
+    let trail = audited(app, order).await;
+    for action in ["order.reveal-address", "order.pack", "order.ship", "order.delivered"] {
+        assert!(trail.iter().any(|a| a == action), "{action} in {trail:?}");
+    }
+}
+
+#[tokio::test]
+async fn finance_confirms_a_bank_transfer_and_refunds_part_of_a_payhere_order_from_the_back_office() {
+    let shop = paying_shop_behind_edge().await;
+    let app = &shop.app;
+    let tea = app.tea(&shop.catalog, "Ruhuna", 100_000, 10).await;
+    let shopper = app.shopper().await;
+    let by_transfer = shop.order(&shopper, tea, 1).await;
+    app.api
+        .post(
+            &format!("/api/v1/payments/orders/{by_transfer}/bank-transfer"),
+            Some(&shopper.access),
+            serde_json::json!({}),
+        )
+        .await
+        .expect(200);
+    let by_card = shop.order(&shopper, tea, 2).await;
+    shop.payhere(&shopper, by_card).await;
+    shop.merchant.take_payment(&by_card.to_string(), "320055550777", 200_000);
+    let paid = pola_payments::testing::signed(
+        crate::payments::MERCHANT_ID,
+        crate::payments::SECRET,
+        &by_card.to_string(),
+        "2000.00",
+        &[("payment_id", "'320055550777'")],
+    );
+    shop.notify(&paid).await.expect(200);
+    assert_eq!(shop.status(by_card).await, "paid");
+
+    let (cashier, cashier_app) = colleague(app, "Dilini", &[Role::Finance]).await;
+    let desk = desk_for(app, &cashier, &cashier_app, Screen::Phone).await;
+    desk.open(&format!(
+        "/backoffice/orders?q={}",
+        pola_orders::model::order_number(by_transfer)
+    ))
+    .await;
+    desk.click(&format!("a[href='/backoffice/orders/{by_transfer}']")).await;
+    // The wrong amount is refused with the reason; the right one pays the order.
+    desk.fill("#bank-transfer #f-amount", "900").await;
+    desk.fill("#bank-transfer #f-reference", "CMB-20261202-1").await;
+    desk.click("#bank-transfer button").await;
+    assert!(desk.text(".alert").await.contains("total"), "{}", desk.text(".alert").await);
+    assert_eq!(shop.status(by_transfer).await, "pending_payment");
+    desk.fill("#bank-transfer #f-amount", "1,000.00").await;
+    desk.fill("#bank-transfer #f-reference", "CMB-20261202-1").await;
+    desk.click("#bank-transfer button").await;
+    assert_eq!(shop.status(by_transfer).await, "paid");
+    desk.screenshot("backoffice-transfer-confirmed").await;
+
+    // Part of the card order back: Rs. 250.00 of Rs. 2,000.00.
+    desk.open(&format!("/backoffice/orders/{by_card}")).await;
+    desk.fill("#refund #f-amount", "250").await;
+    desk.fill("#refund #f-reason", "One packet arrived torn").await;
+    desk.click("#refund button").await;
+    let text = desk.page_text().await.replace('\u{a0}', " ");
+    assert!(text.contains("Refund Rs. 250.00 · done"), "{text}");
+    desk.screenshot("backoffice-refunded").await;
+    desk.close().await;
+    let view = app
+        .api
+        .get(&format!("/api/v1/payments/staff/orders/{by_card}"), Some(&shop.finance))
+        .await
+        .expect(200);
+    assert_eq!(view.get("payment")["refunds"][0]["amount"]["amount_minor"], 25_000);
+    assert!(
+        audited(app, by_transfer)
+            .await
+            .iter()
+            .any(|a| a == "order.confirm-bank-transfer")
+    );
+    assert!(audited(app, by_card).await.iter().any(|a| a == "order.refund"));
 }

@@ -76,12 +76,16 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 /// staff listener): `POLA_TEST_EDGE`'s, else the workspace's debug build, which `cargo test
 /// --workspace` builds (alone: `cargo build -p pola-edge`).
 pub async fn spawn_app_behind_edge() -> TestApp {
+    spawn_app_behind_edge_with(|_| {}).await
+}
+
+pub async fn spawn_app_behind_edge_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let binary = std::env::var_os("POLA_TEST_EDGE").unwrap_or_else(|| {
         let built = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/pola-edge");
         assert!(built.exists(), "{} is missing: cargo build -p pola-edge", built.display());
         built.into_os_string()
     });
-    spawn(Some(binary), |_| {}).await
+    spawn(Some(binary), adjust).await
 }
 
 async fn spawn(edge_binary: Option<std::ffi::OsString>, adjust: impl FnOnce(&mut Config)) -> TestApp {

@@ -21,10 +21,10 @@ use pola_payments::testing::{KoombiyoApi, MerchantApi, Simulator, signed};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{OnSale, SendReply, Shopper, TestApp, spawn_app_with, uuid};
+use crate::harness::{OnSale, SendReply, Shopper, TestApp, spawn_app_behind_edge_with, spawn_app_with, uuid};
 
-const MERCHANT_ID: &str = "1221149";
-const SECRET: &str = "NDA0MjQ0ODQ3OTIxNTk1NDgzNjQ2ODEyNTg1MDg3MjEwNTg1";
+pub(crate) const MERCHANT_ID: &str = "1221149";
+pub(crate) const SECRET: &str = "NDA0MjQ0ODQ3OTIxNTk1NDgzNjQ2ODEyNTg1MDg3MjEwNTg1";
 const NOTIFY: &str = "/api/v1/payments/payhere/notify";
 const APP_ID: &str = "4OVx33RVOPg4DzdZUzq4A94D2";
 const APP_SECRET: &str = "8n4VCj25MXp4JLDFyvsE9h4a8";
@@ -66,10 +66,10 @@ type Form = Vec<(String, String)>;
 pub struct PayingShop {
     pub(crate) app: TestApp,
     pub(crate) sim: Simulator,
-    merchant: MerchantApi,
+    pub(crate) merchant: MerchantApi,
     courier: KoombiyoApi,
-    catalog: String,
-    finance: String,
+    pub(crate) catalog: String,
+    pub(crate) finance: String,
     fulfilment: String,
 }
 
@@ -78,16 +78,28 @@ pub(crate) async fn paying_shop() -> PayingShop {
 }
 
 async fn paying_shop_with(adjust: impl FnOnce(&mut Config)) -> PayingShop {
+    paying_shop_at(false, adjust).await
+}
+
+/// A paying shop behind an edge in any run (for the back-office's browser tests).
+pub(crate) async fn paying_shop_behind_edge() -> PayingShop {
+    paying_shop_at(true, |_| {}).await
+}
+
+async fn paying_shop_at(behind_edge: bool, adjust: impl FnOnce(&mut Config)) -> PayingShop {
     let sim = Simulator::start(MERCHANT_ID, SECRET);
     let merchant = MerchantApi::start(APP_ID, APP_SECRET).await;
     let courier = KoombiyoApi::start(COURIER_KEY).await;
-    let app = spawn_app_with(|config| {
+    let configure = |config: &mut Config| {
         take_payments(config, &sim, &merchant, &courier);
         // Tests run the payments jobs themselves.
         config.payments.jobs_interval_secs = 3600;
         adjust(config);
-    })
-    .await;
+    };
+    let app = match behind_edge {
+        true => spawn_app_behind_edge_with(configure).await,
+        false => spawn_app_with(configure).await,
+    };
     let catalog = app.staff(&[Role::Catalog]).await;
     let finance = app.staff(&[Role::Finance]).await;
     let fulfilment = app.staff(&[Role::Fulfilment]).await;
@@ -108,7 +120,7 @@ async fn paying_shop_with(adjust: impl FnOnce(&mut Config)) -> PayingShop {
 
 impl PayingShop {
     /// A customer's order of `quantity` of `tea`, delivered to Colombo, waiting for payment.
-    async fn order(&self, shopper: &Shopper, tea: OnSale, quantity: i64) -> Uuid {
+    pub(crate) async fn order(&self, shopper: &Shopper, tea: OnSale, quantity: i64) -> Uuid {
         uuid(
             self.app
                 .buy_for_delivery(&shopper.access, tea.variant, quantity)
@@ -119,14 +131,14 @@ impl PayingShop {
     }
 
     /// The same, placed to be paid on delivery.
-    async fn order_cod(&self, shopper: &Shopper, tea: OnSale, quantity: i64) -> Uuid {
+    pub(crate) async fn order_cod(&self, shopper: &Shopper, tea: OnSale, quantity: i64) -> Uuid {
         let request = json!({"lines": [{"variant_id": tea.variant, "quantity": quantity}], "cash_on_delivery": true,
             "delivery": {"recipient": "Nimal Perera", "phone": "077 123 4567", "line1": "12 Galle Road", "city": "Colombo 03"}});
         uuid(self.app.checkout(&shopper.access, request).await.expect(201).get("id"))
     }
 
     /// The signed form for PayHere, as the customer's app gets it.
-    async fn payhere(&self, shopper: &Shopper, order: Uuid) -> Value {
+    pub(crate) async fn payhere(&self, shopper: &Shopper, order: Uuid) -> Value {
         self.app
             .api
             .post(
@@ -140,7 +152,7 @@ impl PayingShop {
     }
 
     /// Posts a notification as PayHere does.
-    async fn notify(&self, fields: &[(String, String)]) -> pola_core::testing::Reply {
+    pub(crate) async fn notify(&self, fields: &[(String, String)]) -> pola_core::testing::Reply {
         self.app
             .api
             .request(reqwest::Method::POST, NOTIFY)
@@ -149,7 +161,7 @@ impl PayingShop {
             .await
     }
 
-    async fn status(&self, order: Uuid) -> String {
+    pub(crate) async fn status(&self, order: Uuid) -> String {
         let owned = self
             .app
             .orders
