@@ -16,8 +16,8 @@ use crate::{
     Catalog,
     images::{MAX_UPLOAD_BYTES, NewProductImage, ProductImage, UploadedImage},
     model::{
-        Category, MAX_PRICE_MINOR, NewCategory, NewProduct, NewProductType, NewVariant, ProductDetail, ProductPatch,
-        ProductQuery, ProductSummary, ProductType, Status, VariantPatch,
+        Category, NewCategory, NewProduct, NewProductType, NewVariant, ProductDetail, ProductPatch, ProductQuery, ProductSummary,
+        ProductType, Status, VariantPatch,
     },
     store,
 };
@@ -70,7 +70,7 @@ pub async fn create_product(
     Json(new): Json<NewProduct>,
 ) -> Result<(StatusCode, Json<ProductDetail>), Error> {
     staff.require(Role::Catalog)?;
-    let product = catalog.create_product(&new).await?;
+    let product = catalog.create_product(&staff, &new).await?;
     tracing::info!(product.id = %product.id, staff.id = %staff.id, "product created");
     Ok((StatusCode::CREATED, Json(product)))
 }
@@ -90,35 +90,7 @@ pub async fn update_product(
     Path(id): Path<Uuid>,
     Json(patch): Json<ProductPatch>,
 ) -> Result<Json<ProductDetail>, Error> {
-    staff.require(Role::Catalog)?;
-    let mut errors = vec![];
-    if patch
-        .name
-        .as_deref()
-        .is_some_and(|n| n.trim().is_empty() || n.chars().count() > 200)
-    {
-        errors.push(pola_core::FieldError::new("name", "must be 1-200 characters"));
-    }
-    if patch.description.as_deref().is_some_and(|d| d.chars().count() > 5000) {
-        errors.push(pola_core::FieldError::new("description", "must be at most 5000 characters"));
-    }
-    if !errors.is_empty() {
-        return Err(Error::Validation(errors));
-    }
-    let category = match &patch.category {
-        Some(slug) => Some(
-            store::category_id(&catalog.pool, slug)
-                .await?
-                .ok_or_else(|| Error::field("category", "no such category"))?,
-        ),
-        None => None,
-    };
-    let name = patch.name.as_deref().map(str::trim);
-    if !store::update_product(&catalog.pool, id, name, patch.description.as_deref(), category, patch.status).await? {
-        return Err(Error::not_found("No such product."));
-    }
-    tracing::info!(product.id = %id, staff.id = %staff.id, "product updated");
-    Ok(Json(catalog.detail(id, true).await?))
+    Ok(Json(catalog.update_product(&staff, id, &patch).await?))
 }
 
 /// Archive a product: customers no longer see or buy it (staff, role `catalog`).
@@ -130,12 +102,11 @@ pub async fn update_product(
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn archive_product(State(catalog): AppState, staff: Staff, Path(id): Path<Uuid>) -> Result<Json<ProductDetail>, Error> {
-    staff.require(Role::Catalog)?;
-    if !store::update_product(&catalog.pool, id, None, None, None, Some(Status::Archived)).await? {
-        return Err(Error::not_found("No such product."));
-    }
-    tracing::info!(product.id = %id, staff.id = %staff.id, "product archived");
-    Ok(Json(catalog.detail(id, true).await?))
+    let archive = ProductPatch {
+        status: Some(Status::Archived),
+        ..ProductPatch::default()
+    };
+    Ok(Json(catalog.update_product(&staff, id, &archive).await?))
 }
 
 /// Add a variant to a product (staff, role `catalog`).
@@ -155,7 +126,7 @@ pub async fn add_variant(
     Json(new): Json<NewVariant>,
 ) -> Result<(StatusCode, Json<ProductDetail>), Error> {
     staff.require(Role::Catalog)?;
-    Ok((StatusCode::CREATED, Json(catalog.add_variant(id, &new).await?)))
+    Ok((StatusCode::CREATED, Json(catalog.add_variant(&staff, id, &new).await?)))
 }
 
 /// Change a variant's price or status (staff, role `catalog`). Carts and checkouts read the new
@@ -174,15 +145,7 @@ pub async fn update_variant(
     Path(id): Path<Uuid>,
     Json(patch): Json<VariantPatch>,
 ) -> Result<Json<ProductDetail>, Error> {
-    staff.require(Role::Catalog)?;
-    if patch.price_minor.is_some_and(|p| !(0..=MAX_PRICE_MINOR).contains(&p)) {
-        return Err(Error::field("price_minor", "must be between 0 and 10000000000"));
-    }
-    let product = store::update_variant(&catalog.pool, id, patch.price_minor, patch.status)
-        .await?
-        .ok_or_else(|| Error::not_found("No such variant."))?;
-    tracing::info!(variant.id = %id, staff.id = %staff.id, "variant updated");
-    Ok(Json(catalog.detail(product, true).await?))
+    Ok(Json(catalog.update_variant(&staff, id, &patch).await?))
 }
 
 /// Every category.
@@ -206,7 +169,7 @@ pub async fn create_category(
     Json(new): Json<NewCategory>,
 ) -> Result<(StatusCode, Json<Category>), Error> {
     staff.require(Role::Catalog)?;
-    let id = catalog.create_category(&new).await?;
+    let id = catalog.create_category(Some(&staff), &new).await?;
     Ok((
         StatusCode::CREATED,
         Json(Category {
@@ -240,7 +203,10 @@ pub async fn create_product_type(
     Json(new): Json<NewProductType>,
 ) -> Result<(StatusCode, Json<ProductType>), Error> {
     staff.require(Role::Catalog)?;
-    Ok((StatusCode::CREATED, Json(catalog.create_product_type(&new).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(catalog.create_product_type(Some(&staff), &new).await?),
+    ))
 }
 
 /// Internal API: what other Pola processes call through `client::HttpCatalog`. Not in the public
@@ -311,8 +277,7 @@ pub async fn attach_image(
     Path(id): Path<Uuid>,
     Json(new): Json<NewProductImage>,
 ) -> Result<(StatusCode, Json<ProductImage>), Error> {
-    staff.require(Role::Catalog)?;
-    let image = catalog.attach_image(id, &new).await?;
+    let image = catalog.attach_image(&staff, id, &new).await?;
     tracing::info!(product.id = %id, image.id = %image.id, staff.id = %staff.id, "picture shown on a product");
     Ok((StatusCode::CREATED, Json(image)))
 }
@@ -330,8 +295,7 @@ pub async fn detach_image(
     staff: Staff,
     Path((id, image_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, Error> {
-    staff.require(Role::Catalog)?;
-    catalog.detach_image(id, image_id).await?;
+    catalog.detach_image(&staff, id, image_id).await?;
     tracing::info!(product.id = %id, image.id = %image_id, staff.id = %staff.id, "picture taken off a product");
     Ok(StatusCode::NO_CONTENT)
 }

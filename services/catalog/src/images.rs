@@ -205,38 +205,6 @@ impl Catalog {
         })
     }
 
-    /// Shows an uploaded picture on a product (or one of its variants).
-    pub async fn attach_image(&self, product: Uuid, new: &NewProductImage) -> Result<ProductImage, Error> {
-        new.validate().map_err(Error::Validation)?;
-        let (width, height, widths) = store::image_sizes(self.pool(), &new.image)
-            .await?
-            .ok_or_else(|| Error::field("image", "no picture was uploaded with this hash"))?;
-        let id = pola_core::new_id();
-        if !store::insert_product_image(self.pool(), id, product, new).await? {
-            return Err(match new.variant_id {
-                Some(_) => Error::field("variant_id", "not a variant of this product"),
-                None => Error::not_found("No such product."),
-            });
-        }
-        Ok(ProductImage {
-            id,
-            variant_id: new.variant_id,
-            url: format!("/images/{}", new.image),
-            widths: parse_widths(&widths),
-            width,
-            height,
-            alt: new.alt.clone(),
-        })
-    }
-
-    /// Takes a picture off a product (the picture itself stays: others may show it).
-    pub async fn detach_image(&self, product: Uuid, id: Uuid) -> Result<(), Error> {
-        match store::delete_product_image(self.pool(), product, id).await? {
-            true => Ok(()),
-            false => Err(Error::not_found("No such picture on this product.")),
-        }
-    }
-
     /// Shows pictures on many products at once, first in each one's order (the demo seed).
     pub async fn seed_images(&self, shown: &[(Uuid, String, AltText)]) -> Result<(), Error> {
         let rows: Vec<(Uuid, Uuid, &str, &AltText)> = shown
@@ -276,7 +244,7 @@ impl Catalog {
     }
 }
 
-fn parse_widths(text: &str) -> Vec<u32> {
+pub(crate) fn parse_widths(text: &str) -> Vec<u32> {
     text.split(',').filter_map(|w| w.parse().ok()).collect()
 }
 

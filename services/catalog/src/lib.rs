@@ -5,12 +5,15 @@ pub mod api;
 pub mod client;
 pub mod images;
 pub mod model;
+pub mod staff;
 pub mod store;
 
 use std::{collections::HashMap, sync::Arc};
 
 use pola_core::{
     Error, Money,
+    audit::{self, Change},
+    auth::Staff,
     db::is_duplicate_key,
     pagination::{Page, PageRequest, encode_cursor},
 };
@@ -23,6 +26,16 @@ use crate::model::{
     NewCategory, NewProduct, NewProductType, ProductDetail, ProductFilter, ProductKind, ProductSummary, ProductType, Sort,
     VariantView, bundle_available,
 };
+
+/// Commits `tx` with `change` in the audit trail, when a staff member made it (the demo seed
+/// is no one's).
+async fn commit_audited(mut tx: sqlx::Transaction<'_, sqlx::MySql>, staff: Option<&Staff>, change: Change) -> Result<(), Error> {
+    if let Some(staff) = staff {
+        audit::record(&mut *tx, staff, change).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
 
 /// The database this service owns: `<prefix>_catalog`.
 pub const SERVICE: &str = "catalog";
@@ -280,7 +293,8 @@ impl Catalog {
         })
     }
 
-    pub async fn create_category(&self, new: &NewCategory) -> Result<Uuid, Error> {
+    /// A new category (`staff`'s, recorded in the audit trail; none for the demo seed).
+    pub async fn create_category(&self, staff: Option<&Staff>, new: &NewCategory) -> Result<Uuid, Error> {
         if !model::is_code(&new.slug.replace('-', "_")) || new.slug.len() > 80 {
             return Err(Error::field("slug", "must be lower-case letters, digits, - and _"));
         }
@@ -296,32 +310,44 @@ impl Catalog {
             None => None,
         };
         let id = pola_core::new_id();
-        store::insert_category(&self.pool, id, new, parent).await.map_err(|e| {
+        let mut tx = self.pool.begin().await?;
+        store::insert_category(&mut tx, id, new, parent).await.map_err(|e| {
             if is_duplicate_key(&e, "uq_categories_slug") {
                 Error::conflict("slug-taken", "A category with this slug exists.")
             } else {
                 e.into()
             }
         })?;
+        let change = Change::new("category.create", "category", id)
+            .after(serde_json::json!({"slug": new.slug, "name": new.name, "parent": new.parent}));
+        commit_audited(tx, staff, change).await?;
         Ok(id)
     }
 
-    pub async fn create_product_type(&self, new: &NewProductType) -> Result<ProductType, Error> {
+    pub async fn create_product_type(&self, staff: Option<&Staff>, new: &NewProductType) -> Result<ProductType, Error> {
         new.validate().map_err(Error::Validation)?;
         let id = pola_core::new_id();
-        store::insert_product_type(&self.pool, id, new).await.map_err(|e| {
+        let mut tx = self.pool.begin().await?;
+        store::insert_product_type(&mut tx, id, new).await.map_err(|e| {
             if is_duplicate_key(&e, "uq_product_types_code") {
                 Error::conflict("code-taken", "A product type with this code exists.")
             } else {
                 e.into()
             }
         })?;
-        Ok(ProductType {
+        let created = ProductType {
             id,
             code: new.code.clone(),
             name: new.name.trim().to_owned(),
             attributes: new.attributes.clone(),
-        })
+        };
+        commit_audited(
+            tx,
+            staff,
+            Change::new("product-type.create", "product-type", id).after(&created),
+        )
+        .await?;
+        Ok(created)
     }
 
     /// Checks that every bundle component is an existing, active, non-bundle variant.
@@ -350,7 +376,7 @@ impl Catalog {
         }
     }
 
-    pub async fn create_product(&self, new: &NewProduct) -> Result<ProductDetail, Error> {
+    pub async fn create_product(&self, staff: &Staff, new: &NewProduct) -> Result<ProductDetail, Error> {
         let product_type = store::product_type_by_code(&self.pool, &new.product_type)
             .await?
             .ok_or_else(|| Error::field("product_type", "no such product type"))?;
@@ -367,7 +393,8 @@ impl Catalog {
         store::insert_products(&mut tx, &[(id, product_type.id, category, new)], &[variant_ids])
             .await
             .map_err(Self::sku_taken)?;
-        tx.commit().await?;
+        let after = store::product(&mut *tx, id).await?;
+        commit_audited(tx, Some(staff), Change::new("product.create", "product", id).after(&after)).await?;
         self.detail(id, true).await
     }
 
@@ -402,7 +429,7 @@ impl Catalog {
         Ok(rows.iter().map(|r| r.0).collect())
     }
 
-    pub async fn add_variant(&self, product: Uuid, new: &model::NewVariant) -> Result<ProductDetail, Error> {
+    pub async fn add_variant(&self, staff: &Staff, product: Uuid, new: &model::NewVariant) -> Result<ProductDetail, Error> {
         let (product_type, kind) = store::product_type_of_product(&self.pool, product)
             .await?
             .ok_or_else(|| Error::not_found("No such product."))?;
@@ -410,10 +437,13 @@ impl Catalog {
         if kind == ProductKind::Bundle {
             self.check_components(&[new]).await?;
         }
-        let mut conn = self.pool.acquire().await?;
-        store::insert_variants(&mut conn, &[(pola_core::new_id(), product, new)])
+        let id = pola_core::new_id();
+        let mut tx = self.pool.begin().await?;
+        store::insert_variants(&mut tx, &[(id, product, new)])
             .await
             .map_err(Self::sku_taken)?;
+        let after = store::variant_state(&mut tx, id).await?;
+        commit_audited(tx, Some(staff), Change::new("variant.create", "variant", id).after(&after)).await?;
         self.detail(product, true).await
     }
 }

@@ -39,7 +39,7 @@ pub struct VariantRow {
 }
 
 /// A product row for the detail page and for the client.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ProductRow {
     pub id: Uuid,
     pub name: String,
@@ -59,13 +59,13 @@ fn status_of(s: &str) -> Status {
     if s == "active" { Status::Active } else { Status::Archived }
 }
 
-pub async fn insert_category(pool: &MySqlPool, id: Uuid, new: &NewCategory, parent: Option<Uuid>) -> sqlx::Result<()> {
+pub async fn insert_category(conn: &mut MySqlConnection, id: Uuid, new: &NewCategory, parent: Option<Uuid>) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO categories (id, slug, name, parent_id) VALUES (?, ?, ?, ?)")
         .bind(id)
         .bind(&new.slug)
         .bind(new.name.trim())
         .bind(parent)
-        .execute(pool)
+        .execute(conn)
         .await
         .map(drop)
 }
@@ -109,13 +109,13 @@ pub async fn list_categories(pool: &MySqlPool) -> sqlx::Result<Vec<Category>> {
         .collect()
 }
 
-pub async fn insert_product_type(pool: &MySqlPool, id: Uuid, new: &NewProductType) -> sqlx::Result<()> {
+pub async fn insert_product_type(conn: &mut MySqlConnection, id: Uuid, new: &NewProductType) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO product_types (id, code, name, attributes) VALUES (?, ?, ?, ?)")
         .bind(id)
         .bind(&new.code)
         .bind(new.name.trim())
         .bind(sqlx::types::Json(&new.attributes))
-        .execute(pool)
+        .execute(conn)
         .await
         .map(drop)
 }
@@ -496,14 +496,17 @@ pub async fn variants(pool: &MySqlPool, ids: &[Uuid], by_product: bool) -> sqlx:
         })
 }
 
-pub async fn product(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<ProductRow>> {
+pub async fn product<'c, E>(executor: E, id: Uuid) -> sqlx::Result<Option<ProductRow>>
+where
+    E: sqlx::Executor<'c, Database = MySql>,
+{
     let row = sqlx::query(
         "SELECT p.id, p.name, p.description, p.kind, p.status, c.slug AS category, t.code AS product_type
          FROM products p JOIN categories c ON c.id = p.category_id JOIN product_types t ON t.id = p.product_type_id
          WHERE p.id = ?",
     )
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await?;
     row.map(|row| {
         Ok(ProductRow {
@@ -521,7 +524,7 @@ pub async fn product(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<ProductR
 
 /// Applies a patch; false when there is no such product.
 pub async fn update_product(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     id: Uuid,
     name: Option<&str>,
     description: Option<&str>,
@@ -538,19 +541,18 @@ pub async fn update_product(
     .bind(status.map(Status::as_str))
     .bind(Utc::now())
     .bind(id)
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
-    Ok(result.rows_affected() == 1 || product(pool, id).await?.is_some())
+    Ok(result.rows_affected() == 1 || product(&mut *conn, id).await?.is_some())
 }
 
 /// Applies a patch to a variant; false when there is no such variant.
 pub async fn update_variant(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     id: Uuid,
     price_minor: Option<i64>,
     status: Option<Status>,
 ) -> sqlx::Result<Option<Uuid>> {
-    let mut conn = pool.acquire().await?;
     sqlx::query("UPDATE variants SET price_minor = COALESCE(?, price_minor), status = COALESCE(?, status) WHERE id = ?")
         .bind(price_minor)
         .bind(status.map(Status::as_str))
@@ -562,7 +564,7 @@ pub async fn update_variant(
         .fetch_optional(&mut *conn)
         .await?;
     if let Some(product) = product {
-        refresh_prices(&mut conn, &[product]).await?;
+        refresh_prices(conn, &[product]).await?;
     }
     Ok(product)
 }
@@ -664,7 +666,7 @@ pub async fn rendition(pool: &MySqlPool, hash: &str, width: u32) -> sqlx::Result
 /// Shows a picture on a product, at `position` (default last); false when there is no such
 /// product (or variant of it).
 pub async fn insert_product_image(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     id: Uuid,
     product: Uuid,
     new: &crate::images::NewProductImage,
@@ -685,17 +687,17 @@ pub async fn insert_product_image(
     .bind(product)
     .bind(new.variant_id)
     .bind(new.variant_id)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(inserted.rows_affected() == 1)
 }
 
 /// Takes a picture off a product; false when it was not on it.
-pub async fn delete_product_image(pool: &MySqlPool, product: Uuid, id: Uuid) -> sqlx::Result<bool> {
+pub async fn delete_product_image(conn: &mut MySqlConnection, product: Uuid, id: Uuid) -> sqlx::Result<bool> {
     let deleted = sqlx::query("DELETE FROM product_images WHERE id = ? AND product_id = ?")
         .bind(id)
         .bind(product)
-        .execute(pool)
+        .execute(conn)
         .await?;
     Ok(deleted.rows_affected() == 1)
 }
@@ -742,5 +744,20 @@ pub async fn seed_product_images(pool: &MySqlPool, rows: &[(Uuid, Uuid, &str, &c
 pub async fn product_ids(pool: &MySqlPool) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar("SELECT id FROM products ORDER BY id")
         .fetch_all(pool)
+        .await
+}
+
+/// A variant as the audit trail records it.
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+pub struct VariantState {
+    pub sku: String,
+    pub price_minor: i64,
+    pub status: String,
+}
+
+pub async fn variant_state(conn: &mut MySqlConnection, id: Uuid) -> sqlx::Result<Option<VariantState>> {
+    sqlx::query_as("SELECT sku, price_minor, status FROM variants WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
         .await
 }

@@ -67,8 +67,7 @@ pub async fn set_stock(
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
-    pola_core::db::retry_deadlocks(|| store::set_stock(&inventory.pool, id, &location, request.on_hand, reason, Some(staff.id)))
-        .await?;
+    pola_core::db::retry_deadlocks(|| store::set_stock(&inventory.pool, id, &location, request.on_hand, reason, &staff)).await?;
     tracing::info!(variant.id = %id, stock.location = %location, stock.on_hand = request.on_hand, staff.id = %staff.id, "stock set");
     Ok(Json(store::variant_stock(&inventory.pool, id).await?))
 }

@@ -435,7 +435,7 @@ pub async fn set_stock(
     location: &str,
     on_hand: i64,
     reason: &str,
-    staff: Option<Uuid>,
+    staff: &pola_core::auth::Staff,
 ) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
     let current: Option<i32> = sqlx::query_scalar("SELECT on_hand FROM stock WHERE variant_id = ? AND location = ? FOR UPDATE")
@@ -460,7 +460,11 @@ pub async fn set_stock(
         location: location.to_owned(),
         quantity: delta,
     };
-    insert_ledger(&mut tx, &[(entry, on_hand, None)], "adjustment", reason, staff).await?;
+    insert_ledger(&mut tx, &[(entry, on_hand, None)], "adjustment", reason, Some(staff.id)).await?;
+    let change = pola_core::audit::Change::new("stock.count", "variant", variant)
+        .before(serde_json::json!({"location": location, "on_hand": current}))
+        .after(serde_json::json!({"location": location, "on_hand": on_hand, "reason": reason}));
+    pola_core::audit::record(&mut *tx, staff, change).await?;
     tx.commit().await
 }
 

@@ -401,6 +401,12 @@ impl Services {
         if let Some(identity) = &self.identity {
             trails.push(table(pola_identity::SERVICE, identity.pool()));
         }
+        if let Some(catalog) = &self.catalog {
+            trails.push(table(pola_catalog::SERVICE, catalog.pool()));
+        }
+        if let Some(inventory) = &self.inventory {
+            trails.push(table(pola_inventory::SERVICE, inventory.pool()));
+        }
         if let Some(orders) = &self.orders {
             trails.push(table(pola_orders::SERVICE, orders.pool()));
         }

@@ -438,10 +438,10 @@ pub async fn demo(catalog: &Catalog, inventory: &Inventory, config: &Config, cou
     }
     let err = |e: pola_core::Error| anyhow::anyhow!("{e}");
     for t in types() {
-        catalog.create_product_type(&t).await.map_err(err)?;
+        catalog.create_product_type(None, &t).await.map_err(err)?;
     }
     for c in categories() {
-        catalog.create_category(&c).await.map_err(err)?;
+        catalog.create_category(None, &c).await.map_err(err)?;
     }
     let bar = ProgressBar::new(count as u64).with_style(
         ProgressStyle::with_template("{spinner} seeding [{bar:40}] {pos}/{len} products, {per_sec}, {eta} left")?

@@ -24,7 +24,11 @@ use std::{
 };
 
 use chrono::Utc;
-use pola_core::{Error, auth::Staff};
+use pola_core::{
+    Error,
+    audit::{self, Change},
+    auth::Staff,
+};
 use sqlx::{MySqlPool, migrate::Migrator};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -307,7 +311,7 @@ impl Promotions {
     async fn audited<T, F>(
         &self,
         staff: &Staff,
-        action: &str,
+        action: &'static str,
         subject: Option<Uuid>,
         detail: serde_json::Value,
         write: F,
@@ -317,7 +321,9 @@ impl Promotions {
     {
         let mut tx = self.pool.begin().await?;
         let done = write(&mut tx).await?;
-        store::staff_action(&mut tx, staff.id, action, subject, &detail, Utc::now()).await?;
+        let entity = action.split('.').next().unwrap_or(action);
+        let change = Change::new(action, entity, subject.map(|s| s.to_string()).unwrap_or_default()).after(detail);
+        audit::record(&mut *tx, staff, change).await?;
         tx.commit().await?;
         tracing::info!(staff.id = %staff.id, action, subject = ?subject, "staff changed promotions");
         Ok(done)

@@ -875,26 +875,3 @@ pub async fn save_vat_rate(conn: &mut MySqlConnection, rate: &VatRate) -> sqlx::
     .await
     .map(drop)
 }
-
-/// Records a staff write, in the write's transaction.
-pub async fn staff_action(
-    conn: &mut MySqlConnection,
-    staff: Uuid,
-    action: &str,
-    subject: Option<Uuid>,
-    detail: &serde_json::Value,
-    now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO staff_actions (staff_id, action, subject_id, detail, request_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(staff)
-    .bind(action)
-    .bind(subject)
-    .bind(Json(detail))
-    .bind(pola_core::http::current_request_id())
-    .bind(now)
-    .execute(conn)
-    .await
-    .map(drop)
-}

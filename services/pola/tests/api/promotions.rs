@@ -594,13 +594,13 @@ async fn staff_writes_to_promotions_are_checked_by_role_and_field_and_each_leave
         .await
         .expect_problem(409);
     assert_eq!(codes.get("codes").as_array().expect("codes").len(), 25);
-    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM staff_actions WHERE subject_id = ? ORDER BY id")
-        .bind(id)
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM staff_audit WHERE entity_id = ? ORDER BY created_at, id")
+        .bind(id.to_string())
         .fetch_all(app.promotions.pool())
         .await
         .expect("audit rows");
     assert_eq!(actions, ["promotion.create", "promotion.change", "promotion.codes"]);
-    let rewrite = sqlx::query("UPDATE staff_actions SET action = 'nothing'")
+    let rewrite = sqlx::query("UPDATE staff_audit SET action = 'nothing'")
         .execute(app.promotions.pool())
         .await;
     assert!(rewrite.is_err(), "the audit trail is append-only");
