@@ -85,6 +85,14 @@ impl Backoffice {
             .route("/backoffice/orders/{id}/pick-list", get(pages::orders::pick_list))
             .route("/backoffice/orders/{id}/address", post(pages::orders::reveal))
             .route("/backoffice/orders/{id}/{action}", post(pages::orders::act))
+            .route("/backoffice/catalogue", get(pages::catalogue::list))
+            .route("/backoffice/catalogue/export.csv", get(pages::catalogue::export))
+            .route("/backoffice/catalogue/import", post(pages::catalogue::import))
+            .route(
+                "/backoffice/catalogue/products/{id}",
+                get(pages::catalogue::product).post(pages::catalogue::save_product),
+            )
+            .route("/backoffice/catalogue/variants/{id}", post(pages::catalogue::save_variant))
             .route("/backoffice/staff", get(pages::staff::list).post(pages::staff::create))
             .route("/backoffice/staff/{id}", post(pages::staff::update))
             .route(

@@ -1,6 +1,7 @@
 //! The pages: signing in and enrolling, the dashboard, and the shared frame (menu by role,
 //! error pages). Each area's pages live in a module of their own.
 
+pub mod catalogue;
 pub mod orders;
 pub mod staff;
 
@@ -29,18 +30,20 @@ use crate::{
 pub enum Area {
     Dashboard,
     Orders,
+    Catalogue,
     Staff,
     Audit,
 }
 
 impl Area {
     /// The menu, in order.
-    const ALL: [Area; 4] = [Area::Dashboard, Area::Orders, Area::Staff, Area::Audit];
+    const ALL: [Area; 5] = [Area::Dashboard, Area::Orders, Area::Catalogue, Area::Staff, Area::Audit];
 
     fn href(self) -> &'static str {
         match self {
             Area::Dashboard => "/backoffice/",
             Area::Orders => "/backoffice/orders",
+            Area::Catalogue => "/backoffice/catalogue",
             Area::Staff => "/backoffice/staff",
             Area::Audit => "/backoffice/audit",
         }
@@ -50,6 +53,7 @@ impl Area {
         match self {
             Area::Dashboard => "Dashboard",
             Area::Orders => "Orders",
+            Area::Catalogue => "Catalogue",
             Area::Staff => "Staff",
             Area::Audit => "Audit trail",
         }
@@ -60,6 +64,7 @@ impl Area {
         match self {
             Area::Dashboard => &[Role::Catalog, Role::Fulfilment, Role::Support, Role::Finance],
             Area::Orders => &crate::ORDER_ROLES,
+            Area::Catalogue => &[Role::Catalog],
             Area::Staff | Area::Audit => &[Role::Admin],
         }
     }

@@ -9,7 +9,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, value::Serde}
 use pola_core::Language;
 use pola_storefront::{assets::Assets, i18n};
 
-const SOURCES: [(&str, &str); 11] = [
+const SOURCES: [(&str, &str); 13] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("sign_in.html", include_str!("../templates/sign_in.html")),
     ("enrol.html", include_str!("../templates/enrol.html")),
@@ -20,6 +20,8 @@ const SOURCES: [(&str, &str); 11] = [
     ("orders.html", include_str!("../templates/orders.html")),
     ("order.html", include_str!("../templates/order.html")),
     ("pick_list.html", include_str!("../templates/pick_list.html")),
+    ("catalogue.html", include_str!("../templates/catalogue.html")),
+    ("product.html", include_str!("../templates/product.html")),
     ("error.html", include_str!("../templates/error.html")),
 ];
 
@@ -43,6 +45,8 @@ pub fn environment(assets: Arc<Assets>) -> anyhow::Result<Environment<'static>> 
     });
     env.add_filter("rupees", |minor: i64| i18n::rupees(Language::En, minor));
     env.add_filter("when", |at: &str| when(at));
+    // Cents as a form's field shows rupees: `1250.00`.
+    env.add_filter("amount", |minor: i64| format!("{}.{:02}", minor / 100, (minor % 100).abs()));
     env.add_function("asset", move |name: &str| assets.url(name));
     Ok(env)
 }

@@ -314,7 +314,7 @@ pub struct ActionForm {
 }
 
 /// Rupees as typed (`1,250.00`, `Rs. 1250`) in cents.
-fn cents(typed: &str) -> Option<i64> {
+pub(crate) fn cents(typed: &str) -> Option<i64> {
     let cleaned: String = typed
         .trim()
         .trim_start_matches("Rs.")

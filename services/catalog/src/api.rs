@@ -19,6 +19,7 @@ use crate::{
         Category, NewCategory, NewProduct, NewProductType, NewVariant, ProductDetail, ProductPatch, ProductQuery, ProductSummary,
         ProductType, Status, VariantPatch,
     },
+    sheet::ImportReport,
     store,
 };
 
@@ -323,3 +324,65 @@ pub async fn serve_image(
     )
         .into_response())
 }
+
+/// The whole catalogue as CSV, one row per variant: the shape the import reads (staff, role
+/// `catalog`).
+#[utoipa::path(get, path = "/api/v1/catalog/export.csv", tags = ["catalog", "staff"],
+    security(("staff" = [])),
+    responses((status = 200, description = "The catalogue", content_type = "text/csv", body = String)))]
+pub async fn export_sheet(State(catalog): AppState, staff: Staff) -> Result<axum::response::Response, Error> {
+    use axum::response::IntoResponse;
+    let csv = catalog.export_sheet(&staff).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"pola-catalogue.csv\"",
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
+/// Whether an import only checks.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// Check the file and say what it would do, changing nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Import a CSV of the export's shape (staff, role `catalog`): checked whole first; when any row
+/// is bad, every bad row is named (`row 3: price`) and nothing changes. Otherwise everything is
+/// applied in one transaction.
+#[utoipa::path(post, path = "/api/v1/catalog/import", tags = ["catalog", "staff"],
+    params(ImportQuery),
+    request_body(content = String, content_type = "text/csv"),
+    security(("staff" = [])),
+    responses(
+        (status = 200, description = "Imported (or, on a dry run, what would be)", body = ImportReport),
+        (status = 413, description = "Larger than 5 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The bad rows, each with why; nothing changed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn import_sheet(
+    State(catalog): AppState,
+    staff: Staff,
+    Query(query): Query<ImportQuery>,
+    body: axum::body::Body,
+) -> Result<Json<ImportReport>, Error> {
+    staff.require(Role::Catalog)?;
+    let bytes = axum::body::to_bytes(body, MAX_SHEET_BYTES + 1)
+        .await
+        .map_err(|_| Error::Status {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            detail: format!("A sheet may be at most {} MiB.", MAX_SHEET_BYTES / 1024 / 1024),
+        })?;
+    Ok(Json(catalog.import_sheet(&staff, &bytes, query.dry_run).await?))
+}
+
+/// The largest sheet an import reads.
+const MAX_SHEET_BYTES: usize = 5 * 1024 * 1024;

@@ -5,6 +5,7 @@ pub mod api;
 pub mod client;
 pub mod images;
 pub mod model;
+pub mod sheet;
 pub mod staff;
 pub mod store;
 
@@ -71,6 +72,8 @@ impl Catalog {
             .routes(routes!(api::upload_image))
             .routes(routes!(api::attach_image))
             .routes(routes!(api::detach_image))
+            .routes(routes!(api::export_sheet))
+            .routes(routes!(api::import_sheet))
             .route("/images/{hash}/{file}", axum::routing::get(api::serve_image))
             .route("/internal/v1/catalog/variants", axum::routing::post(api::lookup_variants))
             .route("/internal/v1/catalog/products", axum::routing::post(api::lookup_products))

@@ -36,6 +36,14 @@ impl ProductKind {
     }
 }
 
+impl TryFrom<String> for ProductKind {
+    type Error = String;
+
+    fn try_from(stored: String) -> Result<Self, String> {
+        ProductKind::parse(&stored).ok_or_else(|| format!("unknown product kind `{stored}`"))
+    }
+}
+
 /// Whether customers can see and buy it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

@@ -1,5 +1,7 @@
 //! Catalog's SQL.
 
+pub mod sheet;
+
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;

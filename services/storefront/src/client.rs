@@ -26,6 +26,8 @@ pub struct ApiRequest {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Option<Value>,
+    /// A body that is not JSON (a CSV file), with its content type.
+    pub raw: Option<(&'static str, axum::body::Bytes)>,
 }
 
 impl ApiRequest {
@@ -35,7 +37,14 @@ impl ApiRequest {
             path: path.into(),
             headers: HeaderMap::new(),
             body: None,
+            raw: None,
         }
+    }
+
+    /// A body of another type than JSON.
+    pub fn raw(mut self, content_type: &'static str, bytes: axum::body::Bytes) -> Self {
+        self.raw = Some((content_type, bytes));
+        self
     }
 
     pub fn json(mut self, body: Value) -> Self {
@@ -57,7 +66,10 @@ pub struct ApiReply {
     pub status: StatusCode,
     /// A new guest cart token, when the API just made a cart.
     pub cart_token: Option<String>,
+    /// The body read as JSON (null when it is not JSON).
     pub body: Value,
+    /// The body as it came (a CSV file).
+    pub bytes: axum::body::Bytes,
 }
 
 impl ApiReply {
@@ -116,12 +128,16 @@ impl ApiClient for InProcessApi {
         if let Some(headers) = builder.headers_mut() {
             headers.extend(request.headers);
         }
-        let body = match &request.body {
-            Some(json) => {
+        let body = match (&request.body, request.raw) {
+            (Some(json), _) => {
                 builder = builder.header(http::header::CONTENT_TYPE, "application/json");
                 Body::from(serde_json::to_vec(json).map_err(|e| ApiError::Unavailable(e.to_string()))?)
             }
-            None => Body::empty(),
+            (None, Some((content_type, bytes))) => {
+                builder = builder.header(http::header::CONTENT_TYPE, content_type);
+                Body::from(bytes)
+            }
+            (None, None) => Body::empty(),
         };
         let http_request = builder.body(body).map_err(|e| ApiError::Unavailable(e.to_string()))?;
         let response = match self.0.clone().oneshot(http_request).await {
@@ -137,6 +153,7 @@ impl ApiClient for InProcessApi {
             status,
             cart_token,
             body: parse_body(&bytes),
+            bytes,
         })
     }
 }

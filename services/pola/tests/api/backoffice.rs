@@ -277,3 +277,136 @@ async fn finance_confirms_a_bank_transfer_and_refunds_part_of_a_payhere_order_fr
     );
     assert!(audited(app, by_card).await.iter().any(|a| a == "order.refund"));
 }
+
+#[tokio::test]
+async fn a_catalogue_sheet_with_two_bad_rows_changes_nothing_until_it_is_fixed() {
+    let app = spawn_app_behind_edge().await;
+    let catalog = app.staff(&[Role::Catalog]).await;
+    let dimbula = app.tea(&catalog, "Dimbula estate tea", 120_000, 5).await;
+    let exported = app
+        .api
+        .request_as(reqwest::Method::GET, "/api/v1/catalog/export.csv", Some(&catalog))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(exported.status(), 200);
+    let exported = exported.text().await.expect("CSV");
+    let mut lines: Vec<String> = exported.lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{exported}");
+    // The tea's price changes; a new gift box comes in two variants.
+    lines[1] = lines[1].replace(",1200.00,", ",1350.00,");
+    assert!(lines[1].contains(",1350.00,"), "{}", lines[1]);
+    let gift = |sku: &str, price: &str, attributes: &str| {
+        format!(",Avurudu sweets box,gifts,tea,product,Kavum and kokis,{sku},{price},active,900,{attributes}")
+    };
+    let bad = [
+        lines[0].clone(),
+        lines[1].clone(),
+        gift("AVU-BOX-S", "\"2,50.x\"", "flavour=Pure Ceylon;weight=500"),
+        gift("AVU-BOX-L", "4200", "flavour=Chocolate;weight=900"),
+    ];
+    let file = std::env::temp_dir().join(format!("pola-sheet-{}.csv", uuid::Uuid::now_v7().simple()));
+    std::fs::write(&file, bad.join("\n")).expect("written");
+
+    let (clerk, clerk_app) = colleague(&app, "Nadeesha", &[Role::Catalog]).await;
+    let desk = desk_for(&app, &clerk, &clerk_app, Screen::Desktop).await;
+    desk.open("/backoffice/catalogue").await;
+    desk.find("#f-file")
+        .await
+        .send_keys(&file.display().to_string())
+        .await
+        .expect("chosen");
+    desk.click("button[value='import']").await;
+    let refused = desk.text("#import-refused").await;
+    assert!(refused.contains("Nothing was changed"), "{refused}");
+    assert!(refused.contains("row 3: price"), "{refused}");
+    assert!(
+        refused.contains("row 4: attributes") && refused.contains("flavour"),
+        "{refused}"
+    );
+    assert!(!refused.contains("row 2"), "the good rows are not named: {refused}");
+    desk.screenshot("backoffice-import-refused").await;
+    let tea = app
+        .api
+        .get(&format!("/api/v1/catalog/products/{}", dimbula.product), None)
+        .await
+        .expect(200);
+    assert_eq!(tea.get("price")["amount_minor"], 120_000, "nothing changed");
+    let listed = app.api.get("/api/v1/catalog/products?q=Avurudu", None).await.expect(200);
+    assert!(
+        listed.get("items").as_array().expect("items").is_empty(),
+        "no product was made"
+    );
+
+    // Fixed, checked, imported.
+    let good = [
+        lines[0].clone(),
+        lines[1].clone(),
+        gift("AVU-BOX-S", "2500", "flavour=Pure Ceylon;weight=500"),
+        gift("AVU-BOX-L", "4200", "flavour=Cinnamon;weight=900"),
+    ];
+    std::fs::write(&file, good.join("\n")).expect("written");
+    desk.find("#f-file")
+        .await
+        .send_keys(&file.display().to_string())
+        .await
+        .expect("chosen");
+    desk.click("button[value='check']").await;
+    let checked = desk.text("#import-report").await;
+    assert!(
+        checked.contains("would") && checked.contains("1 new products, 2 new variants"),
+        "{checked}"
+    );
+    assert_eq!(
+        app.api
+            .get(&format!("/api/v1/catalog/products/{}", dimbula.product), None)
+            .await
+            .get("price")["amount_minor"],
+        120_000
+    );
+    desk.find("#f-file")
+        .await
+        .send_keys(&file.display().to_string())
+        .await
+        .expect("chosen");
+    desk.click("button[value='import']").await;
+    let imported = desk.text("#import-report").await;
+    assert!(
+        imported.contains("Imported") && imported.contains("1 variants and 0 products changed"),
+        "{imported}"
+    );
+    desk.screenshot("backoffice-import-done").await;
+    desk.close().await;
+    std::fs::remove_file(&file).expect("removed");
+    let tea = app
+        .api
+        .get(&format!("/api/v1/catalog/products/{}", dimbula.product), None)
+        .await
+        .expect(200);
+    assert_eq!(tea.get("price")["amount_minor"], 135_000);
+    let listed = app.api.get("/api/v1/catalog/products?q=Avurudu", None).await.expect(200);
+    assert_eq!(listed.get("items").as_array().expect("items").len(), 1);
+
+    let admin = app.staff(&[Role::Admin]).await;
+    let trail = app
+        .api
+        .get("/api/v1/audit?action=catalog.import", Some(&admin))
+        .await
+        .expect(200);
+    assert_eq!(
+        trail.body.as_array().expect("rows").len(),
+        1,
+        "one import, audited once: {}",
+        trail.body
+    );
+    let price = app
+        .api
+        .get(
+            &format!("/api/v1/audit?entity=variant&entity_id={}", dimbula.variant),
+            Some(&admin),
+        )
+        .await
+        .expect(200);
+    assert_eq!(price.body[0]["before_state"]["price_minor"], 120_000);
+    assert_eq!(price.body[0]["after_state"]["price_minor"], 135_000);
+}

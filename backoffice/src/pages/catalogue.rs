@@ -1,0 +1,235 @@
+//! The catalogue: products found by words or category, edited one at a time (name, description,
+//! category, status; each variant's price and status), and the whole catalogue exported to a
+//! spreadsheet and imported back, with a report of every bad row before anything changes.
+
+use axum::{
+    body::Bytes,
+    extract::{Multipart, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use http::Method;
+use minijinja::context;
+use pola_core::extract::{Path, Query};
+use pola_storefront::client::{ApiError, ApiRequest};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Area, orders::cents};
+use crate::{
+    Backoffice, Error,
+    desk::{Desk, Office, Staffer},
+    templates::value,
+};
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct CatalogueSearch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    q: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cursor: Option<String>,
+}
+
+/// The catalogue page, with an import's report (or its refusal) when there is one.
+async fn catalogue_page(
+    office: &Backoffice,
+    staffer: &Staffer,
+    search: &CatalogueSearch,
+    report: Option<serde_json::Value>,
+    refused: Option<serde_json::Value>,
+) -> Result<Response, Error> {
+    let query = serde_urlencoded::to_string(search).unwrap_or_default();
+    let page: serde_json::Value = match office
+        .get(staffer, &format!("/api/v1/catalog/products?limit=50&{query}"))
+        .await
+    {
+        Err(Error::Api(ApiError::Refused(problem))) if problem.status == 422 => json!({"items": [], "refused": problem}),
+        other => other?,
+    };
+    let categories: serde_json::Value = office.get(staffer, "/api/v1/catalog/categories").await?;
+    let next = page["next_cursor"].as_str().map(|cursor| {
+        let kept = CatalogueSearch {
+            q: search.q.clone(),
+            category: search.category.clone(),
+            cursor: Some(cursor.to_owned()),
+        };
+        format!(
+            "/backoffice/catalogue?{}",
+            serde_urlencoded::to_string(&kept).unwrap_or_default()
+        )
+    });
+    let failed = refused.is_some();
+    let ctx = context! {
+        page => value(&page),
+        categories => value(&categories),
+        search => value(search),
+        next => next,
+        report => value(&report),
+        refused => value(&refused),
+    };
+    let mut response = office.page(&staffer.desk, Some(staffer), "catalogue.html", ctx)?;
+    if failed {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
+}
+
+/// `GET /backoffice/catalogue`
+pub async fn list(State(office): Office, desk: Desk, Query(search): Query<CatalogueSearch>) -> Result<Response, Error> {
+    let staffer = office.enter(desk, Area::Catalogue).await?;
+    catalogue_page(&office, &staffer, &search, None, None).await
+}
+
+/// `GET /backoffice/catalogue/export.csv`: the whole catalogue, to edit in a spreadsheet.
+pub async fn export(State(office): Office, desk: Desk) -> Result<Response, Error> {
+    let staffer = office.enter(desk, Area::Catalogue).await?;
+    let reply = office
+        .send(
+            &staffer.desk,
+            ApiRequest::new(Method::GET, "/api/v1/catalog/export.csv"),
+            Some(staffer.token()),
+        )
+        .await?;
+    if !reply.status.is_success() {
+        return Err(reply.into_problem().into());
+    }
+    let mut response = reply.bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"pola-catalogue.csv\""),
+    );
+    Ok(response)
+}
+
+/// `POST /backoffice/catalogue/import` (a form with the file): `check` reports what the file
+/// would do; `import` does it, all or nothing.
+pub async fn import(State(office): Office, desk: Desk, mut form: Multipart) -> Result<Response, Error> {
+    let staffer = office.enter(desk, Area::Catalogue).await?;
+    let (mut csrf, mut file, mut action) = (String::new(), Bytes::new(), String::new());
+    while let Some(field) = form.next_field().await.map_err(|_| Error::BadForm)? {
+        match field.name().unwrap_or_default() {
+            "csrf" => csrf = field.text().await.map_err(|_| Error::BadForm)?,
+            "action" => action = field.text().await.map_err(|_| Error::BadForm)?,
+            "file" => file = field.bytes().await.map_err(|_| Error::BadForm)?,
+            _ => {}
+        }
+    }
+    office.check_csrf(&staffer.desk, &csrf)?;
+    let dry_run = action != "import";
+    let request = ApiRequest::new(Method::POST, format!("/api/v1/catalog/import?dry_run={dry_run}")).raw("text/csv", file);
+    let reply = office.send(&staffer.desk, request, Some(staffer.token())).await?;
+    let search = CatalogueSearch::default();
+    match reply.status.as_u16() {
+        200 => catalogue_page(&office, &staffer, &search, Some(reply.body), None).await,
+        413 | 422 => catalogue_page(&office, &staffer, &search, None, Some(reply.body)).await,
+        _ => Err(reply.into_problem().into()),
+    }
+}
+
+/// The product page, with a refusal's reasons when there is one.
+async fn product_page(
+    office: &Backoffice,
+    staffer: &Staffer,
+    id: Uuid,
+    refused: Option<serde_json::Value>,
+    done: Option<String>,
+) -> Result<Response, Error> {
+    let product: serde_json::Value = office.get(staffer, &format!("/api/v1/catalog/products/{id}")).await?;
+    let categories: serde_json::Value = office.get(staffer, "/api/v1/catalog/categories").await?;
+    let failed = refused.is_some();
+    let ctx = context! { product => value(&product), categories => value(&categories), refused => value(&refused), done => done };
+    let mut response = office.page(&staffer.desk, Some(staffer), "product.html", ctx)?;
+    if failed {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+/// `GET /backoffice/catalogue/products/{id}`
+pub async fn product(
+    State(office): Office,
+    desk: Desk,
+    Path(id): Path<Uuid>,
+    Query(done): Query<Done>,
+) -> Result<Response, Error> {
+    let staffer = office.enter(desk, Area::Catalogue).await?;
+    product_page(&office, &staffer, id, None, done.done).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProductForm {
+    name: String,
+    #[serde(default)]
+    description: String,
+    category: String,
+    status: String,
+}
+
+/// `POST /backoffice/catalogue/products/{id}`
+pub async fn save_product(State(office): Office, desk: Desk, Path(id): Path<Uuid>, body: Bytes) -> Result<Response, Error> {
+    let staffer = office.enter(desk, Area::Catalogue).await?;
+    let form: ProductForm = office.form(&staffer.desk, &body)?;
+    let patch = json!({"name": form.name, "description": form.description, "category": form.category, "status": form.status});
+    let reply = office
+        .write(&staffer, Method::PATCH, &format!("/api/v1/catalog/products/{id}"), patch)
+        .await?;
+    after_write(&office, &staffer, id, reply).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VariantForm {
+    product: Uuid,
+    price: String,
+    status: String,
+}
+
+/// `POST /backoffice/catalogue/variants/{id}`
+pub async fn save_variant(State(office): Office, desk: Desk, Path(id): Path<Uuid>, body: Bytes) -> Result<Response, Error> {
+    let staffer = office.enter(desk, Area::Catalogue).await?;
+    let form: VariantForm = office.form(&staffer.desk, &body)?;
+    let Some(price_minor) = cents(&form.price) else {
+        let refused = json!({"title": "Not a price", "detail": format!("`{}` is not a price in rupees.", form.price)});
+        return product_page(&office, &staffer, form.product, Some(refused), None).await;
+    };
+    let patch = json!({"price_minor": price_minor, "status": form.status});
+    let reply = office
+        .write(&staffer, Method::PATCH, &format!("/api/v1/catalog/variants/{id}"), patch)
+        .await?;
+    after_write(&office, &staffer, form.product, reply).await
+}
+
+/// Back to the product after a change, or the product page again with the API's reasons.
+async fn after_write(
+    office: &Backoffice,
+    staffer: &Staffer,
+    product: Uuid,
+    reply: pola_storefront::client::ApiReply,
+) -> Result<Response, Error> {
+    if reply.status.is_success() {
+        return Ok(office.redirect(&staffer.desk, &format!("/backoffice/catalogue/products/{product}?done=saved")));
+    }
+    let status = reply.status;
+    match reply.into_problem() {
+        ApiError::Refused(problem) if status.is_client_error() && status != StatusCode::FORBIDDEN => {
+            product_page(
+                office,
+                staffer,
+                product,
+                Some(serde_json::to_value(&*problem).unwrap_or_default()),
+                None,
+            )
+            .await
+        }
+        e => Err(e.into()),
+    }
+}
