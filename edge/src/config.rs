@@ -179,6 +179,8 @@ impl Default for Limits {
                 "/api/v1/identity/token".into(),
                 "/api/v1/identity/register".into(),
                 "/api/v1/identity/staff/token".into(),
+                "/api/v1/identity/staff/sessions".into(),
+                "/backoffice/sign-in".into(),
                 "/api/v1/identity/password-reset".into(),
                 "/api/v1/identity/password-reset/confirm".into(),
                 "/account/sign-in".into(),

@@ -272,8 +272,10 @@ pub struct NotificationsConfig {
     pub queue: String,
     pub smtp: SmtpConfig,
     pub sms: SmsConfig,
-    /// Who hears about low stock.
+    /// Who hears about low stock and chargebacks.
     pub staff_emails: Vec<String>,
+    /// The support lead(s): who hears about overdue tickets (the staff addresses when empty).
+    pub support_emails: Vec<String>,
     /// Links in messages start here. Default `http://127.0.0.1:8080`.
     pub shop_url: String,
     /// SMS wait while it is this late or this early in Sri Lanka (`HH:MM`, local time):
@@ -294,6 +296,7 @@ impl Default for NotificationsConfig {
             smtp: SmtpConfig::default(),
             sms: SmsConfig::default(),
             staff_emails: vec![],
+            support_emails: vec![],
             shop_url: "http://127.0.0.1:8080".into(),
             quiet_from: "21:00".into(),
             quiet_until: "08:00".into(),

@@ -46,7 +46,13 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub fn subscription(config: &NotificationsConfig) -> Subscription {
     Subscription {
         queue: config.queue.clone(),
-        bindings: vec!["customer.*".into(), "order.*".into(), "payment.*".into(), "stock.low".into()],
+        bindings: vec![
+            "customer.*".into(),
+            "order.*".into(),
+            "payment.*".into(),
+            "stock.low".into(),
+            "support.*".into(),
+        ],
     }
 }
 
@@ -254,6 +260,10 @@ impl Notifications {
             "name": contact.name,
             "shop_url": self.config.shop_url,
         });
+        if let Some(ticket) = event.data["ticket_id"].as_str().and_then(|s| s.parse::<Uuid>().ok()) {
+            context["ticket"] = event.data["number"].clone();
+            context["ticket_url"] = json!(format!("{}/account/support/{ticket}", self.config.shop_url));
+        }
         if let Some(order) = event.data["order_id"].as_str().and_then(|s| s.parse::<Uuid>().ok()) {
             let order = self.orders.customer_order(contact.id, order).await.map_err(Failure::from)?;
             context["order"] = json!(order_number(order.id));
@@ -398,12 +408,21 @@ impl Notifications {
             "order": order.map(order_number),
             "order_id": order,
             "amount": event.data["amount_minor"].as_i64().map(rupees),
+            "ticket": event.data["number"],
+            "ticket_id": event.data["ticket_id"],
+            "deadline": event.data["deadline"],
+            "category": event.data["category"],
         });
         let message = self
             .templates
             .render(pola_identity::model::Language::En, &event.kind, &context)
             .map_err(Failure::Reject)?;
-        for address in &self.config.staff_emails {
+        let leads = &self.config.support_emails;
+        let addresses = match event.kind.as_str() {
+            "support.overdue" if !leads.is_empty() => leads,
+            _ => &self.config.staff_emails,
+        };
+        for address in addresses {
             let recipient = format!("staff:{}", &hex(&Sha256::digest(address.as_bytes()))[..16]);
             let id = format!("{}.{recipient}", event.id);
             self.deliver(event, Channel::Email, &recipient, async {
@@ -493,7 +512,7 @@ impl Handler for Notifications {
             )));
         }
         match event.kind.as_str() {
-            "stock.low" | "payment.charged_back" => self.to_staff(event).await,
+            "stock.low" | "payment.charged_back" | "support.overdue" => self.to_staff(event).await,
             "customer.password_reset_requested" => self.password_reset(event).await,
             kind if self.templates.handles(kind) => self.to_customer(event, false).await,
             // Nothing to say about it.

@@ -166,6 +166,15 @@ mod tests {
             }
         }
         for language in [Language::En, Language::Si, Language::Ta] {
+            let answered = serde_json::json!({"name": "Nimal", "shop_url": "https://pola.lk", "ticket": "T-5F6A7B", "ticket_url": "https://pola.lk/account/support/1"});
+            let rendered = templates.render(language, "support.replied", &answered).expect("rendered");
+            assert!(
+                rendered.text.contains("T-5F6A7B") && rendered.text.contains("/account/support/1"),
+                "{language:?}"
+            );
+            assert!(rendered.sms.is_some_and(|s| s.contains("T-5F6A7B")), "{language:?}");
+        }
+        for language in [Language::En, Language::Si, Language::Ta] {
             let shipped = templates.render(language, "order.shipped", &context()).expect("rendered");
             let sms = shipped.sms.expect("an SMS");
             assert!(

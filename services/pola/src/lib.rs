@@ -68,10 +68,12 @@ pub enum ServiceName {
     Recommendations,
     /// The staff's pages, over this process's staff API (so the API's services run here).
     Backoffice,
+    /// Customers' tickets and the desk that answers them.
+    Support,
 }
 
 impl ServiceName {
-    pub const ALL: [ServiceName; 10] = [
+    pub const ALL: [ServiceName; 11] = [
         ServiceName::Identity,
         ServiceName::Catalog,
         ServiceName::Inventory,
@@ -82,6 +84,7 @@ impl ServiceName {
         ServiceName::Storefront,
         ServiceName::Recommendations,
         ServiceName::Backoffice,
+        ServiceName::Support,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -96,6 +99,7 @@ impl ServiceName {
             ServiceName::Storefront => pola_storefront::SERVICE,
             ServiceName::Recommendations => pola_recommendations::SERVICE,
             ServiceName::Backoffice => pola_backoffice::SERVICE,
+            ServiceName::Support => pola_support::SERVICE,
         }
     }
 }
@@ -105,7 +109,7 @@ impl FromStr for ServiceName {
 
     fn from_str(s: &str) -> Result<Self, String> {
         ServiceName::ALL.into_iter().find(|n| n.as_str() == s).ok_or_else(|| {
-            format!("unknown service `{s}`; the services are identity, catalog, inventory, cart, orders, payments, promotions, storefront, recommendations, backoffice")
+            format!("unknown service `{s}`; the services are identity, catalog, inventory, cart, orders, payments, promotions, storefront, recommendations, backoffice, support")
         })
     }
 }
@@ -130,6 +134,8 @@ impl ServiceName {
             ServiceName::Payments => &[ServiceName::Orders, ServiceName::Identity],
             // The pages call the API of this process.
             ServiceName::Storefront | ServiceName::Backoffice => &[],
+            // Tickets name the customer's orders.
+            ServiceName::Support => &[ServiceName::Orders],
             // Suggestions are shown as the catalog lists products; purchases are read from orders.
             ServiceName::Recommendations => &[ServiceName::Catalog, ServiceName::Orders],
         }
@@ -143,7 +149,11 @@ impl ServiceName {
             ServiceName::Orders => config.services.orders_url.as_deref(),
             ServiceName::Identity => config.services.identity_url.as_deref(),
             ServiceName::Promotions => config.services.promotions_url.as_deref(),
-            ServiceName::Payments | ServiceName::Storefront | ServiceName::Recommendations | ServiceName::Backoffice => None,
+            ServiceName::Payments
+            | ServiceName::Storefront
+            | ServiceName::Recommendations
+            | ServiceName::Backoffice
+            | ServiceName::Support => None,
         }
     }
 }
@@ -198,6 +208,7 @@ pub struct Services {
     pub payments: Option<Arc<Payments>>,
     pub promotions: Option<Arc<Promotions>>,
     pub recommendations: Option<Arc<Recommendations>>,
+    pub support: Option<Arc<pola_support::Support>>,
     /// Orders as the services here that need them reach them (here, or over HTTP).
     pub orders_client: Option<Arc<dyn OrdersClient>>,
     pub keys: TokenKeys,
@@ -219,6 +230,9 @@ impl Services {
         }
         if let Some(payments) = &self.payments {
             outboxes.push((pola_payments::SERVICE, payments.pool().clone()));
+        }
+        if let Some(support) = &self.support {
+            outboxes.push((pola_support::SERVICE, support.pool().clone()));
         }
         outboxes
     }
@@ -309,10 +323,11 @@ impl Services {
         };
 
         // One key service (and one cache of unwrapped keys) for the services here that seal.
-        let pii: Option<Arc<dyn KeyService>> = match here(ServiceName::Identity) || here(ServiceName::Orders) {
-            true => Some(pola_pii::open(&config.pii).await?),
-            false => None,
-        };
+        let pii: Option<Arc<dyn KeyService>> =
+            match here(ServiceName::Identity) || here(ServiceName::Orders) || here(ServiceName::Support) {
+                true => Some(pola_pii::open(&config.pii).await?),
+                false => None,
+            };
         let needs_pii = || pii.clone().context("no key service");
 
         let orders = match here(ServiceName::Orders) {
@@ -374,6 +389,15 @@ impl Services {
             )),
             false => None,
         };
+        let support = match here(ServiceName::Support) {
+            true => Some(pola_support::Support::new(
+                pool(pola_support::SERVICE, &pola_support::MIGRATOR).await?,
+                needs_orders()?,
+                needs_pii()?,
+                Arc::new(pola_core::clock::SystemClock),
+            )),
+            false => None,
+        };
         Ok(Self {
             identity,
             catalog,
@@ -383,6 +407,7 @@ impl Services {
             payments,
             promotions,
             recommendations,
+            support,
             orders_client,
             keys,
             placement,
@@ -410,6 +435,12 @@ impl Services {
         if let Some(orders) = &self.orders {
             trails.push(table(pola_orders::SERVICE, orders.pool()));
         }
+        if let Some(promotions) = &self.promotions {
+            trails.push(table(pola_promotions::SERVICE, promotions.pool()));
+        }
+        if let Some(support) = &self.support {
+            trails.push(table(pola_support::SERVICE, support.pool()));
+        }
         if let Some(payments) = &self.payments {
             trails
                 .push(Arc::new(pola_payments::trail::PaymentsTrail(payments.pool().clone())) as Arc<dyn pola_core::audit::Trail>);
@@ -428,6 +459,7 @@ impl Services {
             self.payments.as_ref().map(|s| s.pool()),
             self.promotions.as_ref().map(|s| s.pool()),
             self.recommendations.as_ref().map(|s| s.pool()),
+            self.support.as_ref().map(|s| s.pool()),
         ]
         .into_iter()
         .flatten()
@@ -474,6 +506,10 @@ impl Services {
             (
                 ServiceName::Recommendations,
                 self.recommendations.as_ref().map(|s| (s.pool().clone(), s.router())),
+            ),
+            (
+                ServiceName::Support,
+                self.support.as_ref().map(|s| (s.pool().clone(), s.router())),
             ),
         ];
         let mut pools = vec![];
@@ -551,6 +587,7 @@ impl Services {
         (name = "payments", description = "Paying an order (PayHere, cash on delivery, bank transfer), refunds and cash remittances"),
         (name = "fulfilment", description = "Packing, shipping and delivering orders (staff)"),
         (name = "recommendations", description = "\"Customers also bought\", from purchases"),
+        (name = "support", description = "Customers' tickets about their orders and accounts, and the desk that answers them"),
         (name = "promotions", description = "Promotions and codes, membership plans, delivery fees and VAT rates: how every price is made"),
         (name = "staff", description = "Staff only: served on the edge's staff listener (the VPN), never on the public one, and only with a staff access token"),
     )
@@ -732,6 +769,9 @@ pub async fn start(config: &Config, services: &Services) -> anyhow::Result<Runni
     }
     if let Some(identity) = &services.identity {
         background.push(identity.spawn_reindexer(shutdown.subscribe()));
+    }
+    if let Some(support) = &services.support {
+        background.push(support.spawn_overdue_watch(shutdown.subscribe()));
     }
     if let Some((recommendations, orders)) = services.recommendations.as_ref().zip(services.orders_client.as_ref())
         && config.events.amqp_url.is_some()

@@ -40,6 +40,7 @@ pub struct TestApp {
     pub payments: Arc<Payments>,
     pub promotions: Arc<pola_promotions::Promotions>,
     pub recommendations: Arc<pola_recommendations::Recommendations>,
+    pub support: Arc<pola_support::Support>,
     pub orders_client: Arc<dyn pola_orders::client::OrdersClient>,
     /// The edge the API is reached through, if any: stopped before the server.
     _edge: Option<EdgeFront>,
@@ -136,6 +137,7 @@ async fn spawn(edge_binary: Option<std::ffi::OsString>, adjust: impl FnOnce(&mut
         payments: services.payments.clone().expect(here),
         promotions: services.promotions.clone().expect(here),
         recommendations: services.recommendations.clone().expect(here),
+        support: services.support.clone().expect(here),
         orders_client: services.orders_client.clone().expect(here),
         running: Some(running),
         _databases: databases,

@@ -22,4 +22,5 @@ mod recommendations;
 mod split;
 mod staff;
 mod storefront;
+mod support;
 mod tour;
