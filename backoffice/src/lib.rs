@@ -93,6 +93,10 @@ impl Backoffice {
                 get(pages::catalogue::product).post(pages::catalogue::save_product),
             )
             .route("/backoffice/catalogue/variants/{id}", post(pages::catalogue::save_variant))
+            .route("/backoffice/support", get(pages::support::list))
+            .route("/backoffice/support/{id}", get(pages::support::ticket))
+            .route("/backoffice/support/{id}/messages", post(pages::support::reply))
+            .route("/backoffice/support/{id}/state", post(pages::support::change_state))
             .route("/backoffice/staff", get(pages::staff::list).post(pages::staff::create))
             .route("/backoffice/staff/{id}", post(pages::staff::update))
             .route(

@@ -4,6 +4,7 @@
 pub mod catalogue;
 pub mod orders;
 pub mod staff;
+pub mod support;
 
 use axum::{
     body::Bytes,
@@ -31,19 +32,28 @@ pub enum Area {
     Dashboard,
     Orders,
     Catalogue,
+    Support,
     Staff,
     Audit,
 }
 
 impl Area {
     /// The menu, in order.
-    const ALL: [Area; 5] = [Area::Dashboard, Area::Orders, Area::Catalogue, Area::Staff, Area::Audit];
+    const ALL: [Area; 6] = [
+        Area::Dashboard,
+        Area::Orders,
+        Area::Catalogue,
+        Area::Support,
+        Area::Staff,
+        Area::Audit,
+    ];
 
     fn href(self) -> &'static str {
         match self {
             Area::Dashboard => "/backoffice/",
             Area::Orders => "/backoffice/orders",
             Area::Catalogue => "/backoffice/catalogue",
+            Area::Support => "/backoffice/support",
             Area::Staff => "/backoffice/staff",
             Area::Audit => "/backoffice/audit",
         }
@@ -54,6 +64,7 @@ impl Area {
             Area::Dashboard => "Dashboard",
             Area::Orders => "Orders",
             Area::Catalogue => "Catalogue",
+            Area::Support => "Support desk",
             Area::Staff => "Staff",
             Area::Audit => "Audit trail",
         }
@@ -65,6 +76,7 @@ impl Area {
             Area::Dashboard => &[Role::Catalog, Role::Fulfilment, Role::Support, Role::Finance],
             Area::Orders => &crate::ORDER_ROLES,
             Area::Catalogue => &[Role::Catalog],
+            Area::Support => &[Role::Support],
             Area::Staff | Area::Audit => &[Role::Admin],
         }
     }
@@ -100,6 +112,18 @@ impl Backoffice {
         Ok(response)
     }
 
+    /// What a page can do without (the dashboard's counts): the API's answer at `path`, or
+    /// nothing when it cannot answer (logged).
+    async fn optional(&self, staffer: &Staffer, path: &str) -> Option<serde_json::Value> {
+        match self.get(staffer, path).await {
+            Ok(found) => Some(found),
+            Err(e) => {
+                tracing::warn!(path, error = %e, "left out of the page");
+                None
+            }
+        }
+    }
+
     /// The signed-in staff member, if they may use `area`.
     pub(crate) async fn enter(&self, desk: Desk, area: Area) -> Result<Staffer, Error> {
         let staffer = self.staffer(desk).await?;
@@ -124,19 +148,15 @@ pub async fn to_dashboard() -> Redirect {
 /// `GET /backoffice/`: what needs doing today.
 pub async fn dashboard(State(office): Office, desk: Desk) -> Result<Response, Error> {
     let staffer = office.enter(desk, Area::Dashboard).await?;
-    let glance: Option<serde_json::Value> = match office.get(&staffer, "/api/v1/orders/staff/at-a-glance").await {
-        Ok(glance) => Some(glance),
-        Err(e) => {
-            tracing::warn!(error = %e, "the dashboard goes without the order counts");
-            None
-        }
+    let glance = office.optional(&staffer, "/api/v1/orders/staff/at-a-glance").await;
+    let tickets = office.optional(&staffer, "/api/v1/support/staff/at-a-glance").await;
+    let ctx = context! {
+        glance => crate::templates::value(&glance),
+        tickets => crate::templates::value(&tickets),
+        works_orders => staffer.has(&crate::ORDER_ROLES),
+        works_support => staffer.has(&[Role::Support]),
     };
-    office.page(
-        &staffer.desk,
-        Some(&staffer),
-        "dashboard.html",
-        context! { glance => crate::templates::value(&glance), works_orders => staffer.has(&crate::ORDER_ROLES) },
-    )
+    office.page(&staffer.desk, Some(&staffer), "dashboard.html", ctx)
 }
 
 #[derive(Debug, Deserialize)]

@@ -144,6 +144,8 @@ pub fn customer_routes() -> Vec<RouteRule> {
         "GET,POST /account/sign-up",
         "POST /account/sign-out",
         "GET /account/orders/*",
+        "GET,POST /account/support",
+        "GET,POST /account/support/*",
         "POST /account/preferences",
         "GET /account/data.json",
         "POST /account/erase",

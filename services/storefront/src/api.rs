@@ -567,7 +567,7 @@ pub async fn reset_password(State(shop): Shop, mut visit: Visit, body: Bytes) ->
     }
 }
 
-fn sign_in_first(shop: &Storefront, visit: &Visit, next: &str) -> Response {
+pub(crate) fn sign_in_first(shop: &Storefront, visit: &Visit, next: &str) -> Response {
     let to = format!(
         "/account/sign-in?{}",
         serde_urlencoded::to_string([("next", next)]).unwrap_or_default()

@@ -9,6 +9,7 @@ pub mod client;
 pub mod i18n;
 pub mod model;
 pub mod session;
+pub mod support;
 pub mod templates;
 
 use std::sync::Arc;
@@ -88,6 +89,8 @@ impl Storefront {
             .route("/account/sign-up", get(api::sign_up_page).post(api::sign_up))
             .route("/account/sign-out", post(api::sign_out))
             .route("/account/orders/{id}", get(api::order))
+            .route("/account/support", get(support::support).post(support::open_ticket))
+            .route("/account/support/{id}", get(support::ticket).post(support::reply))
             .route("/account/preferences", post(api::save_preferences))
             .route("/account/data.json", get(api::export_data))
             .route("/account/erase", post(api::erase_account))

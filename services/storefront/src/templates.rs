@@ -10,7 +10,7 @@ use pola_core::Language;
 use crate::{assets::Assets, i18n};
 
 /// Every template, by name.
-pub const SOURCES: [(&str, &str); 18] = [
+pub const SOURCES: [(&str, &str); 20] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("forms.html", include_str!("../templates/forms.html")),
     ("cards.html", include_str!("../templates/cards.html")),
@@ -27,6 +27,8 @@ pub const SOURCES: [(&str, &str); 18] = [
     ("forgot.html", include_str!("../templates/forgot.html")),
     ("reset.html", include_str!("../templates/reset.html")),
     ("help.html", include_str!("../templates/help.html")),
+    ("support.html", include_str!("../templates/support.html")),
+    ("ticket.html", include_str!("../templates/ticket.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("sitemap.xml", include_str!("../templates/sitemap.xml")),
 ];

@@ -410,3 +410,95 @@ async fn a_catalogue_sheet_with_two_bad_rows_changes_nothing_until_it_is_fixed()
     assert_eq!(price.body[0]["before_state"]["price_minor"], 120_000);
     assert_eq!(price.body[0]["after_state"]["price_minor"], 135_000);
 }
+
+#[tokio::test]
+async fn a_customer_asks_about_an_order_and_support_answers_from_the_back_office() {
+    let shop = crate::notifications::shop_behind_edge().await;
+    let app = &*shop.app;
+    let catalog = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&catalog, "Nuwara Eliya", 110_000, 5).await;
+    let customer = app.shopper().await;
+    let order = crate::harness::uuid(
+        app.buy_for_delivery(&customer.access, tea.variant, 1)
+            .await
+            .expect(201)
+            .get("id"),
+    );
+
+    // The customer writes from their account, on the shop's public side.
+    let browser = Browser::start(&app.api.base, Screen::Phone, true).await;
+    browser.open("/account/support").await;
+    browser.fill("#f-email", &customer.email).await;
+    browser.fill("#f-password", &customer.password).await;
+    browser.click("main form button.primary").await;
+    assert_eq!(browser.path().await, "/account/support");
+    browser.choose("#f-category", "damaged_or_wrong_item").await;
+    browser.choose("#f-order_id", &order.to_string()).await;
+    browser.fill("#f-subject", "Torn packet").await;
+    browser
+        .fill("#f-message", "The tea packet arrived torn and half empty.")
+        .await;
+    browser.click("#new-ticket button").await;
+    assert!(
+        browser.path().await.starts_with("/account/support/"),
+        "{}",
+        browser.path().await
+    );
+    let number = browser.text("h1 .mono").await;
+    assert!(number.starts_with("T-"), "{number}");
+    browser.screenshot("support-ticket-opened").await;
+    browser.close().await;
+
+    // Support answers from the back-office, with a note kept inside.
+    let (agent, agent_app) = colleague(app, "Sanduni", &[Role::Support]).await;
+    let desk = desk_for(app, &agent, &agent_app, Screen::Desktop).await;
+    assert!(desk.text("#tickets-open").await.parse::<i64>().expect("a count") >= 1);
+    desk.click("a.tile[href='/backoffice/support']").await;
+    desk.click(&format!("a.mono:not([href*='orders'])")).await;
+    assert!(
+        desk.page_text().await.contains("half empty"),
+        "the staff read the customer's words"
+    );
+    desk.fill("#f-message", "Customer sounds reasonable; refund half if asked.")
+        .await;
+    desk.click("#reply button[value='note']").await;
+    assert!(desk.page_text().await.contains("Note kept"));
+    desk.fill("#f-message", "Sorry about that! A new packet goes out today at no cost.")
+        .await;
+    desk.click("#reply button[value='reply']").await;
+    assert!(desk.page_text().await.contains("Reply sent"));
+    desk.click("#states button[value='waiting']").await;
+    assert!(desk.page_text().await.contains("clock stopped"));
+    desk.screenshot("backoffice-ticket").await;
+    desk.close().await;
+
+    // The customer is told by email, with the ticket's number and where to read the answer.
+    let mail = crate::notifications::eventually("the reply's email", || {
+        shop.mails()
+            .into_iter()
+            .find(|m| m.to == customer.email && m.subject.contains(&number))
+    })
+    .await;
+    assert!(mail.text.contains("/account/support/"), "{}", mail.text);
+    assert!(
+        !mail.text.contains("new packet"),
+        "the email points to the answer, it does not carry it"
+    );
+    let browser = Browser::start(&app.api.base, Screen::Phone, true).await;
+    browser.open("/account/sign-in").await;
+    browser.fill("#f-email", &customer.email).await;
+    browser.fill("#f-password", &customer.password).await;
+    browser.click("main form button.primary").await;
+    let link = mail
+        .text
+        .split_whitespace()
+        .find(|w| w.contains("/account/support/"))
+        .expect("a link")
+        .to_owned();
+    browser.open(&link[link.find("/account/").expect("a path")..]).await;
+    let thread = browser.text(".thread").await;
+    assert!(thread.contains("A new packet goes out today"), "{thread}");
+    assert!(!thread.contains("refund half"), "the internal note stays inside: {thread}");
+    browser.screenshot("support-ticket-answered").await;
+    browser.close().await;
+}

@@ -22,7 +22,9 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::harness::{OwnBroker, TestApp, spawn_app_with, thousand_orders_across_a_broker_restart, uuid};
+use crate::harness::{
+    OwnBroker, TestApp, spawn_app_behind_edge_with, spawn_app_with, thousand_orders_across_a_broker_restart, uuid,
+};
 
 /// Every message the mail server received so far, parsed.
 fn messages(mail: &MailServer) -> Vec<Mail> {
@@ -31,10 +33,10 @@ fn messages(mail: &MailServer) -> Vec<Mail> {
 
 /// What a test reads of an email.
 #[derive(Debug, Clone)]
-struct Mail {
-    to: String,
-    subject: String,
-    text: String,
+pub(crate) struct Mail {
+    pub(crate) to: String,
+    pub(crate) subject: String,
+    pub(crate) text: String,
     html: String,
     message_id: String,
 }
@@ -64,6 +66,13 @@ pub(crate) struct Gateway {
     received: Arc<Mutex<Vec<Value>>>,
     down: Arc<AtomicBool>,
     _server: pola_core::testing::ThreadServer,
+}
+
+impl Shop {
+    /// The emails sent so far.
+    pub(crate) fn mails(&self) -> Vec<Mail> {
+        messages(&self.mail)
+    }
 }
 
 impl Gateway {
@@ -116,10 +125,19 @@ async fn shop_on(amqp_url: String) -> Shop {
 }
 
 async fn shop_with(amqp_url: String, adjust: impl FnOnce(&mut Config)) -> Shop {
+    shop_at(amqp_url, false, adjust).await
+}
+
+/// A shop that sends its messages, behind an edge in any run (for the back-office's tests).
+pub(crate) async fn shop_behind_edge() -> Shop {
+    shop_at(test_amqp_url(), true, |_| {}).await
+}
+
+async fn shop_at(amqp_url: String, behind_edge: bool, adjust: impl FnOnce(&mut Config)) -> Shop {
     let mail = tokio::task::spawn_blocking(MailServer::start).await.expect("started");
     let sms = Gateway::start();
     let (smtp_port, sms_url) = (mail.port, sms.url.clone());
-    let app = spawn_app_with(move |config: &mut Config| {
+    let configure = move |config: &mut Config| {
         config.events.amqp_url = Some(amqp_url.into());
         config.events.exchange = format!("pola.test.{}", Uuid::now_v7().simple());
         config.events.relay_idle_ms = 20;
@@ -133,8 +151,11 @@ async fn shop_with(amqp_url: String, adjust: impl FnOnce(&mut Config)) -> Shop {
         config.notifications.quiet_from = "00:00".into();
         config.notifications.quiet_until = "00:00".into();
         adjust(config);
-    })
-    .await;
+    };
+    let app = match behind_edge {
+        true => spawn_app_behind_edge_with(configure).await,
+        false => spawn_app_with(configure).await,
+    };
     let (stop, stopped) = watch::channel(false);
     // Each test its own queue, as it has its own exchange.
     let mut config = app.config.clone();
