@@ -330,6 +330,23 @@ async fn the_staff_listener_serves_only_the_vpn_and_staff_paths_are_not_public()
             .log()
             .contains("staff listener refused a client outside the VPN ranges")
     );
+    // Nothing of the back-office answers outside the VPN: not its pages, not its sign-in.
+    for path in [
+        "/backoffice/",
+        "/backoffice/sign-in",
+        "/backoffice/orders",
+        "/backoffice/assets/desk.css",
+    ] {
+        let (status, _, _) = get(&format!("{}{path}", outside.staff)).await;
+        assert_eq!(status, 403, "{path} from outside the VPN");
+    }
+    let sign_in = client()
+        .post(format!("{}/backoffice/sign-in", outside.staff))
+        .form(&[("email", "admin@pola.lk"), ("password", "guess")])
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(sign_in.status(), 403, "no sign-in from outside the VPN");
     let (status, _, _) = get(&format!("{}/api/v1/identity/staff/customers", outside.public)).await;
     assert_eq!(status, 404, "staff-only paths are not on the public listener");
     let (status, _, _) = get(&format!("{}/backoffice/", outside.public)).await;

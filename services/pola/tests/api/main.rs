@@ -19,6 +19,7 @@ mod platform;
 mod promotions;
 mod readme;
 mod recommendations;
+mod roles;
 mod split;
 mod staff;
 mod storefront;
