@@ -262,5 +262,19 @@ impl Backoffice {
     }
 }
 
+/// Why the API refused a write, for the page to show again with it: its problem for a 4xx other
+/// than 403 (a 403, and any failure, is the error page).
+pub fn refusal(reply: ApiReply) -> Result<serde_json::Value, Error> {
+    let status = reply.status;
+    match reply.into_problem() {
+        pola_storefront::client::ApiError::Refused(problem)
+            if status.is_client_error() && status != http::StatusCode::FORBIDDEN =>
+        {
+            Ok(serde_json::to_value(&*problem).unwrap_or_default())
+        }
+        e => Err(e.into()),
+    }
+}
+
 /// The office, as handlers take it.
 pub type Office = axum::extract::State<Arc<Backoffice>>;

@@ -93,6 +93,9 @@ impl Backoffice {
                 get(pages::catalogue::product).post(pages::catalogue::save_product),
             )
             .route("/backoffice/catalogue/variants/{id}", post(pages::catalogue::save_variant))
+            .route("/backoffice/customers", get(pages::customers::list))
+            .route("/backoffice/customers/{id}", get(pages::customers::customer))
+            .route("/backoffice/customers/{id}/reveal", post(pages::customers::reveal))
             .route("/backoffice/support", get(pages::support::list))
             .route("/backoffice/support/{id}", get(pages::support::ticket))
             .route("/backoffice/support/{id}/messages", post(pages::support::reply))

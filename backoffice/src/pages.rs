@@ -2,6 +2,7 @@
 //! error pages). Each area's pages live in a module of their own.
 
 pub mod catalogue;
+pub mod customers;
 pub mod orders;
 pub mod staff;
 pub mod support;
@@ -32,6 +33,7 @@ pub enum Area {
     Dashboard,
     Orders,
     Catalogue,
+    Customers,
     Support,
     Staff,
     Audit,
@@ -53,6 +55,7 @@ impl Area {
             Area::Dashboard => "/backoffice/",
             Area::Orders => "/backoffice/orders",
             Area::Catalogue => "/backoffice/catalogue",
+            Area::Customers => "/backoffice/customers",
             Area::Support => "/backoffice/support",
             Area::Staff => "/backoffice/staff",
             Area::Audit => "/backoffice/audit",
@@ -64,6 +67,7 @@ impl Area {
             Area::Dashboard => "Dashboard",
             Area::Orders => "Orders",
             Area::Catalogue => "Catalogue",
+            Area::Customers => "Customers",
             Area::Support => "Support desk",
             Area::Staff => "Staff",
             Area::Audit => "Audit trail",
@@ -76,7 +80,7 @@ impl Area {
             Area::Dashboard => &[Role::Catalog, Role::Fulfilment, Role::Support, Role::Finance],
             Area::Orders => &crate::ORDER_ROLES,
             Area::Catalogue => &[Role::Catalog],
-            Area::Support => &[Role::Support],
+            Area::Customers | Area::Support => &[Role::Support],
             Area::Staff | Area::Audit => &[Role::Admin],
         }
     }
@@ -130,6 +134,12 @@ impl Backoffice {
         staffer.require(area.roles())?;
         Ok(staffer)
     }
+}
+
+/// What a page says was just done (`?done=`), after the redirect that follows a form.
+#[derive(Debug, Default, Deserialize)]
+pub struct Done {
+    pub done: Option<String>,
 }
 
 /// A Colombo date (`2026-12-02`) as the UTC time its day starts, `days` later (filters).

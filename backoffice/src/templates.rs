@@ -9,7 +9,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, value::Serde}
 use pola_core::Language;
 use pola_storefront::{assets::Assets, i18n};
 
-const SOURCES: [(&str, &str); 15] = [
+const SOURCES: [(&str, &str); 17] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("sign_in.html", include_str!("../templates/sign_in.html")),
     ("enrol.html", include_str!("../templates/enrol.html")),
@@ -23,6 +23,8 @@ const SOURCES: [(&str, &str); 15] = [
     ("catalogue.html", include_str!("../templates/catalogue.html")),
     ("product.html", include_str!("../templates/product.html")),
     ("tickets.html", include_str!("../templates/tickets.html")),
+    ("customers.html", include_str!("../templates/customers.html")),
+    ("customer.html", include_str!("../templates/customer.html")),
     ("ticket.html", include_str!("../templates/ticket.html")),
     ("error.html", include_str!("../templates/error.html")),
 ];

@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Area, orders::cents};
+use super::{Area, Done};
 use crate::{
     Backoffice, Error,
-    desk::{Desk, Office, Staffer},
+    desk::{Desk, Office, Staffer, refusal},
     templates::value,
 };
 
@@ -150,11 +150,6 @@ async fn product_page(
     Ok(response)
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct Done {
-    done: Option<String>,
-}
-
 /// `GET /backoffice/catalogue/products/{id}`
 pub async fn product(
     State(office): Office,
@@ -197,7 +192,7 @@ pub struct VariantForm {
 pub async fn save_variant(State(office): Office, desk: Desk, Path(id): Path<Uuid>, body: Bytes) -> Result<Response, Error> {
     let staffer = office.enter(desk, Area::Catalogue).await?;
     let form: VariantForm = office.form(&staffer.desk, &body)?;
-    let Some(price_minor) = cents(&form.price) else {
+    let Some(price_minor) = pola_storefront::model::rupees_to_cents(&form.price) else {
         let refused = json!({"title": "Not a price", "detail": format!("`{}` is not a price in rupees.", form.price)});
         return product_page(&office, &staffer, form.product, Some(refused), None).await;
     };
@@ -218,18 +213,5 @@ async fn after_write(
     if reply.status.is_success() {
         return Ok(office.redirect(&staffer.desk, &format!("/backoffice/catalogue/products/{product}?done=saved")));
     }
-    let status = reply.status;
-    match reply.into_problem() {
-        ApiError::Refused(problem) if status.is_client_error() && status != StatusCode::FORBIDDEN => {
-            product_page(
-                office,
-                staffer,
-                product,
-                Some(serde_json::to_value(&*problem).unwrap_or_default()),
-                None,
-            )
-            .await
-        }
-        e => Err(e.into()),
-    }
+    product_page(office, staffer, product, Some(refusal(reply)?), None).await
 }

@@ -9,15 +9,15 @@ use pola_core::{
     auth::Role,
     extract::{Path, Query},
 };
-use pola_storefront::client::ApiError;
+use pola_storefront::{client::ApiError, model::rupees_to_cents};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Area, colombo_day_start};
+use super::{Area, Done, colombo_day_start};
 use crate::{
     Backoffice, Error,
-    desk::{Desk, Office, Staffer},
+    desk::{Desk, Office, Staffer, refusal},
     templates::value,
 };
 
@@ -54,7 +54,7 @@ pub struct OrderSearch {
 
 /// What a search box holds.
 #[derive(Debug, PartialEq, Eq)]
-enum Lookup {
+pub(crate) enum Lookup {
     Number(String),
     Email(String),
     Nic(String),
@@ -62,7 +62,7 @@ enum Lookup {
 }
 
 impl Lookup {
-    fn of(q: &str) -> Option<Self> {
+    pub(crate) fn of(q: &str) -> Option<Self> {
         let q = q.trim().trim_start_matches('#');
         if q.is_empty() {
             return None;
@@ -83,6 +83,17 @@ impl Lookup {
 }
 
 impl Backoffice {
+    /// Customers an email, phone or NIC names, masked, through identity's blind indexes.
+    pub(crate) async fn customers(&self, staffer: &Staffer, lookup: Lookup) -> Result<Vec<serde_json::Value>, Error> {
+        let (kind, value) = match lookup {
+            Lookup::Email(v) => ("email", v),
+            Lookup::Nic(v) => ("nic", v),
+            Lookup::Phone(v) | Lookup::Number(v) => ("phone", v),
+        };
+        let query = serde_urlencoded::to_string([(kind, value)]).unwrap_or_default();
+        self.get(staffer, &format!("/api/v1/identity/staff/customers?{query}")).await
+    }
+
     /// The orders API's query for a search: a customer look-up through identity first when the
     /// box holds an email, phone or NIC. `None` when no customer matches.
     async fn orders_query(&self, staffer: &Staffer, search: &OrderSearch) -> Result<Option<String>, Error> {
@@ -90,15 +101,7 @@ impl Backoffice {
         match search.q.as_deref().and_then(Lookup::of) {
             Some(Lookup::Number(number)) => pairs.push(("number", number)),
             Some(lookup) => {
-                let (kind, value) = match lookup {
-                    Lookup::Email(v) => ("email", v),
-                    Lookup::Nic(v) => ("nic", v),
-                    Lookup::Phone(v) | Lookup::Number(v) => ("phone", v),
-                };
-                let query = serde_urlencoded::to_string([(kind, value)]).unwrap_or_default();
-                let found: Vec<serde_json::Value> = self
-                    .get(staffer, &format!("/api/v1/identity/staff/customers?{query}"))
-                    .await?;
+                let found = self.customers(staffer, lookup).await?;
                 let ids: Vec<&str> = found.iter().filter_map(|c| c["id"].as_str()).collect();
                 if ids.is_empty() {
                     return Ok(None);
@@ -228,11 +231,6 @@ async fn order_page(
     Ok(response)
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct Done {
-    done: Option<String>,
-}
-
 /// `GET /backoffice/orders/{id}`
 pub async fn order(State(office): Office, desk: Desk, Path(id): Path<Uuid>, Query(done): Query<Done>) -> Result<Response, Error> {
     let staffer = office.enter(desk, Area::Orders).await?;
@@ -278,21 +276,7 @@ async fn refused(
     id: Uuid,
     reply: pola_storefront::client::ApiReply,
 ) -> Result<Response, Error> {
-    let status = reply.status;
-    match reply.into_problem() {
-        ApiError::Refused(problem) if status.is_client_error() && status != StatusCode::FORBIDDEN => {
-            order_page(
-                office,
-                staffer,
-                id,
-                None,
-                Some(serde_json::to_value(&*problem).unwrap_or_default()),
-                None,
-            )
-            .await
-        }
-        e => Err(e.into()),
-    }
+    order_page(office, staffer, id, None, Some(refusal(reply)?), None).await
 }
 
 /// An action's form: every field any action takes (each action reads its own).
@@ -313,31 +297,6 @@ pub struct ActionForm {
     note: String,
 }
 
-/// Rupees as typed (`1,250.00`, `Rs. 1250`) in cents.
-pub(crate) fn cents(typed: &str) -> Option<i64> {
-    let cleaned: String = typed
-        .trim()
-        .trim_start_matches("Rs.")
-        .trim_start_matches("Rs")
-        .chars()
-        .filter(|c| *c != ',' && !c.is_whitespace())
-        .collect();
-    let (whole, fraction) = cleaned.split_once('.').unwrap_or((&cleaned, ""));
-    if whole.is_empty()
-        || fraction.len() > 2
-        || !whole.chars().all(|c| c.is_ascii_digit())
-        || !fraction.chars().all(|c| c.is_ascii_digit())
-    {
-        return None;
-    }
-    let fraction = format!("{fraction:0<2}");
-    whole
-        .parse::<i64>()
-        .ok()?
-        .checked_mul(100)?
-        .checked_add(fraction.parse::<i64>().ok()?)
-}
-
 fn optional(text: &str) -> Option<&str> {
     Some(text.trim()).filter(|t| !t.is_empty())
 }
@@ -352,7 +311,7 @@ pub async fn act(
     let staffer = office.enter(desk, Area::Orders).await?;
     let form: ActionForm = office.form(&staffer.desk, &body)?;
     let amount = || {
-        cents(&form.amount)
+        rupees_to_cents(&form.amount)
             .map(serde_json::Value::from)
             .unwrap_or(serde_json::Value::Null)
     };
@@ -399,15 +358,5 @@ mod tests {
         assert_eq!(Lookup::of("077 123 4567"), Some(Lookup::Phone("077 123 4567".into())));
         assert_eq!(Lookup::of("0771234567"), Some(Lookup::Phone("0771234567".into())));
         assert_eq!(Lookup::of("  "), None);
-    }
-
-    #[test]
-    fn rupees_as_typed_become_cents() {
-        assert_eq!(cents("1,250.00"), Some(125_000));
-        assert_eq!(cents("Rs. 1250"), Some(125_000));
-        assert_eq!(cents("99.5"), Some(9_950));
-        assert_eq!(cents("1.234"), None);
-        assert_eq!(cents("-5"), None);
-        assert_eq!(cents(""), None);
     }
 }

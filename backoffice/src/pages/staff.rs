@@ -9,7 +9,7 @@ use pola_core::{
     extract::{Path, Query},
 };
 use pola_identity::model::staff::StaffAccount;
-use pola_storefront::client::{ApiError, ApiReply};
+use pola_storefront::client::ApiReply;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::{Area, colombo_day_start};
 use crate::{
     Backoffice, Error,
-    desk::{Desk, Office, Staffer},
+    desk::{Desk, Office, Staffer, refusal},
 };
 
 /// The roles as the forms offer them.
@@ -56,14 +56,9 @@ pub async fn list(State(office): Office, desk: Desk, Query(done): Query<Done>) -
 /// The page again after the API refused a change, with its reasons (4xx), or the failure.
 async fn refused(office: &Backoffice, staffer: &Staffer, reply: ApiReply) -> Result<Response, Error> {
     let status = reply.status;
-    match reply.into_problem() {
-        ApiError::Refused(problem) if status.is_client_error() && status != StatusCode::FORBIDDEN => {
-            let mut response = list_page(office, staffer, None, Some(crate::templates::value(&problem))).await?;
-            *response.status_mut() = status;
-            Ok(response)
-        }
-        e => Err(e.into()),
-    }
+    let mut response = list_page(office, staffer, None, Some(crate::templates::value(&refusal(reply)?))).await?;
+    *response.status_mut() = status;
+    Ok(response)
 }
 
 /// A form's ticked roles: `role=admin&role=catalog`.

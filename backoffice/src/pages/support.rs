@@ -5,15 +5,14 @@ use axum::{body::Bytes, extract::State, http::StatusCode, response::Response};
 use http::Method;
 use minijinja::context;
 use pola_core::extract::{Path, Query};
-use pola_storefront::client::ApiError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::Area;
+use super::{Area, Done};
 use crate::{
     Backoffice, Error,
-    desk::{Desk, Office, Staffer},
+    desk::{Desk, Office, Staffer, refusal},
     templates::value,
 };
 
@@ -60,11 +59,6 @@ async fn ticket_page(
         *response.status_mut() = StatusCode::CONFLICT;
     }
     Ok(response)
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct Done {
-    done: Option<String>,
 }
 
 /// `GET /backoffice/support/{id}`
@@ -130,18 +124,5 @@ async fn after(
     if reply.status.is_success() {
         return Ok(office.redirect(&staffer.desk, &format!("/backoffice/support/{id}?done={done}")));
     }
-    let status = reply.status;
-    match reply.into_problem() {
-        ApiError::Refused(problem) if status.is_client_error() && status != StatusCode::FORBIDDEN => {
-            ticket_page(
-                office,
-                staffer,
-                id,
-                Some(serde_json::to_value(&*problem).unwrap_or_default()),
-                None,
-            )
-            .await
-        }
-        e => Err(e.into()),
-    }
+    ticket_page(office, staffer, id, Some(refusal(reply)?), None).await
 }

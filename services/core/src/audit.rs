@@ -1,20 +1,31 @@
 //! The audit trail of staff writes: who changed what, which record, before and after (personal
 //! data masked by the caller), when, from which address, under which request id.
 //!
-//! Every service that takes staff writes keeps a `staff_audit` table in its own database (the
-//! same shape everywhere: `id`, `staff_id`, `action`, `entity`, `entity_id`, `before_state`,
-//! `after_state` (JSON), `client_ip`, `request_id`, `created_at`) and writes the row in the same transaction
-//! as the change, so there is no change without its row and no row without its change. The table
-//! is append-only: triggers refuse UPDATE and DELETE, whoever asks, the service's own user too.
+//! Every service keeps a `staff_audit` table in its own database (made by [`MIGRATOR`], the same
+//! shape everywhere: `id`, `staff_id`, `action`, `entity`, `entity_id`, `before_state`,
+//! `after_state` (JSON), `client_ip`, `request_id`, `created_at`) and writes the row in the same
+//! transaction as the change, so there is no change without its row and no row without its
+//! change. The table is append-only: triggers refuse UPDATE and DELETE, whoever asks, the
+//! service's own user too.
+
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{MySql, MySqlPool, QueryBuilder};
+use sqlx::{MySql, MySqlPool, QueryBuilder, migrate::Migrator};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Staff;
+
+/// Creates `staff_audit` in a service's database (run before the service's own migrations, so
+/// they may move older trails into it), with its own record of what ran.
+pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
+    let mut migrator = sqlx::migrate!("./migrations/audit");
+    migrator.dangerous_set_table_name("_pola_audit_migrations");
+    migrator
+});
 
 /// One staff write, as recorded.
 #[derive(Debug, Clone)]

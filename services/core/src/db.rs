@@ -61,6 +61,10 @@ pub async fn connect_service(
     }
     let pool = open_pool(config, &name).await?;
     if migrate {
+        crate::audit::MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("migrating the audit trail of {name}: {e}"))?;
         migrator
             .run(&pool)
             .await

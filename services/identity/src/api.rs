@@ -244,6 +244,23 @@ pub async fn search_customers(
     Ok(Json(identity.search(&staff, lookup, &value).await?))
 }
 
+/// One customer, masked (staff with `support`, `fulfilment`, `finance` or `admin`).
+#[utoipa::path(get, path = "/api/v1/identity/staff/customers/{id}", tags = ["identity", "staff"],
+    security(("staff" = [])),
+    params(("id" = Uuid, Path, description = "Customer id")),
+    responses(
+        (status = 200, description = "The customer, masked", body = CustomerProfile),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Erased", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn staff_customer(
+    State(identity): AppState,
+    staff: Staff,
+    Path(id): Path<Uuid>,
+) -> Result<Json<CustomerProfile>, Error> {
+    Ok(Json(identity.staff_profile(&staff, id).await?))
+}
+
 /// Reveal one field of a customer's personal data (staff with `support` or `admin`), giving a
 /// reason. Every reveal is written to an append-only audit trail with the request id.
 #[utoipa::path(post, path = "/api/v1/identity/staff/customers/{id}/reveal", tags = ["identity", "staff"],

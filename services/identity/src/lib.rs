@@ -88,6 +88,7 @@ impl Identity {
             .routes(routes!(api::export))
             .routes(routes!(api::erase))
             .routes(routes!(api::search_customers))
+            .routes(routes!(api::staff_customer))
             .routes(routes!(api::reveal))
             .routes(routes!(api::reveals))
             .routes(routes!(api::jwks))

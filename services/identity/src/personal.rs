@@ -246,19 +246,29 @@ impl Identity {
         staff.require_any(&[Role::Support, Role::Fulfilment, Role::Finance])?;
         let mut found = vec![];
         for (id, _) in self.find(lookup, normalized, 20, true).await? {
-            let row = self.stored(id).await?;
-            let opened = self.opened(&row).await?;
-            found.push(CustomerProfile {
-                id,
-                email: mask::email(&opened.email),
-                name: mask::name(&opened.name),
-                phone: opened.phone.as_deref().map(mask::phone),
-                nic: opened.nic.as_deref().map(mask::nic),
-                registered_at: row.created_at,
-            });
+            found.push(self.masked(id).await?);
         }
         tracing::info!(staff.id = %staff.id, lookup = lookup.kind(), matches = found.len(), "staff searched customers");
         Ok(found)
+    }
+
+    /// One customer, masked, for the staff who work their orders and requests.
+    pub async fn staff_profile(&self, staff: &Staff, id: Uuid) -> Result<CustomerProfile, Error> {
+        staff.require_any(&[Role::Support, Role::Fulfilment, Role::Finance])?;
+        self.masked(id).await
+    }
+
+    async fn masked(&self, id: Uuid) -> Result<CustomerProfile, Error> {
+        let row = self.stored(id).await?;
+        let opened = self.opened(&row).await?;
+        Ok(CustomerProfile {
+            id,
+            email: mask::email(&opened.email),
+            name: mask::name(&opened.name),
+            phone: opened.phone.as_deref().map(mask::phone),
+            nic: opened.nic.as_deref().map(mask::nic),
+            registered_at: row.created_at,
+        })
     }
 
     /// Reveals one field of a customer to a support or admin staff member. The audit row is
@@ -286,7 +296,14 @@ impl Identity {
             request_id: current_request_id().unwrap_or_default(),
             at: Utc::now(),
         };
-        store::insert_reveal(&self.pool, &reveal).await?;
+        // Kept twice in one transaction: in the customer's own list of reveals (their data export
+        // shows it) and in the trail of staff writes the admins search.
+        let mut tx = self.pool.begin().await?;
+        store::insert_reveal(&mut tx, &reveal).await?;
+        let change = pola_core::audit::Change::new("customer.reveal", "customer", id)
+            .after(serde_json::json!({"field": field.as_str(), "reason": reason}));
+        pola_core::audit::record(&mut *tx, staff, change).await?;
+        tx.commit().await?;
         tracing::info!(staff.id = %staff.id, customer.id = %id, pii.field = field.as_str(), "personal data revealed to staff");
         Ok(Revealed { field, value })
     }

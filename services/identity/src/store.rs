@@ -299,7 +299,7 @@ pub struct Reveal {
     pub at: DateTime<Utc>,
 }
 
-pub async fn insert_reveal(pool: &MySqlPool, reveal: &Reveal) -> sqlx::Result<()> {
+pub async fn insert_reveal(conn: &mut sqlx::MySqlConnection, reveal: &Reveal) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO pii_reveals (id, staff_id, customer_id, field, reason, request_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
@@ -310,7 +310,7 @@ pub async fn insert_reveal(pool: &MySqlPool, reveal: &Reveal) -> sqlx::Result<()
     .bind(&reveal.reason)
     .bind(&reveal.request_id)
     .bind(reveal.at)
-    .execute(pool)
+    .execute(conn)
     .await
     .map(drop)
 }

@@ -103,6 +103,7 @@ struct Shop {
     app: TestApp,
     admin: String,
     shopper: Shopper,
+    customer: Uuid,
     tea: OnSale,
 }
 
@@ -158,17 +159,19 @@ enum Action {
     ConfirmTransfer,
     Cancel,
     RevealAddress,
+    RevealCustomer,
     Reprice,
     AnswerTicket,
     AddStaff,
 }
 
 impl Action {
-    const ALL: [Action; 7] = [
+    const ALL: [Action; 8] = [
         Action::Pack,
         Action::ConfirmTransfer,
         Action::Cancel,
         Action::RevealAddress,
+        Action::RevealCustomer,
         Action::Reprice,
         Action::AnswerTicket,
         Action::AddStaff,
@@ -178,7 +181,7 @@ impl Action {
         match self {
             Action::Pack => &[Role::Fulfilment],
             Action::ConfirmTransfer => &[Role::Finance],
-            Action::Cancel | Action::AnswerTicket => &[Role::Support],
+            Action::Cancel | Action::AnswerTicket | Action::RevealCustomer => &[Role::Support],
             Action::RevealAddress => &[Role::Fulfilment, Role::Support],
             Action::Reprice => &[Role::Catalog],
             Action::AddStaff => &[],
@@ -226,6 +229,14 @@ impl Action {
                         &format!("/backoffice/orders/{order}/address"),
                         &[("reason", "Packing the parcel")],
                     )
+                    .await;
+                (status, shop.trail().await > before)
+            }
+            Action::RevealCustomer => {
+                let before = shop.trail().await;
+                let form = [("field", "phone"), ("reason", "Calling back about a late parcel")];
+                let status = desk
+                    .post(&format!("/backoffice/customers/{}/reveal", shop.customer), &form)
                     .await;
                 (status, shop.trail().await > before)
             }
@@ -304,6 +315,8 @@ fn pages(shop: &Shop, order: Uuid, ticket: Uuid) -> Vec<(String, &'static [Role]
             format!("/backoffice/catalogue/products/{}", shop.tea.product),
             &[Role::Catalog],
         ),
+        ("/backoffice/customers?q=nobody%40example.lk".into(), &[Role::Support]),
+        (format!("/backoffice/customers/{}", shop.customer), &[Role::Support]),
         ("/backoffice/support".into(), &[Role::Support]),
         (format!("/backoffice/support/{ticket}"), &[Role::Support]),
         ("/backoffice/staff".into(), &[]),
@@ -317,10 +330,18 @@ async fn every_role_opens_only_its_pages_and_actions_and_the_rest_answer_403_and
     let admin = app.staff(&[Role::Admin]).await;
     let tea = app.tea(&admin, "Walk tea", 90_000, 200).await;
     let shopper = app.shopper().await;
+    let customer = uuid(
+        app.api
+            .get("/api/v1/identity/me", Some(&shopper.access))
+            .await
+            .expect(200)
+            .get("id"),
+    );
     let shop = Shop {
         app,
         admin,
         shopper,
+        customer,
         tea,
     };
     let order = shop.order().await;

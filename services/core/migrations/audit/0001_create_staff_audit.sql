@@ -1,5 +1,6 @@
--- The audit trail of staff writes to this service's records (see pola_core::audit): written in
--- the same transaction as the change. Append-only: the triggers refuse UPDATE and DELETE from
+-- The audit trail of staff writes to a service's records (see pola_core::audit), in every
+-- service's database (applied before the service's own migrations): written in the same
+-- transaction as the change. Append-only: the triggers refuse UPDATE and DELETE from
 -- any user, this service's own included.
 CREATE TABLE staff_audit (
     id BINARY(16) NOT NULL PRIMARY KEY,
