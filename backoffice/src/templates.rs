@@ -48,7 +48,7 @@ pub fn environment(assets: Arc<Assets>) -> anyhow::Result<Environment<'static>> 
         false => key.to_owned(),
     });
     env.add_filter("rupees", |minor: i64| i18n::rupees(Language::En, minor));
-    env.add_filter("when", |at: &str| when(at));
+    env.add_filter("when", |at: &str| pola_storefront::templates::when(at));
     // Cents as a form's field shows rupees: `1250.00`.
     env.add_filter("amount", |minor: i64| format!("{}.{:02}", minor / 100, (minor % 100).abs()));
     env.add_function("asset", move |name: &str| assets.url(name));
@@ -60,16 +60,6 @@ pub fn value(x: &impl serde::Serialize) -> Value {
     Value::from(Serde(x))
 }
 
-/// An RFC 3339 time as Colombo reads it (`2026-12-02 14:05`, UTC+05:30).
-fn when(at: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(at)
-        .map(|t| {
-            let colombo = chrono::FixedOffset::east_opt(5 * 3600 + 1800).expect("a valid offset");
-            t.with_timezone(&colombo).format("%Y-%m-%d %H:%M").to_string()
-        })
-        .unwrap_or_else(|_| at.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,11 +67,5 @@ mod tests {
     #[test]
     fn every_template_compiles() {
         environment(Arc::new(Assets::under("/backoffice/assets"))).expect("templates compile");
-    }
-
-    #[test]
-    fn times_read_as_in_colombo() {
-        assert_eq!(when("2026-12-02T08:35:00.123Z"), "2026-12-02 14:05");
-        assert_eq!(when("not a time"), "not a time");
     }
 }

@@ -744,12 +744,24 @@ impl Running {
     }
 }
 
+/// A listening socket with a queue of 4096 connections not yet accepted (the kernel caps it at
+/// `net.core.somaxconn`). The standard 128 overflowed when an edge opened a thousand
+/// connections at once while the process was busy, and the kernel reset the connections that
+/// did not fit (the edge's 502s in the sign-in flood test).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
 /// Starts serving `services` on `config.http.addr`, with the reservation sweeper, the
 /// abandoned-checkout reaper and the payments jobs running.
 pub async fn start(config: &Config, services: &Services) -> anyhow::Result<Running> {
-    let listener = TcpListener::bind(config.http.addr)
-        .await
-        .with_context(|| format!("binding {}", config.http.addr))?;
+    let listener = listen(config.http.addr).with_context(|| format!("binding {}", config.http.addr))?;
     let addr = listener.local_addr()?;
     let (shutdown, mut stopped) = watch::channel(false);
     // Every service here uses the same server: any pool tells whether this site takes writes.

@@ -49,7 +49,18 @@ pub fn environment(assets: Arc<Assets>) -> anyhow::Result<Environment<'static>> 
     env.add_filter("rupees", |state: &State, minor: i64| i18n::rupees(language(state), minor));
     env.add_function("asset", move |name: &str| assets.url(name));
     env.add_filter("localised", |state: &State, value: Value| localised(language(state), value));
+    env.add_filter("when", |at: &str| when(at));
     Ok(env)
+}
+
+/// An RFC 3339 time as Colombo reads it (`2026-12-02 14:05`, UTC+05:30).
+pub fn when(at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| {
+            let colombo = chrono::FixedOffset::east_opt(5 * 3600 + 1800).expect("a valid offset");
+            t.with_timezone(&colombo).format("%Y-%m-%d %H:%M").to_string()
+        })
+        .unwrap_or_else(|_| at.to_owned())
 }
 
 /// The page's language, from its `lang` variable.
@@ -75,6 +86,12 @@ fn localised(language: Language, value: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_as_in_colombo() {
+        assert_eq!(when("2026-12-02T08:35:00.123Z"), "2026-12-02 14:05");
+        assert_eq!(when("not a time"), "not a time");
+    }
 
     #[test]
     fn every_template_compiles() {

@@ -425,3 +425,67 @@ async fn nothing_of_the_back_office_answers_on_the_public_listener_or_past_the_e
         .expect("an answer");
     assert_eq!(direct.status(), 404, "the session API is staff-listener only");
 }
+
+#[tokio::test]
+async fn a_back_office_form_without_its_sessions_token_changes_nothing() {
+    let app = spawn_app_behind_edge().await;
+    let base = app.api.staff_base.clone().expect("behind an edge");
+    let admin = app.staff(&[Role::Admin]).await;
+    let email = format!("csrf-{}@pola.lk", Uuid::now_v7().simple());
+    app.identity
+        .create_staff(&email, "Csrf Admin", &[Role::Admin], STAFF_PASSWORD.into())
+        .await
+        .expect("created");
+    let secret = app.enrol(&email).await;
+    let desk = Desk::sign_in(&base, &email, &secret).await;
+    let count = || async {
+        let rows = app.api.get("/api/v1/identity/staff/accounts", Some(&admin)).await.expect(200);
+        rows.body.as_array().expect("accounts").len()
+    };
+    // Another staff member's session, whose token must not open this one's forms.
+    let other_email = format!("csrf-other-{}@pola.lk", Uuid::now_v7().simple());
+    app.identity
+        .create_staff(&other_email, "Other Admin", &[Role::Admin], STAFF_PASSWORD.into())
+        .await
+        .expect("created");
+    let other_secret = app.enrol(&other_email).await;
+    let other = Desk::sign_in(&base, &other_email, &other_secret).await;
+    let before = count().await;
+    let new = |csrf: &str| {
+        vec![
+            ("csrf".to_owned(), csrf.to_owned()),
+            ("name".into(), "Forged".into()),
+            ("email".into(), format!("forged-{}@pola.lk", Uuid::now_v7().simple())),
+            ("password".into(), "a forged password".into()),
+            ("role".into(), "admin".into()),
+        ]
+    };
+    // No token, another staff member's session's token, a made-up one: each refused.
+    for token in ["", other.csrf.as_str(), "AAAA"] {
+        let refused = desk
+            .http
+            .post(format!("{base}/backoffice/staff"))
+            .header("cookie", &desk.cookie)
+            .form(&new(token))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(refused.status(), 403, "token {token:?}");
+    }
+    assert_eq!(count().await, before, "no account was made");
+    // The session's own token works.
+    assert_eq!(
+        desk.post(
+            "/backoffice/staff",
+            &[
+                ("name", "Real"),
+                ("email", "real@pola.lk"),
+                ("password", "a real password"),
+                ("role", "support")
+            ]
+        )
+        .await,
+        303
+    );
+    assert_eq!(count().await, before + 1);
+}
