@@ -93,6 +93,23 @@ impl Backoffice {
                 get(pages::catalogue::product).post(pages::catalogue::save_product),
             )
             .route("/backoffice/catalogue/variants/{id}", post(pages::catalogue::save_variant))
+            .route("/backoffice/payments", get(pages::payments::list))
+            .route("/backoffice/payments/remittances", post(pages::payments::import_remittance))
+            .route(
+                "/backoffice/promotions",
+                get(pages::promotions::list).post(pages::promotions::create),
+            )
+            .route("/backoffice/promotions/plans", post(pages::promotions::create_plan))
+            .route(
+                "/backoffice/promotions/{id}",
+                get(pages::promotions::promotion).post(pages::promotions::change),
+            )
+            .route("/backoffice/stock", get(pages::stock::list))
+            .route("/backoffice/stock/ledger", get(pages::stock::ledger))
+            .route(
+                "/backoffice/stock/variants/{id}",
+                get(pages::stock::variant).post(pages::stock::count),
+            )
             .route("/backoffice/customers", get(pages::customers::list))
             .route("/backoffice/customers/{id}", get(pages::customers::customer))
             .route("/backoffice/customers/{id}/reveal", post(pages::customers::reveal))

@@ -4,7 +4,10 @@
 pub mod catalogue;
 pub mod customers;
 pub mod orders;
+pub mod payments;
+pub mod promotions;
 pub mod staff;
+pub mod stock;
 pub mod support;
 
 use axum::{
@@ -33,6 +36,9 @@ pub enum Area {
     Dashboard,
     Orders,
     Catalogue,
+    Stock,
+    Payments,
+    Promotions,
     Customers,
     Support,
     Staff,
@@ -41,10 +47,14 @@ pub enum Area {
 
 impl Area {
     /// The menu, in order.
-    const ALL: [Area; 6] = [
+    const ALL: [Area; 10] = [
         Area::Dashboard,
         Area::Orders,
+        Area::Payments,
         Area::Catalogue,
+        Area::Stock,
+        Area::Promotions,
+        Area::Customers,
         Area::Support,
         Area::Staff,
         Area::Audit,
@@ -55,6 +65,9 @@ impl Area {
             Area::Dashboard => "/backoffice/",
             Area::Orders => "/backoffice/orders",
             Area::Catalogue => "/backoffice/catalogue",
+            Area::Stock => "/backoffice/stock",
+            Area::Payments => "/backoffice/payments",
+            Area::Promotions => "/backoffice/promotions",
             Area::Customers => "/backoffice/customers",
             Area::Support => "/backoffice/support",
             Area::Staff => "/backoffice/staff",
@@ -67,6 +80,9 @@ impl Area {
             Area::Dashboard => "Dashboard",
             Area::Orders => "Orders",
             Area::Catalogue => "Catalogue",
+            Area::Stock => "Stock",
+            Area::Payments => "Payments",
+            Area::Promotions => "Promotions",
             Area::Customers => "Customers",
             Area::Support => "Support desk",
             Area::Staff => "Staff",
@@ -80,6 +96,9 @@ impl Area {
             Area::Dashboard => &[Role::Catalog, Role::Fulfilment, Role::Support, Role::Finance],
             Area::Orders => &crate::ORDER_ROLES,
             Area::Catalogue => &[Role::Catalog],
+            Area::Stock => &[Role::Catalog, Role::Fulfilment],
+            Area::Payments => &[Role::Finance],
+            Area::Promotions => &[Role::Catalog, Role::Finance],
             Area::Customers | Area::Support => &[Role::Support],
             Area::Staff | Area::Audit => &[Role::Admin],
         }
@@ -160,9 +179,16 @@ pub async fn dashboard(State(office): Office, desk: Desk) -> Result<Response, Er
     let staffer = office.enter(desk, Area::Dashboard).await?;
     let glance = office.optional(&staffer, "/api/v1/orders/staff/at-a-glance").await;
     let tickets = office.optional(&staffer, "/api/v1/support/staff/at-a-glance").await;
+    let stock = match staffer.has(Area::Stock.roles()) {
+        true => office.optional(&staffer, "/api/v1/inventory/locations").await,
+        false => None,
+    };
+    let sites = office.optional(&staffer, "/api/v1/sites").await;
     let ctx = context! {
         glance => crate::templates::value(&glance),
         tickets => crate::templates::value(&tickets),
+        stock => crate::templates::value(&stock),
+        sites => crate::templates::value(&sites),
         works_orders => staffer.has(&crate::ORDER_ROLES),
         works_support => staffer.has(&[Role::Support]),
     };

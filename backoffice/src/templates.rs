@@ -9,7 +9,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, value::Serde}
 use pola_core::Language;
 use pola_storefront::{assets::Assets, i18n};
 
-const SOURCES: [(&str, &str); 17] = [
+const SOURCES: [(&str, &str); 24] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("sign_in.html", include_str!("../templates/sign_in.html")),
     ("enrol.html", include_str!("../templates/enrol.html")),
@@ -27,6 +27,13 @@ const SOURCES: [(&str, &str); 17] = [
     ("customer.html", include_str!("../templates/customer.html")),
     ("ticket.html", include_str!("../templates/ticket.html")),
     ("error.html", include_str!("../templates/error.html")),
+    ("stock.html", include_str!("../templates/stock.html")),
+    ("ledger.html", include_str!("../templates/ledger.html")),
+    ("ledger_table.html", include_str!("../templates/ledger_table.html")),
+    ("stock_variant.html", include_str!("../templates/stock_variant.html")),
+    ("payments.html", include_str!("../templates/payments.html")),
+    ("promotions.html", include_str!("../templates/promotions.html")),
+    ("promotion.html", include_str!("../templates/promotion.html")),
 ];
 
 pub fn environment(assets: Arc<Assets>) -> anyhow::Result<Environment<'static>> {
@@ -52,6 +59,25 @@ pub fn environment(assets: Arc<Assets>) -> anyhow::Result<Environment<'static>> 
     // Cents as a form's field shows rupees: `1250.00`.
     env.add_filter("amount", |minor: i64| format!("{}.{:02}", minor / 100, (minor % 100).abs()));
     env.add_function("asset", move |name: &str| assets.url(name));
+    // How payments are named on every page.
+    env.add_global(
+        "methods",
+        Value::from(std::collections::BTreeMap::from([
+            ("payhere", "PayHere"),
+            ("bank_transfer", "Bank transfer"),
+            ("cod", "Cash on delivery"),
+        ])),
+    );
+    env.add_global(
+        "statuses",
+        Value::from(std::collections::BTreeMap::from([
+            ("pending", "Pending"),
+            ("succeeded", "Received"),
+            ("failed", "Failed"),
+            ("cancelled", "Cancelled"),
+            ("charged_back", "Charged back"),
+        ])),
+    );
     Ok(env)
 }
 

@@ -130,6 +130,71 @@ pub async fn add_variant(
     Ok((StatusCode::CREATED, Json(catalog.add_variant(&staff, id, &new).await?)))
 }
 
+/// `GET /api/v1/catalog/variants?ids=`: up to 100 variant ids, comma-separated.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VariantIds {
+    /// Variant ids, comma-separated (at most 100).
+    pub ids: String,
+}
+
+/// A variant as staff lists name it (stock, pick lists).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct VariantName {
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub sku: String,
+    /// `Batik shirt (M, Blue)`.
+    pub title: String,
+    /// Variant and product are both active.
+    pub purchasable: bool,
+}
+
+/// Name variants by id, archived ones included (staff, role `catalog` or `fulfilment`): what
+/// the stock pages show next to counts.
+#[utoipa::path(get, path = "/api/v1/catalog/variants", tags = ["catalog", "staff"],
+    params(VariantIds),
+    security(("staff" = [])),
+    responses(
+        (status = 200, description = "The variants that exist, in the order asked", body = Vec<VariantName>),
+        (status = 422, description = "Not a list of at most 100 ids", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn name_variants(
+    State(catalog): AppState,
+    staff: Staff,
+    Query(query): Query<VariantIds>,
+) -> Result<Json<Vec<VariantName>>, Error> {
+    use crate::client::CatalogClient;
+    staff.require_any(&[Role::Catalog, Role::Fulfilment])?;
+    let ids: Vec<Uuid> = query
+        .ids
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse())
+        .collect::<Result<_, _>>()
+        .ok()
+        .filter(|ids: &Vec<Uuid>| ids.len() <= 100)
+        .ok_or_else(|| {
+            Error::Validation(vec![pola_core::FieldError::new(
+                "ids",
+                "must be at most 100 ids, comma-separated",
+            )])
+        })?;
+    let mut found = catalog.variants(&ids).await?;
+    Ok(Json(
+        ids.iter()
+            .filter_map(|id| found.remove(id))
+            .map(|v| VariantName {
+                id: v.id,
+                product_id: v.product_id,
+                sku: v.sku,
+                title: v.title,
+                purchasable: v.purchasable,
+            })
+            .collect(),
+    ))
+}
+
 /// Change a variant's price or status (staff, role `catalog`). Carts and checkouts read the new
 /// price from then on.
 #[utoipa::path(patch, path = "/api/v1/catalog/variants/{id}", tags = ["catalog", "staff"],

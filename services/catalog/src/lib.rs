@@ -67,6 +67,7 @@ impl Catalog {
             .routes(routes!(api::archive_product))
             .routes(routes!(api::add_variant))
             .routes(routes!(api::update_variant))
+            .routes(routes!(api::name_variants))
             .routes(routes!(api::list_categories, api::create_category))
             .routes(routes!(api::list_product_types, api::create_product_type))
             .routes(routes!(api::upload_image))

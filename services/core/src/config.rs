@@ -78,6 +78,12 @@ pub struct BackofficeConfig {
     /// The session cookie travels only over TLS (`Secure`). Default false; true wherever the
     /// staff listener serves HTTPS.
     pub secure_cookies: bool,
+    /// Each site's database, by site name (`dc = "mysql://monitor:…@10.0.1.10:3306"`, a user
+    /// with `SLAVE MONITOR`): the dashboard shows which takes writes and how far the other
+    /// lags, and `pola status` looks at them when given no `--site`. Empty (the default): this
+    /// process's database alone. Secret: the URLs may hold passwords.
+    #[serde(serialize_with = "redact_map")]
+    pub sites: std::collections::BTreeMap<String, SecretString>,
 }
 
 /// `[tax]`: the shop as its tax invoices name it.
@@ -801,6 +807,10 @@ pub enum LogFormat {
 
 fn redact<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str("[redacted]")
+}
+
+fn redact_map<S: serde::Serializer>(secrets: &std::collections::BTreeMap<String, SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(secrets.keys().map(|name| (name, "[redacted]")))
 }
 
 fn redact_option<S: serde::Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {

@@ -7,13 +7,17 @@ use pola_core::{
     Error, FieldError,
     auth::{Role, Staff},
     error::Problem,
-    extract::{Json, Path},
+    extract::{Json, Path, Query},
+    pagination::{Page, PageParams},
 };
 use uuid::Uuid;
 
 use crate::{
     Inventory,
-    model::{SetStockRequest, VariantStock, parse_location},
+    model::{
+        LEDGER_KINDS, LedgerEntry, LedgerQuery, Locations, SetStockRequest, StockQuery, VariantLevels, VariantStock,
+        parse_location,
+    },
     store,
 };
 
@@ -23,14 +27,14 @@ use crate::{
     security(("staff" = [])),
     responses(
         (status = 200, description = "Stock", body = VariantStock),
-        (status = 403, description = "Needs the catalog role", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs the catalog or fulfilment role", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_stock(
     State(inventory): State<Arc<Inventory>>,
     staff: Staff,
     Path(id): Path<Uuid>,
 ) -> Result<Json<VariantStock>, Error> {
-    staff.require(Role::Catalog)?;
+    staff.require_any(&STOCK_READERS)?;
     Ok(Json(store::variant_stock(&inventory.pool, id).await?))
 }
 
@@ -70,6 +74,89 @@ pub async fn set_stock(
     pola_core::db::retry_deadlocks(|| store::set_stock(&inventory.pool, id, &location, request.on_hand, reason, &staff)).await?;
     tracing::info!(variant.id = %id, stock.location = %location, stock.on_hand = request.on_hand, staff.id = %staff.id, "stock set");
     Ok(Json(store::variant_stock(&inventory.pool, id).await?))
+}
+
+/// The roles that read stock: those who count it and those who pick it.
+const STOCK_READERS: [Role; 2] = [Role::Catalog, Role::Fulfilment];
+
+/// Every location's totals, with how many of its rows run low.
+#[utoipa::path(get, path = "/api/v1/inventory/locations", tags = ["inventory", "staff"],
+    security(("staff" = [])),
+    responses(
+        (status = 200, description = "Locations", body = Locations),
+        (status = 403, description = "Needs the catalog or fulfilment role", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn locations(State(inventory): State<Arc<Inventory>>, staff: Staff) -> Result<Json<Locations>, Error> {
+    staff.require_any(&STOCK_READERS)?;
+    let threshold = inventory.config.low_stock_threshold;
+    Ok(Json(Locations {
+        low_stock_threshold: threshold,
+        locations: store::locations(&inventory.pool, threshold).await?,
+    }))
+}
+
+/// Stock by variant, at one location or all; `low=true` lists only what runs low (the
+/// configured threshold or fewer available).
+#[utoipa::path(get, path = "/api/v1/inventory/stock", tags = ["inventory", "staff"],
+    params(StockQuery, PageParams),
+    security(("staff" = [])),
+    responses(
+        (status = 200, description = "A page of variants", body = Page<VariantLevels>),
+        (status = 403, description = "Needs the catalog or fulfilment role", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad location, limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn stock(
+    State(inventory): State<Arc<Inventory>>,
+    staff: Staff,
+    Query(query): Query<StockQuery>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<VariantLevels>>, Error> {
+    staff.require_any(&STOCK_READERS)?;
+    let location = location_filter(query.location.as_deref())?;
+    let low = query.low.then_some(inventory.config.low_stock_threshold);
+    Ok(Json(
+        store::stock_levels(&inventory.pool, location.as_deref(), low, page.parse()?).await?,
+    ))
+}
+
+/// Every change to stock, newest first: counts, sales and returns, with their reasons.
+#[utoipa::path(get, path = "/api/v1/inventory/ledger", tags = ["inventory", "staff"],
+    params(LedgerQuery, PageParams),
+    security(("staff" = [])),
+    responses(
+        (status = 200, description = "A page of changes", body = Page<LedgerEntry>),
+        (status = 403, description = "Needs the catalog or fulfilment role", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad location, kind, limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn ledger(
+    State(inventory): State<Arc<Inventory>>,
+    staff: Staff,
+    Query(query): Query<LedgerQuery>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<LedgerEntry>>, Error> {
+    staff.require_any(&STOCK_READERS)?;
+    let location = location_filter(query.location.as_deref())?;
+    let kind = query.kind.as_deref().filter(|k| !k.is_empty());
+    if kind.is_some_and(|k| !LEDGER_KINDS.contains(&k)) {
+        return Err(Error::Validation(vec![FieldError::new(
+            "kind",
+            "must be adjustment, sale or return",
+        )]));
+    }
+    let page = page.parse()?;
+    Ok(Json(
+        store::ledger(&inventory.pool, query.variant, location.as_deref(), kind, page).await?,
+    ))
+}
+
+/// A location to filter by (an empty one: every location).
+fn location_filter(raw: Option<&str>) -> Result<Option<String>, Error> {
+    match raw.filter(|l| !l.is_empty()) {
+        None => Ok(None),
+        Some(raw) => parse_location(raw)
+            .map(Some)
+            .map_err(|m| Error::Validation(vec![FieldError::new("location", m)])),
+    }
 }
 
 /// Internal API: what other Pola processes call through `client::HttpInventory`. Not in the

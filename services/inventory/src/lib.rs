@@ -44,6 +44,9 @@ impl Inventory {
         use axum::routing::post;
         OpenApiRouter::new()
             .routes(routes!(api::get_stock, api::set_stock))
+            .routes(routes!(api::locations))
+            .routes(routes!(api::stock))
+            .routes(routes!(api::ledger))
             .route("/internal/v1/inventory/availability", post(internal::availability))
             .route("/internal/v1/inventory/reservations/{id}", post(internal::reserve))
             .route("/internal/v1/inventory/reservations/{id}/release", post(internal::release))

@@ -138,6 +138,7 @@ pub struct LocationStock {
 /// One change to on-hand stock.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LedgerEntry {
+    pub variant_id: Uuid,
     pub location: String,
     /// `adjustment`, `sale` or `return`.
     pub kind: String,
@@ -158,6 +159,56 @@ pub struct VariantStock {
     /// The 50 latest changes, newest first.
     pub ledger: Vec<LedgerEntry>,
 }
+
+/// A variant's stock at the locations a list asked about.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VariantLevels {
+    pub variant_id: Uuid,
+    pub locations: Vec<LocationStock>,
+}
+
+/// What one location holds.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct LocationSummary {
+    pub location: String,
+    /// Variants with a stock row here.
+    pub variants: i64,
+    pub on_hand: i64,
+    pub reserved: i64,
+    /// Variants here with `low_stock_threshold` units available or fewer.
+    pub low: i64,
+}
+
+/// Every location, and where "low" starts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Locations {
+    pub low_stock_threshold: i64,
+    pub locations: Vec<LocationSummary>,
+}
+
+/// `GET /api/v1/inventory/stock`: which stock rows.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StockQuery {
+    /// Only this location.
+    pub location: Option<String>,
+    /// Only rows with `low_stock_threshold` units available or fewer.
+    #[serde(default)]
+    pub low: bool,
+}
+
+/// `GET /api/v1/inventory/ledger`: which changes, newest first.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LedgerQuery {
+    pub variant: Option<Uuid>,
+    pub location: Option<String>,
+    /// `adjustment`, `sale` or `return`.
+    pub kind: Option<String>,
+}
+
+/// The ledger's kinds of change.
+pub const LEDGER_KINDS: [&str; 3] = ["adjustment", "sale", "return"];
 
 /// `PUT /api/v1/inventory/variants/{id}/stock`: a stock count or correction.
 #[derive(Debug, Deserialize, ToSchema)]

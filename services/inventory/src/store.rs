@@ -550,33 +550,171 @@ pub async fn variant_stock(pool: &MySqlPool, variant: Uuid) -> sqlx::Result<Vari
             })
         })
         .collect::<sqlx::Result<Vec<_>>>()?;
-    let rows = sqlx::query(
-        "SELECT location, kind, delta, on_hand_after, reason, order_id, staff_id, created_at
-         FROM stock_ledger WHERE variant_id = ? ORDER BY id DESC LIMIT 50",
+    let ledger = ledger(
+        pool,
+        Some(variant),
+        None,
+        None,
+        pola_core::pagination::PageRequest { limit: 50, after: None },
     )
-    .bind(variant)
-    .fetch_all(pool)
-    .await?;
-    let ledger = rows
-        .into_iter()
-        .map(|row| {
-            Ok(LedgerEntry {
-                location: row.try_get("location")?,
-                kind: row.try_get("kind")?,
-                delta: i64::from(row.try_get::<i32, _>("delta")?),
-                on_hand_after: i64::from(row.try_get::<i32, _>("on_hand_after")?),
-                reason: row.try_get("reason")?,
-                order_id: row.try_get("order_id")?,
-                staff_id: row.try_get("staff_id")?,
-                created_at: row.try_get("created_at")?,
-            })
-        })
-        .collect::<sqlx::Result<Vec<_>>>()?;
+    .await?
+    .items;
     Ok(VariantStock {
         variant_id: variant,
         available: locations.iter().map(|l| l.available).sum(),
         locations,
         ledger,
+    })
+}
+
+/// Every location's totals; `low` counts rows with `low_stock` units available or fewer.
+pub async fn locations(pool: &MySqlPool, low_stock: i64) -> sqlx::Result<Vec<model::LocationSummary>> {
+    sqlx::query_as(
+        "SELECT location, COUNT(*) AS variants, CAST(SUM(on_hand) AS SIGNED) AS on_hand, \
+         CAST(SUM(reserved) AS SIGNED) AS reserved, CAST(SUM(on_hand - reserved <= ?) AS SIGNED) AS low \
+         FROM stock GROUP BY location ORDER BY location",
+    )
+    .bind(low_stock)
+    .fetch_all(pool)
+    .await
+}
+
+/// A stock row as lists read it.
+#[derive(sqlx::FromRow)]
+struct StockLine {
+    variant_id: Uuid,
+    location: String,
+    on_hand: i32,
+    reserved: i32,
+}
+
+/// Stock by variant (one page of variants, by id), at `location` or everywhere; with `low`,
+/// only the rows with that many units available or fewer.
+pub async fn stock_levels(
+    pool: &MySqlPool,
+    location: Option<&str>,
+    low: Option<i64>,
+    page: pola_core::pagination::PageRequest,
+) -> sqlx::Result<pola_core::pagination::Page<model::VariantLevels>> {
+    let filter = |query: &mut QueryBuilder<MySql>| {
+        query.push(" WHERE TRUE");
+        if let Some(location) = location {
+            query.push(" AND location = ").push_bind(location.to_owned());
+        }
+        if let Some(low) = low {
+            query.push(" AND on_hand - reserved <= ").push_bind(low);
+        }
+    };
+    let mut ids: QueryBuilder<MySql> = QueryBuilder::new("SELECT DISTINCT variant_id FROM stock");
+    filter(&mut ids);
+    if let Some(after) = page.after {
+        ids.push(" AND variant_id > ").push_bind(after);
+    }
+    ids.push(" ORDER BY variant_id LIMIT ").push_bind(page.limit + 1);
+    let ids: Vec<Uuid> = ids.build_query_scalar().fetch_all(pool).await?;
+    let mut levels: Vec<model::VariantLevels> = ids
+        .iter()
+        .map(|&variant_id| model::VariantLevels {
+            variant_id,
+            locations: vec![],
+        })
+        .collect();
+    if !ids.is_empty() {
+        let mut rows: QueryBuilder<MySql> = QueryBuilder::new("SELECT variant_id, location, on_hand, reserved FROM stock");
+        filter(&mut rows);
+        rows.push(" AND variant_id IN (");
+        let mut list = rows.separated(", ");
+        for id in &ids {
+            list.push_bind(*id);
+        }
+        rows.push(") ORDER BY variant_id, location");
+        let lines: Vec<StockLine> = rows.build_query_as().fetch_all(pool).await?;
+        for line in lines {
+            let level = Level {
+                on_hand: i64::from(line.on_hand),
+                reserved: i64::from(line.reserved),
+            };
+            if let Some(variant) = levels.iter_mut().find(|v| v.variant_id == line.variant_id) {
+                variant.locations.push(LocationStock {
+                    location: line.location,
+                    on_hand: level.on_hand,
+                    reserved: level.reserved,
+                    available: level.available(),
+                });
+            }
+        }
+    }
+    Ok(pola_core::pagination::Page::from_rows(levels, page.limit, |v| v.variant_id))
+}
+
+/// A ledger row as read.
+#[derive(sqlx::FromRow)]
+struct LedgerLine {
+    id: i64,
+    variant_id: Uuid,
+    location: String,
+    kind: String,
+    delta: i32,
+    on_hand_after: i32,
+    reason: String,
+    order_id: Option<Uuid>,
+    staff_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<LedgerLine> for LedgerEntry {
+    fn from(line: LedgerLine) -> Self {
+        LedgerEntry {
+            variant_id: line.variant_id,
+            location: line.location,
+            kind: line.kind,
+            delta: i64::from(line.delta),
+            on_hand_after: i64::from(line.on_hand_after),
+            reason: line.reason,
+            order_id: line.order_id,
+            staff_id: line.staff_id,
+            created_at: line.created_at,
+        }
+    }
+}
+
+const LEDGER_COLUMNS: &str =
+    "SELECT id, variant_id, location, kind, delta, on_hand_after, reason, order_id, staff_id, created_at FROM stock_ledger";
+
+/// The ledger, newest first, narrowed by variant, location and kind. Its rows are numbered, not
+/// named by ids: the page cursor carries the number as a UUID's 128 bits.
+pub async fn ledger(
+    pool: &MySqlPool,
+    variant: Option<Uuid>,
+    location: Option<&str>,
+    kind: Option<&str>,
+    page: pola_core::pagination::PageRequest,
+) -> sqlx::Result<pola_core::pagination::Page<LedgerEntry>> {
+    let mut query: QueryBuilder<MySql> = QueryBuilder::new(LEDGER_COLUMNS);
+    query.push(" WHERE TRUE");
+    if let Some(variant) = variant {
+        query.push(" AND variant_id = ").push_bind(variant);
+    }
+    if let Some(location) = location {
+        query.push(" AND location = ").push_bind(location.to_owned());
+    }
+    if let Some(kind) = kind {
+        query.push(" AND kind = ").push_bind(kind.to_owned());
+    }
+    if let Some(after) = page.after {
+        query
+            .push(" AND id < ")
+            .push_bind(i64::try_from(after.as_u128()).unwrap_or(i64::MAX));
+    }
+    query.push(" ORDER BY id DESC LIMIT ").push_bind(page.limit + 1);
+    let lines: Vec<LedgerLine> = query.build_query_as().fetch_all(pool).await?;
+    let numbered: Vec<(i64, LedgerEntry)> = lines.into_iter().map(|l| (l.id, l.into())).collect();
+    let page = pola_core::pagination::Page::from_rows(numbered, page.limit, |(id, _)| {
+        Uuid::from_u128(u128::try_from(*id).unwrap_or(0))
+    });
+    Ok(pola_core::pagination::Page {
+        items: page.items.into_iter().map(|(_, entry)| entry).collect(),
+        next_cursor: page.next_cursor,
     })
 }
 

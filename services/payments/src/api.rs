@@ -12,6 +12,7 @@ use pola_core::{
     auth::{Customer, Role, Staff},
     error::Problem,
     extract::{Json, Path, Query},
+    pagination::{Page, PageParams},
 };
 use pola_orders::model::OrderStatus;
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,7 @@ use crate::{
     Payments,
     checkout::OrderPayment,
     fulfilment::{Exceptions, Fulfilled, Owed, ReasonRequest, RemittanceReport, ShipRequest},
-    model::{BankTransferInstructions, ConfirmTransfer, HostedCheckout, RefundRequest},
+    model::{BankTransferInstructions, ConfirmTransfer, HostedCheckout, PaymentQuery, RefundRequest, StaffPayment},
     store::{self, StaffAction},
 };
 
@@ -237,6 +238,29 @@ pub async fn import_remittance(
     staff.require(Role::Finance)?;
     let csv = std::str::from_utf8(&body).map_err(|_| Error::BadRequest("The report must be UTF-8 text.".into()))?;
     Ok(Json(payments.import_remittance(&staff, &query.courier, csv).await?))
+}
+
+/// Payments received and tried, newest first (`finance`): PayHere's, bank transfers, cash
+/// collected on delivery.
+#[utoipa::path(get, path = "/api/v1/payments/staff/payments", tags = ["payments", "staff"],
+    params(PaymentQuery, PageParams),
+    security(("staff" = [])),
+    responses(
+        (status = 200, description = "A page of payments", body = Page<StaffPayment>),
+        (status = 403, description = "Missing role", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn staff_payments(
+    State(payments): AppState,
+    staff: Staff,
+    Query(query): Query<PaymentQuery>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<StaffPayment>>, Error> {
+    staff.require(Role::Finance)?;
+    let page = page.parse()?;
+    let rows = store::search_payments(&payments.pool, &query, page).await?;
+    let rows: Vec<StaffPayment> = rows.into_iter().map(StaffPayment::from).collect();
+    Ok(Json(Page::from_rows(rows, page.limit, |p| p.payment.id)))
 }
 
 /// What each courier still owes for cash it collected on delivery (`finance`).

@@ -97,7 +97,7 @@ pub struct OwedParcel {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Exceptions {
     /// Chargebacks, payments refunded because their order could not take them.
-    pub flagged_payments: Vec<crate::model::PaymentView>,
+    pub flagged_payments: Vec<crate::model::StaffPayment>,
     /// Refunds the gateway refused, or that have waited an hour.
     pub stuck_refunds: Vec<crate::model::RefundView>,
     /// Correctly signed notifications (and retrievals) refused in the last 30 days: the amount,
@@ -450,7 +450,7 @@ impl Payments {
         let flagged = store::flagged(&self.pool, 200).await?;
         let stuck = store::stuck_refunds(&self.pool, now - chrono::Duration::hours(1), 200).await?;
         Ok(Exceptions {
-            flagged_payments: flagged.into_iter().map(crate::model::PaymentView::from).collect(),
+            flagged_payments: flagged.into_iter().map(crate::model::StaffPayment::from).collect(),
             stuck_refunds: stuck.into_iter().map(crate::model::RefundView::from).collect(),
             refused_notifications: store::refused_signed(&self.pool, now - chrono::Duration::days(30), 200).await?,
         })

@@ -91,6 +91,7 @@ impl Payments {
             .routes(routes!(api::confirm_bank_transfer))
             .routes(routes!(api::import_remittance))
             .routes(routes!(api::cod_owed))
+            .routes(routes!(api::staff_payments))
             .routes(routes!(api::exceptions))
             .routes(routes!(api::pack))
             .routes(routes!(api::ship))

@@ -335,6 +335,28 @@ pub struct PaymentView {
     pub created_at: DateTime<Utc>,
 }
 
+/// A payment as finance lists it: with its order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StaffPayment {
+    pub order_id: Uuid,
+    #[serde(flatten)]
+    pub payment: PaymentView,
+}
+
+/// `GET /api/v1/payments/staff/payments`: every field narrows the list; newest first.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PaymentQuery {
+    pub method: Option<Method>,
+    pub status: Option<PaymentStatus>,
+    /// Only this order's.
+    pub order: Option<Uuid>,
+    /// Received at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Received before.
+    pub until: Option<DateTime<Utc>>,
+}
+
 /// Where a refund stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

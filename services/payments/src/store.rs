@@ -1,7 +1,7 @@
 //! Payments' SQL.
 
 use chrono::{DateTime, Utc};
-use sqlx::{MySqlConnection, MySqlPool};
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 use uuid::Uuid;
 
 use pola_core::Money;
@@ -152,6 +152,15 @@ pub struct Payment {
     pub created_at: DateTime<Utc>,
 }
 
+impl From<Payment> for crate::model::StaffPayment {
+    fn from(p: Payment) -> Self {
+        crate::model::StaffPayment {
+            order_id: p.order_id,
+            payment: p.into(),
+        }
+    }
+}
+
 impl From<Payment> for PaymentView {
     fn from(p: Payment) -> Self {
         PaymentView {
@@ -171,6 +180,36 @@ impl From<Payment> for PaymentView {
 
 const PAYMENT: &str = "SELECT id, order_id, customer_id, method, reference, status, amount_minor, currency, refunded_minor,
                               outcome, instrument, flag, created_at FROM payments";
+
+/// Payments newest first (their ids are time-ordered), narrowed by `query`.
+pub async fn search_payments(
+    pool: &MySqlPool,
+    query: &crate::model::PaymentQuery,
+    page: pola_core::pagination::PageRequest,
+) -> sqlx::Result<Vec<Payment>> {
+    let mut select: QueryBuilder<MySql> = QueryBuilder::new(PAYMENT);
+    select.push(" WHERE TRUE");
+    if let Some(method) = query.method {
+        select.push(" AND method = ").push_bind(method.as_str());
+    }
+    if let Some(status) = query.status {
+        select.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(order) = query.order {
+        select.push(" AND order_id = ").push_bind(order);
+    }
+    if let Some(since) = query.since {
+        select.push(" AND created_at >= ").push_bind(since);
+    }
+    if let Some(until) = query.until {
+        select.push(" AND created_at < ").push_bind(until);
+    }
+    if let Some(after) = page.after {
+        select.push(" AND id < ").push_bind(after);
+    }
+    select.push(" ORDER BY id DESC LIMIT ").push_bind(page.limit + 1);
+    select.build_query_as().fetch_all(pool).await
+}
 
 /// Writes the payment; false when one with its method and reference exists (another
 /// transaction wrote it first).

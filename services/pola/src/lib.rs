@@ -524,6 +524,7 @@ impl Services {
         if !trails.is_empty() {
             api = api.merge(audit::router(Arc::new(trails)));
         }
+        api = api.merge(status::router(status::configured_sites(config)));
         let (router, openapi) = api.split_for_parts();
         let router = router.merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", openapi));
         let token = ServiceToken(config.services.internal_token.clone());

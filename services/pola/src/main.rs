@@ -10,7 +10,6 @@ use pola_core::{
     config::Config,
 };
 use pola_identity::store::Pass;
-use secrecy::ExposeSecret;
 
 /// Pola, a self-hosted shop: run the services, prepare the databases, seed a demo shop, and
 /// manage staff accounts.
@@ -79,7 +78,7 @@ enum Command {
     /// threads, semi-sync (and silent fallbacks to async), and the edge's active site. Exits 2
     /// when no site or more than one site takes writes.
     Status {
-        /// A site's database, NAME=URL (repeat for each site). Default: this=database.url.
+        /// A site's database, NAME=URL (repeat for each site). Default: `[backoffice] sites`, else this=database.url.
         #[arg(long = "site")]
         sites: Vec<pola::status::SiteUrl>,
         /// The edge's admin listener (host:port), to show its active site.
@@ -300,10 +299,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Status { sites, edge, json } => {
             let sites = match sites.is_empty() {
-                true => vec![pola::status::SiteUrl {
-                    name: "this".into(),
-                    url: config.database.url.expose_secret().to_owned(),
-                }],
+                true => pola::status::configured_sites(&config),
                 false => sites,
             };
             let report = pola::status::report(&sites, edge.as_deref()).await;

@@ -123,6 +123,105 @@ fn render_site(out: &mut String, name: &str, server: &str, o: &Observed) -> std:
     Ok(())
 }
 
+/// The sites configured in `[backoffice] sites`, or this process's database alone (as `this`).
+pub fn configured_sites(config: &pola_core::config::Config) -> Vec<SiteUrl> {
+    use secrecy::ExposeSecret;
+    if config.backoffice.sites.is_empty() {
+        return vec![SiteUrl {
+            name: "this".into(),
+            url: config.database.url.expose_secret().to_owned(),
+        }];
+    }
+    config
+        .backoffice
+        .sites
+        .iter()
+        .map(|(name, url)| SiteUrl {
+            name: name.clone(),
+            url: url.expose_secret().to_owned(),
+        })
+        .collect()
+}
+
+/// One site as the back-office's dashboard shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SiteState {
+    pub site: String,
+    /// `primary` (takes writes), `replica`, `read-only` (neither: a fenced old primary), or
+    /// `unreachable`.
+    pub role: String,
+    /// How far a replica is behind its primary; absent while a replication thread is stopped.
+    pub lag_seconds: Option<u64>,
+    /// On a primary: whether commits wait for the replica (`waiting`), fell back to
+    /// asynchronous replication (`fell_back`), or semi-sync is `off`.
+    pub semi_sync: Option<String>,
+    /// Why it could not be asked, or replication's last error.
+    pub error: Option<String>,
+}
+
+impl From<SiteReport> for SiteState {
+    fn from(report: SiteReport) -> Self {
+        match report.observed {
+            Err(e) => SiteState {
+                site: report.site,
+                role: "unreachable".into(),
+                lag_seconds: None,
+                semi_sync: None,
+                error: Some(e),
+            },
+            Ok(o) => {
+                let semi = &o.semi_sync;
+                let semi_sync = o.writable().then(|| {
+                    match (semi.primary_enabled, semi.primary_active) {
+                        (false, _) => "off",
+                        (true, true) => "waiting",
+                        (true, false) => "fell_back",
+                    }
+                    .to_owned()
+                });
+                let replica = o.replica.as_ref();
+                let error = replica
+                    .map(|r| {
+                        [r.last_io_error.as_str(), r.last_sql_error.as_str()]
+                            .join(" ")
+                            .trim()
+                            .to_owned()
+                    })
+                    .filter(|e| !e.is_empty());
+                SiteState {
+                    site: report.site,
+                    role: o.role().to_owned(),
+                    lag_seconds: replica.and_then(|r| r.lag_seconds),
+                    semi_sync,
+                    error,
+                }
+            }
+        }
+    }
+}
+
+/// The sites `GET /api/v1/sites` looks at.
+type Sites = std::sync::Arc<Vec<SiteUrl>>;
+
+pub fn router(sites: Vec<SiteUrl>) -> utoipa_axum::router::OpenApiRouter {
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(sites_now))
+        .with_state(std::sync::Arc::new(sites))
+}
+
+/// Both sites now: which database takes writes, how far the replica lags, whether semi-sync
+/// still waits for it (any staff member: the dashboard shows it).
+#[utoipa::path(get, path = "/api/v1/sites", tags = ["staff"],
+    security(("staff" = [])),
+    responses((status = 200, description = "Each configured site", body = Vec<SiteState>)))]
+pub async fn sites_now(
+    axum::extract::State(sites): axum::extract::State<Sites>,
+    _: pola_core::auth::Staff,
+) -> pola_core::extract::Json<Vec<SiteState>> {
+    let report = report(&sites, None).await;
+    pola_core::extract::Json(report.sites.into_iter().map(SiteState::from).collect())
+}
+
 /// Asks every site, and the edge's admin listener at `edge` (host:port) if given.
 pub async fn report(sites: &[SiteUrl], edge: Option<&str>) -> Report {
     let mut reports = vec![];

@@ -10,6 +10,8 @@ use lapin::{
     options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable, LongString, ShortString},
 };
+use std::time::Duration;
+
 use secrecy::ExposeSecret;
 
 use crate::config::EventsConfig;
@@ -21,8 +23,33 @@ pub const ERROR_HEADER: &str = "x-pola-error";
 /// Transient failures in a row (they do not count as attempts: such a delivery is never parked).
 pub const TRANSIENT_HEADER: &str = "x-pola-transient";
 
+/// The longest any single exchange with RabbitMQ may take (connecting, a confirmation, an
+/// acknowledgement, closing): a broker that restarts or stops answering mid-way must turn into
+/// an error the caller recovers from, never into a wait without end.
+pub const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `operation`, or an error once it has taken [`BROKER_TIMEOUT`].
+pub async fn within<T, E>(what: &str, operation: impl Future<Output = Result<T, E>>) -> anyhow::Result<T>
+where
+    anyhow::Error: From<E>,
+{
+    match tokio::time::timeout(BROKER_TIMEOUT, operation).await {
+        Ok(result) => Ok(result?),
+        Err(_) => anyhow::bail!("RabbitMQ did not answer within {BROKER_TIMEOUT:?} ({what})"),
+    }
+}
+
+/// Closes `connection`, waiting at most [`BROKER_TIMEOUT`] for the broker (a dead one never answers).
+pub async fn close(connection: &Connection, why: &str) {
+    let _ = within("closing", connection.close(200, ShortString::from(why))).await;
+}
+
 /// Opens a connection and a channel in confirm mode, with the events exchange declared.
 pub async fn connect(config: &EventsConfig, name: &str) -> anyhow::Result<(Connection, Channel)> {
+    within("connecting", open(config, name)).await
+}
+
+async fn open(config: &EventsConfig, name: &str) -> anyhow::Result<(Connection, Channel)> {
     let url = config
         .amqp_url
         .as_ref()
@@ -123,16 +150,19 @@ pub async fn publish_confirmed(
     payload: &[u8],
     properties: BasicProperties,
 ) -> anyhow::Result<()> {
-    let confirmation = channel
-        .basic_publish(
-            ShortString::from(exchange),
-            ShortString::from(routing_key),
-            BasicPublishOptions::default(),
-            payload,
-            properties,
-        )
-        .await?
-        .await?;
+    let confirmation = within("publishing", async {
+        channel
+            .basic_publish(
+                ShortString::from(exchange),
+                ShortString::from(routing_key),
+                BasicPublishOptions::default(),
+                payload,
+                properties,
+            )
+            .await?
+            .await
+    })
+    .await?;
     anyhow::ensure!(confirmation.is_ack(), "RabbitMQ refused a message for {routing_key}");
     Ok(())
 }

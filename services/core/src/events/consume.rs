@@ -117,8 +117,12 @@ const CLAIM_LEASE: Duration = Duration::from_secs(120);
 /// wait for the consumer even if it has not started yet.
 pub async fn declare(config: &EventsConfig, subscription: &Subscription) -> anyhow::Result<()> {
     let (connection, channel) = broker::connect(config, &format!("pola declare {}", subscription.queue)).await?;
-    broker::declare_queue(&channel, config, &subscription.queue, &subscription.bindings).await?;
-    let _ = connection.close(200, ShortString::from("declared")).await;
+    broker::within(
+        "declaring queues",
+        broker::declare_queue(&channel, config, &subscription.queue, &subscription.bindings),
+    )
+    .await?;
+    broker::close(&connection, "declared").await;
     Ok(())
 }
 
@@ -196,16 +200,23 @@ impl Consumer {
     async fn consume(&self, stop: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
         let queue = &self.subscription.queue;
         let (connection, channel) = broker::connect(&self.config, &format!("pola consumer {queue}")).await?;
-        broker::declare_queue(&channel, &self.config, queue, &self.subscription.bindings).await?;
-        channel.basic_qos(self.config.prefetch, BasicQosOptions::default()).await?;
-        let mut deliveries = channel
-            .basic_consume(
-                ShortString::from(queue.as_str()),
-                ShortString::from(""),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        broker::within(
+            "declaring queues",
+            broker::declare_queue(&channel, &self.config, queue, &self.subscription.bindings),
+        )
+        .await?;
+        broker::within(
+            "setting the prefetch",
+            channel.basic_qos(self.config.prefetch, BasicQosOptions::default()),
+        )
+        .await?;
+        let consuming = channel.basic_consume(
+            ShortString::from(queue.as_str()),
+            ShortString::from(""),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        );
+        let mut deliveries = broker::within("starting to consume", consuming).await?;
         tracing::info!(queue = %queue, prefetch = self.config.prefetch, "consuming events");
         // Deliveries run side by side, except those of one order (or customer): those run one
         // after another, in the order they came, so that "shipped" never overtakes "packed".
@@ -244,7 +255,7 @@ impl Consumer {
         };
         // Work in hand finishes (and is acknowledged) before the connection goes.
         while working.join_next().await.is_some() {}
-        let _ = connection.close(200, ShortString::from("stopping")).await;
+        broker::close(&connection, "stopping").await;
         result
     }
 
@@ -256,7 +267,7 @@ impl Consumer {
     /// Handles one delivery and settles it with the broker.
     async fn deliver(&self, channel: &Channel, delivery: Delivery) -> anyhow::Result<()> {
         let outcome = self.outcome(channel, &delivery).await?;
-        delivery.acker.ack(BasicAckOptions::default()).await?;
+        broker::within("acknowledging", delivery.acker.ack(BasicAckOptions::default())).await?;
         let result = match outcome {
             Outcome::Done => "done",
             Outcome::Duplicate => "duplicate",

@@ -39,7 +39,7 @@ impl Relay {
                     backoff = Duration::from_millis(500);
                     tracing::info!(outboxes = self.outboxes.len(), "outbox relay connected to RabbitMQ");
                     let result = self.relay_until_error(&channel, idle, &mut stop, &mut last_purge).await;
-                    let _ = connection.close(200, "stopping".into()).await;
+                    broker::close(&connection, "stopping").await;
                     result
                 }
                 Err(e) => Err(e),
@@ -117,15 +117,14 @@ pub async fn relay_batch(channel: &Channel, pool: &MySqlPool, service: &str, con
         };
         let payload = serde_json::to_vec(&envelope)?;
         let properties = broker::properties(&envelope.id.to_string(), &envelope.kind, FieldTable::default());
-        let confirm = channel
-            .basic_publish(
-                config.exchange.as_str().into(),
-                envelope.kind.as_str().into(),
-                lapin::options::BasicPublishOptions::default(),
-                &payload,
-                properties,
-            )
-            .await?;
+        let publishing = channel.basic_publish(
+            config.exchange.as_str().into(),
+            envelope.kind.as_str().into(),
+            lapin::options::BasicPublishOptions::default(),
+            &payload,
+            properties,
+        );
+        let confirm = broker::within("publishing", publishing).await?;
         confirms.push((envelope.kind, confirm));
         sequence.push(row.try_get::<u64, _>("seq")?);
     }

@@ -502,3 +502,129 @@ async fn a_customer_asks_about_an_order_and_support_answers_from_the_back_office
     browser.screenshot("support-ticket-answered").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn stock_is_counted_with_a_reason_a_remittance_settles_cod_and_a_promotion_is_made_and_paused() {
+    let shop = paying_shop_behind_edge().await;
+    let app = &shop.app;
+    let tea = app.tea(&shop.catalog, "Kandy", 150_000, 10).await;
+
+    // A catalogue clerk counts four on the shelf: the ledger says why, the list says it runs low.
+    let (clerk, clerk_app) = colleague(app, "Ruwan", &[Role::Catalog]).await;
+    let desk = desk_for(app, &clerk, &clerk_app, Screen::Desktop).await;
+    desk.open(&format!("/backoffice/stock/variants/{}", tea.variant)).await;
+    desk.fill("#f-on_hand", "four").await;
+    desk.fill("#f-reason", "Shelf count").await;
+    desk.click("#count-form button").await;
+    assert!(
+        desk.text(".alert").await.contains("not a whole number"),
+        "a bad count is refused"
+    );
+    desk.fill("#f-on_hand", "4").await;
+    desk.fill("#f-reason", "Shelf count, two packets water-damaged").await;
+    desk.click("#count-form button").await;
+    assert!(desk.text(".flash").await.contains("Count saved"));
+    let ledger = desk.text("#ledger").await;
+    assert!(
+        ledger.contains("Shelf count, two packets water-damaged") && ledger.contains("-6"),
+        "{ledger}"
+    );
+    desk.screenshot("backoffice-stock-variant").await;
+    desk.open("/backoffice/").await;
+    assert!(desk.text("#low-stock").await.parse::<i64>().expect("a count") >= 1);
+    assert!(
+        desk.text("#sites").await.contains("primary"),
+        "the dashboard names the primary site"
+    );
+    desk.open("/backoffice/stock?low=1").await;
+    assert!(desk.text("#stock").await.contains("Kandy"));
+    desk.screenshot("backoffice-stock-low").await;
+    desk.open("/backoffice/stock/ledger?kind=adjustment").await;
+    assert!(desk.page_text().await.contains("water-damaged"));
+
+    // A promotion with a code, made from the form, then paused.
+    desk.open("/backoffice/promotions").await;
+    let code = format!("KANDY{}", &uuid::Uuid::now_v7().simple().to_string()[26..]).to_uppercase();
+    desk.fill("#f-name", "Kandy Perahera 10% off").await;
+    desk.fill("#f-code", &code).await;
+    desk.choose("#f-kind", "percent_off").await;
+    desk.fill("#f-value", "150").await;
+    desk.click("#promotion-form button").await;
+    assert!(desk.text("#refused").await.contains("value"), "a 150% discount is refused");
+    desk.fill("#f-value", "10").await;
+    desk.fill("#f-usage_limit", "200").await;
+    desk.click("#promotion-form button").await;
+    assert!(desk.text(".flash").await.contains("Promotion created"));
+    assert!(desk.text("#promotions").await.contains(&code));
+    desk.screenshot("backoffice-promotions").await;
+    desk.click("#promotions a").await;
+    desk.click("button[value='pause']").await;
+    assert!(desk.text(".flash").await.contains("Paused"));
+    assert!(desk.text("#usage").await.contains("of 200"));
+    desk.screenshot("backoffice-promotion").await;
+    desk.close().await;
+
+    // A cash-on-delivery parcel delivered; finance imports the courier's remittance for it.
+    let shopper = app.shopper().await;
+    let order = shop.order_cod(&shopper, tea, 2).await;
+    let step = |action: &str| format!("/api/v1/fulfilment/orders/{order}/{action}");
+    app.api
+        .post(
+            &format!("/api/v1/payments/orders/{order}/cod"),
+            Some(&shopper.access),
+            serde_json::json!({}),
+        )
+        .await
+        .expect(200);
+    app.api
+        .post(&step("pack"), Some(&shop.fulfilment), serde_json::json!({}))
+        .await
+        .expect(200);
+    let waybill = format!("M-{}", &order.simple().to_string()[20..]);
+    app.api
+        .post(
+            &step("ship"),
+            Some(&shop.fulfilment),
+            serde_json::json!({"courier": "manual", "waybill": waybill}),
+        )
+        .await
+        .expect(200);
+    app.api
+        .post(&step("delivered"), Some(&shop.fulfilment), serde_json::json!({}))
+        .await
+        .expect(200);
+    let (cashier, cashier_app) = colleague(app, "Anoma", &[Role::Finance]).await;
+    let desk = desk_for(app, &cashier, &cashier_app, Screen::Phone).await;
+    desk.open("/backoffice/payments").await;
+    assert_eq!(desk.text("h1").await, "Payments", "{}", desk.page_text().await);
+    let owed = desk.text("#cod").await.replace('\u{a0}', " ");
+    assert!(owed.contains("manual owes") && owed.contains("Rs. 3,000.00"), "{owed}");
+    let file = std::env::temp_dir().join(format!("pola-remittance-{}.csv", uuid::Uuid::now_v7().simple()));
+    std::fs::write(&file, format!("waybill,amount\n{waybill},3000.00\nM-NOSUCH,10.00\n")).expect("written");
+    desk.fill("#f-courier", "manual").await;
+    desk.find("#f-remittance")
+        .await
+        .send_keys(&file.display().to_string())
+        .await
+        .expect("chosen");
+    desk.click("#remittance-form button").await;
+    let report = desk.text("#remittance-report").await.replace('\u{a0}', " ");
+    assert!(report.contains("Imported 2 lines from manual"), "{report}");
+    assert!(report.contains("Rs. 3,000.00 against parcels delivered"), "{report}");
+    assert!(report.contains("M-NOSUCH") && report.contains("no such waybill"), "{report}");
+    assert!(!desk.text("#cod").await.contains("manual owes"), "nothing owed now");
+    desk.screenshot("backoffice-payments").await;
+    // The same file again is refused, and says so.
+    desk.fill("#f-courier", "manual").await;
+    desk.find("#f-remittance")
+        .await
+        .send_keys(&file.display().to_string())
+        .await
+        .expect("chosen");
+    desk.click("#remittance-form button").await;
+    assert!(desk.text("#remittance-refused").await.contains("Nothing was imported"));
+    desk.open("/backoffice/payments?method=cod").await;
+    assert!(desk.text("#payments").await.contains(&waybill));
+    desk.close().await;
+    let _ = std::fs::remove_file(file);
+}

@@ -70,7 +70,7 @@ pub struct PayingShop {
     courier: KoombiyoApi,
     pub(crate) catalog: String,
     pub(crate) finance: String,
-    fulfilment: String,
+    pub(crate) fulfilment: String,
 }
 
 pub(crate) async fn paying_shop() -> PayingShop {

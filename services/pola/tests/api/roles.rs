@@ -105,6 +105,9 @@ struct Shop {
     shopper: Shopper,
     customer: Uuid,
     tea: OnSale,
+    /// A running promotion for each role to pause (made before the walk: a fixture's audit
+    /// row must not count as the walk's).
+    pausable: Vec<Uuid>,
 }
 
 impl Shop {
@@ -161,18 +164,22 @@ enum Action {
     RevealAddress,
     RevealCustomer,
     Reprice,
+    CountStock,
+    PausePromotion,
     AnswerTicket,
     AddStaff,
 }
 
 impl Action {
-    const ALL: [Action; 8] = [
+    const ALL: [Action; 10] = [
         Action::Pack,
         Action::ConfirmTransfer,
         Action::Cancel,
         Action::RevealAddress,
         Action::RevealCustomer,
         Action::Reprice,
+        Action::CountStock,
+        Action::PausePromotion,
         Action::AnswerTicket,
         Action::AddStaff,
     ];
@@ -183,13 +190,14 @@ impl Action {
             Action::ConfirmTransfer => &[Role::Finance],
             Action::Cancel | Action::AnswerTicket | Action::RevealCustomer => &[Role::Support],
             Action::RevealAddress => &[Role::Fulfilment, Role::Support],
-            Action::Reprice => &[Role::Catalog],
+            Action::Reprice | Action::CountStock => &[Role::Catalog],
+            Action::PausePromotion => &[Role::Catalog, Role::Finance],
             Action::AddStaff => &[],
         }
     }
 
     /// Does it as `desk`; whether it took effect, by the record it changes.
-    async fn run(self, shop: &Shop, desk: &Desk) -> (u16, bool) {
+    async fn run(self, shop: &mut Shop, desk: &Desk) -> (u16, bool) {
         match self {
             Action::Pack => {
                 let order = shop.cod_order().await;
@@ -253,6 +261,45 @@ impl Action {
                     .await;
                 (status, shop.trail().await > before)
             }
+            Action::CountStock => {
+                let before = shop.trail().await;
+                let counted = (before % 97 + 1).to_string();
+                let form = [
+                    ("location", "colombo"),
+                    ("on_hand", counted.as_str()),
+                    ("reason", "Walk count"),
+                ];
+                let status = desk
+                    .post(&format!("/backoffice/stock/variants/{}", shop.tea.variant), &form)
+                    .await;
+                let stock = shop
+                    .app
+                    .api
+                    .get(
+                        &format!("/api/v1/inventory/variants/{}/stock", shop.tea.variant),
+                        Some(&shop.admin),
+                    )
+                    .await
+                    .expect(200);
+                (
+                    status,
+                    stock.get("ledger")[0]["reason"] == "Walk count" && shop.trail().await > before,
+                )
+            }
+            Action::PausePromotion => {
+                let promotion = shop.pausable.pop().expect("a promotion for each role");
+                let before = shop.trail().await;
+                let status = desk
+                    .post(&format!("/backoffice/promotions/{promotion}"), &[("action", "pause")])
+                    .await;
+                let seen = shop
+                    .app
+                    .api
+                    .get(&format!("/api/v1/promotions/{promotion}"), Some(&shop.admin))
+                    .await
+                    .expect(200);
+                (status, seen.get("active") == &json!(false) && shop.trail().await > before)
+            }
             Action::AnswerTicket => {
                 let ticket = shop
                     .app
@@ -301,7 +348,7 @@ impl Action {
 }
 
 /// Pages: the path and the roles that open it (an admin opens all).
-fn pages(shop: &Shop, order: Uuid, ticket: Uuid) -> Vec<(String, &'static [Role])> {
+fn pages(shop: &Shop, order: Uuid, ticket: Uuid, promotion: Uuid) -> Vec<(String, &'static [Role])> {
     const ORDERS: &[Role] = &[Role::Fulfilment, Role::Finance, Role::Support];
     const ALL: &[Role] = &[Role::Catalog, Role::Fulfilment, Role::Finance, Role::Support];
     vec![
@@ -315,6 +362,16 @@ fn pages(shop: &Shop, order: Uuid, ticket: Uuid) -> Vec<(String, &'static [Role]
             format!("/backoffice/catalogue/products/{}", shop.tea.product),
             &[Role::Catalog],
         ),
+        ("/backoffice/stock".into(), &[Role::Catalog, Role::Fulfilment]),
+        ("/backoffice/stock?low=1".into(), &[Role::Catalog, Role::Fulfilment]),
+        ("/backoffice/stock/ledger".into(), &[Role::Catalog, Role::Fulfilment]),
+        (
+            format!("/backoffice/stock/variants/{}", shop.tea.variant),
+            &[Role::Catalog, Role::Fulfilment],
+        ),
+        ("/backoffice/payments".into(), &[Role::Finance]),
+        ("/backoffice/promotions".into(), &[Role::Catalog, Role::Finance]),
+        (format!("/backoffice/promotions/{promotion}"), &[Role::Catalog, Role::Finance]),
         ("/backoffice/customers?q=nobody%40example.lk".into(), &[Role::Support]),
         (format!("/backoffice/customers/{}", shop.customer), &[Role::Support]),
         ("/backoffice/support".into(), &[Role::Support]),
@@ -337,12 +394,26 @@ async fn every_role_opens_only_its_pages_and_actions_and_the_rest_answer_403_and
             .expect(200)
             .get("id"),
     );
-    let shop = Shop {
+    let mut pausable = vec![];
+    for _ in Role::ALL {
+        let made = app
+            .api
+            .post(
+                "/api/v1/promotions",
+                Some(&admin),
+                json!({"name": "Pause me", "kind": "free_delivery", "automatic": false}),
+            )
+            .await
+            .expect(201);
+        pausable.push(uuid(made.get("id")));
+    }
+    let mut shop = Shop {
         app,
         admin,
         shopper,
         customer,
         tea,
+        pausable,
     };
     let order = shop.order().await;
     let ticket = uuid(
@@ -352,6 +423,18 @@ async fn every_role_opens_only_its_pages_and_actions_and_the_rest_answer_403_and
                 "/api/v1/support/tickets",
                 Some(&shop.shopper.access),
                 json!({"category": "late_delivery", "order_id": order, "subject": "Late", "message": "Where is it?"}),
+            )
+            .await
+            .expect(201)
+            .get("id"),
+    );
+    let promotion = uuid(
+        shop.app
+            .api
+            .post(
+                "/api/v1/promotions",
+                Some(&shop.admin),
+                json!({"name": "Walk 5% off", "code": "WALK5", "kind": "percent_off", "value": 5}),
             )
             .await
             .expect(201)
@@ -368,14 +451,14 @@ async fn every_role_opens_only_its_pages_and_actions_and_the_rest_answer_403_and
         let secret = shop.app.enrol(&email).await;
         let desk = Desk::sign_in(&base, &email, &secret).await;
         let may = |roles: &[Role]| role == Role::Admin || roles.contains(&role);
-        for (path, roles) in pages(&shop, order, ticket) {
+        for (path, roles) in pages(&shop, order, ticket, promotion) {
             let (status, body) = desk.get(&path).await;
             let expected = if may(roles) { 200 } else { 403 };
             assert_eq!(status, expected, "{role} GET {path}: {}", &body[..body.len().min(300)]);
         }
         for action in Action::ALL {
             let before = shop.trail().await;
-            let (status, done) = action.run(&shop, &desk).await;
+            let (status, done) = action.run(&mut shop, &desk).await;
             if may(action.allowed()) {
                 assert!(matches!(status, 200 | 303), "{role} may {action:?}: {status}");
                 assert!(done, "{role} {action:?} took effect");
