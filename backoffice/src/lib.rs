@@ -93,6 +93,15 @@ impl Backoffice {
                 get(pages::catalogue::product).post(pages::catalogue::save_product),
             )
             .route("/backoffice/catalogue/variants/{id}", post(pages::catalogue::save_variant))
+            .route(
+                "/backoffice/catalogue/products/{id}/pictures",
+                post(pages::catalogue::add_picture)
+                    .layer(axum::extract::DefaultBodyLimit::max(pages::catalogue::PICTURE_FORM_LIMIT)),
+            )
+            .route(
+                "/backoffice/catalogue/products/{id}/pictures/{picture}",
+                post(pages::catalogue::change_picture),
+            )
             .route("/backoffice/payments", get(pages::payments::list))
             .route("/backoffice/payments/remittances", post(pages::payments::import_remittance))
             .route(

@@ -135,6 +135,15 @@ impl Backoffice {
         Ok(response)
     }
 
+    /// A page that shows a refusal's reasons when `refused`, answered with 422 then.
+    pub(crate) fn form_page(&self, staffer: &Staffer, template: &str, page: Value, refused: bool) -> Result<Response, Error> {
+        let mut response = self.page(&staffer.desk, Some(staffer), template, page)?;
+        if refused {
+            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        }
+        Ok(response)
+    }
+
     /// What a page can do without (the dashboard's counts): the API's answer at `path`, or
     /// nothing when it cannot answer (logged).
     async fn optional(&self, staffer: &Staffer, path: &str) -> Option<serde_json::Value> {

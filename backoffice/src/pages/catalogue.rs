@@ -5,7 +5,7 @@
 use axum::{
     body::Bytes,
     extract::{Multipart, State},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use http::Method;
@@ -31,6 +31,9 @@ pub struct CatalogueSearch {
     category: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cursor: Option<String>,
+    /// `1`: the archived products instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    archived: Option<String>,
 }
 
 /// The catalogue page, with an import's report (or its refusal) when there is one.
@@ -41,11 +44,16 @@ async fn catalogue_page(
     report: Option<serde_json::Value>,
     refused: Option<serde_json::Value>,
 ) -> Result<Response, Error> {
+    let archived = search.archived.as_deref().is_some_and(|a| !a.is_empty());
     let query = serde_urlencoded::to_string(search).unwrap_or_default();
-    let page: serde_json::Value = match office
-        .get(staffer, &format!("/api/v1/catalog/products?limit=50&{query}"))
-        .await
-    {
+    let path = match archived {
+        true => format!(
+            "/api/v1/catalog/staff/archived?limit=50&{}",
+            serde_urlencoded::to_string([("cursor", search.cursor.as_deref().unwrap_or_default())]).unwrap_or_default()
+        ),
+        false => format!("/api/v1/catalog/products?limit=50&{query}"),
+    };
+    let page: serde_json::Value = match office.get(staffer, &path).await {
         Err(Error::Api(ApiError::Refused(problem))) if problem.status == 422 => json!({"items": [], "refused": problem}),
         other => other?,
     };
@@ -55,6 +63,7 @@ async fn catalogue_page(
             q: search.q.clone(),
             category: search.category.clone(),
             cursor: Some(cursor.to_owned()),
+            archived: search.archived.clone(),
         };
         format!(
             "/backoffice/catalogue?{}",
@@ -66,15 +75,12 @@ async fn catalogue_page(
         page => value(&page),
         categories => value(&categories),
         search => value(search),
+        archived => archived,
         next => next,
         report => value(&report),
         refused => value(&refused),
     };
-    let mut response = office.page(&staffer.desk, Some(staffer), "catalogue.html", ctx)?;
-    if failed {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    office.form_page(staffer, "catalogue.html", ctx, failed)
 }
 
 /// `GET /backoffice/catalogue`
@@ -139,15 +145,11 @@ async fn product_page(
     refused: Option<serde_json::Value>,
     done: Option<String>,
 ) -> Result<Response, Error> {
-    let product: serde_json::Value = office.get(staffer, &format!("/api/v1/catalog/products/{id}")).await?;
+    let product: serde_json::Value = office.get(staffer, &format!("/api/v1/catalog/staff/products/{id}")).await?;
     let categories: serde_json::Value = office.get(staffer, "/api/v1/catalog/categories").await?;
     let failed = refused.is_some();
     let ctx = context! { product => value(&product), categories => value(&categories), refused => value(&refused), done => done };
-    let mut response = office.page(&staffer.desk, Some(staffer), "product.html", ctx)?;
-    if failed {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    office.form_page(staffer, "product.html", ctx, failed)
 }
 
 /// `GET /backoffice/catalogue/products/{id}`
@@ -201,6 +203,96 @@ pub async fn save_variant(State(office): Office, desk: Desk, Path(id): Path<Uuid
         .write(&staffer, Method::PATCH, &format!("/api/v1/catalog/variants/{id}"), patch)
         .await?;
     after_write(&office, &staffer, form.product, reply).await
+}
+
+/// The most a picture's upload form may carry (the API takes pictures up to 5 MiB).
+pub const PICTURE_FORM_LIMIT: usize = 6 * 1024 * 1024;
+
+/// `POST /backoffice/catalogue/products/{id}/pictures` (a form with the file and its alt text
+/// in the three languages): uploaded, then shown last on the product.
+pub async fn add_picture(
+    State(office): Office,
+    desk: Desk,
+    Path(id): Path<Uuid>,
+    mut form: Multipart,
+) -> Result<Response, Error> {
+    let staffer = office.enter(desk, Area::Catalogue).await?;
+    let (mut csrf, mut file, mut kind) = (String::new(), Bytes::new(), "image/jpeg");
+    let mut alt = serde_json::Map::new();
+    while let Some(field) = form.next_field().await.map_err(|_| Error::BadForm)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "csrf" => csrf = field.text().await.map_err(|_| Error::BadForm)?,
+            "file" => {
+                if field.content_type() == Some("image/png") {
+                    kind = "image/png";
+                }
+                file = field.bytes().await.map_err(|_| Error::BadForm)?;
+            }
+            "alt_en" | "alt_si" | "alt_ta" => {
+                let text = field.text().await.map_err(|_| Error::BadForm)?;
+                alt.insert(name[4..].to_owned(), text.into());
+            }
+            _ => {}
+        }
+    }
+    office.check_csrf(&staffer.desk, &csrf)?;
+    // The API reads the file's own bytes to tell JPEG from PNG; the type only labels them.
+    let upload = ApiRequest::new(Method::POST, "/api/v1/catalog/images").raw(kind, file);
+    let uploaded = office.send(&staffer.desk, upload, Some(staffer.token())).await?;
+    if !uploaded.status.is_success() {
+        return product_page(&office, &staffer, id, Some(refusal(uploaded)?), None).await;
+    }
+    let shown = json!({"image": uploaded.body["hash"], "alt": alt});
+    let reply = office
+        .write(
+            &staffer,
+            Method::POST,
+            &format!("/api/v1/catalog/products/{id}/images"),
+            shown,
+        )
+        .await?;
+    after_write(&office, &staffer, id, reply).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PictureForm {
+    /// `save` (alt text and place) or `remove`.
+    action: String,
+    #[serde(default)]
+    position: String,
+    #[serde(default)]
+    alt_en: String,
+    #[serde(default)]
+    alt_si: String,
+    #[serde(default)]
+    alt_ta: String,
+}
+
+/// `POST /backoffice/catalogue/products/{id}/pictures/{picture}`: new alt text and place, or
+/// the picture taken off the product.
+pub async fn change_picture(
+    State(office): Office,
+    desk: Desk,
+    Path((id, picture)): Path<(Uuid, Uuid)>,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let staffer = office.enter(desk, Area::Catalogue).await?;
+    let form: PictureForm = office.form(&staffer.desk, &body)?;
+    let path = format!("/api/v1/catalog/products/{id}/images/{picture}");
+    let reply = match form.action.as_str() {
+        "remove" => office.write(&staffer, Method::DELETE, &path, json!(null)).await?,
+        _ => {
+            let Ok(position) = form.position.trim().parse::<i32>() else {
+                let refused =
+                    json!({"title": "Not a place", "detail": format!("`{}` is not a place (0 is first).", form.position)});
+                return product_page(&office, &staffer, id, Some(refused), None).await;
+            };
+            let patch = json!({"position": position, "alt": {"en": form.alt_en, "si": form.alt_si, "ta": form.alt_ta}});
+            office.write(&staffer, Method::PATCH, &path, patch).await?
+        }
+    };
+    after_write(&office, &staffer, id, reply).await
 }
 
 /// Back to the product after a change, or the product page again with the API's reasons.

@@ -1,7 +1,7 @@
 //! Customers, for support: found by email, phone or NIC (masked), one customer's orders, and a
 //! field of their personal data revealed for a reason the audit trail keeps.
 
-use axum::{body::Bytes, extract::State, http::StatusCode, response::Response};
+use axum::{body::Bytes, extract::State, response::Response};
 use http::Method;
 use minijinja::context;
 use pola_core::extract::{Path, Query};
@@ -53,11 +53,7 @@ async fn customer_page(
     let ctx = context! {
         profile => value(&profile), orders => value(&orders["items"]), revealed => value(&revealed), refused => value(&refused),
     };
-    let mut response = office.page(&staffer.desk, Some(staffer), "customer.html", ctx)?;
-    if failed {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    office.form_page(staffer, "customer.html", ctx, failed)
 }
 
 /// `GET /backoffice/customers/{id}`

@@ -6,7 +6,6 @@
 use axum::{
     body::Bytes,
     extract::{Multipart, State},
-    http::StatusCode,
     response::Response,
 };
 use http::Method;
@@ -83,11 +82,7 @@ async fn payments_page(
         report => value(&report),
         refused => value(&refused),
     };
-    let mut response = office.page(&staffer.desk, Some(staffer), "payments.html", ctx)?;
-    if failed {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    office.form_page(staffer, "payments.html", ctx, failed)
 }
 
 /// `GET /backoffice/payments`

@@ -1,7 +1,7 @@
 //! Promotions and membership plans: what runs, when, how often it was used and what it cost;
 //! a new promotion (a code or automatic), scheduled, paused and resumed; a new plan.
 
-use axum::{body::Bytes, extract::State, http::StatusCode, response::Response};
+use axum::{body::Bytes, extract::State, response::Response};
 use http::Method;
 use minijinja::context;
 use pola_core::extract::{Path, Query};
@@ -34,11 +34,7 @@ async fn promotions_page(
         sent => value(&sent),
         done => done,
     };
-    let mut response = office.page(&staffer.desk, Some(staffer), "promotions.html", ctx)?;
-    if failed {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    office.form_page(staffer, "promotions.html", ctx, failed)
 }
 
 /// `GET /backoffice/promotions`
@@ -172,11 +168,7 @@ async fn promotion_page(
     let usage: Json = office.get(staffer, &format!("/api/v1/promotions/{id}/usage")).await?;
     let failed = refused.is_some();
     let ctx = context! { promotion => value(&promotion), usage => value(&usage), refused => value(&refused), done => done };
-    let mut response = office.page(&staffer.desk, Some(staffer), "promotion.html", ctx)?;
-    if failed {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    office.form_page(staffer, "promotion.html", ctx, failed)
 }
 
 /// `GET /backoffice/promotions/{id}`

@@ -1,7 +1,7 @@
 //! Stock: what each location holds, what runs low, every change with its reason (the ledger),
 //! and a count entered for a variant at a location.
 
-use axum::{body::Bytes, extract::State, http::StatusCode, response::Response};
+use axum::{body::Bytes, extract::State, response::Response};
 use http::Method;
 use minijinja::context;
 use pola_core::extract::{Path, Query};
@@ -149,11 +149,7 @@ async fn variant_page(
         refused => value(&refused),
         done => done,
     };
-    let mut response = office.page(&staffer.desk, Some(staffer), "stock_variant.html", ctx)?;
-    if failed {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    office.form_page(staffer, "stock_variant.html", ctx, failed)
 }
 
 /// `GET /backoffice/stock/variants/{id}`

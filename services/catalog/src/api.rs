@@ -56,6 +56,35 @@ pub async fn get_product(State(catalog): AppState, Path(id): Path<Uuid>) -> Resu
     Ok(Json(catalog.detail(id, false).await?))
 }
 
+/// One product as staff edit it: archived ones too, with their archived variants (role `catalog`).
+#[utoipa::path(get, path = "/api/v1/catalog/staff/products/{id}", tags = ["catalog", "staff"],
+    params(("id" = Uuid, Path, description = "Product id")),
+    security(("staff" = [])),
+    responses(
+        (status = 200, description = "The product", body = ProductDetail),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn staff_product(State(catalog): AppState, staff: Staff, Path(id): Path<Uuid>) -> Result<Json<ProductDetail>, Error> {
+    staff.require(Role::Catalog)?;
+    Ok(Json(catalog.detail(id, true).await?))
+}
+
+/// Archived products, newest first, to bring one back (role `catalog`).
+#[utoipa::path(get, path = "/api/v1/catalog/staff/archived", tags = ["catalog", "staff"],
+    params(PageParams),
+    security(("staff" = [])),
+    responses(
+        (status = 200, description = "A page of archived products", body = Page<crate::model::ArchivedProduct>),
+    ))]
+pub async fn archived_products(
+    State(catalog): AppState,
+    staff: Staff,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<crate::model::ArchivedProduct>>, Error> {
+    staff.require(Role::Catalog)?;
+    Ok(Json(store::archived_products(&catalog.pool, page.parse()?).await?))
+}
+
 /// Create a product, service or bundle with its variants (staff, role `catalog`).
 #[utoipa::path(post, path = "/api/v1/catalog/products", tags = ["catalog", "staff"],
     request_body = NewProduct,
@@ -346,6 +375,27 @@ pub async fn attach_image(
     let image = catalog.attach_image(&staff, id, &new).await?;
     tracing::info!(product.id = %id, image.id = %image.id, staff.id = %staff.id, "picture shown on a product");
     Ok((StatusCode::CREATED, Json(image)))
+}
+
+/// Change a picture's alt text or its place among the product's pictures (staff, role `catalog`).
+#[utoipa::path(patch, path = "/api/v1/catalog/products/{id}/images/{image_id}", tags = ["catalog", "staff"],
+    params(("id" = Uuid, Path, description = "Product id"), ("image_id" = Uuid, Path, description = "The picture's id on the product")),
+    request_body = crate::images::ProductImagePatch,
+    security(("staff" = [])),
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 404, description = "Not on this product", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Alt text or position out of bounds", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_image(
+    State(catalog): AppState,
+    staff: Staff,
+    Path((id, image_id)): Path<(Uuid, Uuid)>,
+    Json(patch): Json<crate::images::ProductImagePatch>,
+) -> Result<StatusCode, Error> {
+    catalog.update_image(&staff, id, image_id, &patch).await?;
+    tracing::info!(product.id = %id, image.id = %image_id, staff.id = %staff.id, "picture changed on a product");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Take a picture off a product (staff, role `catalog`).

@@ -146,19 +146,47 @@ impl NewProductImage {
         if !is_hash(&self.image) {
             errors.push(pola_core::FieldError::new("image", "must be an uploaded picture's hash"));
         }
-        for (field, text) in [("alt.en", &self.alt.en), ("alt.si", &self.alt.si), ("alt.ta", &self.alt.ta)] {
-            let length = text.trim().chars().count();
-            if length == 0 || length > 200 || text.chars().any(char::is_control) {
-                errors.push(pola_core::FieldError::new(field, "must be 1 to 200 characters"));
-            }
-        }
-        if self.position.is_some_and(|p| !(0..=1000).contains(&p)) {
-            errors.push(pola_core::FieldError::new("position", "must be 0 to 1000"));
-        }
+        check_alt_and_position(Some(&self.alt), self.position, &mut errors);
         match errors.is_empty() {
             true => Ok(()),
             false => Err(errors),
         }
+    }
+}
+
+/// `PATCH /api/v1/catalog/products/{id}/images/{image_id}`: new words, a new place, or both.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductImagePatch {
+    pub alt: Option<AltText>,
+    /// Where it goes among the product's pictures (0 first): the others keep their order
+    /// around it.
+    pub position: Option<i32>,
+}
+
+impl ProductImagePatch {
+    pub fn validate(&self) -> Result<(), Vec<pola_core::FieldError>> {
+        let mut errors = vec![];
+        check_alt_and_position(self.alt.as_ref(), self.position, &mut errors);
+        match errors.is_empty() {
+            true => Ok(()),
+            false => Err(errors),
+        }
+    }
+}
+
+fn check_alt_and_position(alt: Option<&AltText>, position: Option<i32>, errors: &mut Vec<pola_core::FieldError>) {
+    for (field, text) in alt
+        .into_iter()
+        .flat_map(|alt| [("alt.en", &alt.en), ("alt.si", &alt.si), ("alt.ta", &alt.ta)])
+    {
+        let length = text.trim().chars().count();
+        if length == 0 || length > 200 || text.chars().any(char::is_control) {
+            errors.push(pola_core::FieldError::new(field, "must be 1 to 200 characters"));
+        }
+    }
+    if position.is_some_and(|p| !(0..=1000).contains(&p)) {
+        errors.push(pola_core::FieldError::new("position", "must be 0 to 1000"));
     }
 }
 

@@ -68,11 +68,13 @@ impl Catalog {
             .routes(routes!(api::add_variant))
             .routes(routes!(api::update_variant))
             .routes(routes!(api::name_variants))
+            .routes(routes!(api::staff_product))
+            .routes(routes!(api::archived_products))
             .routes(routes!(api::list_categories, api::create_category))
             .routes(routes!(api::list_product_types, api::create_product_type))
             .routes(routes!(api::upload_image))
             .routes(routes!(api::attach_image))
-            .routes(routes!(api::detach_image))
+            .routes(routes!(api::detach_image, api::update_image))
             .routes(routes!(api::export_sheet))
             .routes(routes!(api::import_sheet))
             .route("/images/{hash}/{file}", axum::routing::get(api::serve_image))
@@ -276,6 +278,7 @@ impl Catalog {
                 attributes: v.attributes,
                 price: v.price,
                 components: v.components,
+                archived: !v.active,
             })
             .collect();
         Ok(ProductDetail {

@@ -237,6 +237,18 @@ pub struct VariantView {
     /// For a bundle: the variants it is made of.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<BundleComponent>,
+    /// Archived (only staff see such variants).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub archived: bool,
+}
+
+/// An archived product, as staff find it to bring it back.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct ArchivedProduct {
+    pub id: Uuid,
+    pub name: String,
+    /// The category's slug.
+    pub category: String,
 }
 
 /// A product with its variants.

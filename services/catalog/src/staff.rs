@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     Catalog, commit_audited,
-    images::{NewProductImage, ProductImage},
+    images::{NewProductImage, ProductImage, ProductImagePatch},
     model::{MAX_PRICE_MINOR, ProductDetail, ProductPatch, Status, VariantPatch},
     store,
 };
@@ -113,6 +113,27 @@ impl Catalog {
         let change = Change::new("product.image-attach", "product", product).after(&shown);
         commit_audited(tx, Some(staff), change).await?;
         Ok(shown)
+    }
+
+    /// Changes a picture's alt text or its place among the product's pictures.
+    pub async fn update_image(&self, staff: &Staff, product: Uuid, id: Uuid, patch: &ProductImagePatch) -> Result<(), Error> {
+        staff.require(Role::Catalog)?;
+        patch.validate().map_err(Error::Validation)?;
+        let mut tx = self.pool.begin().await?;
+        let before = store::lock_product_image(&mut tx, product, id)
+            .await?
+            .ok_or_else(|| Error::not_found("No such picture on this product."))?;
+        let after = store::PlacedImage {
+            position: patch.position.unwrap_or(before.position),
+            alt_en: patch.alt.as_ref().map_or_else(|| before.alt_en.clone(), |a| a.en.clone()),
+            alt_si: patch.alt.as_ref().map_or_else(|| before.alt_si.clone(), |a| a.si.clone()),
+            alt_ta: patch.alt.as_ref().map_or_else(|| before.alt_ta.clone(), |a| a.ta.clone()),
+        };
+        store::update_product_image(&mut tx, product, id, &after).await?;
+        let change = Change::new("product.image-update", "product", product)
+            .before(serde_json::json!({"image_id": id, "picture": before}))
+            .after(serde_json::json!({"image_id": id, "picture": after}));
+        commit_audited(tx, Some(staff), change).await
     }
 
     /// Takes a picture off a product (the picture itself stays: others may show it).

@@ -694,6 +694,51 @@ pub async fn insert_product_image(
     Ok(inserted.rows_affected() == 1)
 }
 
+/// A picture's words and place on a product, locked for a change.
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+pub struct PlacedImage {
+    pub position: i32,
+    pub alt_en: String,
+    pub alt_si: String,
+    pub alt_ta: String,
+}
+
+pub async fn lock_product_image(conn: &mut MySqlConnection, product: Uuid, id: Uuid) -> sqlx::Result<Option<PlacedImage>> {
+    sqlx::query_as("SELECT position, alt_en, alt_si, alt_ta FROM product_images WHERE id = ? AND product_id = ? FOR UPDATE")
+        .bind(id)
+        .bind(product)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Sets a picture's words, and moves it to `placed.position` among its product's pictures (the
+/// others keep their order around it; places are renumbered from 0).
+pub async fn update_product_image(conn: &mut MySqlConnection, product: Uuid, id: Uuid, placed: &PlacedImage) -> sqlx::Result<()> {
+    let mut order: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM product_images WHERE product_id = ? ORDER BY position, id FOR UPDATE")
+            .bind(product)
+            .fetch_all(&mut *conn)
+            .await?;
+    order.retain(|other| *other != id);
+    let at = usize::try_from(placed.position).unwrap_or(0).min(order.len());
+    order.insert(at, id);
+    for (position, picture) in order.iter().enumerate() {
+        sqlx::query("UPDATE product_images SET position = ? WHERE id = ?")
+            .bind(i32::try_from(position).unwrap_or(i32::MAX))
+            .bind(picture)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("UPDATE product_images SET alt_en = ?, alt_si = ?, alt_ta = ? WHERE id = ?")
+        .bind(placed.alt_en.trim())
+        .bind(placed.alt_si.trim())
+        .bind(placed.alt_ta.trim())
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// Takes a picture off a product; false when it was not on it.
 pub async fn delete_product_image(conn: &mut MySqlConnection, product: Uuid, id: Uuid) -> sqlx::Result<bool> {
     let deleted = sqlx::query("DELETE FROM product_images WHERE id = ? AND product_id = ?")
@@ -762,4 +807,21 @@ pub async fn variant_state(conn: &mut MySqlConnection, id: Uuid) -> sqlx::Result
         .bind(id)
         .fetch_optional(conn)
         .await
+}
+
+/// Archived products, newest first.
+pub async fn archived_products(
+    pool: &MySqlPool,
+    page: pola_core::pagination::PageRequest,
+) -> sqlx::Result<pola_core::pagination::Page<crate::model::ArchivedProduct>> {
+    let rows: Vec<crate::model::ArchivedProduct> = sqlx::query_as(
+        "SELECT p.id, p.name, c.slug AS category FROM products p JOIN categories c ON c.id = p.category_id
+         WHERE p.status = 'archived' AND (? IS NULL OR p.id < ?) ORDER BY p.id DESC LIMIT ?",
+    )
+    .bind(page.after)
+    .bind(page.after)
+    .bind(page.limit + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(pola_core::pagination::Page::from_rows(rows, page.limit, |p| p.id))
 }

@@ -152,14 +152,7 @@ async fn a_cash_on_delivery_order_is_picked_packed_shipped_and_delivered_from_th
     let tea = app.tea(&shop.catalog, "Uva", 150_000, 10).await;
     let shopper = app.shopper().await;
     let order = shop.order_cod(&shopper, tea, 2).await;
-    app.api
-        .post(
-            &format!("/api/v1/payments/orders/{order}/cod"),
-            Some(&shopper.access),
-            serde_json::json!({}),
-        )
-        .await
-        .expect(200);
+    app.confirm_cod(&shopper.access, order).await;
     assert_eq!(shop.status(order).await, "confirmed");
     let number = pola_orders::model::order_number(order);
     let (packer, packer_app) = colleague(app, "Kasun", &[Role::Fulfilment]).await;
@@ -311,11 +304,7 @@ async fn a_catalogue_sheet_with_two_bad_rows_changes_nothing_until_it_is_fixed()
     let (clerk, clerk_app) = colleague(&app, "Nadeesha", &[Role::Catalog]).await;
     let desk = desk_for(&app, &clerk, &clerk_app, Screen::Desktop).await;
     desk.open("/backoffice/catalogue").await;
-    desk.find("#f-file")
-        .await
-        .send_keys(&file.display().to_string())
-        .await
-        .expect("chosen");
+    desk.upload("#f-file", &file).await;
     desk.click("button[value='import']").await;
     let refused = desk.text("#import-refused").await;
     assert!(refused.contains("Nothing was changed"), "{refused}");
@@ -346,11 +335,7 @@ async fn a_catalogue_sheet_with_two_bad_rows_changes_nothing_until_it_is_fixed()
         gift("AVU-BOX-L", "4200", "flavour=Cinnamon;weight=900"),
     ];
     std::fs::write(&file, good.join("\n")).expect("written");
-    desk.find("#f-file")
-        .await
-        .send_keys(&file.display().to_string())
-        .await
-        .expect("chosen");
+    desk.upload("#f-file", &file).await;
     desk.click("button[value='check']").await;
     let checked = desk.text("#import-report").await;
     assert!(
@@ -364,11 +349,7 @@ async fn a_catalogue_sheet_with_two_bad_rows_changes_nothing_until_it_is_fixed()
             .get("price")["amount_minor"],
         120_000
     );
-    desk.find("#f-file")
-        .await
-        .send_keys(&file.display().to_string())
-        .await
-        .expect("chosen");
+    desk.upload("#f-file", &file).await;
     desk.click("button[value='import']").await;
     let imported = desk.text("#import-report").await;
     assert!(
@@ -542,6 +523,62 @@ async fn stock_is_counted_with_a_reason_a_remittance_settles_cod_and_a_promotion
     desk.open("/backoffice/stock/ledger?kind=adjustment").await;
     assert!(desk.page_text().await.contains("water-damaged"));
 
+    // Two pictures for the product, the second moved first, the first taken off.
+    desk.open(&format!("/backoffice/catalogue/products/{}", tea.product)).await;
+    for (colour, words) in [
+        ([40, 120, 60], "A green tin of Kandy tea"),
+        ([150, 60, 40], "The tea brewed in a glass"),
+    ] {
+        let file = std::env::temp_dir().join(format!("pola-picture-{}.png", uuid::Uuid::now_v7().simple()));
+        std::fs::write(&file, crate::catalog::png(400, 300, colour)).expect("written");
+        desk.upload("#f-picture", &file).await;
+        desk.fill("#picture-form #f-alt_en", words).await;
+        desk.fill("#picture-form #f-alt_si", "තේ").await;
+        desk.fill("#picture-form #f-alt_ta", "தேநீர்").await;
+        desk.click("#picture-form button").await;
+        assert!(desk.text(".flash").await.contains("Saved"), "{}", desk.page_text().await);
+        let _ = std::fs::remove_file(file);
+    }
+    desk.fill(".pictures li:nth-child(2) #f-position", "0").await;
+    desk.click(".pictures li:nth-child(2) button[value='save']").await;
+    assert_eq!(
+        desk.find(".pictures li:first-child img")
+            .await
+            .attr("alt")
+            .await
+            .expect("an attribute")
+            .as_deref(),
+        Some("The tea brewed in a glass")
+    );
+    desk.click(".pictures li:nth-child(2) button[value='remove']").await;
+    assert_eq!(desk.text("#pictures").await.matches("Take it off").count(), 1);
+    desk.screenshot("backoffice-pictures").await;
+    let shown = app
+        .api
+        .get(&format!("/api/v1/catalog/products/{}", tea.product), None)
+        .await
+        .expect(200);
+    assert_eq!(shown.get("images")[0]["alt"]["en"], "The tea brewed in a glass");
+    assert_eq!(shown.get("images").as_array().expect("pictures").len(), 1);
+
+    // Archived, it leaves the shop but not the back-office; set on sale again, it is back.
+    desk.choose("#f-status", "archived").await;
+    desk.click("#product-form button").await;
+    app.api
+        .get(&format!("/api/v1/catalog/products/{}", tea.product), None)
+        .await
+        .expect(404);
+    desk.open("/backoffice/catalogue").await;
+    desk.click("#archived-link").await;
+    desk.click(&format!("#archived a[href='/backoffice/catalogue/products/{}']", tea.product))
+        .await;
+    desk.choose("#f-status", "active").await;
+    desk.click("#product-form button").await;
+    app.api
+        .get(&format!("/api/v1/catalog/products/{}", tea.product), None)
+        .await
+        .expect(200);
+
     // A promotion with a code, made from the form, then paused.
     desk.open("/backoffice/promotions").await;
     let code = format!("KANDY{}", &uuid::Uuid::now_v7().simple().to_string()[26..]).to_uppercase();
@@ -568,14 +605,7 @@ async fn stock_is_counted_with_a_reason_a_remittance_settles_cod_and_a_promotion
     let shopper = app.shopper().await;
     let order = shop.order_cod(&shopper, tea, 2).await;
     let step = |action: &str| format!("/api/v1/fulfilment/orders/{order}/{action}");
-    app.api
-        .post(
-            &format!("/api/v1/payments/orders/{order}/cod"),
-            Some(&shopper.access),
-            serde_json::json!({}),
-        )
-        .await
-        .expect(200);
+    app.confirm_cod(&shopper.access, order).await;
     app.api
         .post(&step("pack"), Some(&shop.fulfilment), serde_json::json!({}))
         .await
@@ -602,11 +632,7 @@ async fn stock_is_counted_with_a_reason_a_remittance_settles_cod_and_a_promotion
     let file = std::env::temp_dir().join(format!("pola-remittance-{}.csv", uuid::Uuid::now_v7().simple()));
     std::fs::write(&file, format!("waybill,amount\n{waybill},3000.00\nM-NOSUCH,10.00\n")).expect("written");
     desk.fill("#f-courier", "manual").await;
-    desk.find("#f-remittance")
-        .await
-        .send_keys(&file.display().to_string())
-        .await
-        .expect("chosen");
+    desk.upload("#f-remittance", &file).await;
     desk.click("#remittance-form button").await;
     let report = desk.text("#remittance-report").await.replace('\u{a0}', " ");
     assert!(report.contains("Imported 2 lines from manual"), "{report}");
@@ -616,11 +642,7 @@ async fn stock_is_counted_with_a_reason_a_remittance_settles_cod_and_a_promotion
     desk.screenshot("backoffice-payments").await;
     // The same file again is refused, and says so.
     desk.fill("#f-courier", "manual").await;
-    desk.find("#f-remittance")
-        .await
-        .send_keys(&file.display().to_string())
-        .await
-        .expect("chosen");
+    desk.upload("#f-remittance", &file).await;
     desk.click("#remittance-form button").await;
     assert!(desk.text("#remittance-refused").await.contains("Nothing was imported"));
     desk.open("/backoffice/payments?method=cod").await;

@@ -153,6 +153,15 @@ impl Browser {
         self.text("body").await
     }
 
+    /// Chooses `file` in the file input at `css`.
+    pub async fn upload(&self, css: &str, file: &std::path::Path) {
+        self.find(css)
+            .await
+            .send_keys(&file.display().to_string())
+            .await
+            .unwrap_or_else(|e| panic!("`{css}`: {e}"));
+    }
+
     /// Types `value` into the field `css` (after clearing it).
     pub async fn fill(&self, css: &str, value: &str) {
         let field = self.find(css).await;

@@ -242,7 +242,7 @@ async fn a_bundle_is_stocked_by_its_components_and_selling_it_sells_them() {
 }
 
 /// A PNG of `width`×`height` in one colour.
-fn png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
+pub(crate) fn png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     image::RgbImage::from_pixel(width, height, image::Rgb(rgb))
         .write_to(&mut out, image::ImageFormat::Png)

@@ -43,7 +43,7 @@ impl Recorder {
     /// Waits until `done` holds for what was handled: a bound on liveness, not a timing. The
     /// whole suite on two cores once took over a minute to relay a burst of a thousand orders.
     async fn wait_for(&self, what: &str, done: impl Fn(&[Envelope]) -> bool) -> Vec<Envelope> {
-        let deadline = Instant::now() + Duration::from_secs(180);
+        let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             let handled = self.handled();
             if done(&handled) {
