@@ -6,6 +6,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use async_trait::async_trait;
@@ -25,13 +26,31 @@ use crate::{
 /// What each member's last passing check said of its database: takes writes or not.
 type Writability = Arc<Mutex<HashMap<String, bool>>>;
 
+/// When each member last answered a request the edge passed to it.
+type Answered = Arc<Mutex<HashMap<String, Instant>>>;
+
 /// The check of one member: `check_path` answers 200 while the member can serve, and its JSON
 /// body's `writable` says whether its database takes writes. A member that does not say (a
-/// plain upstream) counts as writable.
+/// plain upstream) counts as writable. A check that times out while the member is answering
+/// the traffic it is sent passes: a busy member (shedding a flood with 503s) is not a lost one,
+/// and must not move the site; one that neither answers checks nor traffic fails.
 struct ReadyCheck {
     client: reqwest::Client,
     path: String,
     writability: Writability,
+    answered: Answered,
+    /// How recent an answer to traffic must be to stand in for a check that timed out.
+    busy_grace: Duration,
+}
+
+impl ReadyCheck {
+    fn answered_lately(&self, addr: &str) -> bool {
+        self.answered
+            .lock()
+            .expect("unpoisoned")
+            .get(addr)
+            .is_some_and(|at| at.elapsed() <= self.busy_grace)
+    }
 }
 
 #[async_trait]
@@ -42,12 +61,16 @@ impl HealthCheck for ReadyCheck {
 
     async fn check(&self, target: &Backend) -> pingora::Result<()> {
         let failed = |e: reqwest::Error| Error::because(ErrorType::ConnectError, "readiness check", e);
-        let response = self
-            .client
-            .get(format!("http://{}{}", target.addr, self.path))
-            .send()
-            .await
-            .map_err(failed)?;
+        let addr = target.addr.to_string();
+        let response = match self.client.get(format!("http://{addr}{}", self.path)).send().await {
+            Ok(response) => response,
+            Err(e) if e.is_timeout() && self.answered_lately(&addr) => {
+                tracing::debug!(member = %addr, "readiness check timed out while the member answers traffic: busy, not lost");
+                metrics::counter!("edge_checks_busy_total").increment(1);
+                return Ok(());
+            }
+            Err(e) => return Err(failed(e)),
+        };
         if response.status() != reqwest::StatusCode::OK {
             return Err(Error::explain(ErrorType::HTTPStatus(response.status().as_u16()), "not ready"));
         }
@@ -56,10 +79,7 @@ impl HealthCheck for ReadyCheck {
             .ok()
             .and_then(|v| v.get("writable").and_then(serde_json::Value::as_bool))
             .unwrap_or(true);
-        self.writability
-            .lock()
-            .expect("unpoisoned")
-            .insert(target.addr.to_string(), writable);
+        self.writability.lock().expect("unpoisoned").insert(addr, writable);
         Ok(())
     }
 }
@@ -76,7 +96,13 @@ pub struct Pool {
     pub dr: Option<Arc<Balancer>>,
 }
 
-fn balancer(members: &[String], config: &EdgeConfig, writability: &Writability) -> anyhow::Result<Arc<Balancer>> {
+/// What every member's check shares: what the checks learnt, what the traffic showed.
+struct Seen {
+    writability: Writability,
+    answered: Answered,
+}
+
+fn balancer(members: &[String], config: &EdgeConfig, seen: &Seen) -> anyhow::Result<Arc<Balancer>> {
     let mut balancer = Balancer::try_from_iter(members.iter().map(String::as_str))?;
     let client = reqwest::Client::builder()
         .timeout(config.site.check_timeout())
@@ -86,21 +112,23 @@ fn balancer(members: &[String], config: &EdgeConfig, writability: &Writability) 
     balancer.set_health_check(Box::new(ReadyCheck {
         client,
         path: config.site.check_path.clone(),
-        writability: writability.clone(),
+        writability: seen.writability.clone(),
+        answered: seen.answered.clone(),
+        busy_grace: config.site.check_interval(),
     }));
     Ok(Arc::new(balancer))
 }
 
 impl Pool {
-    fn new(pool: &PoolConfig, config: &EdgeConfig, writability: &Writability) -> anyhow::Result<Self> {
+    fn new(pool: &PoolConfig, config: &EdgeConfig, seen: &Seen) -> anyhow::Result<Self> {
         Ok(Self {
             name: pool.name.clone(),
             prefixes: pool.prefixes.clone(),
             balance: pool.balance,
-            dc: balancer(&pool.dc, config, writability)?,
+            dc: balancer(&pool.dc, config, seen)?,
             dr: match pool.dr.is_empty() {
                 true => None,
-                false => Some(balancer(&pool.dr, config, writability)?),
+                false => Some(balancer(&pool.dr, config, seen)?),
             },
         })
     }
@@ -132,6 +160,7 @@ pub fn members(balancer: &Balancer) -> Vec<(Backend, bool)> {
 pub struct Pools {
     pools: Vec<Pool>,
     writability: Writability,
+    answered: Answered,
 }
 
 /// A member's health, for the admin status.
@@ -152,13 +181,29 @@ pub struct PoolStatus {
 
 impl Pools {
     pub fn new(config: &EdgeConfig) -> anyhow::Result<Self> {
-        let writability = Writability::default();
+        let seen = Seen {
+            writability: Writability::default(),
+            answered: Answered::default(),
+        };
         let pools = config
             .pools
             .iter()
-            .map(|p| Pool::new(p, config, &writability))
+            .map(|p| Pool::new(p, config, &seen))
             .collect::<anyhow::Result<_>>()?;
-        Ok(Self { pools, writability })
+        Ok(Self {
+            pools,
+            writability: seen.writability,
+            answered: seen.answered,
+        })
+    }
+
+    /// `member` (`host:port`) answered a request passed to it just now.
+    pub fn answered(&self, member: &str) {
+        let mut answered = self.answered.lock().expect("unpoisoned");
+        match answered.get_mut(member) {
+            Some(at) => *at = Instant::now(),
+            None => drop(answered.insert(member.to_owned(), Instant::now())),
+        }
     }
 
     /// The pool whose prefix is the longest that `path` starts with.

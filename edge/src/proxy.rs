@@ -671,6 +671,20 @@ impl ProxyHttp for Edge {
         Ok(())
     }
 
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        // Whatever it said, the member answered: its health checks may time out while it is
+        // this busy without it counting as lost.
+        if let Some(member) = ctx.tried.last() {
+            self.shared.pools.answered(member);
+        }
+        Ok(())
+    }
+
     async fn response_filter(&self, session: &mut Session, response: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
         response.insert_header("x-request-id", ctx.request_id.as_str())?;
         if session.cache.enabled() {

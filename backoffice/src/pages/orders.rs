@@ -44,6 +44,9 @@ pub struct OrderSearch {
     status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     district: Option<String>,
+    /// How the order is paid (`payhere`, `bank_transfer`, `cod`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,8 +99,35 @@ impl Backoffice {
 
     /// The orders API's query for a search: a customer look-up through identity first when the
     /// box holds an email, phone or NIC. `None` when no customer matches.
-    async fn orders_query(&self, staffer: &Staffer, search: &OrderSearch) -> Result<Option<String>, Error> {
+    async fn orders_query(&self, staffer: &Staffer, search: &OrderSearch) -> Result<Option<OrdersQuery>, Error> {
         let mut pairs: Vec<(&str, String)> = vec![("limit", "50".into())];
+        let since = search.from.as_deref().and_then(|d| colombo_day_start(d, 0));
+        let until = search.to.as_deref().and_then(|d| colombo_day_start(d, 1));
+        let cursor = search.cursor.clone().filter(|c| !c.is_empty());
+        // By payment method: payments knows it, so its list of orders is what pages.
+        let mut by_method = None;
+        if let Some(method) = search.method.as_deref().filter(|m| !m.is_empty()) {
+            let mut query = vec![("limit", "50".to_owned()), ("method", method.to_owned())];
+            query.extend(since.clone().map(|s| ("since", s)));
+            query.extend(until.clone().map(|u| ("until", u)));
+            query.extend(cursor.clone().map(|c| ("cursor", c)));
+            let path = format!(
+                "/api/v1/payments/staff/checkouts?{}",
+                serde_urlencoded::to_string(&query).unwrap_or_default()
+            );
+            let checkouts: serde_json::Value = self.get(staffer, &path).await?;
+            let ids: Vec<&str> = checkouts["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["order_id"].as_str())
+                .collect();
+            if ids.is_empty() {
+                return Ok(None);
+            }
+            pairs.push(("orders", ids.join(",")));
+            by_method = Some(checkouts["next_cursor"].as_str().map(str::to_owned));
+        }
         match search.q.as_deref().and_then(Lookup::of) {
             Some(Lookup::Number(number)) => pairs.push(("number", number)),
             Some(lookup) => {
@@ -110,23 +140,28 @@ impl Backoffice {
             }
             None => {}
         }
-        for (name, value) in [
-            ("status", &search.status),
-            ("district", &search.district),
-            ("cursor", &search.cursor),
-        ] {
+        for (name, value) in [("status", &search.status), ("district", &search.district)] {
             if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
                 pairs.push((name, value.to_owned()));
             }
         }
-        if let Some(since) = search.from.as_deref().and_then(|d| colombo_day_start(d, 0)) {
-            pairs.push(("since", since));
+        pairs.extend(since.map(|s| ("since", s)));
+        pairs.extend(until.map(|u| ("until", u)));
+        if by_method.is_none() {
+            pairs.extend(cursor.map(|c| ("cursor", c)));
         }
-        if let Some(until) = search.to.as_deref().and_then(|d| colombo_day_start(d, 1)) {
-            pairs.push(("until", until));
-        }
-        Ok(Some(serde_urlencoded::to_string(pairs).unwrap_or_default()))
+        Ok(Some(OrdersQuery {
+            api: serde_urlencoded::to_string(pairs).unwrap_or_default(),
+            by_method,
+        }))
     }
+}
+
+/// The orders API's query for a search.
+struct OrdersQuery {
+    api: String,
+    /// Narrowed by payment method: where payments' list of orders goes on (the page's cursor).
+    by_method: Option<Option<String>>,
 }
 
 fn states() -> Value {
@@ -150,16 +185,25 @@ fn state_labels() -> Value {
 /// `GET /backoffice/orders`
 pub async fn list(State(office): Office, desk: Desk, Query(search): Query<OrderSearch>) -> Result<Response, Error> {
     let staffer = office.enter(desk, Area::Orders).await?;
-    let page: serde_json::Value = match office.orders_query(&staffer, &search).await {
-        Ok(Some(query)) => match office.get(&staffer, &format!("/api/v1/orders/staff/orders?{query}")).await {
-            Err(Error::Api(ApiError::Refused(problem))) if problem.status == 422 => json!({"items": [], "refused": problem}),
-            other => other?,
+    let (page, by_method): (serde_json::Value, _) = match office.orders_query(&staffer, &search).await {
+        Ok(Some(query)) => match office
+            .get(&staffer, &format!("/api/v1/orders/staff/orders?{}", query.api))
+            .await
+        {
+            Err(Error::Api(ApiError::Refused(problem))) if problem.status == 422 => {
+                (json!({"items": [], "refused": problem}), None)
+            }
+            other => (other?, query.by_method),
         },
-        Ok(None) => json!({"items": []}),
-        Err(Error::Api(ApiError::Refused(problem))) if problem.status == 422 => json!({"items": [], "refused": problem}),
+        Ok(None) => (json!({"items": []}), None),
+        Err(Error::Api(ApiError::Refused(problem))) if problem.status == 422 => (json!({"items": [], "refused": problem}), None),
         Err(e) => return Err(e),
     };
-    let next = page["next_cursor"].as_str().map(|cursor| {
+    let cursor = match by_method {
+        Some(next) => next,
+        None => page["next_cursor"].as_str().map(str::to_owned),
+    };
+    let next = cursor.map(|cursor| {
         let mut next = serde_urlencoded::to_string(&search).unwrap_or_default();
         next = next
             .split('&')

@@ -10,7 +10,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use sqlx::MySqlPool;
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
@@ -179,13 +178,12 @@ async fn method_not_allowed(request: Request, next: Next) -> Response {
 }
 
 /// Wraps the merged service routes with the shared layers and adds `/healthz`, `/readyz` and
-/// `/metrics`. `pools` are the databases `/readyz` pings.
+/// `/metrics` (`/readyz` from the database watch behind `writable`).
 pub fn finish(
     router: Router,
     config: &HttpConfig,
     keys: TokenKeys,
     service_token: ServiceToken,
-    pools: Vec<(&'static str, MySqlPool)>,
     writable: Writable,
     in_flight: InFlight,
 ) -> Router {
@@ -195,7 +193,7 @@ pub fn finish(
         .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
         .route("/readyz", {
             let writable = writable.clone();
-            get(move || ready(pools.clone(), writable.clone()))
+            get(move || ready(writable.clone()))
         })
         .route("/metrics", get(move || async move { metrics.render() }))
         .route_layer(middleware::from_fn(record_route))
@@ -243,13 +241,13 @@ async fn refuse_changes_while_read_only(State(writable): State<Writable>, reques
 
 /// 200 while every database answers (this process serves reads, at least), with whether its
 /// site's database takes writes: the edge sends traffic where writes can happen.
-async fn ready(pools: Vec<(&'static str, MySqlPool)>, writable: Writable) -> Result<Json<serde_json::Value>, Error> {
-    for (name, pool) in &pools {
-        let ping = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool)).await;
-        if !matches!(ping, Ok(Ok(_))) {
-            tracing::warn!(database = name, "readiness check failed");
-            return Err(Error::Unavailable(format!("The {name} database is not reachable.")));
-        }
+/// `/readyz` is 200 while this site's database answered the watch within this long.
+const READY_WITHIN: Duration = Duration::from_secs(3);
+
+async fn ready(writable: Writable) -> Result<Json<serde_json::Value>, Error> {
+    if !writable.answering(READY_WITHIN) {
+        tracing::warn!("readiness check failed: the database has not answered for {READY_WITHIN:?}");
+        return Err(Error::Unavailable("The database is not answering.".into()));
     }
     Ok(Json(serde_json::json!({"status": "ready", "writable": writable.get()})))
 }

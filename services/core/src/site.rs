@@ -8,13 +8,13 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicI64, Ordering},
     },
     time::Duration,
 };
 
 use serde::Serialize;
-use sqlx::{MySqlConnection, Row, mysql::MySqlRow};
+use sqlx::{ConnectOptions, MySqlConnection, Row, mysql::MySqlConnectOptions, mysql::MySqlRow};
 use tokio::{sync::watch, task::JoinHandle};
 
 /// How often a process looks at its database.
@@ -147,21 +147,39 @@ pub fn sequence_numbers(position: &str) -> Vec<(u32, u64)> {
         .collect()
 }
 
-/// Whether this process's database takes writes right now, as last seen by [`watch`].
+/// Whether this process's database takes writes right now, and when it last answered, as
+/// last seen by [`watch`].
 #[derive(Clone, Debug)]
-pub struct Writable(Arc<AtomicBool>);
+pub struct Writable {
+    writable: Arc<AtomicBool>,
+    /// When the database last answered a look, in milliseconds since the Unix epoch (0: never).
+    answered_at: Arc<AtomicI64>,
+}
 
 impl Writable {
     pub fn get(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.writable.load(Ordering::Relaxed)
+    }
+
+    /// Whether the database answered a look within `within`. The watch has a connection of its
+    /// own: pools busy with a flood of requests do not make a reachable database look lost.
+    pub fn answering(&self, within: Duration) -> bool {
+        let at = self.answered_at.load(Ordering::Relaxed);
+        at > 0 && chrono::Utc::now().timestamp_millis() - at <= i64::try_from(within.as_millis()).unwrap_or(i64::MAX)
     }
 }
 
-/// Looks at `pool`'s server now and every [`WATCH_PERIOD`] until `stop`: keeps the answer in the
-/// returned [`Writable`] and in the `db_*` metrics, and logs each change of role.
+/// Looks at `pool`'s server now and every [`WATCH_PERIOD`] until `stop`, on a connection of
+/// its own (reopened after a failure): keeps the answer in the returned [`Writable`] and in the
+/// `db_*` metrics, and logs each change of role.
 pub async fn watch(pool: sqlx::MySqlPool, mut stop: watch::Receiver<bool>) -> (Writable, JoinHandle<()>) {
-    let writable = Writable(Arc::new(AtomicBool::new(false)));
-    let mut last = look(&pool, &writable, None).await;
+    let writable = Writable {
+        writable: Arc::new(AtomicBool::new(false)),
+        answered_at: Arc::new(AtomicI64::new(0)),
+    };
+    let options = pool.connect_options();
+    let mut conn = None;
+    let mut last = look(&options, &mut conn, &writable, None).await;
     let task = {
         let writable = writable.clone();
         tokio::spawn(async move {
@@ -170,18 +188,26 @@ pub async fn watch(pool: sqlx::MySqlPool, mut stop: watch::Receiver<bool>) -> (W
                     _ = tokio::time::sleep(WATCH_PERIOD) => {}
                     _ = stop.changed() => return,
                 }
-                last = look(&pool, &writable, Some(last)).await;
+                last = look(&options, &mut conn, &writable, Some(last)).await;
             }
         })
     };
     (writable, task)
 }
 
-/// One look: returns the role seen ("unreachable" when the server did not answer).
-async fn look(pool: &sqlx::MySqlPool, writable: &Writable, last: Option<&'static str>) -> &'static str {
+/// One look on `conn` (opened first when there is none; dropped when it fails): returns the
+/// role seen ("unreachable" when the server did not answer).
+async fn look(
+    options: &MySqlConnectOptions,
+    conn: &mut Option<MySqlConnection>,
+    writable: &Writable,
+    last: Option<&'static str>,
+) -> &'static str {
     let observed = tokio::time::timeout(Duration::from_secs(2), async {
-        let mut conn = pool.acquire().await?;
-        observe(&mut conn).await
+        if conn.is_none() {
+            *conn = Some(options.connect().await?);
+        }
+        observe(conn.as_mut().expect("opened above")).await
     })
     .await;
     let (role, observed) = match observed {
@@ -192,7 +218,15 @@ async fn look(pool: &sqlx::MySqlPool, writable: &Writable, last: Option<&'static
         }
         Err(_) => ("unreachable", None),
     };
-    writable.0.store(role == "primary", Ordering::Relaxed);
+    if observed.is_some() {
+        writable
+            .answered_at
+            .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+    } else {
+        // A connection that failed or hung half-way is not used again.
+        *conn = None;
+    }
+    writable.writable.store(role == "primary", Ordering::Relaxed);
     record(observed.as_ref());
     if last != Some(role) {
         match role {

@@ -22,6 +22,19 @@ use crate::{
 /// The roles that work orders.
 pub const ORDER_ROLES: [Role; 3] = [Role::Fulfilment, Role::Finance, Role::Support];
 
+/// A comma-separated list of at most 100 ids (`field` is named when it is not one).
+fn ids(list: &str, field: &str, errors: &mut Vec<FieldError>) -> Vec<Uuid> {
+    let ids: Vec<Uuid> = list
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    if ids.len() != list.split(',').filter(|s| !s.trim().is_empty()).count() || ids.len() > 100 {
+        errors.push(FieldError::new(field, "must be at most 100 ids, comma-separated"));
+    }
+    ids
+}
+
 impl StaffOrderQuery {
     fn filter(&self, page: PageRequest) -> Result<OrderFilter, Error> {
         let mut errors = vec![];
@@ -35,18 +48,8 @@ impl StaffOrderQuery {
             }
             n
         });
-        let customers = self.customers.as_deref().map(|list| {
-            list.split(',')
-                .filter(|s| !s.trim().is_empty())
-                .filter_map(|s| match s.trim().parse::<Uuid>() {
-                    Ok(id) => Some(id),
-                    Err(_) => {
-                        errors.push(FieldError::new("customers", "must be customer ids"));
-                        None
-                    }
-                })
-                .collect::<Vec<_>>()
-        });
+        let customers = self.customers.as_deref().map(|list| ids(list, "customers", &mut errors));
+        let orders = self.orders.as_deref().map(|list| ids(list, "orders", &mut errors));
         let statuses = self
             .status
             .as_deref()
@@ -67,6 +70,7 @@ impl StaffOrderQuery {
         Ok(OrderFilter {
             number,
             customers,
+            orders,
             statuses,
             district: self.district.clone().filter(|d| !d.is_empty()),
             since: self.since,

@@ -23,11 +23,17 @@ use crate::{
     Payments,
     checkout::OrderPayment,
     fulfilment::{Exceptions, Fulfilled, Owed, ReasonRequest, RemittanceReport, ShipRequest},
-    model::{BankTransferInstructions, ConfirmTransfer, HostedCheckout, PaymentQuery, RefundRequest, StaffPayment},
+    model::{
+        BankTransferInstructions, CheckoutQuery, CheckoutSummary, ConfirmTransfer, HostedCheckout, PaymentQuery, RefundRequest,
+        StaffPayment,
+    },
     store::{self, StaffAction},
 };
 
 type AppState = State<Arc<Payments>>;
+
+/// The roles that work orders and see how they are paid.
+const ORDER_ROLES: [Role; 3] = [Role::Finance, Role::Support, Role::Fulfilment];
 
 /// Largest notification body taken: PayHere's are well under 2 KiB.
 const NOTIFY_LIMIT: usize = 8 * 1024;
@@ -159,7 +165,7 @@ pub async fn staff_order_payments(
     staff: Staff,
     Path(id): Path<Uuid>,
 ) -> Result<Json<StaffOrderPayment>, Error> {
-    staff.require_any(&[Role::Finance, Role::Support, Role::Fulfilment])?;
+    staff.require_any(&ORDER_ROLES)?;
     Ok(Json(StaffOrderPayment {
         payment: payments.order_payment(id, None).await?,
         audit: store::staff_actions(payments.pool(), id).await?,
@@ -238,6 +244,28 @@ pub async fn import_remittance(
     staff.require(Role::Finance)?;
     let csv = std::str::from_utf8(&body).map_err(|_| Error::BadRequest("The report must be UTF-8 text.".into()))?;
     Ok(Json(payments.import_remittance(&staff, &query.courier, csv).await?))
+}
+
+/// How orders are to be paid (PayHere, bank transfer, cash on delivery), newest order first
+/// (`fulfilment`, `finance`, `support`: the back-office narrows its order list by method).
+#[utoipa::path(get, path = "/api/v1/payments/staff/checkouts", tags = ["payments", "staff"],
+    params(CheckoutQuery, PageParams),
+    security(("staff" = [])),
+    responses(
+        (status = 200, description = "A page of orders' payment methods", body = Page<CheckoutSummary>),
+        (status = 403, description = "Missing role", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn staff_checkouts(
+    State(payments): AppState,
+    staff: Staff,
+    Query(query): Query<CheckoutQuery>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<CheckoutSummary>>, Error> {
+    staff.require_any(&ORDER_ROLES)?;
+    let page = page.parse()?;
+    let rows = store::search_checkouts(&payments.pool, &query, page).await?;
+    Ok(Json(Page::from_rows(rows, page.limit, |c| c.order_id)))
 }
 
 /// Payments received and tried, newest first (`finance`): PayHere's, bank transfers, cash

@@ -92,6 +92,7 @@ impl Payments {
             .routes(routes!(api::import_remittance))
             .routes(routes!(api::cod_owed))
             .routes(routes!(api::staff_payments))
+            .routes(routes!(api::staff_checkouts))
             .routes(routes!(api::exceptions))
             .routes(routes!(api::pack))
             .routes(routes!(api::ship))

@@ -343,6 +343,28 @@ pub struct StaffPayment {
     pub payment: PaymentView,
 }
 
+/// How an order is to be paid, as staff lists show it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CheckoutSummary {
+    pub order_id: Uuid,
+    pub method: Method,
+    pub amount: Money,
+    /// No longer waiting: paid, confirmed or cancelled.
+    pub settled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /api/v1/payments/staff/checkouts`: every field narrows the list; newest first.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CheckoutQuery {
+    pub method: Option<Method>,
+    /// Chosen at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Chosen before.
+    pub until: Option<DateTime<Utc>>,
+}
+
 /// `GET /api/v1/payments/staff/payments`: every field narrows the list; newest first.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

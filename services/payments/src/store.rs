@@ -181,6 +181,50 @@ impl From<Payment> for PaymentView {
 const PAYMENT: &str = "SELECT id, order_id, customer_id, method, reference, status, amount_minor, currency, refunded_minor,
                               outcome, instrument, flag, created_at FROM payments";
 
+#[derive(sqlx::FromRow)]
+struct CheckoutRow {
+    order_id: Uuid,
+    #[sqlx(try_from = "String")]
+    method: Method,
+    amount_minor: i64,
+    settled: bool,
+    created_at: DateTime<Utc>,
+}
+
+/// How orders are to be paid, newest order first (order ids are time-ordered).
+pub async fn search_checkouts(
+    pool: &MySqlPool,
+    query: &crate::model::CheckoutQuery,
+    page: pola_core::pagination::PageRequest,
+) -> sqlx::Result<Vec<crate::model::CheckoutSummary>> {
+    let mut select: QueryBuilder<MySql> =
+        QueryBuilder::new("SELECT order_id, method, amount_minor, settled, created_at FROM checkouts WHERE TRUE");
+    if let Some(method) = query.method {
+        select.push(" AND method = ").push_bind(method.as_str());
+    }
+    if let Some(since) = query.since {
+        select.push(" AND created_at >= ").push_bind(since);
+    }
+    if let Some(until) = query.until {
+        select.push(" AND created_at < ").push_bind(until);
+    }
+    if let Some(after) = page.after {
+        select.push(" AND order_id < ").push_bind(after);
+    }
+    select.push(" ORDER BY order_id DESC LIMIT ").push_bind(page.limit + 1);
+    let rows: Vec<CheckoutRow> = select.build_query_as().fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| crate::model::CheckoutSummary {
+            order_id: r.order_id,
+            method: r.method,
+            amount: Money::lkr(r.amount_minor),
+            settled: r.settled,
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
 /// Payments newest first (their ids are time-ordered), narrowed by `query`.
 pub async fn search_payments(
     pool: &MySqlPool,
@@ -720,10 +764,12 @@ pub async fn begin_staff_action(
     Ok(done.last_insert_id())
 }
 
+/// Appends what became of a staff action (the action's own row is never changed).
 pub async fn end_staff_action(pool: &MySqlPool, id: u64, result: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE staff_actions SET result = ? WHERE id = ?")
-        .bind(result.chars().take(300).collect::<String>())
+    sqlx::query("INSERT INTO staff_action_results (action_id, result, created_at) VALUES (?, ?, ?)")
         .bind(id)
+        .bind(result.chars().take(300).collect::<String>())
+        .bind(Utc::now())
         .execute(pool)
         .await
         .map(drop)
@@ -746,8 +792,9 @@ pub struct StaffAction {
 
 pub async fn staff_actions(pool: &MySqlPool, order: Uuid) -> sqlx::Result<Vec<StaffAction>> {
     sqlx::query_as(
-        "SELECT staff_id, action, order_id, detail, reason, result, request_id, created_at FROM staff_actions
-         WHERE order_id = ? ORDER BY id",
+        "SELECT a.staff_id, a.action, a.order_id, a.detail, a.reason, r.result, a.request_id, a.created_at
+         FROM staff_actions a LEFT JOIN staff_action_results r ON r.action_id = a.id
+         WHERE a.order_id = ? ORDER BY a.id",
     )
     .bind(order)
     .fetch_all(pool)
@@ -773,36 +820,37 @@ pub struct TrailRow {
 /// order, `payments.<action>` otherwise), newest first.
 pub async fn trail(pool: &MySqlPool, search: &pola_core::audit::Search) -> sqlx::Result<Vec<TrailRow>> {
     let mut query: sqlx::QueryBuilder<sqlx::MySql> = sqlx::QueryBuilder::new(
-        "SELECT id, staff_id, action, order_id, detail, reason, result, request_id, client_ip, created_at FROM staff_actions WHERE 1 = 1",
+        "SELECT a.id, a.staff_id, a.action, a.order_id, a.detail, a.reason, r.result, a.request_id, a.client_ip, a.created_at
+         FROM staff_actions a LEFT JOIN staff_action_results r ON r.action_id = a.id WHERE 1 = 1",
     );
     if let Some(staff) = search.staff {
-        query.push(" AND staff_id = ").push_bind(staff);
+        query.push(" AND a.staff_id = ").push_bind(staff);
     }
     match search.entity.as_deref() {
         None => {}
         Some("order") => {
-            query.push(" AND order_id IS NOT NULL");
+            query.push(" AND a.order_id IS NOT NULL");
         }
         Some("payments") => {
-            query.push(" AND order_id IS NULL");
+            query.push(" AND a.order_id IS NULL");
         }
         Some(_) => return Ok(vec![]),
     }
     if let Some(id) = &search.entity_id {
         let Ok(order) = id.parse::<Uuid>() else { return Ok(vec![]) };
-        query.push(" AND order_id = ").push_bind(order);
+        query.push(" AND a.order_id = ").push_bind(order);
     }
     if let Some(action) = &search.action {
         query
-            .push(" AND CONCAT(IF(order_id IS NULL, 'payments.', 'order.'), REPLACE(action, '_', '-')) LIKE ")
+            .push(" AND CONCAT(IF(a.order_id IS NULL, 'payments.', 'order.'), REPLACE(a.action, '_', '-')) LIKE ")
             .push_bind(pola_core::audit::action_prefix(action));
     }
     if let Some(since) = search.since {
-        query.push(" AND created_at >= ").push_bind(since);
+        query.push(" AND a.created_at >= ").push_bind(since);
     }
     if let Some(until) = search.until {
-        query.push(" AND created_at < ").push_bind(until);
+        query.push(" AND a.created_at < ").push_bind(until);
     }
-    query.push(" ORDER BY id DESC LIMIT ").push_bind(search.limit());
+    query.push(" ORDER BY a.id DESC LIMIT ").push_bind(search.limit());
     query.build_query_as().fetch_all(pool).await
 }

@@ -1,6 +1,7 @@
-//! Payments' part of the audit trail: its `staff_actions`, each written before the action runs
-//! and given its result once after, read as the trail's rows (`order.refund`, `order.ship`,
-//! `payments.cod-remittance`…), what was asked as the state after, and its result.
+//! Payments' part of the audit trail: its `staff_actions`, each written before the action runs,
+//! with its result appended after (`staff_action_results`; neither table is ever updated), read
+//! as the trail's rows (`order.refund`, `order.ship`, `payments.cod-remittance`…), what was
+//! asked as the state after, and its result.
 
 use pola_core::{
     Error,

@@ -478,44 +478,21 @@ impl Services {
         let routed = |name| self.placement.routed.contains(&name);
         let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
         let local = [
-            (
-                ServiceName::Identity,
-                self.identity.as_ref().map(|s| (s.pool().clone(), s.router())),
-            ),
-            (
-                ServiceName::Catalog,
-                self.catalog.as_ref().map(|s| (s.pool().clone(), s.router())),
-            ),
-            (
-                ServiceName::Inventory,
-                self.inventory.as_ref().map(|s| (s.pool().clone(), s.router())),
-            ),
-            (ServiceName::Cart, self.cart.as_ref().map(|s| (s.pool().clone(), s.router()))),
-            (
-                ServiceName::Orders,
-                self.orders.as_ref().map(|s| (s.pool().clone(), s.router())),
-            ),
-            (
-                ServiceName::Payments,
-                self.payments.as_ref().map(|s| (s.pool().clone(), s.router())),
-            ),
-            (
-                ServiceName::Promotions,
-                self.promotions.as_ref().map(|s| (s.pool().clone(), s.router())),
-            ),
+            (ServiceName::Identity, self.identity.as_ref().map(|s| s.router())),
+            (ServiceName::Catalog, self.catalog.as_ref().map(|s| s.router())),
+            (ServiceName::Inventory, self.inventory.as_ref().map(|s| s.router())),
+            (ServiceName::Cart, self.cart.as_ref().map(|s| s.router())),
+            (ServiceName::Orders, self.orders.as_ref().map(|s| s.router())),
+            (ServiceName::Payments, self.payments.as_ref().map(|s| s.router())),
+            (ServiceName::Promotions, self.promotions.as_ref().map(|s| s.router())),
             (
                 ServiceName::Recommendations,
-                self.recommendations.as_ref().map(|s| (s.pool().clone(), s.router())),
+                self.recommendations.as_ref().map(|s| s.router()),
             ),
-            (
-                ServiceName::Support,
-                self.support.as_ref().map(|s| (s.pool().clone(), s.router())),
-            ),
+            (ServiceName::Support, self.support.as_ref().map(|s| s.router())),
         ];
-        let mut pools = vec![];
         for (name, service) in local {
-            let Some((pool, routes)) = service else { continue };
-            pools.push((name.as_str(), pool));
+            let Some(routes) = service else { continue };
             if routed(name) {
                 api = api.merge(routes);
             }
@@ -534,7 +511,6 @@ impl Services {
                 &config.http,
                 self.keys.clone(),
                 token.clone(),
-                pools.clone(),
                 writable.clone(),
                 in_flight.clone(),
             )

@@ -34,6 +34,9 @@ pub struct StaffOrderQuery {
     /// Only these customers' orders (ids, comma-separated; staff find them by email, phone or
     /// NIC through identity's customer search).
     pub customers: Option<String>,
+    /// Only these orders (ids, comma-separated, at most 100: the back-office finds an order's
+    /// payment method through payments and narrows by it).
+    pub orders: Option<String>,
     /// Only orders in these states (comma-separated: `paid,confirmed`).
     pub status: Option<String>,
     /// Only orders to this district.

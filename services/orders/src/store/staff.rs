@@ -11,6 +11,7 @@ use crate::model::{OrderStatus, staff::StaffOrderSummary};
 pub struct OrderFilter {
     pub number: Option<String>,
     pub customers: Option<Vec<Uuid>>,
+    pub orders: Option<Vec<Uuid>>,
     pub statuses: Vec<OrderStatus>,
     pub district: Option<String>,
     pub since: Option<DateTime<Utc>>,
@@ -30,14 +31,15 @@ pub async fn search(pool: &MySqlPool, filter: &OrderFilter) -> sqlx::Result<Vec<
     if let Some(number) = &filter.number {
         query.push(" AND o.number = ").push_bind(number.clone());
     }
-    if let Some(customers) = &filter.customers {
-        if customers.is_empty() {
+    for (column, ids) in [("o.customer_id", &filter.customers), ("o.id", &filter.orders)] {
+        let Some(ids) = ids else { continue };
+        if ids.is_empty() {
             return Ok(vec![]);
         }
-        query.push(" AND o.customer_id IN (");
-        let mut ids = query.separated(", ");
-        for id in customers {
-            ids.push_bind(*id);
+        query.push(format!(" AND {column} IN ("));
+        let mut list = query.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
         }
         query.push(")");
     }

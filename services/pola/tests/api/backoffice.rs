@@ -191,6 +191,11 @@ async fn a_cash_on_delivery_order_is_picked_packed_shipped_and_delivered_from_th
     desk.click("#delivered").await;
     assert_eq!(shop.status(order).await, "delivered");
     assert!(desk.page_text().await.contains("Nothing for your roles to do"));
+    // Found by how it is paid, and not among the card payments.
+    desk.open("/backoffice/orders?method=cod").await;
+    assert!(desk.text("table.orders").await.contains(&number));
+    desk.open("/backoffice/orders?method=payhere").await;
+    assert!(!desk.page_text().await.contains(&number));
     desk.close().await;
 
     let trail = audited(app, order).await;

@@ -654,6 +654,17 @@ async fn finance_refunds_in_part_and_in_full_never_more_than_was_paid_and_each_i
     assert!(audit.iter().all(|(action, _)| *action == "refund"));
     assert_eq!(audit.iter().filter(|(_, result)| *result == "ok").count(), 2, "{audit:?}");
     assert!(audit.iter().all(|(_, result)| !result.is_empty()), "{audit:?}");
+    // Neither the actions nor their results can be changed or removed, by payments' own user.
+    for statement in [
+        "UPDATE staff_actions SET reason = 'nothing'",
+        "DELETE FROM staff_actions",
+        "UPDATE staff_action_results SET result = 'ok'",
+        "DELETE FROM staff_action_results",
+    ] {
+        let refused = sqlx::query(statement).execute(shop.app.payments.pool()).await;
+        let message = refused.expect_err("refused").to_string();
+        assert!(message.contains("append-only"), "{statement}: {message}");
+    }
     // The customer heard of each refund.
     assert_eq!(
         shop.events(order).await.iter().filter(|e| *e == "payment.refunded").count(),

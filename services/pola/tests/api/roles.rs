@@ -98,6 +98,106 @@ impl Desk {
     }
 }
 
+impl Desk {
+    /// Posts `fields` as `multipart/form-data` (with the form's token), as a file upload does.
+    async fn post_multipart(&self, path: &str, fields: &[(&str, &str)]) -> u16 {
+        const BOUNDARY: &str = "pola-walk-7f3a";
+        let mut body = String::new();
+        for (name, value) in [("csrf", self.csrf.as_str())].iter().chain(fields) {
+            body.push_str(&format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            ));
+        }
+        body.push_str(&format!("--{BOUNDARY}--\r\n"));
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+            .body(body)
+            .send()
+            .await
+            .expect("an answer")
+            .status()
+            .as_u16()
+    }
+}
+
+/// Every form the back-office takes: where it posts, whether as a file upload, and the roles
+/// it is for (an admin's too). A form a role is not for answers 403 whatever it holds.
+fn forms(shop: &Shop, order: Uuid, ticket: Uuid, promotion: Uuid) -> Vec<(String, bool, &'static [Role])> {
+    const FULFILMENT: &[Role] = &[Role::Fulfilment];
+    const FINANCE: &[Role] = &[Role::Finance];
+    const SUPPORT: &[Role] = &[Role::Support];
+    const CATALOG: &[Role] = &[Role::Catalog];
+    const PROMOTERS: &[Role] = &[Role::Catalog, Role::Finance];
+    let (product, variant) = (shop.tea.product, shop.tea.variant);
+    let mut forms: Vec<(String, bool, &'static [Role])> = ["pack", "ship", "delivered", "delivery-failed", "returned"]
+        .into_iter()
+        .map(|action| (format!("/backoffice/orders/{order}/{action}"), false, FULFILMENT))
+        .collect();
+    forms.extend([
+        (format!("/backoffice/orders/{order}/bank-transfer"), false, FINANCE),
+        (format!("/backoffice/orders/{order}/refund"), false, FINANCE),
+        (format!("/backoffice/orders/{order}/cancel"), false, SUPPORT),
+        (
+            format!("/backoffice/orders/{order}/address"),
+            false,
+            &[Role::Fulfilment, Role::Support],
+        ),
+        ("/backoffice/catalogue/import".into(), true, CATALOG),
+        (format!("/backoffice/catalogue/products/{product}"), false, CATALOG),
+        (format!("/backoffice/catalogue/variants/{variant}"), false, CATALOG),
+        (format!("/backoffice/catalogue/products/{product}/pictures"), true, CATALOG),
+        (
+            format!("/backoffice/catalogue/products/{product}/pictures/{}", Uuid::now_v7()),
+            false,
+            CATALOG,
+        ),
+        (format!("/backoffice/stock/variants/{variant}"), false, CATALOG),
+        ("/backoffice/payments/remittances".into(), true, FINANCE),
+        ("/backoffice/promotions".into(), false, PROMOTERS),
+        ("/backoffice/promotions/plans".into(), false, PROMOTERS),
+        (format!("/backoffice/promotions/{promotion}"), false, PROMOTERS),
+        (format!("/backoffice/customers/{}/reveal", shop.customer), false, SUPPORT),
+        (format!("/backoffice/support/{ticket}/messages"), false, SUPPORT),
+        (format!("/backoffice/support/{ticket}/state"), false, SUPPORT),
+        ("/backoffice/staff".into(), false, &[]),
+        (format!("/backoffice/staff/{}", Uuid::now_v7()), false, &[]),
+        (format!("/backoffice/staff/{}/reset-two-factor", Uuid::now_v7()), false, &[]),
+    ]);
+    forms
+}
+
+/// Every field any form reads, filled as a real one would be.
+const ANY_FORM: [(&str, &str); 26] = [
+    ("reason", "Walking the forms"),
+    ("amount", "10.00"),
+    ("reference", "CMB-WALK-1"),
+    ("courier", "manual"),
+    ("waybill", "WB-WALK-1"),
+    ("file", "waybill,amount\nWB-WALK-1,10.00\n"),
+    ("name", "Walk"),
+    ("description", "Walk"),
+    ("category", "tea"),
+    ("status", "active"),
+    ("product", "00000000-0000-0000-0000-000000000000"),
+    ("price", "10.00"),
+    ("location", "colombo"),
+    ("on_hand", "1"),
+    ("action", "pause"),
+    ("kind", "percent_off"),
+    ("value", "5"),
+    ("slug", "walk"),
+    ("variant_id", "00000000-0000-0000-0000-000000000000"),
+    ("months", "12"),
+    ("field", "phone"),
+    ("message", "Walk"),
+    ("state", "resolved"),
+    ("email", "walk@pola.lk"),
+    ("password", "a first password"),
+    ("position", "0"),
+];
+
 /// What the walk works on.
 struct Shop {
     app: TestApp,
@@ -455,6 +555,18 @@ async fn every_role_opens_only_its_pages_and_actions_and_the_rest_answer_403_and
             let (status, body) = desk.get(&path).await;
             let expected = if may(roles) { 200 } else { 403 };
             assert_eq!(status, expected, "{role} GET {path}: {}", &body[..body.len().min(300)]);
+        }
+        for (path, multipart, roles) in forms(&shop, order, ticket, promotion) {
+            if may(roles) {
+                continue;
+            }
+            let before = shop.trail().await;
+            let status = match multipart {
+                true => desk.post_multipart(&path, &ANY_FORM).await,
+                false => desk.post(&path, &ANY_FORM).await,
+            };
+            assert_eq!(status, 403, "{role} POST {path}");
+            assert_eq!(shop.trail().await, before, "{role} POST {path} left no audit row");
         }
         for action in Action::ALL {
             let before = shop.trail().await;
