@@ -94,6 +94,10 @@ impl Backoffice {
             )
             .route("/backoffice/catalogue/variants/{id}", post(pages::catalogue::save_variant))
             .route(
+                "/backoffice/catalogue/products/{id}/variants",
+                post(pages::catalogue::add_variant),
+            )
+            .route(
                 "/backoffice/catalogue/products/{id}/pictures",
                 post(pages::catalogue::add_picture)
                     .layer(axum::extract::DefaultBodyLimit::max(pages::catalogue::PICTURE_FORM_LIMIT)),

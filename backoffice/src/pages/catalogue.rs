@@ -147,8 +147,16 @@ async fn product_page(
 ) -> Result<Response, Error> {
     let product: serde_json::Value = office.get(staffer, &format!("/api/v1/catalog/staff/products/{id}")).await?;
     let categories: serde_json::Value = office.get(staffer, "/api/v1/catalog/categories").await?;
+    let types: Vec<serde_json::Value> = office.get(staffer, "/api/v1/catalog/product-types").await?;
+    let product_type = types.into_iter().find(|t| t["code"] == product["product_type"]);
     let failed = refused.is_some();
-    let ctx = context! { product => value(&product), categories => value(&categories), refused => value(&refused), done => done };
+    let ctx = context! {
+        product => value(&product),
+        categories => value(&categories),
+        product_type => value(&product_type),
+        refused => value(&refused),
+        done => done,
+    };
     office.form_page(staffer, "product.html", ctx, failed)
 }
 
@@ -203,6 +211,53 @@ pub async fn save_variant(State(office): Office, desk: Desk, Path(id): Path<Uuid
         .write(&staffer, Method::PATCH, &format!("/api/v1/catalog/variants/{id}"), patch)
         .await?;
     after_write(&office, &staffer, form.product, reply).await
+}
+
+/// `POST /backoffice/catalogue/products/{id}/variants`: a new variant, its SKU, price, weight
+/// and a value for each attribute of the product's type. The API checks the values against the
+/// type.
+pub async fn add_variant(State(office): Office, desk: Desk, Path(id): Path<Uuid>, body: Bytes) -> Result<Response, Error> {
+    let staffer = office.enter(desk, Area::Catalogue).await?;
+    let form: Vec<(String, String)> = office.form(&staffer.desk, &body)?;
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let Some(price_minor) = pola_storefront::model::rupees_to_cents(&field("price")) else {
+        let refused = json!({"title": "Not a price", "detail": format!("`{}` is not a price in rupees.", field("price"))});
+        return product_page(&office, &staffer, id, Some(refused), None).await;
+    };
+    // `attr.<code>` holds text; `number.<code>` a number (sent as text when it is not one, for
+    // the API to name).
+    let attributes: serde_json::Map<String, serde_json::Value> = form
+        .iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .filter_map(|(k, v)| {
+            let v = v.trim();
+            match (k.strip_prefix("attr."), k.strip_prefix("number.")) {
+                (Some(code), _) => Some((code.to_owned(), json!(v))),
+                (_, Some(code)) => Some((code.to_owned(), v.parse::<i64>().map_or_else(|_| json!(v), |n| json!(n)))),
+                _ => None,
+            }
+        })
+        .collect();
+    let variant = json!({
+        "sku": field("sku"),
+        "price_minor": price_minor,
+        "weight_grams": field("weight_grams").parse::<u32>().unwrap_or(0),
+        "attributes": attributes,
+    });
+    let reply = office
+        .write(
+            &staffer,
+            Method::POST,
+            &format!("/api/v1/catalog/products/{id}/variants"),
+            variant,
+        )
+        .await?;
+    after_write(&office, &staffer, id, reply).await
 }
 
 /// The most a picture's upload form may carry (the API takes pictures up to 5 MiB).

@@ -584,6 +584,34 @@ async fn stock_is_counted_with_a_reason_a_remittance_settles_cod_and_a_promotion
         .await
         .expect(200);
 
+    // A second variant from the form: a weight that is not a number is refused, then it is made.
+    desk.fill("#variant-form #f-sku", "KANDY-CIN-200").await;
+    desk.fill("#variant-form #f-price", "1,750").await;
+    desk.choose("#f-attr-flavour", "Cinnamon").await;
+    desk.fill("#f-attr-weight", "heavy").await;
+    desk.click("#variant-form button").await;
+    assert!(desk.text(".alert").await.contains("weight"), "{}", desk.text(".alert").await);
+    desk.fill("#variant-form #f-sku", "KANDY-CIN-200").await;
+    desk.fill("#variant-form #f-price", "1,750").await;
+    desk.choose("#f-attr-flavour", "Cinnamon").await;
+    desk.fill("#f-attr-weight", "200").await;
+    desk.click("#variant-form button").await;
+    let shown = app
+        .api
+        .get(&format!("/api/v1/catalog/products/{}", tea.product), None)
+        .await
+        .expect(200);
+    let added = shown
+        .get("variants")
+        .as_array()
+        .expect("variants")
+        .iter()
+        .find(|v| v["sku"] == "KANDY-CIN-200")
+        .cloned()
+        .expect("the new variant");
+    assert_eq!(added["attributes"], serde_json::json!({"flavour": "Cinnamon", "weight": 200}));
+    assert_eq!(added["price"]["amount_minor"], 175_000);
+
     // A promotion with a code, made from the form, then paused.
     desk.open("/backoffice/promotions").await;
     let code = format!("KANDY{}", &uuid::Uuid::now_v7().simple().to_string()[26..]).to_uppercase();

@@ -147,6 +147,7 @@ fn forms(shop: &Shop, order: Uuid, ticket: Uuid, promotion: Uuid) -> Vec<(String
         ("/backoffice/catalogue/import".into(), true, CATALOG),
         (format!("/backoffice/catalogue/products/{product}"), false, CATALOG),
         (format!("/backoffice/catalogue/variants/{variant}"), false, CATALOG),
+        (format!("/backoffice/catalogue/products/{product}/variants"), false, CATALOG),
         (format!("/backoffice/catalogue/products/{product}/pictures"), true, CATALOG),
         (
             format!("/backoffice/catalogue/products/{product}/pictures/{}", Uuid::now_v7()),
@@ -169,7 +170,7 @@ fn forms(shop: &Shop, order: Uuid, ticket: Uuid, promotion: Uuid) -> Vec<(String
 }
 
 /// Every field any form reads, filled as a real one would be.
-const ANY_FORM: [(&str, &str); 26] = [
+const ANY_FORM: [(&str, &str); 28] = [
     ("reason", "Walking the forms"),
     ("amount", "10.00"),
     ("reference", "CMB-WALK-1"),
@@ -196,6 +197,8 @@ const ANY_FORM: [(&str, &str); 26] = [
     ("email", "walk@pola.lk"),
     ("password", "a first password"),
     ("position", "0"),
+    ("sku", "WALK-1"),
+    ("attr.flavour", "Cinnamon"),
 ];
 
 /// What the walk works on.
