@@ -77,7 +77,9 @@ impl Lookup {
             Lookup::Email(q.to_owned())
         } else if nic_like {
             Lookup::Nic(q.to_owned())
-        } else if q.len() == 8 && q.chars().all(|c| c.is_ascii_hexdigit()) && !q.starts_with('0') {
+        } else if q.len() == 8 && q.chars().all(|c| c.is_ascii_hexdigit()) {
+            // Eight characters are never a phone number here (those have nine digits or more),
+            // and an order number may start with 0 or be all digits.
             Lookup::Number(q.to_uppercase())
         } else {
             Lookup::Phone(q.to_owned())
@@ -393,6 +395,8 @@ mod tests {
     #[test]
     fn a_search_box_tells_numbers_emails_nics_and_phones_apart() {
         assert_eq!(Lookup::of("#8f3a21c0"), Some(Lookup::Number("8F3A21C0".into())));
+        assert_eq!(Lookup::of("0a3f21c9"), Some(Lookup::Number("0A3F21C9".into())));
+        assert_eq!(Lookup::of("01234567"), Some(Lookup::Number("01234567".into())));
         assert_eq!(
             Lookup::of(" nimal@example.lk "),
             Some(Lookup::Email("nimal@example.lk".into()))
