@@ -16,7 +16,7 @@ use crate::{
     templates::value,
 };
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 pub struct StockSearch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     location: Option<String>,
@@ -76,11 +76,7 @@ pub async fn list(State(office): Office, desk: Desk, Query(search): Query<StockS
     let next = page["next_cursor"].as_str().map(|cursor| {
         let kept = StockSearch {
             cursor: Some(cursor.to_owned()),
-            ..StockSearch {
-                location: search.location.clone(),
-                low: search.low.clone(),
-                cursor: None,
-            }
+            ..search.clone()
         };
         format!("/backoffice/stock?{}", serde_urlencoded::to_string(&kept).unwrap_or_default())
     });
@@ -95,7 +91,7 @@ pub async fn list(State(office): Office, desk: Desk, Query(search): Query<StockS
     office.page(&staffer.desk, Some(&staffer), "stock.html", ctx)
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 pub struct LedgerSearch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     location: Option<String>,
@@ -115,9 +111,8 @@ pub async fn ledger(State(office): Office, desk: Desk, Query(search): Query<Ledg
     let names = names(&office, &staffer, variant_ids(&page)).await?;
     let next = page["next_cursor"].as_str().map(|cursor| {
         let kept = LedgerSearch {
-            location: search.location.clone(),
-            kind: search.kind.clone(),
             cursor: Some(cursor.to_owned()),
+            ..search.clone()
         };
         format!(
             "/backoffice/stock/ledger?{}",
