@@ -1,7 +1,7 @@
 //! Cart's SQL.
 
 use chrono::Utc;
-use sqlx::{MySqlConnection, MySqlPool, Row};
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::model::Line;
@@ -155,4 +155,48 @@ pub async fn set_codes(conn: impl sqlx::MySqlExecutor<'_>, cart: Uuid, codes: &[
         .execute(conn)
         .await
         .map(drop)
+}
+
+/// A demo history's cart left with goods in it: a customer's, or a guest's (no token: nobody
+/// can open it again).
+#[derive(Debug, Clone)]
+pub struct SeedCart {
+    pub id: Uuid,
+    pub customer_id: Option<Uuid>,
+    pub touched_at: chrono::DateTime<Utc>,
+    /// Variant and quantity.
+    pub lines: Vec<(Uuid, i32)>,
+}
+
+/// Writes a demo history's abandoned carts.
+pub async fn seed_carts(pool: &MySqlPool, carts: &[SeedCart]) -> sqlx::Result<()> {
+    if carts.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    let mut insert: QueryBuilder<MySql> =
+        QueryBuilder::new("INSERT INTO carts (id, customer_id, guest_token_hash, created_at, updated_at) ");
+    insert.push_values(carts, |mut row, c| {
+        // A guest cart's token hash: random bytes no token hashes to.
+        let guest = c.customer_id.is_none().then(|| rand::random::<[u8; 32]>().to_vec());
+        row.push_bind(c.id)
+            .push_bind(c.customer_id)
+            .push_bind(guest)
+            .push_bind(c.touched_at)
+            .push_bind(c.touched_at);
+    });
+    insert.build().execute(&mut *tx).await?;
+    let lines = carts.iter().flat_map(|c| c.lines.iter().map(move |l| (c, l)));
+    let mut insert: QueryBuilder<MySql> =
+        QueryBuilder::new("INSERT INTO cart_lines (id, cart_id, variant_id, quantity, created_at, updated_at) ");
+    insert.push_values(lines, |mut row, (c, (variant, quantity))| {
+        row.push_bind(Uuid::now_v7())
+            .push_bind(c.id)
+            .push_bind(variant)
+            .push_bind(quantity)
+            .push_bind(c.touched_at)
+            .push_bind(c.touched_at);
+    });
+    insert.build().execute(&mut *tx).await?;
+    tx.commit().await
 }

@@ -3,7 +3,12 @@
 
 use std::sync::Mutex;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+
+/// Sri Lanka's clock: UTC+05:30 all year (no daylight saving), the shop's days and hours.
+pub fn colombo() -> FixedOffset {
+    FixedOffset::east_opt(5 * 3600 + 30 * 60).expect("a valid offset")
+}
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;

@@ -27,6 +27,7 @@ pub struct Config {
     pub tax: TaxConfig,
     pub storefront: StorefrontConfig,
     pub backoffice: BackofficeConfig,
+    pub reporting: ReportingConfig,
     pub recommendations: RecommendationsConfig,
     pub log: LogConfig,
 }
@@ -84,6 +85,39 @@ pub struct BackofficeConfig {
     /// process's database alone. Secret: the URLs may hold passwords.
     #[serde(serialize_with = "redact_map")]
     pub sites: std::collections::BTreeMap<String, SecretString>,
+}
+
+/// `[reporting]`: staff reports, read straight from the standby site's databases so that they
+/// never load the primary.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportingConfig {
+    /// Each site's database as the read-only reporting user sees it, by site name (`dr =
+    /// "mysql://reporting:…@10.0.2.10:3306"`, a user with `SELECT` on the shop's databases and
+    /// `SLAVE MONITOR`). Reports run on whichever of them is a replica. Empty (the default):
+    /// `database.url` alone. Secret: the URLs may hold passwords.
+    #[serde(serialize_with = "redact_map")]
+    pub sites: std::collections::BTreeMap<String, SecretString>,
+    /// Run reports on the primary when no replica answers. Default false: a report on the
+    /// primary is refused (the command line's `--allow-primary` allows it once).
+    pub allow_primary: bool,
+    /// The longest a report's query may run, in seconds (MariaDB's `max_statement_time`).
+    /// Default 30.
+    pub statement_timeout_secs: u64,
+    /// The most rows a report may have; a larger one is refused, with a hint to narrow it.
+    /// Default 10000.
+    pub row_cap: usize,
+}
+
+impl Default for ReportingConfig {
+    fn default() -> Self {
+        Self {
+            sites: Default::default(),
+            allow_primary: false,
+            statement_timeout_secs: 30,
+            row_cap: 10_000,
+        }
+    }
 }
 
 /// `[tax]`: the shop as its tax invoices name it.
@@ -856,6 +890,9 @@ impl Config {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         {
             return invalid("database.prefix must be 1-40 characters of a-z, 0-9 and _");
+        }
+        if !(1..=3600).contains(&self.reporting.statement_timeout_secs) || self.reporting.row_cap == 0 {
+            return invalid("reporting.statement_timeout_secs must be 1 to 3600 and reporting.row_cap at least 1");
         }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections must be at least 1");

@@ -506,7 +506,28 @@ pub struct SeedOrder {
     /// Where it ended: delivered, cancelled, refunded, …
     pub status: OrderStatus,
     pub district: &'static str,
+    /// Lines with what promotions took off them (negative `discount`).
     pub lines: Vec<OrderLine>,
+    pub delivery_fee_minor: i64,
+    /// Who moved it to where it ended: `customer`, `system:payment-window`, `system:koombiyo`, ….
+    pub actor: &'static str,
+}
+
+impl SeedOrder {
+    /// Goods before discounts.
+    pub fn subtotal_minor(&self) -> i64 {
+        self.lines.iter().map(|l| l.line_total.amount_minor).sum()
+    }
+
+    /// What promotions took off (negative).
+    pub fn discount_minor(&self) -> i64 {
+        self.lines.iter().map(|l| l.discount.amount_minor).sum()
+    }
+
+    /// What the customer pays: goods after discounts, and delivery.
+    pub fn total_minor(&self) -> i64 {
+        self.subtotal_minor() + self.discount_minor() + self.delivery_fee_minor
+    }
 }
 
 /// Writes a history of orders as they ended (no stock moves, no events, no delivery address:
@@ -516,17 +537,19 @@ pub async fn seed_orders(pool: &MySqlPool, orders: &[SeedOrder]) -> sqlx::Result
         return Ok(());
     }
     let mut tx = pool.begin().await?;
-    let total = |o: &SeedOrder| o.lines.iter().map(|l| l.line_total.amount_minor).sum::<i64>();
     let mut insert: QueryBuilder<MySql> = QueryBuilder::new(
-        "INSERT INTO orders (id, customer_id, status, currency, subtotal_minor, total_minor, district, created_at, updated_at) ",
+        "INSERT INTO orders (id, customer_id, status, currency, subtotal_minor, total_minor, discount_minor,
+                             delivery_fee_minor, district, created_at, updated_at) ",
     );
     insert.push_values(orders, |mut row, o| {
         row.push_bind(o.id)
             .push_bind(o.customer)
             .push_bind(o.status.as_str())
             .push_bind("LKR")
-            .push_bind(total(o))
-            .push_bind(total(o))
+            .push_bind(o.subtotal_minor())
+            .push_bind(o.total_minor())
+            .push_bind(o.discount_minor())
+            .push_bind(o.delivery_fee_minor)
             .push_bind(o.district)
             .push_bind(o.placed_at)
             .push_bind(o.placed_at);
@@ -542,7 +565,7 @@ pub async fn seed_orders(pool: &MySqlPool, orders: &[SeedOrder]) -> sqlx::Result
         row.push_bind(o.id)
             .push_bind(OrderStatus::PendingPayment.as_str())
             .push_bind(o.status.as_str())
-            .push_bind("system:seed")
+            .push_bind(o.actor)
             .push_bind(o.placed_at);
     });
     insert.build().execute(&mut *tx).await?;

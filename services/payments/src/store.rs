@@ -854,3 +854,134 @@ pub async fn trail(pool: &MySqlPool, search: &pola_core::audit::Search) -> sqlx:
     query.push(" ORDER BY a.id DESC LIMIT ").push_bind(search.limit());
     query.build_query_as().fetch_all(pool).await
 }
+
+/// A demo history's money for one order, as it ended (see `seed_history`).
+#[derive(Debug, Clone)]
+pub struct SeedMoney {
+    pub order_id: Uuid,
+    pub customer_id: Uuid,
+    pub method: Method,
+    pub amount_minor: i64,
+    pub placed_at: DateTime<Utc>,
+    /// The payment: its reference (PayHere's payment id, the slip's, or the waybill cash was
+    /// collected on), status and when. None: nothing was paid.
+    pub payment: Option<(String, PaymentStatus, DateTime<Utc>)>,
+    /// The parcel: courier, waybill, shipped, delivered, and cash paid over by the courier.
+    pub shipment: Option<SeedShipment>,
+    /// Money given back in full: the reason and when.
+    pub refund: Option<(String, DateTime<Utc>)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SeedShipment {
+    pub courier: &'static str,
+    pub waybill: String,
+    pub shipped_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub remitted_minor: i64,
+}
+
+/// Writes a demo history's checkouts, payments, parcels and refunds in one transaction (no
+/// events: these orders are history), for the demo shop's reports.
+pub async fn seed_history(pool: &MySqlPool, orders: &[SeedMoney]) -> sqlx::Result<()> {
+    if orders.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    let mut insert: QueryBuilder<MySql> = QueryBuilder::new(
+        "INSERT INTO checkouts (order_id, customer_id, method, amount_minor, currency, reference, settled, created_at, updated_at) ",
+    );
+    insert.push_values(orders, |mut row, o| {
+        let reference = (o.method == Method::BankTransfer).then(|| format!("P{}", &o.order_id.simple().to_string()[20..]));
+        row.push_bind(o.order_id)
+            .push_bind(o.customer_id)
+            .push_bind(o.method.as_str())
+            .push_bind(o.amount_minor)
+            .push_bind("LKR")
+            .push_bind(reference)
+            .push_bind(true)
+            .push_bind(o.placed_at)
+            .push_bind(o.placed_at);
+    });
+    insert.build().execute(&mut *tx).await?;
+    // Payment ids: the order's id with its first byte changed, so that they are new and stable.
+    let payment_id = |order: Uuid| {
+        let mut bytes = *order.as_bytes();
+        bytes[15] ^= 0x5a;
+        Uuid::from_bytes(bytes)
+    };
+    let paid: Vec<_> = orders.iter().filter_map(|o| o.payment.as_ref().map(|p| (o, p))).collect();
+    if !paid.is_empty() {
+        let mut insert: QueryBuilder<MySql> = QueryBuilder::new(
+            "INSERT INTO payments (id, order_id, customer_id, method, reference, status, amount_minor, currency,
+                                   refunded_minor, outcome, created_at, updated_at) ",
+        );
+        insert.push_values(&paid, |mut row, (o, (reference, status, at))| {
+            let refunded = if o.refund.is_some() { o.amount_minor } else { 0 };
+            let outcome = match (status, refunded) {
+                (_, r) if r > 0 => Outcome::Refunded,
+                (PaymentStatus::Succeeded, _) => Outcome::Applied,
+                _ => Outcome::Open,
+            };
+            row.push_bind(payment_id(o.order_id))
+                .push_bind(o.order_id)
+                .push_bind(o.customer_id)
+                .push_bind(o.method.as_str())
+                .push_bind(reference)
+                .push_bind(status.as_str())
+                .push_bind(o.amount_minor)
+                .push_bind("LKR")
+                .push_bind(refunded)
+                .push_bind(outcome.as_str())
+                .push_bind(at)
+                .push_bind(at);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    let shipped: Vec<_> = orders.iter().filter_map(|o| o.shipment.as_ref().map(|s| (o, s))).collect();
+    if !shipped.is_empty() {
+        let mut insert: QueryBuilder<MySql> = QueryBuilder::new(
+            "INSERT INTO shipments (order_id, courier, waybill, cod_minor, currency, shipped_at, delivered_at, remitted_minor) ",
+        );
+        insert.push_values(&shipped, |mut row, (o, s)| {
+            let cod = if o.method == Method::Cod { o.amount_minor } else { 0 };
+            row.push_bind(o.order_id)
+                .push_bind(s.courier)
+                .push_bind(&s.waybill)
+                .push_bind(cod)
+                .push_bind("LKR")
+                .push_bind(s.shipped_at)
+                .push_bind(s.delivered_at)
+                .push_bind(s.remitted_minor);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    let refunded: Vec<_> = orders
+        .iter()
+        .filter(|o| o.payment.is_some())
+        .filter_map(|o| o.refund.as_ref().map(|r| (o, r)))
+        .collect();
+    if !refunded.is_empty() {
+        let mut insert: QueryBuilder<MySql> = QueryBuilder::new(
+            "INSERT INTO refunds (id, order_id, payment_id, amount_minor, currency, reason, status, requested_by, attempts,
+                                  created_at, updated_at) ",
+        );
+        insert.push_values(&refunded, |mut row, (o, (reason, at))| {
+            let mut id = *payment_id(o.order_id).as_bytes();
+            id[14] ^= 0x5a;
+            row.push_bind(Uuid::from_bytes(id))
+                .push_bind(o.order_id)
+                .push_bind(payment_id(o.order_id))
+                .push_bind(o.amount_minor)
+                .push_bind("LKR")
+                .push_bind(reason)
+                .push_bind(RefundStatus::Done.as_str())
+                .push_bind("system:seed")
+                .push_bind(1)
+                .push_bind(at)
+                .push_bind(at);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}

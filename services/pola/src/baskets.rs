@@ -5,21 +5,9 @@
 //! handloom bedspread of its motif; tea with Avurudu sweets and a gift box; spices with tea and
 //! sweets; tailoring with a batik shirt) — besides a random product now and then.
 //!
-//! `seed_history` writes such a history as orders of the last year, so that "customers also
-//! bought" has purchases to learn from and to be measured on.
+//! `history::seed` writes orders of the last year over these baskets.
 
-use std::collections::HashMap;
-
-use chrono::{DateTime, Datelike, Duration, Utc};
-use indicatif::{ProgressBar, ProgressStyle};
-use pola_catalog::Catalog;
-use pola_core::districts::DISTRICTS;
-use pola_orders::{
-    model::{OrderLine, OrderStatus},
-    store::SeedOrder,
-};
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use uuid::Uuid;
 
 /// Categories by the seed's `i % 10`, and the ones bought with each.
 fn complements(category: usize) -> &'static [usize] {
@@ -69,101 +57,6 @@ pub fn demo_baskets(products: usize, orders: usize, seed: u64) -> Vec<Vec<usize>
             basket
         })
         .collect()
-}
-
-/// How an order of the history ended: mostly delivered, some undone, the last weeks' still on
-/// their way.
-fn ending(rng: &mut StdRng, age: Duration) -> OrderStatus {
-    let draw: f64 = rng.random();
-    match draw {
-        d if d < 0.05 => OrderStatus::Cancelled,
-        d if d < 0.08 => OrderStatus::Refunded,
-        d if d < 0.10 => OrderStatus::Returned,
-        _ if age < Duration::days(3) => OrderStatus::Paid,
-        _ if age < Duration::days(7) => OrderStatus::Shipped,
-        _ => OrderStatus::Delivered,
-    }
-}
-
-/// When an order of the last year was placed: twice as busy in April (Avurudu) and December.
-fn placed_at(now: DateTime<Utc>, rng: &mut StdRng) -> DateTime<Utc> {
-    loop {
-        let at = now - Duration::seconds(rng.random_range(0..365 * 86_400));
-        let busy = matches!(at.month(), 4 | 12);
-        if busy || rng.random_bool(0.5) {
-            return at;
-        }
-    }
-}
-
-/// Writes `count` orders of the last year over the demo catalog (products in seed order, each
-/// bought as its first variant), unless there are orders already. Returns how many it wrote.
-pub async fn seed_history(catalog: &Catalog, orders: &sqlx::MySqlPool, count: usize) -> anyhow::Result<usize> {
-    if count == 0 {
-        return Ok(0);
-    }
-    let existing = pola_orders::store::count_orders(orders).await?;
-    if existing > 0 {
-        println!("there are {existing} orders already; not seeding a history");
-        return Ok(0);
-    }
-    let products = pola_catalog::store::product_ids(catalog.pool()).await?;
-    let mut first: HashMap<Uuid, pola_catalog::store::VariantRow> = HashMap::new();
-    for chunk in products.chunks(1_000) {
-        for v in pola_catalog::store::variants(catalog.pool(), chunk, true).await? {
-            first.entry(v.product_id).or_insert(v);
-        }
-    }
-    let now = Utc::now();
-    let mut rng = StdRng::seed_from_u64(1956);
-    let mut times: Vec<DateTime<Utc>> = (0..count).map(|_| placed_at(now, &mut rng)).collect();
-    times.sort_unstable();
-    // Returning customers: a third as many customers as orders, the first ones the most loyal.
-    let customers: Vec<Uuid> = (0..count.div_ceil(3)).map(|_| Uuid::now_v7()).collect();
-    let bar = ProgressBar::new(count as u64).with_style(
-        ProgressStyle::with_template("{spinner} seeding [{bar:40}] {pos}/{len} orders, {per_sec}, {eta} left")?
-            .progress_chars("=> "),
-    );
-    let baskets = demo_baskets(products.len(), count, 2026);
-    let mut batch = vec![];
-    for (basket, at) in baskets.iter().zip(times) {
-        let lines: Vec<OrderLine> = basket
-            .iter()
-            .filter_map(|&i| first.get(&products[i]))
-            .filter_map(|v| {
-                let quantity = if rng.random_bool(0.2) { 2 } else { 1 };
-                OrderLine::new(v.id, v.product_id, v.sku.clone(), v.product_name.clone(), v.price, quantity)
-            })
-            .collect();
-        if lines.is_empty() {
-            continue;
-        }
-        let draw: f64 = rng.random();
-        let seconds = u64::try_from(at.timestamp()).unwrap_or(0);
-        let nanos = at.timestamp_subsec_nanos();
-        batch.push(SeedOrder {
-            id: Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, nanos)),
-            customer: customers[((draw * draw) * customers.len() as f64) as usize],
-            placed_at: at,
-            status: ending(&mut rng, now - at),
-            // Colombo and Gampaha order most.
-            district: match rng.random_range(0..10) {
-                0..=3 => "Colombo",
-                4 | 5 => "Gampaha",
-                _ => DISTRICTS[rng.random_range(0..DISTRICTS.len())],
-            },
-            lines,
-        });
-        if batch.len() == 500 {
-            pola_orders::store::seed_orders(orders, &batch).await?;
-            bar.inc(batch.len() as u64);
-            batch.clear();
-        }
-    }
-    pola_orders::store::seed_orders(orders, &batch).await?;
-    bar.inc(batch.len() as u64);
-    bar.finish();
-    Ok(bar.position() as usize)
 }
 
 #[cfg(test)]

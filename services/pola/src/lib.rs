@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod baskets;
+pub mod history;
 pub mod pictures;
 pub mod seed;
 pub mod status;

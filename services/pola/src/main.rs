@@ -93,11 +93,50 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// A staff report, read from the standby site's databases (never the primary unless
+    /// --allow-primary): sales, top-products, low-stock, stock-value, payments, cod-owed, refunds,
+    /// promotions, customers, cohorts, abandoned-carts, support.
+    Report {
+        /// Which report.
+        #[arg(value_parser = |s: &str| s.parse::<pola_reporting::Report>())]
+        name: pola_reporting::Report,
+        /// First day, in Colombo (YYYY-MM-DD). Default 30 days before --to.
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last day, in Colombo, included. Default today.
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// Sales: day, week, month, district, category or method.
+        #[arg(long, default_value = "day", value_parser = |s: &str| s.parse::<pola_reporting::SalesBy>())]
+        by: pola_reporting::SalesBy,
+        /// Top products: how many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Low stock: at most this many units left to sell.
+        #[arg(long, default_value_t = 5)]
+        threshold: i64,
+        /// Abandoned carts: untouched for at least this many hours.
+        #[arg(long, default_value_t = 24)]
+        idle_hours: u32,
+        /// text (a table), csv or json.
+        #[arg(long, default_value = "text")]
+        format: ReportFormat,
+        /// Run on the primary when no replica answers.
+        #[arg(long)]
+        allow_primary: bool,
+    },
     /// "Customers also bought": rebuild it from orders, and measure how well it suggests.
     Recommendations {
         #[command(subcommand)]
         command: RecommendationsCommand,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Text,
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,10 +271,12 @@ async fn main() -> anyhow::Result<()> {
                 .zip(services.inventory.as_deref())
                 .context("all services run here")?;
             pola::seed::demo(catalog, inventory, &config, products).await?;
-            let pool = services.orders.as_ref().context("all services run here")?.pool();
-            let written = pola::baskets::seed_history(catalog, pool, orders).await?;
-            if written > 0 {
-                println!("seeded a history of {written} orders");
+            let written = pola::history::seed(&services, orders).await?;
+            if written.orders > 0 {
+                println!(
+                    "seeded a history of {} orders, {} support tickets and {} abandoned carts",
+                    written.orders, written.tickets, written.carts
+                );
                 rebuild(&services).await?;
             }
             Ok(())
@@ -294,6 +335,37 @@ async fn main() -> anyhow::Result<()> {
             let _ = stop.send(true);
             for task in tasks {
                 task.await?;
+            }
+            Ok(())
+        }
+        Command::Report {
+            name,
+            from,
+            to,
+            by,
+            limit,
+            threshold,
+            idle_hours,
+            format,
+            allow_primary,
+        } => {
+            let to = to.unwrap_or_else(|| chrono::Utc::now().with_timezone(&pola_core::clock::colombo()).date_naive());
+            let from = from.unwrap_or(to - chrono::Duration::days(30));
+            let request = pola_reporting::Request {
+                by,
+                limit,
+                threshold,
+                idle_hours,
+                ..pola_reporting::Request::new(name, pola_reporting::Period { from, to })
+            };
+            let reporting = pola_reporting::Reporting::new(&config)?.allowing_primary(allow_primary);
+            let table = pola_reporting::run(&reporting, &request).await;
+            reporting.close().await;
+            let table = table?;
+            match format {
+                ReportFormat::Text => print!("{}", table.text()),
+                ReportFormat::Csv => print!("{}", table.csv()?),
+                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&table.json())?),
             }
             Ok(())
         }

@@ -875,3 +875,37 @@ pub async fn save_vat_rate(conn: &mut MySqlConnection, rate: &VatRate) -> sqlx::
     .await
     .map(drop)
 }
+
+/// A demo history's use of a promotion by one order.
+#[derive(Debug, Clone)]
+pub struct SeedRedemption {
+    pub order_id: Uuid,
+    pub promotion_id: Uuid,
+    pub code: Option<String>,
+    pub customer_id: Uuid,
+    pub amount_minor: i64,
+    pub at: DateTime<Utc>,
+}
+
+/// Writes a demo history's promotion uses (of promotions without limits, so no counter moves).
+pub async fn seed_redemptions(pool: &MySqlPool, rows: &[SeedRedemption]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut insert: QueryBuilder<MySql> = QueryBuilder::new(
+        "INSERT INTO redemptions (order_id, promotion_id, code, customer_id, amount_minor, counted, code_counted,
+                                  customer_counted, created_at) ",
+    );
+    insert.push_values(rows, |mut row, r| {
+        row.push_bind(r.order_id)
+            .push_bind(r.promotion_id)
+            .push_bind(&r.code)
+            .push_bind(r.customer_id)
+            .push_bind(r.amount_minor)
+            .push_bind(false)
+            .push_bind(false)
+            .push_bind(false)
+            .push_bind(r.at);
+    });
+    insert.build().execute(pool).await.map(drop)
+}

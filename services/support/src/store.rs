@@ -217,3 +217,29 @@ pub async fn mark_overdue(
     .await
     .map(drop)
 }
+
+/// Writes a demo history's tickets as they stand (their threads are not kept: the demo's
+/// customers are ids only, so subjects are sealed under no key and show as erased).
+pub async fn seed_tickets(pool: &MySqlPool, rows: &[TicketRow]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut insert: QueryBuilder<MySql> = QueryBuilder::new(format!("INSERT INTO tickets ({TICKET_COLUMNS}) "));
+    insert.push_values(rows, |mut row, t| {
+        row.push_bind(t.id)
+            .push_bind(t.customer_id)
+            .push_bind(t.order_id)
+            .push_bind(t.category.as_str())
+            .push_bind(t.state.as_str())
+            .push_bind(&t.subject_sealed)
+            .push_bind(t.created_at)
+            .push_bind(t.updated_at)
+            .push_bind(t.first_response_due_at)
+            .push_bind(t.resolution_due_at)
+            .push_bind(t.paused_secs)
+            .push_bind(t.paused_since)
+            .push_bind(t.first_responded_at)
+            .push_bind(t.resolved_at);
+    });
+    insert.build().execute(pool).await.map(drop)
+}
