@@ -1153,7 +1153,12 @@ mod tests {
             assert_eq!(report.name().parse::<Report>(), Ok(report));
             assert!(report.roles().contains(&Role::Admin));
         }
-        assert!("everything".parse::<Report>().expect_err("no such report").contains("sales, top-products"));
+        assert!(
+            "everything"
+                .parse::<Report>()
+                .expect_err("no such report")
+                .contains("sales, top-products")
+        );
     }
 
     #[test]

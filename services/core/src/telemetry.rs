@@ -7,48 +7,69 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::{LogConfig, LogFormat};
 
-/// Standard output, through [`crate::redact::redact`]: the formatter hands each event over in
-/// one write, so each line is redacted whole.
-#[derive(Clone, Copy)]
-pub struct RedactedStdout;
+/// Where log lines go: standard output for servers and workers, standard error for commands
+/// whose standard output is their answer (`pola report --format json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOutput {
+    Stdout,
+    Stderr,
+}
 
-impl std::io::Write for RedactedStdout {
+/// Log lines through [`crate::redact::redact`]: the formatter hands each event over in one
+/// write, so each line is redacted whole.
+#[derive(Clone, Copy)]
+pub struct Redacted(LogOutput);
+
+impl std::io::Write for Redacted {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        std::io::stdout().lock().write_all(crate::redact::redact(&text).as_bytes())?;
+        let line = crate::redact::redact(&text);
+        match self.0 {
+            LogOutput::Stdout => std::io::stdout().lock().write_all(line.as_bytes())?,
+            LogOutput::Stderr => std::io::stderr().lock().write_all(line.as_bytes())?,
+        }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stdout().flush()
+        match self.0 {
+            LogOutput::Stdout => std::io::stdout().flush(),
+            LogOutput::Stderr => std::io::stderr().flush(),
+        }
     }
 }
 
-impl<'a> fmt::MakeWriter<'a> for RedactedStdout {
-    type Writer = RedactedStdout;
+impl<'a> fmt::MakeWriter<'a> for Redacted {
+    type Writer = Redacted;
 
     fn make_writer(&'a self) -> Self::Writer {
         *self
     }
 }
 
-/// Installs the global log subscriber, writing through the redaction of personal data.
-/// `RUST_LOG` overrides the configured filter.
+/// Installs the global log subscriber on standard output, writing through the redaction of
+/// personal data. `RUST_LOG` overrides the configured filter.
 pub fn init_logging(config: &LogConfig) {
+    init_logging_on(config, LogOutput::Stdout);
+}
+
+/// The same, on `output`.
+pub fn init_logging_on(config: &LogConfig, output: LogOutput) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.filter));
     let registry = tracing_subscriber::registry().with(filter);
+    let writer = Redacted(output);
     let result = match config.format {
         LogFormat::Json => registry
             .with(
                 fmt::layer()
-                    .with_writer(RedactedStdout)
+                    .with_writer(writer)
                     .json()
                     .flatten_event(true)
                     .with_current_span(true)
                     .with_span_list(false),
             )
             .try_init(),
-        LogFormat::Pretty => registry.with(fmt::layer().with_writer(RedactedStdout)).try_init(),
+        LogFormat::Pretty => registry.with(fmt::layer().with_writer(writer)).try_init(),
     };
     // A second init (tests starting several apps in one process) keeps the first subscriber.
     drop(result);

@@ -251,7 +251,12 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     pola_core::install_crypto_provider();
     let config = Config::load(cli.config.as_deref())?;
-    pola_core::telemetry::init_logging(&config.log);
+    // A report's answer is its standard output; its log lines go beside it.
+    let output = match cli.command {
+        Command::Report { .. } => pola_core::telemetry::LogOutput::Stderr,
+        _ => pola_core::telemetry::LogOutput::Stdout,
+    };
+    pola_core::telemetry::init_logging_on(&config.log, output);
     match cli.command {
         Command::Serve { only, no_migrate } => serve(&config, &only, !no_migrate).await,
         Command::Migrate => {
