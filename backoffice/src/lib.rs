@@ -130,6 +130,9 @@ impl Backoffice {
             .route("/backoffice/support/{id}", get(pages::support::ticket))
             .route("/backoffice/support/{id}/messages", post(pages::support::reply))
             .route("/backoffice/support/{id}/state", post(pages::support::change_state))
+            .route("/backoffice/reports", get(pages::reports::list))
+            .route("/backoffice/reports/{name}", get(pages::reports::report))
+            .route("/backoffice/reports/{name}/csv", get(pages::reports::csv))
             .route("/backoffice/staff", get(pages::staff::list).post(pages::staff::create))
             .route("/backoffice/staff/{id}", post(pages::staff::update))
             .route(

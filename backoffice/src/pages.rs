@@ -6,6 +6,7 @@ pub mod customers;
 pub mod orders;
 pub mod payments;
 pub mod promotions;
+pub mod reports;
 pub mod staff;
 pub mod stock;
 pub mod support;
@@ -41,13 +42,14 @@ pub enum Area {
     Promotions,
     Customers,
     Support,
+    Reports,
     Staff,
     Audit,
 }
 
 impl Area {
     /// The menu, in order.
-    const ALL: [Area; 10] = [
+    const ALL: [Area; 11] = [
         Area::Dashboard,
         Area::Orders,
         Area::Payments,
@@ -56,6 +58,7 @@ impl Area {
         Area::Promotions,
         Area::Customers,
         Area::Support,
+        Area::Reports,
         Area::Staff,
         Area::Audit,
     ];
@@ -70,6 +73,7 @@ impl Area {
             Area::Promotions => "/backoffice/promotions",
             Area::Customers => "/backoffice/customers",
             Area::Support => "/backoffice/support",
+            Area::Reports => "/backoffice/reports",
             Area::Staff => "/backoffice/staff",
             Area::Audit => "/backoffice/audit",
         }
@@ -85,6 +89,7 @@ impl Area {
             Area::Promotions => "Promotions",
             Area::Customers => "Customers",
             Area::Support => "Support desk",
+            Area::Reports => "Reports",
             Area::Staff => "Staff",
             Area::Audit => "Audit trail",
         }
@@ -100,6 +105,8 @@ impl Area {
             Area::Payments => &[Role::Finance],
             Area::Promotions => &[Role::Catalog, Role::Finance],
             Area::Customers | Area::Support => &[Role::Support],
+            // Each report says who may run it; every role has some.
+            Area::Reports => &[Role::Catalog, Role::Fulfilment, Role::Support, Role::Finance],
             Area::Staff | Area::Audit => &[Role::Admin],
         }
     }

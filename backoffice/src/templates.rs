@@ -9,7 +9,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, value::Serde}
 use pola_core::Language;
 use pola_storefront::{assets::Assets, i18n};
 
-const SOURCES: [(&str, &str); 24] = [
+const SOURCES: [(&str, &str); 26] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("sign_in.html", include_str!("../templates/sign_in.html")),
     ("enrol.html", include_str!("../templates/enrol.html")),
@@ -34,6 +34,8 @@ const SOURCES: [(&str, &str); 24] = [
     ("payments.html", include_str!("../templates/payments.html")),
     ("promotions.html", include_str!("../templates/promotions.html")),
     ("promotion.html", include_str!("../templates/promotion.html")),
+    ("reports.html", include_str!("../templates/reports.html")),
+    ("report.html", include_str!("../templates/report.html")),
 ];
 
 pub fn environment(assets: Arc<Assets>) -> anyhow::Result<Environment<'static>> {

@@ -2,6 +2,7 @@
 //! reporting never loads the primary that takes orders: sales, products, stock, money, customers,
 //! carts and support, as tables, CSV, JSON and SVG charts, for the back-office and `pola report`.
 
+pub mod api;
 pub mod chart;
 pub mod reports;
 pub mod source;

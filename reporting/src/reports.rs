@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::{
     source::{Error, Reporting, Session},
-    table::{Cell, Column, Kind, Period, Table, column},
+    table::{Cell, Column, Figure, Kind, Period, Table, column},
 };
 
 /// Orders that count as sales.
@@ -270,7 +270,7 @@ pub async fn run(reporting: &Reporting, request: &Request) -> Result<Table, Erro
     })
 }
 
-type Parts = (String, Vec<Column>, Vec<Vec<Cell>>, Vec<(&'static str, Cell, Kind)>);
+type Parts = (String, Vec<Column>, Vec<Vec<Cell>>, Vec<Figure>);
 
 fn share(part: i64, whole: i64) -> Option<f64> {
     (whole > 0).then(|| part as f64 * 100.0 / whole as f64)
@@ -336,8 +336,8 @@ async fn sales(session: &mut Session, request: &Request) -> Result<Parts, Error>
             })
             .collect();
         let summary = vec![
-            ("units", Cell::Int(units), Kind::Count),
-            ("revenue_minor", Cell::Int(revenue), Kind::Money),
+            Figure::new("units", "Units sold", Cell::Int(units), Kind::Count),
+            Figure::new("revenue_minor", "Revenue", Cell::Int(revenue), Kind::Money),
         ];
         return Ok((title, columns, cells, summary));
     }
@@ -404,8 +404,8 @@ async fn sales(session: &mut Session, request: &Request) -> Result<Parts, Error>
         })
         .collect();
     let summary = vec![
-        ("orders", Cell::Int(orders), Kind::Count),
-        ("revenue_minor", Cell::Int(revenue), Kind::Money),
+        Figure::new("orders", "Orders", Cell::Int(orders), Kind::Count),
+        Figure::new("revenue_minor", "Revenue", Cell::Int(revenue), Kind::Money),
     ];
     Ok((title, columns, cells, summary))
 }
@@ -515,7 +515,7 @@ async fn low_stock(session: &mut Session, request: &Request) -> Result<Parts, Er
             ]
         })
         .collect();
-    let summary = vec![("sold_out", Cell::Int(sold_out as i64), Kind::Count)];
+    let summary = vec![Figure::new("sold_out", "Sold out", Cell::Int(sold_out as i64), Kind::Count)];
     Ok((
         format!("Low stock (at most {} available)", request.threshold),
         columns,
@@ -573,7 +573,7 @@ async fn stock_value(session: &mut Session) -> Result<Parts, Error> {
         "Stock value per location".into(),
         columns,
         cells,
-        vec![("value_minor", Cell::Int(value), Kind::Money)],
+        vec![Figure::new("value_minor", "Value", Cell::Int(value), Kind::Money)],
     ))
 }
 
@@ -646,14 +646,25 @@ async fn payments(session: &mut Session, request: &Request) -> Result<Parts, Err
     let of = |v: &str| verdicts.iter().find(|r| r.verdict == v);
     let matched = of("matched");
     let summary = vec![
-        ("matched_payments", Cell::Int(matched.map_or(0, |r| r.count)), Kind::Count),
-        ("matched_minor", Cell::Int(matched.map_or(0, |r| r.paid)), Kind::Money),
-        (
+        Figure::new(
+            "matched_payments",
+            "Payments matched",
+            Cell::Int(matched.map_or(0, |r| r.count)),
+            Kind::Count,
+        ),
+        Figure::new(
+            "matched_minor",
+            "Amount matched",
+            Cell::Int(matched.map_or(0, |r| r.paid)),
+            Kind::Money,
+        ),
+        Figure::new(
             "attempts_not_paid",
+            "Attempts not paid",
             Cell::Int(of("not paid").map_or(0, |r| r.count)),
             Kind::Count,
         ),
-        ("mismatches", Cell::Int(mismatches.len() as i64), Kind::Count),
+        Figure::new("mismatches", "Mismatches", Cell::Int(mismatches.len() as i64), Kind::Count),
     ];
     let columns = vec![
         column("verdict", "Mismatch", Kind::Text),
@@ -741,7 +752,7 @@ async fn cod_owed(session: &mut Session) -> Result<Parts, Error> {
         "Cash on delivery owed by couriers".into(),
         columns,
         cells,
-        vec![("owed_minor", Cell::Int(owed), Kind::Money)],
+        vec![Figure::new("owed_minor", "Owed in all", Cell::Int(owed), Kind::Money)],
     ))
 }
 
@@ -782,9 +793,19 @@ async fn refunds(session: &mut Session, request: &Request) -> Result<Parts, Erro
         .await?;
     let total = |kind: &str| rows.iter().filter(|r| r.kind == kind).map(|r| r.amount).sum::<i64>();
     let summary = vec![
-        ("refunded_minor", Cell::Int(total("refund")), Kind::Money),
-        ("cancelled_minor", Cell::Int(total("cancellation")), Kind::Money),
-        ("returned_minor", Cell::Int(total("return")), Kind::Money),
+        Figure::new("refunded_minor", "Refunded", Cell::Int(total("refund")), Kind::Money),
+        Figure::new(
+            "cancelled_minor",
+            "Cancelled orders' value",
+            Cell::Int(total("cancellation")),
+            Kind::Money,
+        ),
+        Figure::new(
+            "returned_minor",
+            "Returned orders' value",
+            Cell::Int(total("return")),
+            Kind::Money,
+        ),
     ];
     let columns = vec![
         column("kind", "Kind", Kind::Text),
@@ -869,7 +890,7 @@ async fn promotions(session: &mut Session, request: &Request) -> Result<Parts, E
         "Promotion usage and cost".into(),
         columns,
         cells,
-        vec![("cost_minor", Cell::Int(cost), Kind::Money)],
+        vec![Figure::new("cost_minor", "Discounts given", Cell::Int(cost), Kind::Money)],
     ))
 }
 
@@ -1065,8 +1086,8 @@ async fn abandoned_carts(session: &mut Session, request: &Request) -> Result<Par
         columns,
         cells,
         vec![
-            ("carts", Cell::Int(carts), Kind::Count),
-            ("value_minor", Cell::Int(value), Kind::Money),
+            Figure::new("carts", "Carts left", Cell::Int(carts), Kind::Count),
+            Figure::new("value_minor", "Value", Cell::Int(value), Kind::Money),
         ],
     ))
 }
@@ -1094,11 +1115,11 @@ async fn support(session: &mut Session, request: &Request) -> Result<Parts, Erro
         .rows(
             "SELECT category, COUNT(*) AS tickets,
                 CAST(SUM(first_responded_at IS NOT NULL) AS SIGNED) AS answered,
-                CAST(SUM(first_responded_at <= first_response_due_at) AS SIGNED) AS answered_in_time,
+                CAST(SUM(IFNULL(first_responded_at <= first_response_due_at, 0)) AS SIGNED) AS answered_in_time,
                 CAST(AVG(TIMESTAMPDIFF(SECOND, created_at, first_responded_at)) / 3600 AS DOUBLE) AS first_response_hours,
                 CAST(MAX(TIMESTAMPDIFF(SECOND, created_at, first_response_due_at)) / 3600 AS DOUBLE) AS first_response_target_hours,
                 CAST(SUM(resolved_at IS NOT NULL) AS SIGNED) AS resolved,
-                CAST(SUM(resolved_at <= resolution_due_at + INTERVAL paused_secs SECOND) AS SIGNED) AS resolved_in_time,
+                CAST(SUM(IFNULL(resolved_at <= resolution_due_at + INTERVAL paused_secs SECOND, 0)) AS SIGNED) AS resolved_in_time,
                 CAST(AVG(TIMESTAMPDIFF(SECOND, created_at, resolved_at) - IF(resolved_at IS NULL, NULL, paused_secs)) / 3600 AS DOUBLE) AS resolution_hours,
                 CAST(MAX(TIMESTAMPDIFF(SECOND, created_at, resolution_due_at)) / 3600 AS DOUBLE) AS resolution_target_hours,
                 CAST(SUM(state IN ('new', 'open') AND UTC_TIMESTAMP() > resolution_due_at + INTERVAL paused_secs SECOND) AS SIGNED) AS overdue_open
@@ -1139,7 +1160,7 @@ async fn support(session: &mut Session, request: &Request) -> Result<Parts, Erro
         "Support: first answers and resolutions against their targets".into(),
         columns,
         cells,
-        vec![("tickets", Cell::Int(tickets), Kind::Count)],
+        vec![Figure::new("tickets", "Tickets", Cell::Int(tickets), Kind::Count)],
     ))
 }
 

@@ -28,6 +28,9 @@ pub enum Error {
     TooManyRows(usize),
     #[error("{0}")]
     BadRequest(String),
+    /// A row did not have the shape its report expects: a bug in the report, never a silent 0.
+    #[error("a report's row did not decode: {0}")]
+    Decode(String),
     #[error("reporting database: {0}")]
     Database(#[from] mysql_async::Error),
 }
@@ -68,7 +71,7 @@ impl std::fmt::Display for Freshness {
         match (self.role, self.lag_secs) {
             (Role::Replica, Some(lag)) => write!(f, " (replica {}, replica lag {lag} s)", self.site),
             (Role::Replica, None) => write!(f, " (replica {}, REPLICATION NOT RUNNING)", self.site),
-            (Role::Primary, _) => write!(f, " (PRIMARY {}: run on the primary as allowed)", self.site),
+            (Role::Primary, _) => write!(f, " (read on the PRIMARY, site {}, as allowed)", self.site),
         }
     }
 }
@@ -283,9 +286,7 @@ impl Session {
                     too_many = true;
                     continue; // read to the end, so the connection stays usable
                 }
-                rows.push(
-                    mysql_async::from_row_opt::<R>(row).map_err(|e| Error::BadRequest(format!("a row did not decode: {e}")))?,
-                );
+                rows.push(mysql_async::from_row_opt::<R>(row).map_err(|e| Error::Decode(e.to_string()))?);
             }
         }
         drop(result);

@@ -102,6 +102,22 @@ impl<T: Into<Cell>> From<Option<T>> for Cell {
     }
 }
 
+/// A figure about a whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    /// The JSON key (money keys end in `_minor`).
+    pub key: &'static str,
+    pub label: &'static str,
+    pub value: Cell,
+    pub kind: Kind,
+}
+
+impl Figure {
+    pub fn new(key: &'static str, label: &'static str, value: Cell, kind: Kind) -> Self {
+        Self { key, label, value, kind }
+    }
+}
+
 /// The dates a report covers, in Colombo, both included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Period {
@@ -119,8 +135,8 @@ pub struct Table {
     pub freshness: Freshness,
     pub columns: Vec<Column>,
     pub rows: Vec<Vec<Cell>>,
-    /// Figures about the whole report (totals, counts of mismatches), as label, value and kind.
-    pub summary: Vec<(&'static str, Cell, Kind)>,
+    /// Figures about the whole report (totals, counts of mismatches).
+    pub summary: Vec<Figure>,
 }
 
 impl Table {
@@ -137,8 +153,8 @@ impl Table {
             let _ = writeln!(out, "{} to {} (Colombo)", p.from, p.to);
         }
         let _ = writeln!(out, "{}", self.freshness);
-        for (label, cell, kind) in &self.summary {
-            let _ = writeln!(out, "{label}: {}", cell.display(*kind));
+        for figure in &self.summary {
+            let _ = writeln!(out, "{}: {}", figure.label, figure.value.display(figure.kind));
         }
         let cells: Vec<Vec<String>> = self
             .rows
@@ -210,7 +226,7 @@ impl Table {
         let summary: Map<String, Value> = self
             .summary
             .iter()
-            .map(|(label, cell, _)| ((*label).to_owned(), serde_json::to_value(cell).unwrap_or(Value::Null)))
+            .map(|f| (f.key.to_owned(), serde_json::to_value(&f.value).unwrap_or(Value::Null)))
             .collect();
         json!({
             "report": self.report,
@@ -223,6 +239,8 @@ impl Table {
             "freshness": self.freshness.to_string(),
             "columns": self.columns,
             "summary": summary,
+            // The same figures in order, with their labels, for pages.
+            "figures": self.summary,
             "rows": rows,
         })
     }
@@ -252,7 +270,7 @@ mod tests {
                 vec!["2026-04-13".into(), Cell::Int(123_456_789)],
                 vec!["2026, \"Avurudu\"".into(), Cell::Int(-5)],
             ],
-            summary: vec![("orders", Cell::Int(2), Kind::Count)],
+            summary: vec![Figure::new("orders", "Orders", Cell::Int(2), Kind::Count)],
         }
     }
 

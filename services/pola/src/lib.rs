@@ -503,6 +503,10 @@ impl Services {
             api = api.merge(audit::router(Arc::new(trails)));
         }
         api = api.merge(status::router(status::configured_sites(config)));
+        if routed(ServiceName::Backoffice) {
+            // Reports read the standby site's databases, not this process's services.
+            api = api.merge(pola_reporting::api::router(Arc::new(pola_reporting::Reporting::new(config)?)));
+        }
         let (router, openapi) = api.split_for_parts();
         let router = router.merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", openapi));
         let token = ServiceToken(config.services.internal_token.clone());

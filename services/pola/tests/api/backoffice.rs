@@ -683,3 +683,120 @@ async fn stock_is_counted_with_a_reason_a_remittance_settles_cod_and_a_promotion
     desk.close().await;
     let _ = std::fs::remove_file(file);
 }
+
+#[tokio::test]
+async fn finance_reads_sales_by_month_with_a_chart_and_a_packer_sees_only_the_stock_report() {
+    // One database here, so reports are allowed on it (the end-to-end tests read the replica).
+    let app = crate::harness::spawn_app_behind_edge_with(|c| c.reporting.allow_primary = true).await;
+    let services = pola::Services::connect(&app.config, app.keys.clone(), false)
+        .await
+        .expect("the services");
+    let (catalog, inventory) = (services.catalog.as_deref(), services.inventory.as_deref());
+    pola::seed::demo(catalog.expect("catalog"), inventory.expect("inventory"), &app.config, 40)
+        .await
+        .expect("a demo catalogue");
+    let written = pola::history::seed(&services, 1_500).await.expect("a year of orders");
+    assert_eq!(written.orders, 1_500);
+
+    let (finance, finance_app) = colleague(&app, "Dilani", &[Role::Finance]).await;
+    let desk = desk_for(&app, &finance, &finance_app, Screen::Desktop).await;
+    desk.click(".menu a[href='/backoffice/reports']").await;
+    let offered = desk.text(".tiles").await;
+    assert!(
+        offered.contains("Sales") && offered.contains("PayHere reconciliation"),
+        "{offered}"
+    );
+    assert!(
+        !offered.contains("Support response"),
+        "finance is not offered support's report"
+    );
+    desk.click("a[href='/backoffice/reports/sales']").await;
+    assert!(
+        desk.text("#freshness").await.contains("PRIMARY"),
+        "the page says it read the primary"
+    );
+    let from = (chrono::Utc::now() - chrono::Duration::days(400))
+        .format("%Y-%m-%d")
+        .to_string();
+    // A date typed into a date field depends on the browser's locale: the address sets it.
+    desk.open(&format!("/backoffice/reports/sales?from={from}")).await;
+    desk.choose("select[name=by]", "month").await;
+    desk.click("form.filters button").await;
+    assert!(desk.path().await.contains("by=month"), "{}", desk.path().await);
+
+    // The page shows what the reporting API says, money in rupees, with a chart.
+    let token = app.staff(&[Role::Finance]).await;
+    let api = app
+        .api
+        .get(&format!("/api/v1/reports/sales?by=month&from={from}"), Some(&token))
+        .await
+        .expect(200);
+    let months = api.get("rows").as_array().expect("rows").clone();
+    assert!(months.len() >= 12, "a year of months: {}", months.len());
+    let table = desk.text("#report tbody").await;
+    assert_eq!(table.lines().count(), months.len(), "{table}");
+    let first = &months[0];
+    let rupees = pola_core::money::grouped(first["revenue_minor"].as_i64().expect("revenue"));
+    assert!(
+        table
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains(first["month"].as_str().expect("a month")) && l.contains(&rupees)),
+        "{table} against {first}"
+    );
+    assert!(desk.find("figure.chart svg").await.is_displayed().await.expect("shown"));
+    let csv_link = desk
+        .find("a[download]")
+        .await
+        .attr("href")
+        .await
+        .expect("an attribute")
+        .expect("a link");
+    assert!(
+        csv_link.starts_with("/backoffice/reports/sales/csv?") && csv_link.contains("by=month"),
+        "{csv_link}"
+    );
+    desk.screenshot("backoffice-report-sales").await;
+    desk.close().await;
+    // A colleague on a phone (a code signs in once).
+    let (other, other_app) = colleague(&app, "Shehan", &[Role::Finance]).await;
+    let phone = desk_for(&app, &other, &other_app, Screen::Phone).await;
+    phone.open(&format!("/backoffice/reports/sales?by=month&from={from}")).await;
+    phone.screenshot("backoffice-report-sales").await;
+    phone.open(&format!("/backoffice/reports/payments?from={from}")).await;
+    assert!(phone.text("#summary").await.contains("Mismatches"));
+    phone.screenshot("backoffice-report-payments").await;
+    phone.close().await;
+
+    // A packer runs low stock and nothing about money.
+    let (packer, packer_app) = colleague(&app, "Kasun", &[Role::Fulfilment]).await;
+    let desk = desk_for(&app, &packer, &packer_app, Screen::Desktop).await;
+    desk.open("/backoffice/reports").await;
+    let offered = desk.text(".tiles").await;
+    assert!(offered.contains("Low stock"), "{offered}");
+    for other in ["Sales", "Stock value", "PayHere", "Top products", "Support"] {
+        assert!(!offered.contains(other), "a packer is offered {other}: {offered}");
+    }
+    desk.open("/backoffice/reports/sales").await;
+    assert!(
+        desk.page_text().await.contains("Not for your role"),
+        "{}",
+        desk.page_text().await
+    );
+    desk.close().await;
+
+    // The API says the same, and refuses what makes no sense.
+    let packer_token = app.staff(&[Role::Fulfilment]).await;
+    app.api
+        .get("/api/v1/reports/sales", Some(&packer_token))
+        .await
+        .expect_problem(403);
+    app.api
+        .get("/api/v1/reports/sales?by=colour", Some(&token))
+        .await
+        .expect_problem(400);
+    app.api
+        .get("/api/v1/reports/everything", Some(&token))
+        .await
+        .expect_problem(404);
+}

@@ -9,7 +9,7 @@ use reqwest::{Client, redirect::Policy};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{OnSale, STAFF_PASSWORD, Shopper, TestApp, spawn_app_behind_edge, uuid};
+use crate::harness::{OnSale, STAFF_PASSWORD, Shopper, TestApp, spawn_app_behind_edge, spawn_app_behind_edge_with, uuid};
 
 /// A staff member's browser, without the browser: the session cookie and the form token.
 struct Desk {
@@ -479,6 +479,11 @@ fn pages(shop: &Shop, order: Uuid, ticket: Uuid, promotion: Uuid) -> Vec<(String
         (format!("/backoffice/customers/{}", shop.customer), &[Role::Support]),
         ("/backoffice/support".into(), &[Role::Support]),
         (format!("/backoffice/support/{ticket}"), &[Role::Support]),
+        ("/backoffice/reports".into(), ALL),
+        ("/backoffice/reports/payments".into(), &[Role::Finance]),
+        ("/backoffice/reports/payments/csv".into(), &[Role::Finance]),
+        ("/backoffice/reports/low-stock".into(), &[Role::Catalog, Role::Fulfilment]),
+        ("/backoffice/reports/support".into(), &[Role::Support]),
         ("/backoffice/staff".into(), &[]),
         ("/backoffice/audit".into(), &[]),
     ]
@@ -486,7 +491,8 @@ fn pages(shop: &Shop, order: Uuid, ticket: Uuid, promotion: Uuid) -> Vec<(String
 
 #[tokio::test]
 async fn every_role_opens_only_its_pages_and_actions_and_the_rest_answer_403_and_change_nothing() {
-    let app = spawn_app_behind_edge().await;
+    // One database here: reports may read it (the end-to-end tests read the replica).
+    let app = spawn_app_behind_edge_with(|c| c.reporting.allow_primary = true).await;
     let admin = app.staff(&[Role::Admin]).await;
     let tea = app.tea(&admin, "Walk tea", 90_000, 200).await;
     let shopper = app.shopper().await;
