@@ -4,6 +4,7 @@
 SHELL := /bin/bash
 TEST_DB_PORT := 3317
 TEST_MQ_PORT := 5674
+TEST_OPENSEARCH_PORT := 9250
 
 .PHONY: run test bench lint deps stop clean-var
 
@@ -13,11 +14,13 @@ run: deps
 
 ## Run every test: formatting, lints, unit and integration tests against a private MariaDB
 TEST_ENV := POLA_TEST_DATABASE_URL=mysql://root@127.0.0.1:$(TEST_DB_PORT) \
-	POLA_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:$(TEST_MQ_PORT)/%2f
+	POLA_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:$(TEST_MQ_PORT)/%2f \
+	POLA_TEST_OPENSEARCH_URL=http://127.0.0.1:$(TEST_OPENSEARCH_PORT)
 
 test: deps
 	bash scripts/mariadb.sh start test-mariadb $(TEST_DB_PORT) fast
 	bash scripts/rabbitmq.sh start test-rabbitmq $(TEST_MQ_PORT)
+	bash scripts/opensearch.sh start test-opensearch $(TEST_OPENSEARCH_PORT) # APM: a real node from Maven Central
 	bash scripts/python.sh >/dev/null # aiosmtpd, the notification tests' SMTP server
 	bash scripts/ansible.sh >/dev/null # the two-site playbooks the end-to-end tests run
 	bash scripts/browser.sh >/dev/null # Chromium, ChromeDriver and axe-core: the storefront's browser tests
@@ -43,7 +46,7 @@ bench:
 deps:
 	bash scripts/deps.sh
 
-## Stop the private MariaDB and RabbitMQ instances, and both sites of `make run`
+## Stop the private MariaDB, RabbitMQ and OpenSearch instances, and both sites of `make run`
 stop:
 	-bash scripts/sites.sh stop
 	-bash scripts/mariadb.sh stop mariadb
@@ -53,3 +56,5 @@ stop:
 	-bash scripts/rabbitmq.sh stop rabbitmq
 	-bash scripts/rabbitmq.sh stop rabbitmq-dr
 	-bash scripts/rabbitmq.sh stop test-rabbitmq
+	-bash scripts/opensearch.sh stop opensearch
+	-bash scripts/opensearch.sh stop test-opensearch

@@ -19,6 +19,9 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv) # th
 # The storefront's Sinhala and Tamil fonts, and woff2_compress to make them small for phones.
 [ -f /usr/share/fonts/truetype/noto/NotoSansSinhala-Regular.ttf ] || need+=(fonts-noto-core)
 command -v woff2_compress >/dev/null 2>&1 || need+=(woff2)
+# APM: a private OpenSearch node, assembled from Maven Central and run on Java 17.
+command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
 if [ "${1:-}" = "--browser" ]; then
   # The storefront's browser tests: a real Chromium driven over WebDriver.
   command -v chromium >/dev/null 2>&1 || need+=(chromium)

@@ -5,6 +5,7 @@
 #   DR: MariaDB 127.0.0.1:3308 (semi-sync GTID replica), `pola serve` :8089   var/sites/dr
 #   the edge in front: customers http://127.0.0.1:8080, staff :8081, operators :9180
 #   RabbitMQ per site (DC :5673, DR :5676), a notification worker per site, mail sink :2525 (var/mail), SMS sink :2580
+#   OpenSearch (APM) http://127.0.0.1:9201
 # a release build, the demo shop and a demo staff admin. Ctrl-C stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 # The single-site instance earlier versions ran on 3307 makes way for the DC site.
 bash scripts/mariadb.sh stop mariadb >/dev/null
 bash scripts/sinks.sh start
+bash scripts/opensearch.sh start opensearch 9201 # APM: traces, logs and metrics
 cargo build --release --locked -p pola -p pola-edge
 bash scripts/fonts.sh >/dev/null # the storefront's Sinhala and Tamil fonts, as WOFF2
 ansible_playbook=$(bash scripts/ansible.sh)

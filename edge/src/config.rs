@@ -32,6 +32,9 @@ pub struct EdgeConfig {
     /// With a certificate and key, the public and staff listeners speak HTTPS only.
     pub tls: Option<TlsConfig>,
     pub log: pola_core::config::LogConfig,
+    /// `[apm]`: the edge's spans and log lines to OpenSearch, as for `pola` (pola-apm documents
+    /// every key).
+    pub apm: pola_apm::ApmConfig,
 }
 
 /// TLS for the public and staff listeners.
@@ -267,6 +270,7 @@ impl Default for EdgeConfig {
             }],
             waf: crate::waf::WafConfig::default(),
             cache: crate::cache::CacheConfig::default(),
+            apm: pola_apm::ApmConfig::default(),
             tls: None,
             log: pola_core::config::LogConfig::default(),
         }
@@ -287,6 +291,7 @@ impl EdgeConfig {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        self.apm.validate().map_err(anyhow::Error::msg)?;
         anyhow::ensure!(!self.pools.is_empty(), "at least one pool is needed");
         for pool in &self.pools {
             anyhow::ensure!(!pool.dc.is_empty(), "pool {} has no DC member", pool.name);

@@ -42,7 +42,7 @@ fn main() -> anyhow::Result<()> {
     pola_core::install_crypto_provider();
     match cli.command {
         Command::Serve => {
-            pola_core::telemetry::init_logging(&config.log);
+            pola_core::telemetry::init_telemetry(&config.log, &config.apm, "pola-edge", pola_core::telemetry::LogOutput::Stdout);
             let server = pola_edge::server(config.clone())?;
             tracing::info!(
                 public = %config.listen.public,

@@ -117,23 +117,16 @@ pub struct Ctx {
     waf_rules: Vec<u32>,
     /// The member this request counts as in flight to.
     counted: Option<String>,
+    /// This request's place in its trace: the trace id, the edge's own span id (the parent the
+    /// service sees in `traceparent`) and the caller's span, if it sent one.
+    trace: (String, String, Option<String>),
+    /// When the request came, for the edge's span.
+    at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A request id the edge accepts from a client: short, visible ASCII.
 fn valid_request_id(id: &str) -> bool {
     (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
-}
-
-/// A W3C `traceparent`: `00-<32 hex>-<16 hex>-<2 hex>`.
-fn valid_traceparent(value: &str) -> bool {
-    let parts: Vec<&str> = value.split('-').collect();
-    matches!(&parts[..], [v, t, p, f] if v.len() == 2 && t.len() == 32 && p.len() == 16 && f.len() == 2
-        && value.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
-}
-
-fn new_traceparent() -> String {
-    let (trace, parent): (u128, u64) = (rand::random(), rand::random());
-    format!("00-{trace:032x}-{parent:016x}-01")
 }
 
 /// The services' probes and metrics: for the health checks and for Prometheus on the
@@ -463,6 +456,8 @@ impl ProxyHttp for Edge {
             held: None,
             waf_rules: vec![],
             counted: None,
+            trace: (String::new(), String::new(), None),
+            at: chrono::Utc::now(),
         }
     }
 
@@ -477,10 +472,19 @@ impl ProxyHttp for Edge {
             _ => uuid::Uuid::now_v7().to_string(),
         };
         request.insert_header("x-request-id", ctx.request_id.as_str())?;
-        let traceparent = request.headers.get("traceparent").and_then(|v| v.to_str().ok());
-        if !traceparent.is_some_and(valid_traceparent) {
-            request.insert_header("traceparent", new_traceparent())?;
-        }
+        // The caller's trace goes on (a new one starts otherwise), with the edge's span as the
+        // parent of the service's.
+        let caller = request
+            .headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(pola_apm::parse_traceparent);
+        let (trace_id, caller_span) = match caller {
+            Some((trace, span)) => (trace, Some(span)),
+            None => (pola_apm::new_trace_id(), None),
+        };
+        ctx.trace = (trace_id, pola_apm::new_span_id(), caller_span);
+        request.insert_header("traceparent", format!("00-{}-{}-01", ctx.trace.0, ctx.trace.1))?;
         if self.screen(session, ctx).await? {
             return Ok(true);
         }
@@ -770,6 +774,33 @@ impl ProxyHttp for Edge {
         ];
         metrics::counter!("edge_requests_total", &labels).increment(1);
         metrics::histogram!("edge_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+        if !ctx.trace.0.is_empty() {
+            let (trace_id, span_id, parent_id) = std::mem::take(&mut ctx.trace);
+            let mut fields = serde_json::Map::new();
+            fields.insert("request_id".into(), ctx.request_id.clone().into());
+            fields.insert("http.method".into(), request.method.as_str().into());
+            fields.insert("http.path".into(), request.uri.path().into());
+            fields.insert("http.status".into(), status.into());
+            fields.insert("edge.listener".into(), self.listener.as_str().into());
+            fields.insert("edge.pool".into(), labels[2].1.clone().into());
+            fields.insert("edge.upstream".into(), ctx.tried.last().cloned().unwrap_or_default().into());
+            if !ctx.waf_rules.is_empty() {
+                fields.insert(
+                    "waf.rules".into(),
+                    ctx.waf_rules.iter().map(|r| serde_json::json!(r)).collect(),
+                );
+            }
+            pola_apm::ship_span(pola_apm::SpanDocument {
+                start: ctx.at,
+                trace_id,
+                span_id,
+                parent_id,
+                name: "edge.request".into(),
+                kind: "server",
+                duration_ms: elapsed.as_secs_f64() * 1000.0,
+                fields,
+            });
+        }
     }
 }
 
@@ -778,11 +809,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn request_ids_and_traceparents_are_checked() {
+    fn request_ids_are_checked() {
         assert!(valid_request_id("0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d"));
         assert!(!valid_request_id("") && !valid_request_id("has space") && !valid_request_id(&"x".repeat(200)));
-        assert!(valid_traceparent(&new_traceparent()));
-        assert!(valid_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
-        assert!(!valid_traceparent("00-xyz-00f067aa0ba902b7-01"));
     }
 }

@@ -92,6 +92,7 @@ impl Sites {
             "pola_worker_notifications": false,
             "rabbitmq_manage": false,
             "edge_per_ip_per_sec": 5000,
+            "pola_apm_url": pola_core::testing::test_opensearch_url(),
             "pola_ports": {
                 "dc_db": sites.db_port[0], "dr_db": sites.db_port[1],
                 "dc_app": sites.app_port[0], "dr_app": sites.app_port[1],

@@ -28,6 +28,8 @@ pub struct Config {
     pub storefront: StorefrontConfig,
     pub backoffice: BackofficeConfig,
     pub reporting: ReportingConfig,
+    /// `[apm]`: traces, logs and metrics to OpenSearch (pola-apm documents every key).
+    pub apm: pola_apm::ApmConfig,
     pub recommendations: RecommendationsConfig,
     pub log: LogConfig,
 }
@@ -882,6 +884,7 @@ impl Config {
     /// Checks what types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        self.apm.validate().map_err(ConfigError::Invalid)?;
         let prefix = &self.database.prefix;
         if prefix.is_empty()
             || prefix.len() > 40

@@ -111,8 +111,23 @@ async fn observe(mut request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let slot = RouteSlot::default();
     request.extensions_mut().insert(slot.clone());
-    let span =
-        tracing::info_span!("http.request", request_id = %request_id, http.method = %method, http.route = tracing::field::Empty);
+    // The trace the edge (or the caller) started: this request's span is a child of theirs.
+    let (trace_id, trace_parent) = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(pola_apm::parse_traceparent)
+        .map_or((None, None), |(trace, parent)| (Some(trace), Some(parent)));
+    let span = tracing::info_span!(
+        "http.request",
+        request_id = %request_id,
+        http.method = %method,
+        http.route = tracing::field::Empty,
+        http.status = tracing::field::Empty,
+        probe = tracing::field::Empty,
+        trace.id = trace_id,
+        trace.parent = trace_parent,
+    );
     let mut response = REQUEST_ID
         .scope(request_id.clone(), next.run(request))
         .instrument(span.clone())
@@ -121,8 +136,11 @@ async fn observe(mut request: Request, next: Next) -> Response {
     let route = slot.0.get().cloned().unwrap_or_else(|| "unmatched".to_owned());
     span.record("http.route", route.as_str());
     let status = response.status().as_u16();
+    span.record("http.status", status);
     // Health checks come every second from every edge: they are not worth a line each.
     if matches!(route.as_str(), "/healthz" | "/readyz" | "/metrics") && status == 200 {
+        // Not worth a trace each either (see pola_apm::PROBE).
+        span.record("probe", true);
         tracing::debug!(parent: &span, http.status = status, "probe answered");
     } else {
         tracing::info!(

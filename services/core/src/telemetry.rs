@@ -5,6 +5,8 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
+use pola_apm::ApmConfig;
+
 use crate::config::{LogConfig, LogFormat};
 
 /// Where log lines go: standard output for servers and workers, standard error for commands
@@ -50,27 +52,39 @@ impl<'a> fmt::MakeWriter<'a> for Redacted {
 /// Installs the global log subscriber on standard output, writing through the redaction of
 /// personal data. `RUST_LOG` overrides the configured filter.
 pub fn init_logging(config: &LogConfig) {
-    init_logging_on(config, LogOutput::Stdout);
+    init_telemetry(config, &ApmConfig::default(), "pola", LogOutput::Stdout);
 }
 
-/// The same, on `output`.
-pub fn init_logging_on(config: &LogConfig, output: LogOutput) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.filter));
-    let registry = tracing_subscriber::registry().with(filter);
+/// The global subscriber: log lines on `output` (filtered by `RUST_LOG` or the configured
+/// filter), and, when `apm.url` is set, traces, logs and metrics shipped to OpenSearch as
+/// `service` (with sqlx's statements as database spans, whatever the log filter says).
+pub fn init_telemetry(config: &LogConfig, apm: &ApmConfig, service: &str, output: LogOutput) {
+    // The recorder first: counters touched before it exists are lost.
+    metrics();
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.filter));
     let writer = Redacted(output);
-    let result = match config.format {
-        LogFormat::Json => registry
-            .with(
-                fmt::layer()
-                    .with_writer(writer)
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false),
-            )
-            .try_init(),
-        LogFormat::Pretty => registry.with(fmt::layer().with_writer(writer)).try_init(),
+    let logs = match config.format {
+        LogFormat::Json => fmt::layer()
+            .with_writer(writer)
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_filter(filter())
+            .boxed(),
+        LogFormat::Pretty => fmt::layer().with_writer(writer).with_filter(filter()).boxed(),
     };
+    let origin = pola_apm::Origin {
+        service: service.to_owned(),
+        site: apm.site.clone(),
+    };
+    let render: Box<dyn Fn() -> String + Send> = Box::new(|| metrics().render());
+    // sqlx reports statements at trace level (db::server_options): each one is a database span.
+    let shipped = pola_apm::start(apm, origin, |text| crate::redact::redact(text).into_owned(), Some(render)).map(|layer| {
+        let directives = format!("{},sqlx::query=trace", config.filter);
+        layer.with_filter(EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info,sqlx::query=trace")))
+    });
+    let result = tracing_subscriber::registry().with(logs).with(shipped).try_init();
     // A second init (tests starting several apps in one process) keeps the first subscriber.
     drop(result);
 }

@@ -36,6 +36,11 @@ pub fn test_amqp_url() -> String {
     std::env::var("POLA_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5674/%2f".into())
 }
 
+/// The test OpenSearch node (`make test` starts a private one on 9250).
+pub fn test_opensearch_url() -> String {
+    std::env::var("POLA_TEST_OPENSEARCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9250".into())
+}
+
 /// A set of databases only this test uses (`t<random>_<service>`), dropped when it goes away.
 #[derive(Debug)]
 pub struct TestDatabases {

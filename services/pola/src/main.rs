@@ -125,11 +125,26 @@ enum Command {
         #[arg(long)]
         allow_primary: bool,
     },
+    /// APM in OpenSearch (apm.url): its index templates and retention.
+    Apm {
+        #[command(subcommand)]
+        command: ApmCommand,
+    },
     /// "Customers also bought": rebuild it from orders, and measure how well it suggests.
     Recommendations {
         #[command(subcommand)]
         command: RecommendationsCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApmCommand {
+    /// Installs (or updates) the index templates of traces, logs and metrics, and the retention
+    /// policy where OpenSearch has index state management. Safe to run again.
+    Setup,
+    /// Deletes APM indices older than apm.retention_days (where OpenSearch has no index state
+    /// management to do it; the alert worker also runs it daily).
+    Prune,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -251,12 +266,17 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     pola_core::install_crypto_provider();
     let config = Config::load(cli.config.as_deref())?;
-    // A report's answer is its standard output; its log lines go beside it.
-    let output = match cli.command {
-        Command::Report { .. } => pola_core::telemetry::LogOutput::Stderr,
-        _ => pola_core::telemetry::LogOutput::Stdout,
+    // A report's answer is its standard output; its log lines go beside it. Servers and workers
+    // ship their telemetry to OpenSearch (apm.url); one-off commands only log.
+    let (output, service) = match cli.command {
+        Command::Report { .. } => (pola_core::telemetry::LogOutput::Stderr, None),
+        Command::Serve { .. } => (pola_core::telemetry::LogOutput::Stdout, Some("pola-serve")),
+        Command::Worker { .. } => (pola_core::telemetry::LogOutput::Stdout, Some("pola-worker")),
+        _ => (pola_core::telemetry::LogOutput::Stdout, None),
     };
-    pola_core::telemetry::init_logging_on(&config.log, output);
+    let no_apm = pola_apm::ApmConfig::default();
+    let apm = if service.is_some() { &config.apm } else { &no_apm };
+    pola_core::telemetry::init_telemetry(&config.log, apm, service.unwrap_or("pola"), output);
     match cli.command {
         Command::Serve { only, no_migrate } => serve(&config, &only, !no_migrate).await,
         Command::Migrate => {
@@ -341,6 +361,35 @@ async fn main() -> anyhow::Result<()> {
             for task in tasks {
                 task.await?;
             }
+            Ok(())
+        }
+        Command::Apm {
+            command: ApmCommand::Setup,
+        } => {
+            let report = pola_apm::setup::setup(&config.apm).await?;
+            println!("index templates: {}", report.templates.join(", "));
+            match report.policy {
+                Some(policy) => println!(
+                    "retention: the ISM policy {policy} deletes indices after {} days",
+                    config.apm.retention_days
+                ),
+                None => println!(
+                    "retention: OpenSearch has no index state management; `pola apm prune` deletes indices after {} days",
+                    config.apm.retention_days
+                ),
+            }
+            Ok(())
+        }
+        Command::Apm {
+            command: ApmCommand::Prune,
+        } => {
+            let deleted = pola_apm::setup::prune(&config.apm).await?;
+            println!(
+                "deleted {} indices older than {} days: {}",
+                deleted.len(),
+                config.apm.retention_days,
+                deleted.join(", ")
+            );
             Ok(())
         }
         Command::Report {
