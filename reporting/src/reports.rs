@@ -276,6 +276,16 @@ fn share(part: i64, whole: i64) -> Option<f64> {
     (whole > 0).then(|| part as f64 * 100.0 / whole as f64)
 }
 
+/// Typed rows as the table's cells: each row serialises with its report's column keys.
+fn cells<R: Serialize>(rows: &[R], columns: &[Column]) -> Vec<Vec<Cell>> {
+    rows.iter()
+        .map(|row| {
+            let value = serde_json::to_value(row).unwrap_or_default();
+            columns.iter().map(|c| Cell::from_json(&value[c.key])).collect()
+        })
+        .collect()
+}
+
 #[derive(FromRow)]
 struct SalesRow {
     label: String,
@@ -410,13 +420,13 @@ async fn sales(session: &mut Session, request: &Request) -> Result<Parts, Error>
     Ok((title, columns, cells, summary))
 }
 
-#[derive(FromRow)]
+#[derive(FromRow, Serialize)]
 struct TopProductRow {
+    product: String,
     product_id: String,
-    title: String,
     orders: i64,
     units: i64,
-    revenue: i64,
+    revenue_minor: i64,
 }
 
 async fn top_products(session: &mut Session, request: &Request) -> Result<Parts, Error> {
@@ -424,12 +434,14 @@ async fn top_products(session: &mut Session, request: &Request) -> Result<Parts,
     let rows: Vec<TopProductRow> = session
         .rows(
             &format!(
-                "SELECT LOWER(HEX(l.product_id)) AS product_id, MAX(l.title) AS title,
+                "SELECT MAX(l.title) AS product,
+                    LOWER(INSERT(INSERT(INSERT(INSERT(HEX(l.product_id), 9, 0, '-'), 14, 0, '-'), 19, 0, '-'), 24, 0, '-'))
+                        AS product_id,
                     COUNT(DISTINCT o.id) AS orders, CAST(SUM(l.quantity) AS SIGNED) AS units,
-                    CAST(SUM(l.line_total_minor + l.discount_minor) AS SIGNED) AS revenue
+                    CAST(SUM(l.line_total_minor + l.discount_minor) AS SIGNED) AS revenue_minor
                  FROM {{p}}_orders.orders o JOIN {{p}}_orders.order_lines l ON l.order_id = o.id
                  WHERE o.created_at >= ? AND o.created_at < ? AND {SOLD}
-                 GROUP BY l.product_id ORDER BY revenue DESC, product_id LIMIT ?"
+                 GROUP BY l.product_id ORDER BY revenue_minor DESC, product_id LIMIT ?"
             ),
             (from, to, request.limit),
         )
@@ -441,50 +453,25 @@ async fn top_products(session: &mut Session, request: &Request) -> Result<Parts,
         column("units", "Units", Kind::Count),
         column("revenue_minor", "Revenue after discounts (Rs.)", Kind::Money),
     ];
-    let cells = rows
-        .into_iter()
-        .map(|r| {
-            vec![
-                r.title.into(),
-                uuid_text(&r.product_id).into(),
-                r.orders.into(),
-                r.units.into(),
-                r.revenue.into(),
-            ]
-        })
-        .collect();
+    let cells = cells(&rows, &columns);
     Ok((format!("Top {} products", request.limit), columns, cells, vec![]))
 }
 
-/// 32 hex digits as a UUID's text.
-fn uuid_text(hex: &str) -> String {
-    if hex.len() != 32 {
-        return hex.to_owned();
-    }
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
-#[derive(FromRow)]
+#[derive(FromRow, Serialize)]
 struct LowStockRow {
     sku: String,
     product: String,
     location: String,
     on_hand: i64,
     reserved: i64,
+    available: i64,
 }
 
 async fn low_stock(session: &mut Session, request: &Request) -> Result<Parts, Error> {
     let rows: Vec<LowStockRow> = session
         .rows(
             "SELECT v.sku, pr.name AS product, s.location, CAST(s.on_hand AS SIGNED) AS on_hand,
-                CAST(s.reserved AS SIGNED) AS reserved
+                CAST(s.reserved AS SIGNED) AS reserved, CAST(s.on_hand - s.reserved AS SIGNED) AS available
              FROM {p}_inventory.stock s
              JOIN {p}_catalog.variants v ON v.id = s.variant_id
              JOIN {p}_catalog.products pr ON pr.id = v.product_id
@@ -501,20 +488,8 @@ async fn low_stock(session: &mut Session, request: &Request) -> Result<Parts, Er
         column("reserved", "Reserved", Kind::Count),
         column("available", "Available", Kind::Count),
     ];
-    let sold_out = rows.iter().filter(|r| r.on_hand - r.reserved <= 0).count();
-    let cells = rows
-        .into_iter()
-        .map(|r| {
-            vec![
-                r.sku.into(),
-                r.product.into(),
-                r.location.into(),
-                r.on_hand.into(),
-                r.reserved.into(),
-                (r.on_hand - r.reserved).into(),
-            ]
-        })
-        .collect();
+    let sold_out = rows.iter().filter(|r| r.available <= 0).count();
+    let cells = cells(&rows, &columns);
     let summary = vec![Figure::new("sold_out", "Sold out", Cell::Int(sold_out as i64), Kind::Count)];
     Ok((
         format!("Low stock (at most {} available)", request.threshold),
@@ -524,13 +499,13 @@ async fn low_stock(session: &mut Session, request: &Request) -> Result<Parts, Er
     ))
 }
 
-#[derive(FromRow)]
+#[derive(FromRow, Serialize)]
 struct StockValueRow {
     location: String,
     variants: i64,
     units: i64,
     reserved: i64,
-    value: i64,
+    value_minor: i64,
     sold_out: i64,
 }
 
@@ -539,7 +514,7 @@ async fn stock_value(session: &mut Session) -> Result<Parts, Error> {
         .rows(
             "SELECT s.location, COUNT(*) AS variants, CAST(SUM(s.on_hand) AS SIGNED) AS units,
                 CAST(SUM(s.reserved) AS SIGNED) AS reserved,
-                CAST(SUM(s.on_hand * v.price_minor) AS SIGNED) AS value,
+                CAST(SUM(s.on_hand * v.price_minor) AS SIGNED) AS value_minor,
                 CAST(SUM(s.on_hand - s.reserved <= 0) AS SIGNED) AS sold_out
              FROM {p}_inventory.stock s JOIN {p}_catalog.variants v ON v.id = s.variant_id
              WHERE v.status = 'active'
@@ -547,7 +522,7 @@ async fn stock_value(session: &mut Session) -> Result<Parts, Error> {
             (),
         )
         .await?;
-    let value: i64 = rows.iter().map(|r| r.value).sum();
+    let value: i64 = rows.iter().map(|r| r.value_minor).sum();
     let columns = vec![
         column("location", "Location", Kind::Text),
         column("variants", "Variants", Kind::Count),
@@ -556,19 +531,7 @@ async fn stock_value(session: &mut Session) -> Result<Parts, Error> {
         column("sold_out", "Sold out", Kind::Count),
         column("value_minor", "Value at today's prices (Rs.)", Kind::Money),
     ];
-    let cells = rows
-        .into_iter()
-        .map(|r| {
-            vec![
-                r.location.into(),
-                r.variants.into(),
-                r.units.into(),
-                r.reserved.into(),
-                r.sold_out.into(),
-                r.value.into(),
-            ]
-        })
-        .collect();
+    let cells = cells(&rows, &columns);
     Ok((
         "Stock value per location".into(),
         columns,
@@ -610,16 +573,17 @@ struct VerdictRow {
     paid: i64,
 }
 
-#[derive(FromRow)]
+#[derive(FromRow, Serialize)]
 struct MismatchRow {
     verdict: String,
-    number: Option<String>,
-    reference: Option<String>,
+    order: Option<String>,
+    payment_id: Option<String>,
     payment_status: Option<String>,
-    paid: i64,
-    due: Option<i64>,
+    paid_minor: i64,
+    due_minor: Option<i64>,
     order_status: Option<String>,
-    at: NaiveDateTime,
+    /// Colombo's wall clock, to the minute.
+    at: String,
 }
 
 async fn payments(session: &mut Session, request: &Request) -> Result<Parts, Error> {
@@ -636,9 +600,10 @@ async fn payments(session: &mut Session, request: &Request) -> Result<Parts, Err
     let mismatches: Vec<MismatchRow> = session
         .rows(
             &format!(
-                "SELECT verdict, number, reference, payment_status, paid, due, order_status, at
+                "SELECT verdict, number AS `order`, reference AS payment_id, payment_status, paid AS paid_minor,
+                    due AS due_minor, order_status, DATE_FORMAT(r.at + INTERVAL 330 MINUTE, '%Y-%m-%d %H:%i') AS at
                  FROM ({RECONCILIATION}) r WHERE verdict NOT IN ('matched', 'not paid')
-                 ORDER BY at, reference"
+                 ORDER BY r.at, reference"
             ),
             (from, to, from, to),
         )
@@ -676,57 +641,35 @@ async fn payments(session: &mut Session, request: &Request) -> Result<Parts, Err
         column("order_status", "Order status", Kind::Text),
         column("at", "When (Colombo)", Kind::Text),
     ];
-    let cells = mismatches
-        .into_iter()
-        .map(|r| {
-            vec![
-                r.verdict.into(),
-                r.number.into(),
-                r.reference.into(),
-                r.payment_status.into(),
-                r.paid.into(),
-                r.due.into(),
-                r.order_status.into(),
-                colombo(r.at).into(),
-            ]
-        })
-        .collect();
+    let cells = cells(&mismatches, &columns);
     Ok(("PayHere payments against orders".into(), columns, cells, summary))
 }
 
-/// A stored UTC time as Colombo's wall clock, to the minute.
-fn colombo(at: NaiveDateTime) -> String {
-    at.and_utc()
-        .with_timezone(&pola_core::clock::colombo())
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
-}
-
-#[derive(FromRow)]
+#[derive(FromRow, Serialize)]
 struct CodRow {
     courier: String,
     delivered: i64,
-    collected: i64,
-    remitted: i64,
-    owed: i64,
+    collected_minor: i64,
+    remitted_minor: i64,
+    owed_minor: i64,
     oldest_days: Option<i64>,
 }
 
 async fn cod_owed(session: &mut Session) -> Result<Parts, Error> {
     let rows: Vec<CodRow> = session
         .rows(
-            "SELECT courier, COUNT(*) AS delivered, CAST(SUM(cod_minor) AS SIGNED) AS collected,
-                CAST(SUM(remitted_minor) AS SIGNED) AS remitted,
-                CAST(SUM(cod_minor - remitted_minor) AS SIGNED) AS owed,
+            "SELECT courier, COUNT(*) AS delivered, CAST(SUM(cod_minor) AS SIGNED) AS collected_minor,
+                CAST(SUM(remitted_minor) AS SIGNED) AS remitted_minor,
+                CAST(SUM(cod_minor - remitted_minor) AS SIGNED) AS owed_minor,
                 TIMESTAMPDIFF(DAY, MIN(CASE WHEN remitted_minor < cod_minor THEN delivered_at END),
                     UTC_TIMESTAMP()) AS oldest_days
              FROM {p}_payments.shipments
              WHERE delivered_at IS NOT NULL AND cod_minor > 0
-             GROUP BY courier ORDER BY owed DESC, courier",
+             GROUP BY courier ORDER BY owed_minor DESC, courier",
             (),
         )
         .await?;
-    let owed: i64 = rows.iter().map(|r| r.owed).sum();
+    let owed: i64 = rows.iter().map(|r| r.owed_minor).sum();
     let columns = vec![
         column("courier", "Courier", Kind::Text),
         column("delivered", "COD parcels delivered", Kind::Count),
@@ -735,19 +678,7 @@ async fn cod_owed(session: &mut Session) -> Result<Parts, Error> {
         column("owed_minor", "Owed (Rs.)", Kind::Money),
         column("oldest_days", "Oldest unpaid (days)", Kind::Count),
     ];
-    let cells = rows
-        .into_iter()
-        .map(|r| {
-            vec![
-                r.courier.into(),
-                r.delivered.into(),
-                r.collected.into(),
-                r.remitted.into(),
-                r.owed.into(),
-                r.oldest_days.into(),
-            ]
-        })
-        .collect();
+    let cells = cells(&rows, &columns);
     Ok((
         "Cash on delivery owed by couriers".into(),
         columns,
@@ -756,12 +687,12 @@ async fn cod_owed(session: &mut Session) -> Result<Parts, Error> {
     ))
 }
 
-#[derive(FromRow)]
+#[derive(FromRow, Serialize)]
 struct UndoneRow {
     kind: String,
     reason: String,
     count: i64,
-    amount: i64,
+    amount_minor: i64,
     pending: i64,
 }
 
@@ -770,7 +701,7 @@ async fn refunds(session: &mut Session, request: &Request) -> Result<Parts, Erro
     let rows: Vec<UndoneRow> = session
         .rows(
             "SELECT 'refund' AS kind, reason, COUNT(*) AS count,
-                CAST(SUM(IF(status = 'done', amount_minor, 0)) AS SIGNED) AS amount,
+                CAST(SUM(IF(status = 'done', amount_minor, 0)) AS SIGNED) AS amount_minor,
                 CAST(SUM(status <> 'done') AS SIGNED) AS pending
              FROM {p}_payments.refunds WHERE created_at >= ? AND created_at < ?
              GROUP BY reason
@@ -783,7 +714,7 @@ async fn refunds(session: &mut Session, request: &Request) -> Result<Parts, Erro
                     WHEN h.actor LIKE 'system:%' THEN CONCAT(IF(h.to_status = 'cancelled', 'cancelled: ', 'returned by courier: '), SUBSTRING(h.actor, 8))
                     ELSE h.actor
                 END AS reason,
-                COUNT(*) AS count, CAST(SUM(o.total_minor) AS SIGNED) AS amount, 0 AS pending
+                COUNT(*) AS count, CAST(SUM(o.total_minor) AS SIGNED) AS amount_minor, 0 AS pending
              FROM {p}_orders.order_status_history h JOIN {p}_orders.orders o ON o.id = h.order_id
              WHERE h.to_status IN ('cancelled', 'returned') AND h.created_at >= ? AND h.created_at < ?
              GROUP BY kind, reason
@@ -791,7 +722,7 @@ async fn refunds(session: &mut Session, request: &Request) -> Result<Parts, Erro
             (from, to, from, to),
         )
         .await?;
-    let total = |kind: &str| rows.iter().filter(|r| r.kind == kind).map(|r| r.amount).sum::<i64>();
+    let total = |kind: &str| rows.iter().filter(|r| r.kind == kind).map(|r| r.amount_minor).sum::<i64>();
     let summary = vec![
         Figure::new("refunded_minor", "Refunded", Cell::Int(total("refund")), Kind::Money),
         Figure::new(
@@ -814,50 +745,41 @@ async fn refunds(session: &mut Session, request: &Request) -> Result<Parts, Erro
         column("amount_minor", "Amount (Rs.)", Kind::Money),
         column("pending", "Refunds not yet done", Kind::Count),
     ];
-    let cells = rows
-        .into_iter()
-        .map(|r| {
-            vec![
-                r.kind.into(),
-                r.reason.into(),
-                r.count.into(),
-                r.amount.into(),
-                r.pending.into(),
-            ]
-        })
-        .collect();
+    let cells = cells(&rows, &columns);
     Ok(("Refunds, cancellations and returns".into(), columns, cells, summary))
 }
 
-#[derive(FromRow)]
+#[derive(FromRow, Serialize)]
 struct PromotionRow {
-    name: String,
-    automatic: bool,
-    codes: i64,
+    promotion: String,
+    /// `automatic`, or how many codes were used.
+    how: String,
     uses: i64,
     customers: i64,
-    cost: i64,
-    revenue: i64,
-    budget: Option<i64>,
+    cost_minor: i64,
+    revenue_minor: i64,
+    budget_minor: Option<i64>,
 }
 
 async fn promotions(session: &mut Session, request: &Request) -> Result<Parts, Error> {
     let (from, to) = request.bounds();
     let rows: Vec<PromotionRow> = session
         .rows(
-            "SELECT MAX(pr.name) AS name, MAX(pr.automatic) AS automatic, COUNT(DISTINCT r.code) AS codes,
+            "SELECT MAX(pr.name) AS promotion,
+                IF(MAX(pr.automatic), 'automatic',
+                   CONCAT(COUNT(DISTINCT r.code), IF(COUNT(DISTINCT r.code) = 1, ' code', ' codes'))) AS how,
                 COUNT(*) AS uses, COUNT(DISTINCT r.customer_id) AS customers,
-                CAST(SUM(r.amount_minor) AS SIGNED) AS cost,
-                CAST(COALESCE(SUM(o.total_minor), 0) AS SIGNED) AS revenue, MAX(pr.budget_minor) AS budget
+                CAST(SUM(r.amount_minor) AS SIGNED) AS cost_minor,
+                CAST(COALESCE(SUM(o.total_minor), 0) AS SIGNED) AS revenue_minor, MAX(pr.budget_minor) AS budget_minor
              FROM {p}_promotions.redemptions r
              JOIN {p}_promotions.promotions pr ON pr.id = r.promotion_id
              LEFT JOIN {p}_orders.orders o ON o.id = r.order_id
              WHERE r.released_at IS NULL AND r.created_at >= ? AND r.created_at < ?
-             GROUP BY r.promotion_id ORDER BY cost DESC, name",
+             GROUP BY r.promotion_id ORDER BY cost_minor DESC, promotion",
             (from, to),
         )
         .await?;
-    let cost: i64 = rows.iter().map(|r| r.cost).sum();
+    let cost: i64 = rows.iter().map(|r| r.cost_minor).sum();
     let columns = vec![
         column("promotion", "Promotion", Kind::Text),
         column("how", "How", Kind::Text),
@@ -867,25 +789,7 @@ async fn promotions(session: &mut Session, request: &Request) -> Result<Parts, E
         column("revenue_minor", "Those orders' revenue (Rs.)", Kind::Money),
         column("budget_minor", "Budget (Rs.)", Kind::Money),
     ];
-    let cells = rows
-        .into_iter()
-        .map(|r| {
-            let how = if r.automatic {
-                "automatic".to_owned()
-            } else {
-                format!("{} code{}", r.codes, if r.codes == 1 { "" } else { "s" })
-            };
-            vec![
-                r.name.into(),
-                how.into(),
-                r.uses.into(),
-                r.customers.into(),
-                r.cost.into(),
-                r.revenue.into(),
-                r.budget.into(),
-            ]
-        })
-        .collect();
+    let cells = cells(&rows, &columns);
     Ok((
         "Promotion usage and cost".into(),
         columns,
@@ -898,15 +802,17 @@ async fn promotions(session: &mut Session, request: &Request) -> Result<Parts, E
 const FIRST_ORDERS: &str = "SELECT customer_id, MIN(created_at) AS first_at FROM {p}_orders.orders o
      WHERE o.status NOT IN ('pending_payment', 'cancelled') GROUP BY customer_id";
 
-#[derive(FromRow)]
+#[derive(FromRow, Serialize)]
 struct CustomersRow {
     month: String,
     customers: i64,
     new_customers: i64,
+    returning_customers: i64,
+    returning_percent: f64,
     new_orders: i64,
     returning_orders: i64,
-    new_revenue: i64,
-    returning_revenue: i64,
+    new_revenue_minor: i64,
+    returning_revenue_minor: i64,
 }
 
 async fn customers(session: &mut Session, request: &Request) -> Result<Parts, Error> {
@@ -916,9 +822,11 @@ async fn customers(session: &mut Session, request: &Request) -> Result<Parts, Er
             &format!(
                 "SELECT month, COUNT(DISTINCT customer_id) AS customers,
                     COUNT(DISTINCT IF(is_new, customer_id, NULL)) AS new_customers,
+                    COUNT(DISTINCT IF(is_new, NULL, customer_id)) AS returning_customers,
+                    100E0 * COUNT(DISTINCT IF(is_new, NULL, customer_id)) / COUNT(DISTINCT customer_id) AS returning_percent,
                     CAST(SUM(is_new) AS SIGNED) AS new_orders, CAST(SUM(NOT is_new) AS SIGNED) AS returning_orders,
-                    CAST(SUM(IF(is_new, total, 0)) AS SIGNED) AS new_revenue,
-                    CAST(SUM(IF(is_new, 0, total)) AS SIGNED) AS returning_revenue
+                    CAST(SUM(IF(is_new, total, 0)) AS SIGNED) AS new_revenue_minor,
+                    CAST(SUM(IF(is_new, 0, total)) AS SIGNED) AS returning_revenue_minor
                  FROM (SELECT DATE_FORMAT(o.created_at + INTERVAL 330 MINUTE, '%Y-%m') AS month, o.customer_id,
                          o.total_minor AS total,
                          DATE_FORMAT(f.first_at + INTERVAL 330 MINUTE, '%Y-%m')
@@ -941,23 +849,7 @@ async fn customers(session: &mut Session, request: &Request) -> Result<Parts, Er
         column("new_revenue_minor", "Revenue from new (Rs.)", Kind::Money),
         column("returning_revenue_minor", "Revenue from returning (Rs.)", Kind::Money),
     ];
-    let cells = rows
-        .into_iter()
-        .map(|r| {
-            let returning = r.customers - r.new_customers;
-            vec![
-                r.month.into(),
-                r.customers.into(),
-                r.new_customers.into(),
-                returning.into(),
-                share(returning, r.customers).into(),
-                r.new_orders.into(),
-                r.returning_orders.into(),
-                r.new_revenue.into(),
-                r.returning_revenue.into(),
-            ]
-        })
-        .collect();
+    let cells = cells(&rows, &columns);
     Ok(("New and returning customers by month".into(), columns, cells, vec![]))
 }
 
@@ -1033,13 +925,13 @@ async fn cohorts(session: &mut Session, request: &Request) -> Result<Parts, Erro
     Ok(("Monthly cohorts: customers buying again".into(), columns, cells, vec![]))
 }
 
-#[derive(FromRow)]
+#[derive(FromRow, Serialize)]
 struct CartsRow {
     day: String,
     carts: i64,
     signed_in: i64,
     units: i64,
-    value: i64,
+    value_minor: i64,
 }
 
 async fn abandoned_carts(session: &mut Session, request: &Request) -> Result<Parts, Error> {
@@ -1050,7 +942,7 @@ async fn abandoned_carts(session: &mut Session, request: &Request) -> Result<Par
                 COUNT(DISTINCT c.id) AS carts,
                 COUNT(DISTINCT IF(c.customer_id IS NULL, NULL, c.id)) AS signed_in,
                 CAST(SUM(l.quantity) AS SIGNED) AS units,
-                CAST(COALESCE(SUM(l.quantity * v.price_minor), 0) AS SIGNED) AS value
+                CAST(COALESCE(SUM(l.quantity * v.price_minor), 0) AS SIGNED) AS value_minor
              FROM {p}_cart.carts c
              JOIN {p}_cart.cart_lines l ON l.cart_id = c.id
              LEFT JOIN {p}_catalog.variants v ON v.id = l.variant_id
@@ -1061,7 +953,7 @@ async fn abandoned_carts(session: &mut Session, request: &Request) -> Result<Par
         )
         .await?;
     let carts: i64 = rows.iter().map(|r| r.carts).sum();
-    let value: i64 = rows.iter().map(|r| r.value).sum();
+    let value: i64 = rows.iter().map(|r| r.value_minor).sum();
     let columns = vec![
         column("day", "Last touched", Kind::Text),
         column("carts", "Carts", Kind::Count),
@@ -1069,18 +961,7 @@ async fn abandoned_carts(session: &mut Session, request: &Request) -> Result<Par
         column("units", "Units", Kind::Count),
         column("value_minor", "Value at today's prices (Rs.)", Kind::Money),
     ];
-    let cells = rows
-        .into_iter()
-        .map(|r| {
-            vec![
-                r.day.into(),
-                r.carts.into(),
-                r.signed_in.into(),
-                r.units.into(),
-                r.value.into(),
-            ]
-        })
-        .collect();
+    let cells = cells(&rows, &columns);
     Ok((
         format!("Carts left for {} hours or more", request.idle_hours),
         columns,
@@ -1092,18 +973,16 @@ async fn abandoned_carts(session: &mut Session, request: &Request) -> Result<Par
     ))
 }
 
-#[derive(FromRow)]
+#[derive(FromRow, Serialize)]
 struct SupportRow {
     category: String,
     tickets: i64,
-    answered: i64,
-    answered_in_time: i64,
-    first_response_hours: Option<f64>,
     first_response_target_hours: f64,
-    resolved: i64,
-    resolved_in_time: i64,
-    resolution_hours: Option<f64>,
+    first_response_hours: Option<f64>,
+    answered_in_time_percent: Option<f64>,
     resolution_target_hours: f64,
+    resolution_hours: Option<f64>,
+    resolved_in_time_percent: Option<f64>,
     overdue_open: i64,
 }
 
@@ -1114,12 +993,12 @@ async fn support(session: &mut Session, request: &Request) -> Result<Parts, Erro
     let rows: Vec<SupportRow> = session
         .rows(
             "SELECT category, COUNT(*) AS tickets,
-                CAST(SUM(first_responded_at IS NOT NULL) AS SIGNED) AS answered,
-                CAST(SUM(IFNULL(first_responded_at <= first_response_due_at, 0)) AS SIGNED) AS answered_in_time,
+                100E0 * SUM(first_responded_at <= first_response_due_at) / SUM(first_responded_at IS NOT NULL)
+                    AS answered_in_time_percent,
                 CAST(AVG(TIMESTAMPDIFF(SECOND, created_at, first_responded_at)) / 3600 AS DOUBLE) AS first_response_hours,
                 CAST(MAX(TIMESTAMPDIFF(SECOND, created_at, first_response_due_at)) / 3600 AS DOUBLE) AS first_response_target_hours,
-                CAST(SUM(resolved_at IS NOT NULL) AS SIGNED) AS resolved,
-                CAST(SUM(IFNULL(resolved_at <= resolution_due_at + INTERVAL paused_secs SECOND, 0)) AS SIGNED) AS resolved_in_time,
+                100E0 * SUM(resolved_at <= resolution_due_at + INTERVAL paused_secs SECOND) / SUM(resolved_at IS NOT NULL)
+                    AS resolved_in_time_percent,
                 CAST(AVG(TIMESTAMPDIFF(SECOND, created_at, resolved_at) - IF(resolved_at IS NULL, NULL, paused_secs)) / 3600 AS DOUBLE) AS resolution_hours,
                 CAST(MAX(TIMESTAMPDIFF(SECOND, created_at, resolution_due_at)) / 3600 AS DOUBLE) AS resolution_target_hours,
                 CAST(SUM(state IN ('new', 'open') AND UTC_TIMESTAMP() > resolution_due_at + INTERVAL paused_secs SECOND) AS SIGNED) AS overdue_open
@@ -1140,22 +1019,7 @@ async fn support(session: &mut Session, request: &Request) -> Result<Parts, Erro
         column("overdue_open", "Open past target", Kind::Count),
     ];
     let tickets: i64 = rows.iter().map(|r| r.tickets).sum();
-    let cells = rows
-        .into_iter()
-        .map(|r| {
-            vec![
-                r.category.into(),
-                r.tickets.into(),
-                r.first_response_target_hours.into(),
-                r.first_response_hours.into(),
-                share(r.answered_in_time, r.answered).into(),
-                r.resolution_target_hours.into(),
-                r.resolution_hours.into(),
-                share(r.resolved_in_time, r.resolved).into(),
-                r.overdue_open.into(),
-            ]
-        })
-        .collect();
+    let cells = cells(&rows, &columns);
     Ok((
         "Support: first answers and resolutions against their targets".into(),
         columns,

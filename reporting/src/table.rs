@@ -76,6 +76,22 @@ impl Cell {
     }
 }
 
+impl Cell {
+    /// A JSON value as a cell: whole numbers stay whole, others keep one decimal.
+    pub fn from_json(value: &Value) -> Self {
+        match value {
+            Value::Null => Cell::Empty,
+            Value::String(s) => Cell::Text(s.clone()),
+            Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                (Some(whole), _) => Cell::Int(whole),
+                (None, Some(x)) => Cell::from(x),
+                (None, None) => Cell::Empty,
+            },
+            other => Cell::Text(other.to_string()),
+        }
+    }
+}
+
 impl From<String> for Cell {
     fn from(s: String) -> Self {
         Cell::Text(s)
