@@ -52,9 +52,11 @@ stop:
 	-bash scripts/mariadb.sh stop mariadb
 	-bash scripts/mariadb.sh stop test-mariadb
 	-bash scripts/mariadb.sh stop bench-mariadb
+	-bash scripts/mariadb.sh stop bench-replica
 	-bash scripts/sinks.sh stop
 	-bash scripts/rabbitmq.sh stop rabbitmq
 	-bash scripts/rabbitmq.sh stop rabbitmq-dr
 	-bash scripts/rabbitmq.sh stop test-rabbitmq
 	-bash scripts/opensearch.sh stop opensearch
 	-bash scripts/opensearch.sh stop test-opensearch
+	-bash scripts/opensearch.sh stop bench-opensearch

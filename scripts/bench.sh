@@ -8,8 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# BENCH_ONLY=shop, promotions, payments, edge, storefront, events, pii or flood (comma-separated) runs only
-# those parts.
+# BENCH_ONLY=shop, promotions, payments, edge, storefront, events, pii, flood, apm or reports
+# (comma-separated) runs only those parts. BENCH_REPORT_ORDERS (default 1000000) sizes the
+# history the reports part reads on a replica.
 # BENCH_BASELINE=<git revision> also measures checkouts with that revision's `pola`, side by
 # side in this run (on the same databases, served with --no-migrate), and prints the ratios.
 DURATION=${BENCH_DURATION:-10s}
@@ -452,6 +453,73 @@ want pii && cargo bench --locked -q -p pola --bench pii 2>/dev/null | tee -a "$o
 # A flood of wrong-password sign-ins, 500 then 1,000 at once from as many addresses, at the real
 # password cost: what is answered, what is shed (503), and the server's resident memory idle, at
 # its peak and after (a fresh server, so that its peak is the flood's).
+# APM's cost: hot-variant checkout without APM, then shipping to a private OpenSearch node
+# (127.0.0.1:9260), then with that node stopped for a minute of steady checkouts (telemetry is
+# dropped and counted, never waited for), then with it back (shipping resumes).
+if want apm; then
+  lua hot "$hot" >/dev/null
+  bash scripts/opensearch.sh start bench-opensearch 9260 >/dev/null
+  apm=(POLA_APM__URL=http://127.0.0.1:9260 POLA_APM__SITE=bench)
+  serve
+  run checkout-apm-off -s "$out/hot.lua" "$API/api/v1/orders"
+  serve "${apm[@]}"
+  run checkout-apm-on -s "$out/hot.lua" "$API/api/v1/orders"
+  counter() { curl -sf "$API/metrics" | awk -v n="$1" '$1 ~ "^"n { s += $2 } END { printf "%d", s }'; }
+  shipped_before=$(counter apm_documents_shipped_total)
+  bash scripts/opensearch.sh stop bench-opensearch >/dev/null
+  DURATION=60s RUNS=1 run checkout-apm-opensearch-down -s "$out/hot.lua" "$API/api/v1/orders"
+  dropped=$(counter apm_documents_dropped_total)
+  bash scripts/opensearch.sh start bench-opensearch 9260 >/dev/null
+  run checkout-apm-opensearch-back -s "$out/hot.lua" "$API/api/v1/orders"
+  sleep 3
+  shipped_after=$(counter apm_documents_shipped_total)
+  awk -v off="$(cat "$out/checkout-apm-off.median")" -v on="$(cat "$out/checkout-apm-on.median")" \
+    -v down="$(cat "$out/checkout-apm-opensearch-down.median")" -v d="$dropped" -v s0="$shipped_before" -v s1="$shipped_after" \
+    'BEGIN { printf "checkout with APM / without: %.3f× the orders/s (aim: above 0.95); OpenSearch down a minute / up: %.2f×, %d documents dropped and counted, %d shipped after it came back\n", on / off, down / on, d, s1 - s0 }' \
+    | tee -a "$out/summary.txt"
+  serve
+  bash scripts/opensearch.sh stop bench-opensearch >/dev/null
+fi
+# Each report's time on a large history, read (as in production) on a replica: a second MariaDB
+# (127.0.0.1:3328) replicating the bench instance by GTID, read-only, and `pola report` against it.
+if want reports; then
+  orders=${BENCH_REPORT_ORDERS:-1000000}
+  bash scripts/mariadb.sh start bench-replica 3328 fast >/dev/null
+  replica=(mariadb -h127.0.0.1 -P3328 -uroot -N)
+  # A fresh history on both, then the replica follows the primary from its position now, and
+  # only the history's databases (the other bench databases do not exist there).
+  "${replica[@]}" -e "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0"
+  for port in 3327 3328; do
+    client=(mariadb -h127.0.0.1 -P"$port" -uroot -N)
+    for name in $("${client[@]}" -e "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'benchr\\_%'"); do
+      "${client[@]}" -e "DROP DATABASE \`$name\`"
+    done
+  done
+  "${replica[@]}" -e "SET GLOBAL server_id = 2; SET GLOBAL replicate_wild_do_table = 'benchr\\_%.%';
+    SET GLOBAL gtid_slave_pos = '$("${db[@]}" -e 'SELECT @@gtid_binlog_pos')';
+    CHANGE MASTER TO master_host = '127.0.0.1', master_port = 3327, master_user = 'root', master_use_gtid = slave_pos;
+    SET GLOBAL read_only = 1; START SLAVE"
+  started=$(date +%s)
+  POLA_DATABASE__PREFIX=benchr "$pola" seed --demo --orders "$orders" >"$out/reports-seed.log" 2>&1
+  echo "seeded $orders orders with their payments, parcels, refunds, tickets and carts in $(( $(date +%s) - started )) s" | tee -a "$out/summary.txt"
+  "${replica[@]}" -e "SELECT MASTER_GTID_WAIT('$("${db[@]}" -e 'SELECT @@gtid_binlog_pos')', 3600)" >/dev/null
+  from=$(date -u -d '400 days ago' +%F)
+  for args in "sales --by day" "sales --by month" "sales --by district" "sales --by category" "sales --by method" \
+    top-products low-stock stock-value payments cod-owed refunds promotions customers cohorts abandoned-carts support; do
+    times=()
+    for _ in $(seq 1 "$RUNS"); do
+      t0=$(date +%s%N)
+      # shellcheck disable=SC2086 # the report's name and its filters
+      POLA_DATABASE__PREFIX=benchr POLA_REPORTING__SITES__REPLICA=mysql://root@127.0.0.1:3328 \
+        POLA_REPORTING__STATEMENT_TIMEOUT_SECS=600 POLA_REPORTING__ROW_CAP=1000000 \
+        "$pola" report $args --from "$from" --format json >"$out/report.json" 2>>"$out/reports.log" || echo "report $args failed" >&2
+      times+=("$(( ($(date +%s%N) - t0) / 1000000 ))")
+    done
+    printf 'report %-22s %7s ms on %s orders (median of %s: %s)\n' "$args" "$(printf '%s\n' "${times[@]}" | median)" "$orders" "$RUNS" "${times[*]}" \
+      | tee -a "$out/summary.txt"
+  done
+  "${replica[@]}" -e "STOP SLAVE" >/dev/null
+fi
 if want flood; then
   serve
   POLA_BENCH_API=$API POLA_BENCH_PID=$server POLA_BENCH_ACCOUNT=bench@example.lk \
@@ -460,9 +528,10 @@ fi
 
 negative=$("${db[@]}" -e "SELECT COUNT(*) FROM bench_inventory.stock WHERE on_hand < 0 OR reserved < 0")
 sold=$("${db[@]}" -e "SELECT COALESCE(SUM(quantity), 0) FROM bench_inventory.sales")
-# The seeded history (a year of orders for "customers also bought") sold nothing from today's
-# stock: only the orders this run placed count.
-seeded="SELECT order_id FROM bench_orders.order_status_history WHERE actor = 'system:seed'"
+# The seeded history (a year of orders for reports and "customers also bought") sold nothing from
+# today's stock: only the orders this run placed count. A checkout prices every order (`pricing`);
+# the history has none.
+seeded="SELECT id FROM bench_orders.orders WHERE pricing IS NULL"
 ordered=$("${db[@]}" -e "SELECT COALESCE(SUM(quantity), 0) FROM bench_orders.order_lines WHERE order_id NOT IN ($seeded)")
 orders=$("${db[@]}" -e "SELECT COUNT(*) FROM bench_orders.orders WHERE id NOT IN ($seeded)")
 echo "orders $orders, units ordered $ordered, units sold $sold, stock rows below zero $negative" | tee -a "$out/summary.txt"

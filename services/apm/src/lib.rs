@@ -8,6 +8,7 @@
 //! [`setup`] installs their templates and the retention that deletes old ones.
 
 mod layer;
+pub mod query;
 pub mod setup;
 mod shipper;
 

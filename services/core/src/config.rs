@@ -30,6 +30,7 @@ pub struct Config {
     pub reporting: ReportingConfig,
     /// `[apm]`: traces, logs and metrics to OpenSearch (pola-apm documents every key).
     pub apm: pola_apm::ApmConfig,
+    pub alerts: AlertsConfig,
     pub recommendations: RecommendationsConfig,
     pub log: LogConfig,
 }
@@ -118,6 +119,61 @@ impl Default for ReportingConfig {
             allow_primary: false,
             statement_timeout_secs: 30,
             row_cap: 10_000,
+        }
+    }
+}
+
+/// `[alerts]`: what `pola worker alerts` watches (through APM in OpenSearch, RabbitMQ and the
+/// disks it can see) and when it tells the on-call staff (`notifications.oncall_*`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// How often every rule is checked, in seconds. Default 30.
+    pub interval_secs: u64,
+    /// The window request rates and latencies are judged over, in minutes. Default 5.
+    pub window_minutes: u64,
+    /// Fewer requests than this in the window are not judged (one failure of two is noise).
+    /// Default 20.
+    pub min_requests: u64,
+    /// The share of a service's requests answered 5xx that fires, in percent. Default 5.
+    pub error_rate_percent: f64,
+    /// A route's 99th percentile latency that fires, in milliseconds. Default 2000.
+    pub p99_ms: f64,
+    /// A replica this far behind its primary fires, in seconds. Default 30.
+    pub replication_lag_secs: f64,
+    /// The oldest event waiting in an outbox this long fires, in seconds. Default 120.
+    pub outbox_age_secs: f64,
+    /// The queues whose parked (dead-lettered) events are watched. Default `notifications`,
+    /// `recommendations`.
+    pub queues: Vec<String>,
+    /// This many parked events in a queue fire. Default 1.
+    pub parked_events: u64,
+    /// This many requests stopped by the edge's WAF within a minute fire. Default 30.
+    pub waf_blocks_per_minute: u64,
+    /// The site the edge serves from when all is well; serving from the other fires. Default `dc`.
+    pub home_site: String,
+    /// Folders on the databases' disks, as this worker sees them. Default none.
+    pub disks: Vec<PathBuf>,
+    /// Less free space than this on one of them fires, in percent. Default 10.
+    pub disk_free_percent: f64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            interval_secs: 30,
+            window_minutes: 5,
+            min_requests: 20,
+            error_rate_percent: 5.0,
+            p99_ms: 2_000.0,
+            replication_lag_secs: 30.0,
+            outbox_age_secs: 120.0,
+            queues: vec!["notifications".into(), "recommendations".into()],
+            parked_events: 1,
+            waf_blocks_per_minute: 30,
+            home_site: "dc".into(),
+            disks: vec![],
+            disk_free_percent: 10.0,
         }
     }
 }
@@ -318,6 +374,10 @@ pub struct NotificationsConfig {
     pub staff_emails: Vec<String>,
     /// The support lead(s): who hears about overdue tickets (the staff addresses when empty).
     pub support_emails: Vec<String>,
+    /// Who is on call: alerts go to these addresses (the staff addresses when empty)…
+    pub oncall_emails: Vec<String>,
+    /// …and by SMS to these numbers (E.164), at any hour.
+    pub oncall_phones: Vec<String>,
     /// Links in messages start here. Default `http://127.0.0.1:8080`.
     pub shop_url: String,
     /// SMS wait while it is this late or this early in Sri Lanka (`HH:MM`, local time):
@@ -339,6 +399,8 @@ impl Default for NotificationsConfig {
             sms: SmsConfig::default(),
             staff_emails: vec![],
             support_emails: vec![],
+            oncall_emails: vec![],
+            oncall_phones: vec![],
             shop_url: "http://127.0.0.1:8080".into(),
             quiet_from: "21:00".into(),
             quiet_until: "08:00".into(),

@@ -52,6 +52,7 @@ pub fn subscription(config: &NotificationsConfig) -> Subscription {
             "payment.*".into(),
             "stock.low".into(),
             "support.*".into(),
+            "alert.*".into(),
         ],
     }
 }
@@ -398,6 +399,46 @@ impl Notifications {
         }
     }
 
+    /// An alert to whoever is on call: by email, and by SMS at any hour.
+    async fn to_oncall(&self, event: &Envelope) -> Result<(), Failure> {
+        let alert = &event.data["alert"];
+        let context = json!({
+            "shop_url": self.config.shop_url,
+            "title": alert["title"],
+            "detail": alert["detail"],
+            "key": alert["key"],
+            "rule": event.data["rule"],
+            "since": event.data["since"],
+            "at": event.data["at"],
+        });
+        let message = self
+            .templates
+            .render(pola_identity::model::Language::En, &event.kind, &context)
+            .map_err(Failure::Reject)?;
+        let addresses = match self.config.oncall_emails.is_empty() {
+            true => &self.config.staff_emails,
+            false => &self.config.oncall_emails,
+        };
+        for address in addresses {
+            let recipient = format!("oncall:{}", &hex(&Sha256::digest(address.as_bytes()))[..16]);
+            let id = format!("{}.{recipient}", event.id);
+            self.deliver(event, Channel::Email, &recipient, async {
+                self.mailer.send(address, &id, &message).await
+            })
+            .await?;
+        }
+        if let Some(text) = &message.sms {
+            for phone in &self.config.oncall_phones {
+                let recipient = format!("oncall:{}", &hex(&Sha256::digest(phone.as_bytes()))[..16]);
+                self.deliver(event, Channel::Sms, &recipient, async {
+                    self.sms.send(phone, text).await.map(drop)
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn to_staff(&self, event: &Envelope) -> Result<(), Failure> {
         let order = event.data["order_id"].as_str().and_then(|s| s.parse::<Uuid>().ok());
         let context = json!({
@@ -513,6 +554,7 @@ impl Handler for Notifications {
         }
         match event.kind.as_str() {
             "stock.low" | "payment.charged_back" | "support.overdue" => self.to_staff(event).await,
+            "alert.fired" | "alert.resolved" => self.to_oncall(event).await,
             "customer.password_reset_requested" => self.password_reset(event).await,
             kind if self.templates.handles(kind) => self.to_customer(event, false).await,
             // Nothing to say about it.

@@ -1,5 +1,6 @@
 //! The `pola` binary's library: wiring every service into one process, and the commands.
 
+pub mod alerts;
 pub mod audit;
 pub mod baskets;
 pub mod history;

@@ -175,6 +175,10 @@ enum Worker {
     /// Email and SMS to customers and staff, from events (`notifications` queue). Needs
     /// events.amqp_url, and runs identity and orders in its process to open what it sends.
     Notifications,
+    /// Alerts for the on-call staff (`[alerts]`): errors, latency, replication, semi-sync,
+    /// outboxes, parked events, WAF blocks, the edge's site and disks, checked against APM in
+    /// OpenSearch (apm.url) and RabbitMQ, told through the notification worker. Run one.
+    Alerts,
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,6 +275,7 @@ async fn main() -> anyhow::Result<()> {
     let (output, service) = match cli.command {
         Command::Report { .. } => (pola_core::telemetry::LogOutput::Stderr, None),
         Command::Serve { .. } => (pola_core::telemetry::LogOutput::Stdout, Some("pola-serve")),
+        Command::Worker { worker: Worker::Alerts } => (pola_core::telemetry::LogOutput::Stdout, Some("pola-alerts")),
         Command::Worker { .. } => (pola_core::telemetry::LogOutput::Stdout, Some("pola-worker")),
         _ => (pola_core::telemetry::LogOutput::Stdout, None),
     };
@@ -362,6 +367,18 @@ async fn main() -> anyhow::Result<()> {
                 task.await?;
             }
             Ok(())
+        }
+        Command::Worker { worker: Worker::Alerts } => {
+            anyhow::ensure!(config.apm.url.is_some(), "the alert worker reads APM: set apm.url");
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let worker = tokio::spawn({
+                let config = config.clone();
+                async move { pola::alerts::run(&config, stopped).await }
+            });
+            tracing::info!("alert worker running");
+            shutdown_signal().await;
+            let _ = stop.send(true);
+            worker.await?
         }
         Command::Apm {
             command: ApmCommand::Setup,

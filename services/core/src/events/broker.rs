@@ -167,6 +167,17 @@ pub async fn publish_confirmed(
     Ok(())
 }
 
+/// Publishes one event that no outbox holds (an operational message, such as an alert) on a
+/// connection of its own, and waits for the broker's confirmation.
+pub async fn publish_event(config: &EventsConfig, event: &super::Envelope) -> anyhow::Result<()> {
+    let (connection, channel) = connect(config, "pola-publish").await?;
+    let payload = serde_json::to_vec(event)?;
+    let properties = properties(&event.id.to_string(), &event.kind, FieldTable::default());
+    let published = publish_confirmed(&channel, &config.exchange, &event.kind, &payload, properties).await;
+    close(&connection, "published").await;
+    published
+}
+
 /// A header's value as a number (attempts), or text (errors).
 pub fn header_number(properties: &BasicProperties, name: &str) -> i64 {
     let value = properties.headers().as_ref().and_then(|h| h.inner().get(name).cloned());

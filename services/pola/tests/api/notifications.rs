@@ -614,3 +614,65 @@ async fn each_way_to_pay_goes_from_checkout_to_delivered_with_a_message_at_each_
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_reaches_the_on_call_staff_by_email_and_sms_once_when_it_fires_and_once_when_it_resolves() {
+    let shop = shop_with(test_amqp_url(), |c| {
+        c.notifications.oncall_emails = vec!["oncall@pola.lk".into()];
+        c.notifications.oncall_phones = vec!["+94771234599".into()];
+    })
+    .await;
+    let config = &shop.app.config;
+    let mut board = pola::alerts::Board::default();
+    let replica_behind = |lag: &str| {
+        pola::alerts::Finding::Holds(vec![pola::alerts::Alert {
+            key: "replication:dr".into(),
+            title: "replica at dr is 45 s behind".into(),
+            detail: format!("replication lag {lag} s (threshold 30 s)"),
+        }])
+    };
+    // Checked three times while it holds, then twice after: one message each way.
+    for finding in [replica_behind("45"), replica_behind("50"), replica_behind("55")] {
+        for change in board.update("replication", finding, chrono::Utc::now()) {
+            pola::alerts::tell(config, &change).await;
+        }
+    }
+    for _ in 0..2 {
+        for change in board.update("replication", pola::alerts::Finding::Holds(vec![]), chrono::Utc::now()) {
+            pola::alerts::tell(config, &change).await;
+        }
+    }
+    eventually("the alert and its resolution by email", || {
+        let mails: Vec<Mail> = shop.mails().into_iter().filter(|m| m.to == "oncall@pola.lk").collect();
+        (mails.len() >= 2).then_some(mails)
+    })
+    .await;
+    let texts = eventually("the alert and its resolution by SMS", || {
+        let texts: Vec<Value> = shop
+            .sms
+            .received()
+            .into_iter()
+            .filter(|s| s["to"] == "+94771234599")
+            .collect();
+        (texts.len() >= 2).then_some(texts)
+    })
+    .await;
+    // Nothing more arrives.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mails: Vec<Mail> = shop.mails().into_iter().filter(|m| m.to == "oncall@pola.lk").collect();
+    assert_eq!(mails.len(), 2, "{mails:#?}");
+    assert_eq!(shop.sms.received().iter().filter(|s| s["to"] == "+94771234599").count(), 2);
+    // Each event is handled on its own: the two may arrive in either order.
+    let fired = mails
+        .iter()
+        .find(|m| m.subject == "ALERT: replica at dr is 45 s behind")
+        .expect("the alert");
+    assert!(fired.text.contains("replication lag 45 s"), "{}", fired.text);
+    assert!(
+        mails.iter().any(|m| m.subject == "Resolved: replica at dr is 45 s behind"),
+        "{mails:#?}"
+    );
+    let said: Vec<&str> = texts.iter().filter_map(|t| t["message"].as_str()).collect();
+    assert!(said.contains(&"Pola ALERT: replica at dr is 45 s behind"), "{said:?}");
+    assert!(said.contains(&"Pola resolved: replica at dr is 45 s behind"), "{said:?}");
+}
