@@ -133,6 +133,10 @@ impl Backoffice {
             .route("/backoffice/reports", get(pages::reports::list))
             .route("/backoffice/reports/{name}", get(pages::reports::report))
             .route("/backoffice/reports/{name}/csv", get(pages::reports::csv))
+            .route("/backoffice/system", get(pages::system::overview))
+            .route("/backoffice/system/route", get(pages::system::route))
+            .route("/backoffice/system/traces/{id}", get(pages::system::trace))
+            .route("/backoffice/system/logs", get(pages::system::logs))
             .route("/backoffice/staff", get(pages::staff::list).post(pages::staff::create))
             .route("/backoffice/staff/{id}", post(pages::staff::update))
             .route(

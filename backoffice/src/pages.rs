@@ -10,6 +10,7 @@ pub mod reports;
 pub mod staff;
 pub mod stock;
 pub mod support;
+pub mod system;
 
 use axum::{
     body::Bytes,
@@ -45,11 +46,12 @@ pub enum Area {
     Reports,
     Staff,
     Audit,
+    System,
 }
 
 impl Area {
     /// The menu, in order.
-    const ALL: [Area; 11] = [
+    const ALL: [Area; 12] = [
         Area::Dashboard,
         Area::Orders,
         Area::Payments,
@@ -61,6 +63,7 @@ impl Area {
         Area::Reports,
         Area::Staff,
         Area::Audit,
+        Area::System,
     ];
 
     fn href(self) -> &'static str {
@@ -76,6 +79,7 @@ impl Area {
             Area::Reports => "/backoffice/reports",
             Area::Staff => "/backoffice/staff",
             Area::Audit => "/backoffice/audit",
+            Area::System => "/backoffice/system",
         }
     }
 
@@ -92,6 +96,7 @@ impl Area {
             Area::Reports => "Reports",
             Area::Staff => "Staff",
             Area::Audit => "Audit trail",
+            Area::System => "System",
         }
     }
 
@@ -107,7 +112,7 @@ impl Area {
             Area::Customers | Area::Support => &[Role::Support],
             // Each report says who may run it; every role has some.
             Area::Reports => &[Role::Catalog, Role::Fulfilment, Role::Support, Role::Finance],
-            Area::Staff | Area::Audit => &[Role::Admin],
+            Area::Staff | Area::Audit | Area::System => &[Role::Admin],
         }
     }
 }

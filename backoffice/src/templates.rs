@@ -9,7 +9,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, value::Serde}
 use pola_core::Language;
 use pola_storefront::{assets::Assets, i18n};
 
-const SOURCES: [(&str, &str); 26] = [
+const SOURCES: [(&str, &str); 30] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("sign_in.html", include_str!("../templates/sign_in.html")),
     ("enrol.html", include_str!("../templates/enrol.html")),
@@ -36,6 +36,10 @@ const SOURCES: [(&str, &str); 26] = [
     ("promotion.html", include_str!("../templates/promotion.html")),
     ("reports.html", include_str!("../templates/reports.html")),
     ("report.html", include_str!("../templates/report.html")),
+    ("system.html", include_str!("../templates/system.html")),
+    ("system_route.html", include_str!("../templates/system_route.html")),
+    ("system_trace.html", include_str!("../templates/system_trace.html")),
+    ("system_logs.html", include_str!("../templates/system_logs.html")),
 ];
 
 pub fn environment(assets: Arc<Assets>) -> anyhow::Result<Environment<'static>> {

@@ -6,6 +6,7 @@ pub mod api;
 pub mod chart;
 pub mod reports;
 pub mod source;
+pub mod summary;
 pub mod table;
 
 pub use reports::{Report, Request, SalesBy, run};

@@ -90,9 +90,13 @@ impl Sites {
             "pola_seed_products": 20,
             "pola_seed_orders": 0,
             "pola_worker_notifications": false,
+            // Tests that need the alert worker run their own.
+            "pola_ops_site": "none",
             "rabbitmq_manage": false,
             "edge_per_ip_per_sec": 5000,
             "pola_apm_url": pola_core::testing::test_opensearch_url(),
+            // Each test's telemetry apart from the others' (alerts judge what is in theirs).
+            "pola_apm_prefix": format!("e2e-{}", name.replace('_', "-")),
             "pola_ports": {
                 "dc_db": sites.db_port[0], "dr_db": sites.db_port[1],
                 "dc_app": sites.app_port[0], "dr_app": sites.app_port[1],

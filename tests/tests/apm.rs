@@ -61,17 +61,19 @@ async fn a_request_through_the_edge_is_one_trace_of_edge_service_and_database_sp
     let _one = ONE_AT_A_TIME.lock().await;
     let sites = Sites::up("apm-trace").await;
     let url = pola_core::testing::test_opensearch_url();
+    // Sites::up gives each test's telemetry indices of its own: e2e-<name>-….
+    let index = |kind: &str| format!("e2e-apm-trace-{kind}-*");
     // site.yml ran `pola apm setup`: the templates are there.
     for kind in ["traces", "logs", "metrics"] {
-        let template = reqwest::get(format!("{url}/_index_template/pola-{kind}"))
+        let template = reqwest::get(format!("{url}/_index_template/e2e-apm-trace-{kind}"))
             .await
             .expect("OpenSearch answers");
-        assert_eq!(template.status(), 200, "the pola-{kind} template");
+        assert_eq!(template.status(), 200, "the {kind} template");
     }
 
     let id = format!("apm-{}", Uuid::now_v7().simple());
     list_products(&sites, &id).await;
-    let spans = search(&url, "pola-traces-*", json!({"term": {"request_id": id}}), |hits| {
+    let spans = search(&url, &index("traces"), json!({"term": {"request_id": id}}), |hits| {
         let has = |name: &str| hits.iter().any(|s| field(s, "name") == name);
         has("edge.request") && has("http.request") && has("db.query")
     })
@@ -102,7 +104,7 @@ async fn a_request_through_the_edge_is_one_trace_of_edge_service_and_database_sp
         "the edge's span holds the service's"
     );
     // Every database span hangs, through its parents, from the service's span.
-    let all = search(&url, "pola-traces-*", json!({"term": {"trace.id": trace}}), |hits| {
+    let all = search(&url, &index("traces"), json!({"term": {"trace.id": trace}}), |hits| {
         hits.len() >= spans.len()
     })
     .await;
@@ -127,7 +129,7 @@ async fn a_request_through_the_edge_is_one_trace_of_edge_service_and_database_sp
     }
 
     // Its log lines: the service's and the edge's, by the request id.
-    let logs = search(&url, "pola-logs-*", json!({"term": {"request_id": id}}), |hits| {
+    let logs = search(&url, &index("logs"), json!({"term": {"request_id": id}}), |hits| {
         hits.iter().any(|l| field(l, "service") == "pola-serve") && hits.iter().any(|l| field(l, "service") == "pola-edge")
     })
     .await;
@@ -137,10 +139,38 @@ async fn a_request_through_the_edge_is_one_trace_of_edge_service_and_database_sp
         .expect("the access line");
     assert_eq!(field(finished, "trace.id"), trace, "a log line carries its trace");
 
+    // The SREs' pages read the same trace back: a waterfall from the edge down to the queries,
+    // and the route's figures.
+    let apm = pola_apm::query::Apm::new(&pola_apm::ApmConfig {
+        url: Some(url.clone()),
+        index_prefix: "e2e-apm-trace".into(),
+        ..Default::default()
+    })
+    .expect("a reader");
+    let bars = pola_apm::chart::waterfall(&apm.trace(trace).await.expect("the trace"));
+    assert_eq!(bars.len(), all.len(), "{bars:#?}");
+    assert!(bars[0].label.starts_with("pola-edge edge.request"), "{bars:#?}");
+    assert!(
+        bars[1].label.starts_with("pola-serve http.request /api/v1/catalog/products"),
+        "{bars:#?}"
+    );
+    assert_eq!((bars[0].depth, bars[1].depth), (0, 1));
+    assert!(
+        bars[2..].iter().all(|b| b.depth >= 2 && b.offset_ms >= bars[1].offset_ms),
+        "{bars:#?}"
+    );
+    let since = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let routes = apm.routes(since).await.expect("the routes");
+    let listing = routes
+        .iter()
+        .find(|r| r.service == "pola-serve" && r.route == "/api/v1/catalog/products")
+        .expect("the listing's route");
+    assert!(listing.requests >= 1 && listing.p99_ms.is_some(), "{listing:?}");
+
     // Metrics arrive too, every 15 seconds.
     search(
         &url,
-        "pola-metrics-*",
+        &index("metrics"),
         json!({"bool": {"filter": [
         {"term": {"service": "pola-serve"}}, {"term": {"metric": "http_requests_total"}}]}}),
         |hits| !hits.is_empty(),
@@ -201,7 +231,7 @@ async fn without_opensearch_requests_are_served_telemetry_is_dropped_and_counted
         // The shipper may still be backing off: ask again until a request's spans arrive.
         list_products(&sites, &id).await;
         let found = client
-            .post(format!("{url}/pola-traces-*/_search"))
+            .post(format!("{url}/e2e-apm-outage-traces-*/_search"))
             .json(&json!({"query": {"term": {"request_id": id}}}))
             .send()
             .await

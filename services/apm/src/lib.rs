@@ -7,6 +7,7 @@
 //! Indices are daily, `<prefix>-traces-YYYY.MM.DD`, `<prefix>-logs-…`, `<prefix>-metrics-…`;
 //! [`setup`] installs their templates and the retention that deletes old ones.
 
+pub mod chart;
 mod layer;
 pub mod query;
 pub mod setup;

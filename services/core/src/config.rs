@@ -110,6 +110,17 @@ pub struct ReportingConfig {
     /// The most rows a report may have; a larger one is refused, with a hint to narrow it.
     /// Default 10000.
     pub row_cap: usize,
+    /// When `pola worker summary` sends yesterday's summary to the managers
+    /// (`notifications.manager_emails`), Colombo time `HH:MM`. Default 07:30.
+    pub summary_at: String,
+}
+
+impl ReportingConfig {
+    /// `summary_at` as a time of day.
+    pub fn summary_time(&self) -> Result<chrono::NaiveTime, String> {
+        chrono::NaiveTime::parse_from_str(&self.summary_at, "%H:%M")
+            .map_err(|e| format!("reporting.summary_at `{}`: {e} (write HH:MM, Colombo time)", self.summary_at))
+    }
 }
 
 impl Default for ReportingConfig {
@@ -119,6 +130,7 @@ impl Default for ReportingConfig {
             allow_primary: false,
             statement_timeout_secs: 30,
             row_cap: 10_000,
+            summary_at: "07:30".into(),
         }
     }
 }
@@ -378,6 +390,8 @@ pub struct NotificationsConfig {
     pub oncall_emails: Vec<String>,
     /// …and by SMS to these numbers (E.164), at any hour.
     pub oncall_phones: Vec<String>,
+    /// Who reads the daily summary (`pola worker summary`); the staff addresses when empty.
+    pub manager_emails: Vec<String>,
     /// Links in messages start here. Default `http://127.0.0.1:8080`.
     pub shop_url: String,
     /// SMS wait while it is this late or this early in Sri Lanka (`HH:MM`, local time):
@@ -401,6 +415,7 @@ impl Default for NotificationsConfig {
             support_emails: vec![],
             oncall_emails: vec![],
             oncall_phones: vec![],
+            manager_emails: vec![],
             shop_url: "http://127.0.0.1:8080".into(),
             quiet_from: "21:00".into(),
             quiet_until: "08:00".into(),
@@ -947,6 +962,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
         self.apm.validate().map_err(ConfigError::Invalid)?;
+        self.reporting.summary_time().map_err(ConfigError::Invalid)?;
         let prefix = &self.database.prefix;
         if prefix.is_empty()
             || prefix.len() > 40

@@ -36,7 +36,11 @@ use sqlx::{MySqlPool, migrate::Migrator};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::{email::Mailer, sms::SmsGateway, templates::Templates};
+use crate::{
+    email::Mailer,
+    sms::SmsGateway,
+    templates::{Rendered, Templates},
+};
 
 /// The database this service owns: `<prefix>_notifications`.
 pub const SERVICE: &str = "notifications";
@@ -53,6 +57,7 @@ pub fn subscription(config: &NotificationsConfig) -> Subscription {
             "stock.low".into(),
             "support.*".into(),
             "alert.*".into(),
+            "report.*".into(),
         ],
     }
 }
@@ -399,6 +404,20 @@ impl Notifications {
         }
     }
 
+    /// `message` by email to each of `addresses`, once per event: a staff address is recorded
+    /// as `<whom>:<hash>`, never in clear.
+    async fn email_staff(&self, event: &Envelope, whom: &str, addresses: &[String], message: &Rendered) -> Result<(), Failure> {
+        for address in addresses {
+            let recipient = format!("{whom}:{}", &hex(&Sha256::digest(address.as_bytes()))[..16]);
+            let id = format!("{}.{recipient}", event.id);
+            self.deliver(event, Channel::Email, &recipient, async {
+                self.mailer.send(address, &id, message).await
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     /// An alert to whoever is on call: by email, and by SMS at any hour.
     async fn to_oncall(&self, event: &Envelope) -> Result<(), Failure> {
         let alert = &event.data["alert"];
@@ -419,14 +438,7 @@ impl Notifications {
             true => &self.config.staff_emails,
             false => &self.config.oncall_emails,
         };
-        for address in addresses {
-            let recipient = format!("oncall:{}", &hex(&Sha256::digest(address.as_bytes()))[..16]);
-            let id = format!("{}.{recipient}", event.id);
-            self.deliver(event, Channel::Email, &recipient, async {
-                self.mailer.send(address, &id, &message).await
-            })
-            .await?;
-        }
+        self.email_staff(event, "oncall", addresses, &message).await?;
         if let Some(text) = &message.sms {
             for phone in &self.config.oncall_phones {
                 let recipient = format!("oncall:{}", &hex(&Sha256::digest(phone.as_bytes()))[..16]);
@@ -437,6 +449,21 @@ impl Notifications {
             }
         }
         Ok(())
+    }
+
+    /// The daily summary: figures by report (ids and amounts only), to the managers.
+    async fn to_managers(&self, event: &Envelope) -> Result<(), Failure> {
+        let mut context = event.data.clone();
+        context["shop_url"] = json!(self.config.shop_url);
+        let message = self
+            .templates
+            .render(pola_identity::model::Language::En, &event.kind, &context)
+            .map_err(Failure::Reject)?;
+        let addresses = match self.config.manager_emails.is_empty() {
+            true => &self.config.staff_emails,
+            false => &self.config.manager_emails,
+        };
+        self.email_staff(event, "manager", addresses, &message).await
     }
 
     async fn to_staff(&self, event: &Envelope) -> Result<(), Failure> {
@@ -463,15 +490,7 @@ impl Notifications {
             "support.overdue" if !leads.is_empty() => leads,
             _ => &self.config.staff_emails,
         };
-        for address in addresses {
-            let recipient = format!("staff:{}", &hex(&Sha256::digest(address.as_bytes()))[..16]);
-            let id = format!("{}.{recipient}", event.id);
-            self.deliver(event, Channel::Email, &recipient, async {
-                self.mailer.send(address, &id, &message).await
-            })
-            .await?;
-        }
-        Ok(())
+        self.email_staff(event, "staff", addresses, &message).await
     }
 
     /// Sends the SMS that waited for quiet hours to end; until `stop`.
@@ -555,6 +574,7 @@ impl Handler for Notifications {
         match event.kind.as_str() {
             "stock.low" | "payment.charged_back" | "support.overdue" => self.to_staff(event).await,
             "alert.fired" | "alert.resolved" => self.to_oncall(event).await,
+            "report.daily_summary" => self.to_managers(event).await,
             "customer.password_reset_requested" => self.password_reset(event).await,
             kind if self.templates.handles(kind) => self.to_customer(event, false).await,
             // Nothing to say about it.

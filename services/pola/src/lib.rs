@@ -4,9 +4,11 @@ pub mod alerts;
 pub mod audit;
 pub mod baskets;
 pub mod history;
+pub mod ops;
 pub mod pictures;
 pub mod seed;
 pub mod status;
+pub mod summary;
 
 use std::{net::SocketAddr, str::FromStr, sync::Arc};
 
@@ -507,6 +509,8 @@ impl Services {
         if routed(ServiceName::Backoffice) {
             // Reports read the standby site's databases, not this process's services.
             api = api.merge(pola_reporting::api::router(Arc::new(pola_reporting::Reporting::new(config)?)));
+            // The SREs' pages read APM's OpenSearch.
+            api = api.merge(ops::router(Arc::new(ops::Ops::new(&config.apm)?)));
         }
         let (router, openapi) = api.split_for_parts();
         let router = router.merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", openapi));

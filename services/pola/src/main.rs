@@ -179,6 +179,17 @@ enum Worker {
     /// outboxes, parked events, WAF blocks, the edge's site and disks, checked against APM in
     /// OpenSearch (apm.url) and RabbitMQ, told through the notification worker. Run one.
     Alerts,
+    /// The managers' daily summary of the reports (`notifications.manager_emails`), read on
+    /// the standby site at `reporting.summary_at` Colombo time and emailed by the notification
+    /// worker. Each day's summary is sent once, however many run.
+    Summary {
+        /// Send one day's summary now (default yesterday's) and stop.
+        #[arg(long)]
+        once: bool,
+        /// The day (`2026-12-02`, Colombo), with --once.
+        #[arg(long, requires = "once")]
+        date: Option<chrono::NaiveDate>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -367,6 +378,26 @@ async fn main() -> anyhow::Result<()> {
                 task.await?;
             }
             Ok(())
+        }
+        Command::Worker {
+            worker: Worker::Summary { once: true, date },
+        } => {
+            let date = date.unwrap_or_else(|| pola::summary::yesterday(chrono::Utc::now()));
+            pola::summary::send(&config, date).await
+        }
+        Command::Worker {
+            worker: Worker::Summary { once: false, .. },
+        } => {
+            let at = config.reporting.summary_time().map_err(|e| anyhow::anyhow!(e))?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let worker = tokio::spawn({
+                let config = config.clone();
+                async move { pola::summary::run(&config, at, stopped).await }
+            });
+            tracing::info!(%at, "daily summary worker running");
+            shutdown_signal().await;
+            let _ = stop.send(true);
+            worker.await?
         }
         Command::Worker { worker: Worker::Alerts } => {
             anyhow::ensure!(config.apm.url.is_some(), "the alert worker reads APM: set apm.url");

@@ -800,3 +800,224 @@ async fn finance_reads_sales_by_month_with_a_chart_and_a_packer_sees_only_the_st
         .await
         .expect_problem(404);
 }
+
+/// Indexes `documents` (`(index, document)`) into the test's OpenSearch, searchable at once.
+async fn index_telemetry(url: &str, documents: &[(String, serde_json::Value)]) {
+    let mut body = String::new();
+    for (index, document) in documents {
+        body.push_str(&serde_json::json!({"create": {"_index": index}}).to_string());
+        body.push('\n');
+        body.push_str(&document.to_string());
+        body.push('\n');
+    }
+    let reply = reqwest::Client::new()
+        .post(format!("{url}/_bulk?refresh=true"))
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .expect("OpenSearch answers");
+    let answer: serde_json::Value = reply.json().await.expect("a bulk answer");
+    assert_eq!(answer["errors"], false, "{answer:#}");
+}
+
+#[tokio::test]
+async fn an_sre_reads_latency_by_route_a_slow_requests_waterfall_its_log_lines_and_what_is_firing() {
+    // Telemetry as the shippers write it (the end-to-end test ships it for real), in indices of
+    // this test's own.
+    let url = pola_core::testing::test_opensearch_url();
+    let apm = pola_apm::ApmConfig {
+        url: Some(url.clone()),
+        index_prefix: format!("sre-{}", uuid::Uuid::now_v7().simple()),
+        ..Default::default()
+    };
+    pola_apm::setup::setup(&apm).await.expect("the templates");
+    let prefix = apm.index_prefix.clone();
+    let day = chrono::Utc::now().format("%Y.%m.%d");
+    let (traces, logs) = (format!("{prefix}-traces-{day}"), format!("{prefix}-logs-{day}"));
+    let at = |ms_ago: i64| (chrono::Utc::now() - chrono::Duration::milliseconds(ms_ago)).to_rfc3339();
+    let trace = format!("{:032x}", rand::random::<u128>());
+    let request = format!("req-{}", uuid::Uuid::now_v7().simple());
+    let span = |id: &str, parent: Option<&str>, ms_ago: i64, extra: serde_json::Value| {
+        let mut span = serde_json::json!({"@timestamp": at(ms_ago), "trace.id": trace, "span.id": id,
+                                          "request_id": request, "site": "dc"});
+        if let Some(parent) = parent {
+            span["parent.id"] = parent.into();
+        }
+        span.as_object_mut()
+            .expect("an object")
+            .extend(extra.as_object().expect("an object").clone());
+        (traces.clone(), span)
+    };
+    let mut documents = vec![
+        span(
+            "e000000000000001",
+            None,
+            60_000,
+            serde_json::json!({"service": "pola-edge", "name": "edge.request", "kind": "server",
+              "http.method": "GET", "http.path": "/api/v1/orders", "http.status": 200, "duration_ms": 420.0}),
+        ),
+        span(
+            "a000000000000002",
+            Some("e000000000000001"),
+            59_990,
+            serde_json::json!({"service": "pola-serve", "name": "http.request",
+              "kind": "server", "http.method": "GET", "http.route": "/api/v1/orders", "http.status": 200, "duration_ms": 400.0}),
+        ),
+        span(
+            "d000000000000003",
+            Some("a000000000000002"),
+            59_980,
+            serde_json::json!({"service": "pola-serve", "name": "db.query",
+              "kind": "db", "db.statement": "SELECT id, status FROM orders WHERE customer_id = ?", "duration_ms": 150.0}),
+        ),
+        span(
+            "d000000000000004",
+            Some("a000000000000002"),
+            59_800,
+            serde_json::json!({"service": "pola-serve", "name": "db.query",
+              "kind": "db", "db.statement": "SELECT * FROM order_lines WHERE order_id IN (?)", "duration_ms": 200.0}),
+        ),
+        (
+            logs.clone(),
+            serde_json::json!({"@timestamp": at(59_700), "service": "pola-serve", "site": "dc", "level": "WARN",
+              "target": "pola_orders", "message": "slow order listing", "request_id": request, "trace.id": trace,
+              "fields": {"orders": 310}}),
+        ),
+        (
+            logs.clone(),
+            serde_json::json!({"@timestamp": at(59_580), "service": "pola-edge", "level": "INFO",
+              "target": "pola_edge", "message": "request finished", "request_id": request, "trace.id": trace,
+              "fields": {"status": 200}}),
+        ),
+    ];
+    // Twenty listings over the last hour, the 7th and 14th failing: 10% server errors.
+    for i in 1..=20_i64 {
+        let status = if i % 7 == 0 { 503 } else { 200 };
+        documents.push(span(
+            &format!("{i:016x}"),
+            None,
+            i * 150_000,
+            serde_json::json!({"service": "pola-serve", "name": "http.request", "kind": "server", "trace.id": format!("{i:032x}"),
+                               "http.method": "GET", "http.route": "/api/v1/catalog/products", "http.status": status,
+                               "duration_ms": i as f64, "request_id": format!("list-{i}")}),
+        ));
+    }
+    documents.push((
+        format!("{prefix}-alerts"),
+        serde_json::json!({"@timestamp": at(30_000), "state": "fired", "rule": "errors", "at": at(30_000),
+            "alert": {"key": "errors:pola-serve", "title": "pola-serve answers 10.0% with server errors",
+                      "detail": "2 of 20 requests in 5 min (threshold 5%)"}}),
+    ));
+    index_telemetry(&url, &documents).await;
+
+    let app = crate::harness::spawn_app_behind_edge_with(move |c| c.apm = apm).await;
+    let (sre, sre_app) = colleague(&app, "Tharindu", &[Role::Admin]).await;
+    let desk = desk_for(&app, &sre, &sre_app, Screen::Desktop).await;
+    desk.click(".menu a[href='/backoffice/system']").await;
+    assert_eq!(desk.text("h1").await, "System");
+    let firing = desk.text("#firing").await;
+    assert!(firing.contains("pola-serve answers 10.0% with server errors"), "{firing}");
+    // The routes as the ops API computes them: requests and errors counted here.
+    let admin = app.staff(&[Role::Admin]).await;
+    let overview = app.api.get("/api/v1/ops/overview", Some(&admin)).await.expect(200).body;
+    let listing = overview["routes"]
+        .as_array()
+        .expect("routes")
+        .iter()
+        .find(|r| r["route"] == "/api/v1/catalog/products")
+        .cloned()
+        .expect("the listing's route");
+    assert_eq!(
+        (listing["requests"].as_u64(), listing["errors"].as_u64()),
+        (Some(20), Some(2))
+    );
+    let row = desk
+        .text("#routes tbody")
+        .await
+        .lines()
+        .find(|l| l.contains("/api/v1/catalog/products"))
+        .map(str::to_owned)
+        .expect("the listing's row");
+    let p99 = format!("{:.1}", listing["p99_ms"].as_f64().expect("a p99"));
+    assert!(
+        row.contains("20") && row.contains("2 (10.0%)") && row.contains(p99.trim_end_matches(".0")),
+        "{row} against {listing}"
+    );
+    // The slowest request first.
+    let slowest = desk.text("#slowest tbody").await;
+    assert!(
+        slowest
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("GET /api/v1/orders") && l.contains("420")),
+        "{slowest}"
+    );
+    desk.screenshot("backoffice-system").await;
+
+    // Its waterfall: the edge, the service under it, its two queries under that.
+    desk.click(&format!("#slowest a[href='/backoffice/system/traces/{trace}']"))
+        .await;
+    let spans: Vec<String> = desk.text("#spans tbody").await.lines().map(str::to_owned).collect();
+    assert_eq!(spans.len(), 4, "{spans:#?}");
+    for (row, (what, starts)) in spans.iter().zip([
+        ("pola-edge edge.request /api/v1/orders", "0"),
+        ("pola-serve http.request /api/v1/orders", "10"),
+        ("pola-serve db.query SELECT id, status FROM orders", "20"),
+        ("pola-serve db.query SELECT * FROM order_lines", "200"),
+    ]) {
+        assert!(
+            row.contains(what) && row.contains(starts),
+            "{row} is not {what} at {starts} ms"
+        );
+    }
+    assert!(desk.find("figure.chart svg").await.is_displayed().await.expect("shown"));
+    desk.screenshot("backoffice-system-trace").await;
+
+    // Its log lines, from both processes, in order.
+    desk.click("a[href^='/backoffice/system/logs']").await;
+    let lines = desk.text("#logs tbody").await;
+    let (warned, finished) = (lines.find("slow order listing"), lines.find("request finished"));
+    assert!(warned.is_some() && warned < finished, "{lines}");
+    assert!(lines.contains("orders=310") && lines.contains("pola-edge"), "{lines}");
+    // The route over time.
+    desk.open("/backoffice/system/route?route=%2Fapi%2Fv1%2Fcatalog%2Fproducts")
+        .await;
+    assert!(desk.find("figure.chart svg").await.is_displayed().await.expect("shown"));
+    let steps = desk.text("#series tbody").await;
+    let counted: u64 = steps
+        .lines()
+        .filter_map(|l| l.split_whitespace().rev().nth(3)?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(counted, 20, "{steps}");
+    desk.screenshot("backoffice-system-route").await;
+    desk.close().await;
+    let (other, other_app) = colleague(&app, "Ishara", &[Role::Admin]).await;
+    let phone = desk_for(&app, &other, &other_app, Screen::Phone).await;
+    phone.open("/backoffice/system").await;
+    phone.screenshot("backoffice-system").await;
+    phone.open(&format!("/backoffice/system/traces/{trace}")).await;
+    phone.screenshot("backoffice-system-trace").await;
+    phone.close().await;
+
+    // Traces and logs are the whole system's: for admins only.
+    let (cashier, cashier_app) = colleague(&app, "Nadeesha", &[Role::Finance]).await;
+    let desk = desk_for(&app, &cashier, &cashier_app, Screen::Desktop).await;
+    assert!(!desk.text(".menu").await.contains("System"));
+    desk.open(&format!("/backoffice/system/logs?request_id={request}")).await;
+    assert!(
+        desk.page_text().await.contains("Not for your role"),
+        "{}",
+        desk.page_text().await
+    );
+    desk.close().await;
+    let finance = app.staff(&[Role::Finance]).await;
+    app.api
+        .get(&format!("/api/v1/ops/traces/{trace}"), Some(&finance))
+        .await
+        .expect_problem(403);
+    app.api
+        .get("/api/v1/ops/traces/not-a-trace", Some(&admin))
+        .await
+        .expect_problem(400);
+}

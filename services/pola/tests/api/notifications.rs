@@ -676,3 +676,56 @@ async fn an_alert_reaches_the_on_call_staff_by_email_and_sms_once_when_it_fires_
     assert!(said.contains(&"Pola ALERT: replica at dr is 45 s behind"), "{said:?}");
     assert!(said.contains(&"Pola resolved: replica at dr is 45 s behind"), "{said:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_managers_get_a_days_summary_once_with_the_figures_of_its_orders_and_nothing_personal() {
+    let shop = shop_with(test_amqp_url(), |c| {
+        c.notifications.manager_emails = vec!["manager@pola.lk".into()];
+        // The test's database is a primary: no replica to read.
+        c.reporting.allow_primary = true;
+    })
+    .await;
+    let staff = shop.app.staff(&[Role::Catalog]).await;
+    let tea = shop.app.tea(&staff, "Dimbula", 87_500, 100).await;
+    let (email, token) = customer(&shop.app, "en", "0771234577").await;
+    let mut totals = 0;
+    for quantity in [1, 3] {
+        let request = json!({"lines": [{"variant_id": tea.variant, "quantity": quantity}], "cash_on_delivery": true,
+            "delivery": {"recipient": "Nimal Perera", "phone": "077 123 4567", "line1": "12 Galle Road", "city": "Colombo 03"}});
+        let order = shop.app.checkout(&token, request).await.expect(201);
+        totals += order.get("total")["amount_minor"].as_i64().expect("a total");
+        shop.app.confirm_cod(&token, uuid(order.get("id"))).await;
+    }
+    // One left unpaid is not a sale.
+    shop.app.buy_now(&token, tea.variant, 2).await.expect(201);
+
+    // Sent twice (a retry, or a worker on each site): one email.
+    let today = chrono::Utc::now().with_timezone(&pola_core::clock::colombo()).date_naive();
+    for _ in 0..2 {
+        pola::summary::send(&shop.app.config, today).await.expect("sent");
+    }
+    eventually("the summary", || {
+        messages(&shop.mail).iter().any(|m| m.to == "manager@pola.lk").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mails: Vec<Mail> = messages(&shop.mail)
+        .into_iter()
+        .filter(|m| m.to == "manager@pola.lk")
+        .collect();
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    let summary = &mails[0];
+    assert_eq!(summary.subject, format!("Pola daily summary for {today}"));
+    let revenue = format!("Revenue: Rs. {}", pola_core::money::grouped(totals));
+    for line in ["Orders: 2", revenue.as_str(), "Low stock", "Cash on delivery", "Could not"] {
+        assert_eq!(
+            summary.text.contains(line),
+            line != "Could not",
+            "`{line}` in the summary:\n{}",
+            summary.text
+        );
+    }
+    for personal in [email.as_str(), "771234577", "Customer en", "Nimal", "Galle Road", "771234567"] {
+        assert!(!summary.text.contains(personal), "{personal} in {}", summary.text);
+    }
+}
