@@ -43,6 +43,10 @@ pub struct ApmConfig {
     pub retention_days: u32,
     /// This process's site (`dc`, `dr`), on every document. Default none.
     pub site: Option<String>,
+    /// What is shipped (tracing's `EnvFilter` directives, like `log.filter`, and apart from
+    /// it: standard output may stay quiet while every request is traced). Database statements
+    /// are always spans. Default `info`.
+    pub filter: String,
 }
 
 impl Default for ApmConfig {
@@ -57,6 +61,7 @@ impl Default for ApmConfig {
             metrics_interval_secs: 15,
             retention_days: 30,
             site: None,
+            filter: "info".into(),
         }
     }
 }
@@ -76,6 +81,7 @@ impl ApmConfig {
         if !prefix_ok {
             return Err("apm.index_prefix must be 1-40 characters of a-z, 0-9 and -".into());
         }
+        tracing_subscriber::EnvFilter::try_new(&self.filter).map_err(|e| format!("apm.filter `{}`: {e}", self.filter))?;
         if self.buffer == 0 || self.batch == 0 || self.flush_ms == 0 || self.timeout_secs == 0 {
             return Err("apm.buffer, batch, flush_ms and timeout_secs must be positive".into());
         }

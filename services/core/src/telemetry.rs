@@ -81,7 +81,7 @@ pub fn init_telemetry(config: &LogConfig, apm: &ApmConfig, service: &str, output
     let render: Box<dyn Fn() -> String + Send> = Box::new(|| metrics().render());
     // sqlx reports statements at trace level (db::server_options): each one is a database span.
     let shipped = pola_apm::start(apm, origin, |text| crate::redact::redact(text).into_owned(), Some(render)).map(|layer| {
-        let directives = format!("{},sqlx::query=trace", config.filter);
+        let directives = format!("{},sqlx::query=trace", apm.filter);
         layer.with_filter(EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info,sqlx::query=trace")))
     });
     let result = tracing_subscriber::registry().with(logs).with(shipped).try_init();

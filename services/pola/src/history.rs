@@ -139,9 +139,14 @@ fn money(
     order: &SeedOrder,
     method: Method,
     courier: &'static str,
-    waybills: &mut u64,
+    serial: &mut u64,
     now: DateTime<Utc>,
 ) -> SeedMoney {
+    // Waybills and payment references from one counter: unique however many orders are made.
+    let mut next = || {
+        *serial += 1;
+        *serial
+    };
     let at = order.placed_at;
     let later = |rng: &mut StdRng, from: DateTime<Utc>, hours: std::ops::Range<i64>| {
         (from + Duration::minutes(rng.random_range(hours.start * 60..hours.end * 60))).min(now)
@@ -151,7 +156,7 @@ fn money(
         OrderStatus::Shipped | OrderStatus::Delivered | OrderStatus::Returned | OrderStatus::Refunded
     );
     let shipment = carried.then(|| {
-        *waybills += 1;
+        let waybill = next();
         let shipped_at = later(rng, at, 12..48);
         let delivered_at =
             matches!(order.status, OrderStatus::Delivered | OrderStatus::Refunded).then(|| later(rng, shipped_at, 20..96));
@@ -162,7 +167,7 @@ fn money(
         };
         SeedShipment {
             courier,
-            waybill: format!("{}{:08}", &courier[..2].to_uppercase(), *waybills),
+            waybill: format!("{}{waybill:08}", &courier[..2].to_uppercase()),
             shipped_at,
             delivered_at,
             remitted_minor: remitted,
@@ -174,9 +179,9 @@ fn money(
             // Some gave up after a failed card; a very few paid after the order was given up.
             let draw: f64 = rng.random();
             if draw < 0.02 {
-                Some((payhere_id(rng), PaymentStatus::Succeeded, later(rng, at, 1..2)))
+                Some((payhere_id(next()), PaymentStatus::Succeeded, later(rng, at, 1..2)))
             } else if draw < 0.5 {
-                Some((payhere_id(rng), PaymentStatus::Failed, later(rng, at, 0..1)))
+                Some((payhere_id(next()), PaymentStatus::Failed, later(rng, at, 0..1)))
             } else {
                 None
             }
@@ -187,14 +192,10 @@ fn money(
             } else {
                 PaymentStatus::Succeeded
             };
-            Some((payhere_id(rng), status, later(rng, at, 0..1)))
+            Some((payhere_id(next()), status, later(rng, at, 0..1)))
         }
         Method::BankTransfer if cancelled => None,
-        Method::BankTransfer => Some((
-            format!("SLIP{:08}", rng.random_range(0..100_000_000)),
-            PaymentStatus::Succeeded,
-            later(rng, at, 1..48),
-        )),
+        Method::BankTransfer => Some((format!("SLIP{:08}", next()), PaymentStatus::Succeeded, later(rng, at, 1..48))),
         Method::Cod => shipment.as_ref().and_then(|s| {
             s.delivered_at
                 .map(|d| (format!("{}:{}", s.courier, s.waybill), PaymentStatus::Succeeded, d))
@@ -219,8 +220,9 @@ fn money(
     }
 }
 
-fn payhere_id(rng: &mut StdRng) -> String {
-    format!("320{:010}", rng.random_range(0..10_000_000_000_u64))
+/// A PayHere payment id (they are 13 digits and start 320).
+fn payhere_id(serial: u64) -> String {
+    format!("320{serial:010}")
 }
 
 /// A ticket about `order`, now and then: what it is about follows how the order went.
@@ -366,7 +368,7 @@ pub async fn seed(services: &Services, count: usize) -> anyhow::Result<Written> 
     let baskets = demo_baskets(products.len(), count, 2026);
     let mut written = Written::default();
     let (mut batch, mut moneys, mut uses, mut tickets) = (vec![], vec![], vec![], vec![]);
-    let mut waybills = 0;
+    let mut serial = 0;
     for (basket, at) in baskets.iter().zip(times) {
         let mut lines: Vec<OrderLine> = basket
             .iter()
@@ -421,7 +423,7 @@ pub async fn seed(services: &Services, count: usize) -> anyhow::Result<Written> 
             actor: actor(&mut rng, status, method, courier_actor),
             lines,
         };
-        let paid = money(&mut rng, &order, method, courier, &mut waybills, now);
+        let paid = money(&mut rng, &order, method, courier, &mut serial, now);
         if let Some((promotion, code, _)) = promotion {
             uses.push(SeedRedemption {
                 order_id: order.id,
