@@ -192,22 +192,22 @@ impl Apm {
 
     /// Every span of a trace, in the order they started.
     pub async fn trace(&self, trace_id: &str) -> Result<Vec<Value>, Error> {
-        let body = json!({
-            "size": 1000,
-            "query": {"term": {"trace.id": trace_id}},
-            "sort": [{"@timestamp": "asc"}],
-        });
-        Ok(hits(&self.search(Kind::Traces, body).await?))
+        self.in_order(Kind::Traces, "trace.id", trace_id, 1000).await
     }
 
     /// A request's log lines, from every process it went through, in order.
     pub async fn logs(&self, request_id: &str) -> Result<Vec<Value>, Error> {
+        self.in_order(Kind::Logs, "request_id", request_id, 500).await
+    }
+
+    /// The first `size` documents of `kind` whose `field` is `value`, oldest first.
+    async fn in_order(&self, kind: Kind, field: &str, value: &str, size: usize) -> Result<Vec<Value>, Error> {
         let body = json!({
-            "size": 500,
-            "query": {"term": {"request_id": request_id}},
+            "size": size,
+            "query": {"term": {field: value}},
             "sort": [{"@timestamp": "asc"}],
         });
-        Ok(hits(&self.search(Kind::Logs, body).await?))
+        Ok(hits(&self.search(kind, body).await?))
     }
 
     /// The latest value of `metric` from each process (service and site) that sent it since
