@@ -479,12 +479,22 @@ impl ProxyHttp for Edge {
             .get("traceparent")
             .and_then(|v| v.to_str().ok())
             .and_then(pola_apm::parse_traceparent);
-        let (trace_id, caller_span) = match caller {
-            Some((trace, span)) => (trace, Some(span)),
-            None => (pola_apm::new_trace_id(), None),
+        // The edge starts most traces, so it draws which are sampled (their statements traced).
+        let (trace_id, caller_span, sampled) = match caller {
+            Some(caller) => (caller.trace_id, Some(caller.parent_id), caller.sampled),
+            None => (
+                pola_apm::new_trace_id(),
+                None,
+                pola_apm::draw_sampled(self.shared.config.apm.statements_percent),
+            ),
         };
         ctx.trace = (trace_id, pola_apm::new_span_id(), caller_span);
-        request.insert_header("traceparent", format!("00-{}-{}-01", ctx.trace.0, ctx.trace.1))?;
+        let ours = pola_apm::TraceParent {
+            trace_id: ctx.trace.0.clone(),
+            parent_id: ctx.trace.1.clone(),
+            sampled,
+        };
+        request.insert_header("traceparent", ours.header())?;
         if self.screen(session, ctx).await? {
             return Ok(true);
         }

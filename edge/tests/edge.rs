@@ -310,10 +310,49 @@ async fn requests_are_routed_by_prefix_with_request_ids_trace_context_and_securi
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["headers"]["x-request-id"], json!("support-ticket-77"));
     let sent = body["headers"]["traceparent"].as_str().expect("a traceparent");
-    let (trace, parent) = pola_apm::parse_traceparent(sent).expect("a valid traceparent");
-    assert_eq!(trace, "4bf92f3577b34da6a3ce929d0e0e4736", "the client's trace goes on");
-    assert_ne!(parent, "00f067aa0ba902b7", "under the edge's span");
+    let sent = pola_apm::parse_traceparent(sent).expect("a valid traceparent");
+    assert_eq!(
+        sent.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736",
+        "the client's trace goes on"
+    );
+    assert_ne!(sent.parent_id, "00f067aa0ba902b7", "under the edge's span");
+    assert!(sent.sampled, "as sampled as the client said");
     assert!(edge.wait_for_log("\"path\":\"/x\""), "an access log line per request");
+}
+
+#[tokio::test]
+async fn the_edge_samples_the_traces_it_starts_as_configured_and_a_callers_choice_stands() {
+    let main = Upstream::start("main");
+    let sent = |body: &Value| {
+        pola_apm::parse_traceparent(body["headers"]["traceparent"].as_str().unwrap_or_default()).expect("a traceparent")
+    };
+    for (percent, sampled) in [(0, false), (100, true)] {
+        let edge = EdgeProcess::start(&format!(
+            "{SITE}\n[apm]\nstatements_percent = {percent}\n\n{}",
+            pools(&[("main", "/", &[&main], &[])])
+        ));
+        let (_, _, body) = get(&format!("{}/x", edge.public)).await;
+        assert_eq!(sent(&body).sampled, sampled, "a trace the edge starts at {percent}%");
+        let caller = pola_apm::TraceParent {
+            trace_id: pola_apm::new_trace_id(),
+            parent_id: pola_apm::new_span_id(),
+            sampled: !sampled,
+        };
+        let body: Value = client()
+            .get(format!("{}/x", edge.public))
+            .header("traceparent", caller.header())
+            .send()
+            .await
+            .expect("an answer")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            sent(&body).sampled,
+            !sampled,
+            "the caller's choice, whatever the edge's {percent}%"
+        );
+    }
 }
 
 #[tokio::test]

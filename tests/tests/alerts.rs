@@ -101,30 +101,65 @@ impl Told {
         counts
     }
 
-    /// After a few more rounds of checks (which must change nothing), the counts, once each of
+    /// Every change told so far, in order, with its figures: what a failure shows.
+    fn timeline(&self) -> String {
+        self.0
+            .lock()
+            .expect("unpoisoned")
+            .iter()
+            .map(|event| {
+                let alert = &event.data["alert"];
+                format!(
+                    "{} {} {}: {} ({})\n",
+                    event.occurred_at.format("%H:%M:%S%.3f"),
+                    event.kind,
+                    alert["key"].as_str().unwrap_or_default(),
+                    alert["title"].as_str().unwrap_or_default(),
+                    alert["detail"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// After a few more rounds of checks under steady traffic (which must change nothing, and
+    /// long enough for each of `allowed` that fired to resolve), the counts, once each of
     /// `caused` fired and resolved exactly that many times since `since`, each of `allowed`
     /// at most twice each way and as often as it fired, and nothing else changed.
     async fn settled(
         &self,
+        sites: &Sites,
         since: &BTreeMap<String, (usize, usize)>,
         caused: &[(&str, usize)],
         allowed: &[&str],
     ) -> BTreeMap<String, (usize, usize)> {
-        tokio::time::sleep(Duration::from_secs(8)).await;
+        let start = Instant::now();
+        loop {
+            browse(sites).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let counts = self.counts();
+            let open = allowed
+                .iter()
+                .any(|k| counts.get(*k).is_some_and(|(fired, resolved)| fired != resolved));
+            let waited = start.elapsed();
+            if waited > Duration::from_secs(240) || (waited > Duration::from_secs(15) && !open) {
+                break;
+            }
+        }
         let now = self.counts();
+        let timeline = self.timeline();
         for (key, (fired, resolved)) in &now {
             let (was_fired, was_resolved) = since.get(key).copied().unwrap_or_default();
             let change = (fired - was_fired, resolved - was_resolved);
             match caused.iter().find(|(k, _)| k == key) {
-                Some((_, times)) => assert_eq!(change, (*times, *times), "{key}: {now:#?}"),
+                Some((_, times)) => assert_eq!(change, (*times, *times), "{key}:\n{timeline}"),
                 None if allowed.contains(&key.as_str()) => {
-                    assert!(change.0 <= 2 && change.0 == change.1, "{key}: {now:#?}");
+                    assert!(change.0 <= 2 && change.0 == change.1, "{key}:\n{timeline}");
                 }
-                None => assert_eq!(change, (0, 0), "{key} was not caused: {now:#?}"),
+                None => assert_eq!(change, (0, 0), "{key} was not caused:\n{timeline}"),
             }
         }
         for (key, _) in caused {
-            assert!(now.contains_key(*key), "{key} was never told: {now:#?}");
+            assert!(now.contains_key(*key), "{key} was never told:\n{timeline}");
         }
         now
     }
@@ -140,7 +175,7 @@ impl Told {
             {
                 return;
             }
-            assert!(Instant::now() < deadline, "{what}: {counts:#?}");
+            assert!(Instant::now() < deadline, "{what}: {counts:#?}\n{}", self.timeline());
             meanwhile().await;
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -172,6 +207,7 @@ async fn each_alert_fires_once_when_its_cause_comes_and_resolves_once_when_it_go
         .args(["worker", "alerts"])
         .env("POLA_ALERTS__INTERVAL_SECS", "2")
         .env("POLA_ALERTS__WINDOW_MINUTES", "1")
+        .env("POLA_ALERTS__RESOLVE_AFTER_SECS", "6")
         .env("POLA_ALERTS__MIN_REQUESTS", "5")
         .env("POLA_ALERTS__WAF_BLOCKS_PER_MINUTE", "10")
         .env("POLA_ALERTS__QUEUES", format!("[\"{parked_queue}\"]"))
@@ -196,7 +232,7 @@ async fn each_alert_fires_once_when_its_cause_comes_and_resolves_once_when_it_go
         browse(&sites).await
     })
     .await;
-    let failed = told.settled(&start, &[("errors:pola-edge", 1)], &["edge_site"]).await;
+    let failed = told.settled(&sites, &start, &[("errors:pola-edge", 1)], &["edge_site"]).await;
 
     // Then, at once: DR stops replicating, an event is parked, an attacker bursts at the WAF.
     let dr = sites.db(Site::Dr).await;
@@ -256,7 +292,7 @@ async fn each_alert_fires_once_when_its_cause_comes_and_resolves_once_when_it_go
     told.until(&causes, 1, 1, "their resolutions", async || browse(&sites).await)
         .await;
     let caused: Vec<(&str, usize)> = causes.iter().map(|k| (*k, 1)).collect();
-    let before = told.settled(&failed, &caused, &[]).await;
+    let before = told.settled(&sites, &failed, &caused, &[]).await;
 
     // A switchover moves the edge to DR (fires), and back (resolves).
     sites.playbook("switchover.yml", &[]).await;
@@ -271,9 +307,10 @@ async fn each_alert_fires_once_when_its_cause_comes_and_resolves_once_when_it_go
     })
     .await;
     // While a standby is promoted it does not replicate: that may be told too, once each way.
-    told.settled(&before, &[("edge_site", 1)], &["replication:dc", "replication:dr"])
+    told.settled(&sites, &before, &[("edge_site", 1)], &["replication:dc", "replication:dr"])
         .await;
     let _ = worker.kill().await;
+    println!("{}", told.timeline());
 }
 
 /// The events settings the sites use (their RabbitMQ is the test broker).

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use pola_apm::TraceParent;
 use pola_e2e::{ONE_AT_A_TIME, Site, Sites};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -40,16 +41,26 @@ async fn search(url: &str, index: &str, query: Value, wanted: impl Fn(&[Value]) 
     }
 }
 
-/// A product listing through the edge with the request id `id`.
-async fn list_products(sites: &Sites, id: &str) {
+/// A product listing through the edge with the request id `id`, in a trace its caller started.
+async fn list_products(sites: &Sites, id: &str, trace: &TraceParent) {
     let reply = reqwest::Client::new()
         .get(format!("{}/api/v1/catalog/products?limit=5", sites.edge()))
         .header("x-request-id", id)
+        .header("traceparent", trace.header())
         .send()
         .await
         .expect("the edge answers");
     assert_eq!(reply.status(), 200);
     assert_eq!(reply.headers()["x-request-id"], id, "one request id, end to end");
+}
+
+/// A new trace as a caller starts it, sampled or not.
+fn a_trace(sampled: bool) -> TraceParent {
+    TraceParent {
+        trace_id: pola_apm::new_trace_id(),
+        parent_id: pola_apm::new_span_id(),
+        sampled,
+    }
 }
 
 fn field<'a>(span: &'a Value, key: &str) -> &'a str {
@@ -71,8 +82,10 @@ async fn a_request_through_the_edge_is_one_trace_of_edge_service_and_database_sp
         assert_eq!(template.status(), 200, "the {kind} template");
     }
 
+    // A trace its caller sampled: its statements are spans too.
+    let sampled = a_trace(true);
     let id = format!("apm-{}", Uuid::now_v7().simple());
-    list_products(&sites, &id).await;
+    list_products(&sites, &id, &sampled).await;
     let spans = search(&url, &index("traces"), json!({"term": {"request_id": id}}), |hits| {
         let has = |name: &str| hits.iter().any(|s| field(s, "name") == name);
         has("edge.request") && has("http.request") && has("db.query")
@@ -87,7 +100,8 @@ async fn a_request_through_the_edge_is_one_trace_of_edge_service_and_database_sp
         .find(|s| field(s, "name") == "http.request")
         .expect("the service's span");
     let trace = field(edge, "trace.id");
-    assert_eq!(trace.len(), 32, "{edge}");
+    assert_eq!(trace, sampled.trace_id, "the caller's trace goes on: {edge}");
+    assert_eq!(field(edge, "parent.id"), sampled.parent_id, "under the caller's span");
     assert!(spans.iter().all(|s| field(s, "trace.id") == trace), "one trace: {spans:#?}");
     assert_eq!(field(edge, "service"), "pola-edge");
     assert_eq!(field(service, "service"), "pola-serve");
@@ -167,6 +181,17 @@ async fn a_request_through_the_edge_is_one_trace_of_edge_service_and_database_sp
         .expect("the listing's route");
     assert!(listing.requests >= 1 && listing.p99_ms.is_some(), "{listing:?}");
 
+    // A trace its caller did not sample: the request's spans, not its statements (shipped
+    // before the service's span, which closes last).
+    let unsampled = format!("apm-{}", Uuid::now_v7().simple());
+    list_products(&sites, &unsampled, &a_trace(false)).await;
+    let spans = search(&url, &index("traces"), json!({"term": {"request_id": unsampled}}), |hits| {
+        let has = |name: &str| hits.iter().any(|s| field(s, "name") == name);
+        has("edge.request") && has("http.request")
+    })
+    .await;
+    assert!(spans.iter().all(|s| field(s, "kind") != "db"), "{spans:#?}");
+
     // Metrics arrive too, every 15 seconds.
     search(
         &url,
@@ -198,7 +223,7 @@ async fn without_opensearch_requests_are_served_telemetry_is_dropped_and_counted
     let node = OpenSearchNode { name: name.clone() };
 
     for i in 0..50 {
-        list_products(&sites, &format!("before-{i}-{}", Uuid::now_v7().simple())).await;
+        list_products(&sites, &format!("before-{i}-{}", Uuid::now_v7().simple()), &a_trace(false)).await;
     }
     let metrics = || async {
         reqwest::get(format!("{}/metrics", sites.app(Site::Dc)))
@@ -229,7 +254,7 @@ async fn without_opensearch_requests_are_served_telemetry_is_dropped_and_counted
     let client = reqwest::Client::new();
     loop {
         // The shipper may still be backing off: ask again until a request's spans arrive.
-        list_products(&sites, &id).await;
+        list_products(&sites, &id, &a_trace(false)).await;
         let found = client
             .post(format!("{url}/e2e-apm-outage-traces-*/_search"))
             .json(&json!({"query": {"term": {"request_id": id}}}))

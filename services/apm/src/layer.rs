@@ -1,6 +1,7 @@
 //! The tracing layer: spans become trace documents (with the W3C trace id the edge issued, when
 //! a request span carries one), sqlx's statement events become database spans under the span
-//! that ran them, and log lines become log documents with their request id and trace.
+//! that ran them (in sampled traces), and log lines become log documents with their request id
+//! and trace.
 
 use std::time::Instant;
 
@@ -13,12 +14,15 @@ use tracing::{
 };
 use tracing_subscriber::{Layer, layer::Context, registry::LookupSpan};
 
-use crate::{Kind, new_span_id, new_trace_id, ship};
+use crate::{Kind, draw_sampled, new_span_id, new_trace_id, ship};
 
 /// The field of a request span that carries the trace id (from `traceparent`, else new).
 pub const TRACE_ID: &str = "trace.id";
 /// The field of a request span that carries the caller's span id (from `traceparent`).
 pub const TRACE_PARENT: &str = "trace.parent";
+/// The field of a request span that carries the caller's sampling (from `traceparent`); a trace
+/// that starts without one draws.
+pub const TRACE_SAMPLED: &str = "trace.sampled";
 
 /// A span recorded with `probe = true` (a health check answered) is not shipped.
 pub const PROBE: &str = "probe";
@@ -26,11 +30,16 @@ pub const PROBE: &str = "probe";
 /// Turns spans and events into APM documents (see the module's docs).
 pub struct ApmLayer {
     redact: fn(&str) -> String,
+    /// The share of the traces this process starts whose statements are spans.
+    statements_percent: f64,
 }
 
 impl ApmLayer {
-    pub(crate) fn new(redact: fn(&str) -> String) -> Self {
-        Self { redact }
+    pub(crate) fn new(redact: fn(&str) -> String, statements_percent: f64) -> Self {
+        Self {
+            redact,
+            statements_percent,
+        }
     }
 }
 
@@ -39,6 +48,8 @@ struct Open {
     trace_id: String,
     span_id: String,
     parent_id: Option<String>,
+    /// Whether its trace's statements are spans.
+    sampled: bool,
     start: DateTime<Utc>,
     started: Instant,
     fields: Map<String, Value>,
@@ -83,20 +94,26 @@ where
             parent
                 .extensions()
                 .get::<Open>()
-                .map(|open| (open.trace_id.clone(), Some(open.span_id.clone())))
+                .map(|open| (open.trace_id.clone(), Some(open.span_id.clone()), open.sampled))
         });
-        let (trace_id, parent_id) = match inherited {
+        let (trace_id, parent_id, sampled) = match inherited {
             Some(found) => found,
             None => {
                 let trace = fields.remove(TRACE_ID).and_then(|v| v.as_str().map(str::to_owned));
                 let parent = fields.remove(TRACE_PARENT).and_then(|v| v.as_str().map(str::to_owned));
-                (trace.unwrap_or_else(new_trace_id), parent)
+                let sampled = fields.remove(TRACE_SAMPLED).and_then(|v| v.as_bool());
+                (
+                    trace.unwrap_or_else(new_trace_id),
+                    parent,
+                    sampled.unwrap_or_else(|| draw_sampled(self.statements_percent)),
+                )
             }
         };
         span.extensions_mut().insert(Open {
             trace_id,
             span_id: new_span_id(),
             parent_id,
+            sampled,
             start: Utc::now(),
             started: Instant::now(),
             fields,
@@ -117,16 +134,14 @@ where
         if metadata.target().starts_with("pola_apm") || metadata.target().starts_with("opensearch") {
             return;
         }
-        let mut fields = Map::new();
-        event.record(&mut Fields(&mut fields));
         // The span the event happened in, and the request id of the request it belongs to.
-        let mut context = (None, None, None);
+        let mut context = (None, None, None, false);
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope {
                 let extensions = span.extensions();
                 let Some(open) = extensions.get::<Open>() else { continue };
                 if context.0.is_none() {
-                    context = (Some(open.trace_id.clone()), Some(open.span_id.clone()), None);
+                    context = (Some(open.trace_id.clone()), Some(open.span_id.clone()), None, open.sampled);
                 }
                 if let Some(request_id) = open.fields.get("request_id") {
                     context.2 = Some(request_id.clone());
@@ -134,10 +149,15 @@ where
                 }
             }
         }
-        let (trace_id, span_id, request_id) = context;
+        let (trace_id, span_id, request_id, sampled) = context;
         if metadata.target() == "sqlx::query" {
-            // sqlx reports a statement when it is done: a database span under the one that ran it.
-            let Some(trace_id) = trace_id else { return };
+            // sqlx reports a statement when it is done: a database span under the one that ran
+            // it, when its trace is sampled (unsampled, it costs no more than this).
+            let Some(trace_id) = trace_id.filter(|_| sampled) else {
+                return;
+            };
+            let mut fields = Map::new();
+            event.record(&mut Fields(&mut fields));
             let seconds = fields.get("elapsed_secs").and_then(Value::as_f64).unwrap_or(0.0);
             let start = Utc::now() - chrono::Duration::microseconds((seconds * 1e6) as i64);
             let mut document = json!({
@@ -160,6 +180,8 @@ where
         if *metadata.level() > Level::INFO {
             return;
         }
+        let mut fields = Map::new();
+        event.record(&mut Fields(&mut fields));
         let message = fields
             .remove("message")
             .and_then(|m| m.as_str().map(|m| (self.redact)(m)))

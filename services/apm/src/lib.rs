@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::layer::{ApmLayer, PROBE, TRACE_ID, TRACE_PARENT};
+pub use crate::layer::{ApmLayer, PROBE, TRACE_ID, TRACE_PARENT, TRACE_SAMPLED};
 pub use crate::shipper::Shipped;
 
 /// `[apm]`: where telemetry goes, and how much of it may wait.
@@ -44,9 +44,13 @@ pub struct ApmConfig {
     /// This process's site (`dc`, `dr`), on every document. Default none.
     pub site: Option<String>,
     /// What is shipped (tracing's `EnvFilter` directives, like `log.filter`, and apart from
-    /// it: standard output may stay quiet while every request is traced). Database statements
-    /// are always spans. Default `info`.
+    /// it: standard output may stay quiet while every request is traced). Default `info`.
     pub filter: String,
+    /// The share of traces, in percent, whose database statements are spans too (every request
+    /// and step is a span whatever this says). Whoever starts a trace draws: a `traceparent`'s
+    /// sampled flag decides for the traces it carries, and the edge passes its draw on that
+    /// way. Default 10.
+    pub statements_percent: f64,
 }
 
 impl Default for ApmConfig {
@@ -62,6 +66,7 @@ impl Default for ApmConfig {
             retention_days: 30,
             site: None,
             filter: "info".into(),
+            statements_percent: 10.0,
         }
     }
 }
@@ -71,6 +76,12 @@ impl ApmConfig {
     pub fn validate(&self) -> Result<(), String> {
         if let Some(url) = &self.url {
             opensearch::http::Url::parse(url).map_err(|e| format!("apm.url: {e}"))?;
+        }
+        if !(0.0..=100.0).contains(&self.statements_percent) {
+            return Err(format!(
+                "apm.statements_percent must be from 0 to 100, not {}",
+                self.statements_percent
+            ));
         }
         let prefix_ok = !self.index_prefix.is_empty()
             && self.index_prefix.len() <= 40
@@ -135,7 +146,7 @@ pub fn start(
     let url = config.url.as_ref()?;
     let shipper = shipper::Shipper::start(config, url, metrics, origin).ok()?;
     let _ = SHIPPER.set(shipper);
-    Some(ApmLayer::new(redact))
+    Some(ApmLayer::new(redact, config.statements_percent))
 }
 
 /// Hands a document to the shipper without waiting: dropped and counted when the buffer is full.
@@ -188,13 +199,39 @@ pub fn new_span_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-/// The trace id and parent span id of a W3C `traceparent` (`00-<trace>-<parent>-<flags>`).
-pub fn parse_traceparent(value: &str) -> Option<(String, String)> {
+/// Draws whether a trace this process starts is sampled: its database statements become spans.
+pub fn draw_sampled(percent: f64) -> bool {
+    rand::random::<f64>() * 100.0 < percent
+}
+
+/// What a W3C `traceparent` (`00-<trace>-<parent>-<flags>`) carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceParent {
+    pub trace_id: String,
+    /// The caller's span.
+    pub parent_id: String,
+    /// Whether the caller records this trace in full (flag 01).
+    pub sampled: bool,
+}
+
+impl TraceParent {
+    /// The header's value.
+    pub fn header(&self) -> String {
+        let flags = if self.sampled { "01" } else { "00" };
+        format!("00-{}-{}-{flags}", self.trace_id, self.parent_id)
+    }
+}
+
+/// Reads a `traceparent` header; None when it is not one.
+pub fn parse_traceparent(value: &str) -> Option<TraceParent> {
     let mut parts = value.split('-');
     let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-    (parts.next().is_none() && hex(version, 2) && hex(trace, 32) && hex(parent, 16) && hex(flags, 2))
-        .then(|| (trace.to_ascii_lowercase(), parent.to_ascii_lowercase()))
+    (parts.next().is_none() && hex(version, 2) && hex(trace, 32) && hex(parent, 16) && hex(flags, 2)).then(|| TraceParent {
+        trace_id: trace.to_ascii_lowercase(),
+        parent_id: parent.to_ascii_lowercase(),
+        sampled: u8::from_str_radix(flags, 16).is_ok_and(|f| f & 1 == 1),
+    })
 }
 
 #[cfg(test)]
@@ -203,9 +240,15 @@ mod tests {
 
     #[test]
     fn a_traceparent_gives_its_trace_and_parent() {
-        let (trace, parent) = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").expect("valid");
-        assert_eq!(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(parent, "00f067aa0ba902b7");
+        let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let parent = parse_traceparent(header).expect("valid");
+        assert_eq!(parent.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(parent.parent_id, "00f067aa0ba902b7");
+        assert!(parent.sampled);
+        assert_eq!(parent.header(), header);
+        let unsampled = parse_traceparent("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-02").expect("valid");
+        assert!(!unsampled.sampled, "only the sampled bit counts");
+        assert_eq!(unsampled.header(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
         assert_eq!(parse_traceparent("00-xyz-00f067aa0ba902b7-01"), None);
         assert_eq!(
             parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x"),
@@ -222,6 +265,10 @@ mod tests {
         config.index_prefix = "Pola Logs".into();
         assert!(config.validate().is_err());
         config.index_prefix = "pola".into();
+        config.statements_percent = 100.5;
+        assert!(config.validate().is_err());
+        config.statements_percent = 0.0;
+        assert!(config.validate().is_ok());
         config.url = Some("not a url".into());
         assert!(config.validate().is_err());
     }

@@ -144,6 +144,9 @@ pub struct AlertsConfig {
     pub interval_secs: u64,
     /// The window request rates and latencies are judged over, in minutes. Default 5.
     pub window_minutes: u64,
+    /// An alert whose cause is gone resolves only once it has stayed gone this long, in seconds,
+    /// so that a rate hovering at its threshold is told once, not at every check. Default 90.
+    pub resolve_after_secs: u64,
     /// Fewer requests than this in the window are not judged (one failure of two is noise).
     /// Default 20.
     pub min_requests: u64,
@@ -175,6 +178,7 @@ impl Default for AlertsConfig {
         Self {
             interval_secs: 30,
             window_minutes: 5,
+            resolve_after_secs: 90,
             min_requests: 20,
             error_rate_percent: 5.0,
             p99_ms: 2_000.0,

@@ -112,12 +112,11 @@ async fn observe(mut request: Request, next: Next) -> Response {
     let slot = RouteSlot::default();
     request.extensions_mut().insert(slot.clone());
     // The trace the edge (or the caller) started: this request's span is a child of theirs.
-    let (trace_id, trace_parent) = request
+    let caller = request
         .headers()
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
-        .and_then(pola_apm::parse_traceparent)
-        .map_or((None, None), |(trace, parent)| (Some(trace), Some(parent)));
+        .and_then(pola_apm::parse_traceparent);
     let span = tracing::info_span!(
         "http.request",
         request_id = %request_id,
@@ -125,8 +124,9 @@ async fn observe(mut request: Request, next: Next) -> Response {
         http.route = tracing::field::Empty,
         http.status = tracing::field::Empty,
         probe = tracing::field::Empty,
-        trace.id = trace_id,
-        trace.parent = trace_parent,
+        trace.id = caller.as_ref().map(|c| c.trace_id.as_str()),
+        trace.parent = caller.as_ref().map(|c| c.parent_id.as_str()),
+        trace.sampled = caller.as_ref().map(|c| c.sampled),
     );
     let mut response = REQUEST_ID
         .scope(request_id.clone(), next.run(request))

@@ -61,12 +61,26 @@ pub struct Firing {
 #[derive(Debug, Default)]
 pub struct Board {
     firing: BTreeMap<String, Firing>,
+    /// How long a firing alert's cause must stay gone before it resolves (none: at once).
+    quiet: chrono::Duration,
+    /// When each firing alert's cause was first found gone, by key.
+    gone_since: BTreeMap<String, DateTime<Utc>>,
 }
 
 impl Board {
     pub fn with(firing: Vec<Firing>) -> Self {
         Self {
             firing: firing.into_iter().map(|f| (f.alert.key.clone(), f)).collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Resolves an alert only once its cause has stayed gone for `quiet`: a rate hovering at
+    /// its threshold is told once, not at every check.
+    pub fn resolving_after(self, quiet: Duration) -> Self {
+        Self {
+            quiet: chrono::Duration::from_std(quiet).unwrap_or_default(),
+            ..self
         }
     }
 
@@ -75,7 +89,8 @@ impl Board {
     }
 
     /// Takes one rule's finding: alerts it finds that were not firing fire, this rule's alerts
-    /// it no longer finds resolve; each once. An unknown finding changes nothing.
+    /// it no longer finds resolve once they have stayed gone long enough; each once. An unknown
+    /// finding changes nothing.
     pub fn update(&mut self, rule: &str, finding: Finding, now: DateTime<Utc>) -> Vec<Change> {
         let Finding::Holds(found) = finding else { return vec![] };
         let mut changes = vec![];
@@ -87,6 +102,11 @@ impl Board {
             .map(|f| f.alert.key.clone())
             .collect();
         for key in gone {
+            let since = *self.gone_since.entry(key.clone()).or_insert(now);
+            if now - since < self.quiet {
+                continue;
+            }
+            self.gone_since.remove(&key);
             if let Some(f) = self.firing.remove(&key) {
                 changes.push(Change::Resolved {
                     alert: f.alert,
@@ -97,6 +117,7 @@ impl Board {
             }
         }
         for alert in found {
+            self.gone_since.remove(&alert.key);
             if !self.firing.contains_key(&alert.key) {
                 self.firing.insert(
                     alert.key.clone(),
@@ -444,7 +465,8 @@ pub async fn run(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>) 
     let mut board = Board::with(apm.firing_alerts().await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "the alerts firing before this start could not be read; starting afresh");
         vec![]
-    }));
+    }))
+    .resolving_after(Duration::from_secs(config.alerts.resolve_after_secs));
     let every = Duration::from_secs(config.alerts.interval_secs.max(1));
     loop {
         let now = Utc::now();
@@ -544,6 +566,35 @@ mod tests {
             restarted.update("replication", found(&["lag:dr"]), now).is_empty(),
             "remembered across a restart"
         );
+    }
+
+    #[test]
+    fn an_alert_resolves_only_once_its_cause_has_stayed_gone_for_the_quiet_period() {
+        let mut board = Board::default().resolving_after(Duration::from_secs(60));
+        let start = Utc::now();
+        let at = |secs| start + chrono::Duration::seconds(secs);
+        assert_eq!(
+            kinds(&board.update("errors", found(&["errors:pola-edge"]), at(0))),
+            ["fired errors:pola-edge"]
+        );
+        assert!(
+            board.update("errors", found(&[]), at(30)).is_empty(),
+            "gone, not yet for long"
+        );
+        assert!(
+            board.update("errors", found(&["errors:pola-edge"]), at(60)).is_empty(),
+            "back: still the same alert"
+        );
+        assert!(
+            board.update("errors", found(&[]), at(90)).is_empty(),
+            "gone again, the quiet period starts again"
+        );
+        assert!(board.update("errors", Finding::Unknown("away".into()), at(120)).is_empty());
+        assert_eq!(
+            kinds(&board.update("errors", found(&[]), at(150))),
+            ["resolved errors:pola-edge"]
+        );
+        assert!(board.update("errors", found(&[]), at(300)).is_empty(), "once");
     }
 
     fn sample(service: &str, site: &str, labels: serde_json::Value, value: f64) -> Sample {
