@@ -110,7 +110,7 @@ async fn an_admin_creates_a_fulfilment_user_who_enrols_an_authenticator_and_sign
     // At phone width the same pages read, the menu above the page.
     let (second, second_app) = colleague(&app, "Bhagya", &[Role::Admin]).await;
     let phone = Browser::start(&staff_base(&app), Screen::Phone, true).await;
-    phone.open("/backoffice/").await;
+    open_sign_in(&phone).await;
     phone.screenshot("backoffice-sign-in").await;
     sign_in(&phone, &second, STAFF_PASSWORD, &second_app.code_at(chrono::Utc::now())).await;
     phone.open("/backoffice/staff").await;
@@ -121,10 +121,30 @@ async fn an_admin_creates_a_fulfilment_user_who_enrols_an_authenticator_and_sign
     phone.close().await;
 }
 
+/// Opens the back-office, which shows a signed-out browser its sign-in form. A page shown while
+/// the edge in front of a freshly started app does not yet reach it is read again, for a while;
+/// any other page fails the test with what it says.
+async fn open_sign_in(browser: &Browser) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        browser.open("/backoffice/").await;
+        if browser.shows("#f-email").await {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sign-in form at {}: {}",
+            browser.path().await,
+            browser.page_text().await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 /// Signs `email` in on a fresh browser at the back-office's dashboard.
 async fn desk_for(app: &TestApp, email: &str, secret: &TotpSecret, screen: Screen) -> Browser {
     let browser = Browser::start(&staff_base(app), screen, true).await;
-    browser.open("/backoffice/").await;
+    open_sign_in(&browser).await;
     sign_in(&browser, email, STAFF_PASSWORD, &secret.code_at(chrono::Utc::now())).await;
     assert_eq!(browser.path().await, "/backoffice/", "signed in");
     browser

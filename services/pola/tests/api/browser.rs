@@ -136,6 +136,11 @@ impl Browser {
         }
     }
 
+    /// Whether this page has an element matching `css`.
+    pub async fn shows(&self, css: &str) -> bool {
+        self.client.find(Locator::Css(css)).await.is_ok()
+    }
+
     pub async fn find(&self, css: &str) -> Element {
         self.client
             .find(Locator::Css(css))
