@@ -255,11 +255,14 @@ async fn without_opensearch_requests_are_served_telemetry_is_dropped_and_counted
     let deadline = Instant::now() + Duration::from_secs(90);
     let client = reqwest::Client::new();
     loop {
-        // The shipper may still be backing off: ask again until a request's spans arrive.
+        // The shipper may still be backing off: ask again until the service's own span of a
+        // request arrives (the edge ships its spans on its own and may be back sooner).
         list_products(&sites, &id, &a_trace(false)).await;
+        let query = json!({"bool": {"filter": [
+            {"term": {"request_id": id}}, {"term": {"service": "pola-serve"}}]}});
         let found = client
             .post(format!("{url}/e2e-apm-outage-traces-*/_search"))
-            .json(&json!({"query": {"term": {"request_id": id}}}))
+            .json(&json!({ "query": query }))
             .send()
             .await
             .ok()
