@@ -2,7 +2,11 @@
 
 use std::sync::Arc;
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 use pola_core::{
     Error,
     auth::{Role, Staff},
@@ -32,17 +36,14 @@ type AppState = State<Arc<Catalog>>;
         (status = 200, description = "A page of products", body = Page<ProductSummary>),
         (status = 422, description = "Invalid filters", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list_products(
-    State(catalog): AppState,
-    Query(query): Query<ProductQuery>,
-) -> Result<Json<Page<ProductSummary>>, Error> {
+pub async fn list_products(State(catalog): AppState, Query(query): Query<ProductQuery>) -> Result<Response, Error> {
     let page = PageParams {
         limit: query.limit,
         cursor: query.cursor.clone(),
     }
     .parse()?;
     let filter = query.filter().map_err(Error::Validation)?;
-    Ok(Json(catalog.list(&filter, page).await?))
+    Ok(catalog.list(&filter, page).await?.as_ref().into_response())
 }
 
 /// One product with its variants, their prices and stock.
@@ -52,8 +53,8 @@ pub async fn list_products(
         (status = 200, description = "The product", body = ProductDetail),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get_product(State(catalog): AppState, Path(id): Path<Uuid>) -> Result<Json<ProductDetail>, Error> {
-    Ok(Json(catalog.detail(id, false).await?))
+pub async fn get_product(State(catalog): AppState, Path(id): Path<Uuid>) -> Result<Response, Error> {
+    Ok(catalog.product_page(id).await?.as_ref().into_response())
 }
 
 /// One product as staff edit it: archived ones too, with their archived variants (role `catalog`).

@@ -5,6 +5,7 @@ pub mod api;
 pub mod client;
 pub mod images;
 pub mod model;
+pub mod read_model;
 pub mod sheet;
 pub mod staff;
 pub mod store;
@@ -15,6 +16,7 @@ use pola_core::{
     Error, Money,
     audit::{self, Change},
     auth::Staff,
+    config::CatalogConfig,
     db::is_duplicate_key,
     pagination::{Page, PageRequest, encode_cursor},
 };
@@ -27,6 +29,7 @@ use crate::model::{
     NewCategory, NewProduct, NewProductType, ProductDetail, ProductFilter, ProductKind, ProductSummary, ProductType, Sort,
     VariantView, bundle_available,
 };
+use crate::read_model::{Cached, ReadModel};
 
 /// Commits `tx` with `change` in the audit trail, when a staff member made it (the demo seed
 /// is no one's).
@@ -36,6 +39,44 @@ async fn commit_audited(mut tx: sqlx::Transaction<'_, sqlx::MySql>, staff: Optio
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// `catalog.changed`: what lists or product pages show changed (a product's name, a price, a
+/// status, variants or pictures). Pages kept in memory are cleared by it.
+#[derive(Debug, serde::Serialize)]
+pub struct CatalogChanged {
+    /// The product changed; none when a sheet import changed many.
+    pub product_id: Option<Uuid>,
+    /// The audit trail's action: `product.update`, `variant.update`, `catalog.import`, …
+    pub action: &'static str,
+}
+
+impl pola_core::events::Event for CatalogChanged {
+    fn kind(&self) -> &'static str {
+        "catalog.changed"
+    }
+}
+
+impl Catalog {
+    /// Commits a staff change to what customers see, with its audit row and its
+    /// `catalog.changed` event, and forgets this process's pages at once (the others hear the
+    /// event).
+    async fn commit_shown(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::MySql>,
+        staff: &Staff,
+        product: Option<Uuid>,
+        change: Change,
+    ) -> Result<(), Error> {
+        let event = CatalogChanged {
+            product_id: product,
+            action: change.action,
+        };
+        pola_core::events::record(&mut tx, &event).await?;
+        commit_audited(tx, Some(staff), change).await?;
+        self.read_model.clear();
+        Ok(())
+    }
 }
 
 /// The database this service owns: `<prefix>_catalog`.
@@ -49,11 +90,21 @@ const IN_STOCK_SCAN_BATCHES: usize = 10;
 pub struct Catalog {
     pool: MySqlPool,
     inventory: Arc<dyn InventoryClient>,
+    read_model: Arc<ReadModel>,
 }
 
 impl Catalog {
-    pub fn new(pool: MySqlPool, inventory: Arc<dyn InventoryClient>) -> Arc<Self> {
-        Arc::new(Self { pool, inventory })
+    pub fn new(pool: MySqlPool, inventory: Arc<dyn InventoryClient>, config: &CatalogConfig) -> Arc<Self> {
+        Arc::new(Self {
+            pool,
+            inventory,
+            read_model: Arc::new(ReadModel::new(config)),
+        })
+    }
+
+    /// The pages this process keeps, to follow the events that clear them.
+    pub fn read_model(&self) -> Arc<ReadModel> {
+        self.read_model.clone()
     }
 
     pub fn pool(&self) -> &MySqlPool {
@@ -166,8 +217,19 @@ impl Catalog {
         Ok(out)
     }
 
-    /// A page of products, newest first.
-    pub async fn list(&self, filter: &ProductFilter, page: PageRequest) -> Result<Page<ProductSummary>, Error> {
+    /// A page of products as customers browse them, from the read model.
+    pub async fn list(&self, filter: &ProductFilter, page: PageRequest) -> Result<Arc<Cached<Page<ProductSummary>>>, Error> {
+        let key = (filter.clone(), page);
+        self.read_model.list(key, || self.read_list(filter, page)).await
+    }
+
+    /// A product as customers see it (archived ones are not found), from the read model.
+    pub async fn product_page(&self, id: Uuid) -> Result<Arc<Cached<ProductDetail>>, Error> {
+        self.read_model.product(id, || self.detail(id, false)).await
+    }
+
+    /// A page of products, newest first, read from the database.
+    async fn read_list(&self, filter: &ProductFilter, page: PageRequest) -> Result<Page<ProductSummary>, Error> {
         let categories = match &filter.category {
             Some(slug) => Some(
                 store::category_scope(&self.pool, slug)
@@ -401,7 +463,8 @@ impl Catalog {
             .await
             .map_err(Self::sku_taken)?;
         let after = store::product(&mut *tx, id).await?;
-        commit_audited(tx, Some(staff), Change::new("product.create", "product", id).after(&after)).await?;
+        let change = Change::new("product.create", "product", id).after(&after);
+        self.commit_shown(tx, staff, Some(id), change).await?;
         self.detail(id, true).await
     }
 
@@ -450,7 +513,8 @@ impl Catalog {
             .await
             .map_err(Self::sku_taken)?;
         let after = store::variant_state(&mut tx, id).await?;
-        commit_audited(tx, Some(staff), Change::new("variant.create", "variant", id).after(&after)).await?;
+        let change = Change::new("variant.create", "variant", id).after(&after);
+        self.commit_shown(tx, staff, Some(product), change).await?;
         self.detail(product, true).await
     }
 }

@@ -442,7 +442,7 @@ pub struct ProductQuery {
 }
 
 /// A validated list query.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ProductFilter {
     pub category: Option<String>,
     /// Boolean-mode full-text terms (`+batik* +shirt*`).
@@ -455,7 +455,7 @@ pub struct ProductFilter {
 }
 
 /// The order of a product list.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Sort {
     /// Newest first.
     #[default]

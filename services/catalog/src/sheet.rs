@@ -351,8 +351,7 @@ impl Catalog {
         })?;
         let summary = Change::new("catalog.import", "catalog", format!("{:x}", Sha256::digest(csv)))
             .after(serde_json::to_value(&report).unwrap_or_default());
-        audit::record(&mut *tx, staff, summary).await?;
-        tx.commit().await?;
+        self.commit_shown(tx, staff, None, summary).await?;
         tracing::info!(staff.id = %staff.id, rows = report.rows, created = report.variants_created, updated = report.variants_updated, "catalogue imported from a sheet");
         Ok(report)
     }

@@ -9,7 +9,7 @@ use pola_core::{
 use uuid::Uuid;
 
 use crate::{
-    Catalog, commit_audited,
+    Catalog,
     images::{NewProductImage, ProductImage, ProductImagePatch},
     model::{MAX_PRICE_MINOR, ProductDetail, ProductPatch, Status, VariantPatch},
     store,
@@ -52,9 +52,10 @@ impl Catalog {
             Some(Status::Archived) if before.status != Status::Archived => "product.archive",
             _ => "product.update",
         };
-        commit_audited(
+        self.commit_shown(
             tx,
-            Some(staff),
+            staff,
+            Some(id),
             Change::new(action, "product", id).before(&before).after(&after),
         )
         .await?;
@@ -76,12 +77,8 @@ impl Catalog {
             .await?
             .ok_or_else(|| Error::not_found("No such variant."))?;
         let after = store::variant_state(&mut tx, id).await?;
-        commit_audited(
-            tx,
-            Some(staff),
-            Change::new("variant.update", "variant", id).before(&before).after(&after),
-        )
-        .await?;
+        let change = Change::new("variant.update", "variant", id).before(&before).after(&after);
+        self.commit_shown(tx, staff, Some(product), change).await?;
         tracing::info!(variant.id = %id, staff.id = %staff.id, "variant updated");
         self.detail(product, true).await
     }
@@ -111,7 +108,7 @@ impl Catalog {
             alt: new.alt.clone(),
         };
         let change = Change::new("product.image-attach", "product", product).after(&shown);
-        commit_audited(tx, Some(staff), change).await?;
+        self.commit_shown(tx, staff, Some(product), change).await?;
         Ok(shown)
     }
 
@@ -133,7 +130,7 @@ impl Catalog {
         let change = Change::new("product.image-update", "product", product)
             .before(serde_json::json!({"image_id": id, "picture": before}))
             .after(serde_json::json!({"image_id": id, "picture": after}));
-        commit_audited(tx, Some(staff), change).await
+        self.commit_shown(tx, staff, Some(product), change).await
     }
 
     /// Takes a picture off a product (the picture itself stays: others may show it).
@@ -144,6 +141,6 @@ impl Catalog {
             return Err(Error::not_found("No such picture on this product."));
         }
         let change = Change::new("product.image-detach", "product", product).before(serde_json::json!({"image_id": id}));
-        commit_audited(tx, Some(staff), change).await
+        self.commit_shown(tx, staff, Some(product), change).await
     }
 }

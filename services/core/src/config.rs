@@ -17,6 +17,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
+    pub catalog: CatalogConfig,
     pub inventory: InventoryConfig,
     pub cart: CartConfig,
     pub services: ServicesConfig,
@@ -716,6 +717,27 @@ impl Default for CartConfig {
             address_max_units: 60,
             short_hold_above: 5,
             short_hold_secs: 120,
+        }
+    }
+}
+
+/// `[catalog]`: the read model that answers listings and product pages from memory.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// How long a listing or product page is answered from memory at most: the bound on a
+    /// stock level's age, and on everything else while the events that clear pages cannot
+    /// arrive (RabbitMQ away). 0 turns the read model off. Default 5000 ms.
+    pub read_model_ttl_ms: u64,
+    /// Memory for cached pages, in bytes of their JSON; the least used go first. Default 64 MiB.
+    pub read_model_max_bytes: u64,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            read_model_ttl_ms: 5_000,
+            read_model_max_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -23,7 +23,7 @@ pub struct PageParams {
 }
 
 /// A validated page request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PageRequest {
     pub limit: u32,
     /// The last id of the previous page.

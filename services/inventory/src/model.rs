@@ -15,7 +15,7 @@ pub struct StockItem {
 }
 
 /// A stock row as locked for update.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Level {
     pub on_hand: i64,
     pub reserved: i64,

@@ -56,6 +56,8 @@ fn level_of(row: &MySqlRow) -> sqlx::Result<Level> {
     })
 }
 
+/// Writes the rows that changed, and records `stock.out` and `stock.in` for each variant whose
+/// units available (over its locations, all of which `before` holds) reached zero or left it.
 async fn write_levels(conn: &mut MySqlConnection, before: &Levels, after: &Levels) -> sqlx::Result<()> {
     let now = Utc::now();
     for (key, level) in after {
@@ -70,6 +72,31 @@ async fn write_levels(conn: &mut MySqlConnection, before: &Levels, after: &Level
             .bind(&key.1)
             .execute(&mut *conn)
             .await?;
+    }
+    record_crossings(conn, before, after).await
+}
+
+/// Units available per variant, over the locations `levels` holds.
+fn available_per_variant(levels: &Levels) -> BTreeMap<Uuid, i64> {
+    let mut available = BTreeMap::new();
+    for ((variant, _), level) in levels {
+        *available.entry(*variant).or_insert(0) += level.available();
+    }
+    available
+}
+
+async fn record_crossings(conn: &mut MySqlConnection, before: &Levels, after: &Levels) -> sqlx::Result<()> {
+    let was = available_per_variant(before);
+    for (variant, available) in available_per_variant(after) {
+        let had = was.get(&variant).copied().unwrap_or(0) > 0;
+        if had != (available > 0) {
+            let event = StockCrossed {
+                variant_id: variant,
+                available,
+                out: had,
+            };
+            pola_core::events::record(conn, &event).await?;
+        }
     }
     Ok(())
 }
@@ -438,11 +465,9 @@ pub async fn set_stock(
     staff: &pola_core::auth::Staff,
 ) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
-    let current: Option<i32> = sqlx::query_scalar("SELECT on_hand FROM stock WHERE variant_id = ? AND location = ? FOR UPDATE")
-        .bind(variant)
-        .bind(location)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let before = lock_levels(&mut tx, &BTreeSet::from([variant])).await?;
+    let key = (variant, location.to_owned());
+    let current = before.get(&key).map(|level| level.on_hand);
     let now = Utc::now();
     sqlx::query(
         "INSERT INTO stock (variant_id, location, on_hand, reserved, updated_at) VALUES (?, ?, ?, 0, ?)
@@ -454,7 +479,10 @@ pub async fn set_stock(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    let delta = on_hand - i64::from(current.unwrap_or(0));
+    let mut after = before.clone();
+    after.entry(key).or_default().on_hand = on_hand;
+    record_crossings(&mut tx, &before, &after).await?;
+    let delta = on_hand - current.unwrap_or(0);
     let entry = Allocation {
         variant_id: variant,
         location: location.to_owned(),
@@ -729,5 +757,21 @@ pub struct StockLow {
 impl pola_core::events::Event for StockLow {
     fn kind(&self) -> &'static str {
         "stock.low"
+    }
+}
+
+/// `stock.out`: a variant has no unit available any more, at any location; `stock.in`: it has
+/// some again (lists and product pages kept in memory are cleared by both).
+#[derive(Debug, serde::Serialize)]
+pub struct StockCrossed {
+    pub variant_id: Uuid,
+    pub available: i64,
+    #[serde(skip)]
+    pub out: bool,
+}
+
+impl pola_core::events::Event for StockCrossed {
+    fn kind(&self) -> &'static str {
+        if self.out { "stock.out" } else { "stock.in" }
     }
 }

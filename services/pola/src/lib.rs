@@ -223,6 +223,9 @@ impl Services {
     /// The databases whose outboxes hold events: those of the services here that record any.
     pub fn outboxes(&self) -> Vec<(&'static str, sqlx::MySqlPool)> {
         let mut outboxes = vec![];
+        if let Some(catalog) = &self.catalog {
+            outboxes.push((pola_catalog::SERVICE, catalog.pool().clone()));
+        }
         if let Some(identity) = &self.identity {
             outboxes.push((pola_identity::SERVICE, identity.pool().clone()));
         }
@@ -282,6 +285,7 @@ impl Services {
             true => Some(Catalog::new(
                 pool(pola_catalog::SERVICE, &pola_catalog::MIGRATOR).await?,
                 needs_inventory()?,
+                &config.catalog,
             )),
             false => None,
         };
@@ -776,6 +780,20 @@ pub async fn start(config: &Config, services: &Services) -> anyhow::Result<Runni
         && config.events.amqp_url.is_some()
     {
         background.push(start_learning(config, recommendations, orders, shutdown.subscribe()).await);
+    }
+    if let Some(catalog) = &services.catalog
+        && config.events.amqp_url.is_some()
+        && config.catalog.read_model_ttl_ms > 0
+    {
+        let cleared_by = pola_catalog::read_model::CLEARED_BY.map(String::from).to_vec();
+        let follow = pola_core::events::follow::run(
+            config.events.clone(),
+            "catalog-read-model",
+            cleared_by,
+            catalog.read_model(),
+            shutdown.subscribe(),
+        );
+        background.push(tokio::spawn(follow));
     }
     if config.events.amqp_url.is_some() && config.events.relay {
         let relay = pola_core::events::relay::Relay::new(config.events.clone(), services.outboxes());

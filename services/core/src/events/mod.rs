@@ -13,6 +13,7 @@
 
 pub mod broker;
 pub mod consume;
+pub mod follow;
 pub mod parking;
 pub mod relay;
 

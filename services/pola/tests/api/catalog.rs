@@ -1,11 +1,15 @@
 //! Browsing, filters, search, paging, staff changes and bundles.
 
-use std::collections::HashSet;
+use std::{
+    collections::HashSet,
+    time::{Duration, Instant},
+};
 
-use pola_core::auth::Role;
+use pola::ServiceName;
+use pola_core::{auth::Role, testing::test_amqp_url};
 use serde_json::{Value, json};
 
-use crate::harness::{SendReply, TestApp, spawn_app, uuid};
+use crate::harness::{SendReply, TestApp, spawn_app, spawn_app_with, uuid, with_events};
 
 async fn shirt(app: &TestApp, staff: &str, name: &str, price_minor: i64, colours: &[&str]) -> Value {
     let code = uuid::Uuid::now_v7().simple().to_string().to_uppercase();
@@ -444,4 +448,114 @@ async fn listings_sort_by_price_either_way_across_pages_and_follow_a_price_chang
         .await
         .expect_problem(422);
     assert_eq!(refused.get("errors")[0]["field"], "sort");
+}
+
+/// How soon a change the read model is told of shows on every process's pages (the README's
+/// bound, "while RabbitMQ is up").
+const TOLD_WITHIN: Duration = Duration::from_secs(5);
+
+/// The listing entry of `product` as `api` shows it now, if it is listed.
+async fn listed(api: &pola_core::testing::Api, product: uuid::Uuid) -> Option<Value> {
+    let page = api.get("/api/v1/catalog/products?category=tea", None).await.expect(200).body;
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|p| uuid(&p["id"]) == product)
+        .cloned()
+}
+
+/// Asks `api` for `product`'s listing entry until `shows` holds of it, for at most
+/// [`TOLD_WITHIN`]; returns how long that took.
+async fn until_listed(
+    api: &pola_core::testing::Api,
+    product: uuid::Uuid,
+    what: &str,
+    shows: impl Fn(Option<&Value>) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let entry = listed(api, product).await;
+        if shows(entry.as_ref()) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < TOLD_WITHIN,
+            "{what} did not show within {TOLD_WITHIN:?}: {entry:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn another_process_s_kept_pages_follow_a_price_change_an_archive_and_a_sell_out() {
+    // Pages kept ten minutes: in this test only events clear another process's pages.
+    let app = spawn_app_with(|config| {
+        with_events(test_amqp_url())(config);
+        config.catalog.read_model_ttl_ms = 600_000;
+    })
+    .await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Dimbula estate tea", 90_000, 3).await;
+    let other = app.tea(&staff, "Ruhuna estate tea", 60_000, 10).await;
+    // A second `pola serve` with its own read model, reaching inventory in the first.
+    let front = app.front(&[ServiceName::Catalog], &[ServiceName::Inventory]).await;
+    let reprice = |price: i64| {
+        let api = app.api.clone();
+        let path = format!("/api/v1/catalog/variants/{}", tea.variant);
+        let staff = staff.clone();
+        async move {
+            api.patch(&path, Some(&staff), json!({ "price_minor": price }))
+                .await
+                .expect(200)
+        }
+    };
+    let price = |entry: Option<&Value>| entry.and_then(|e| e["price"]["amount_minor"].as_i64());
+
+    // Once the front shows a change it did not make on a page it kept, it follows the events.
+    let front_price = || async { price(listed(&front.api, tea.product).await.as_ref()) };
+    assert_eq!(front_price().await, Some(90_000));
+    reprice(95_000).await;
+    until_listed(&front.api, tea.product, "the first price change", |e| {
+        price(e) == Some(95_000)
+    })
+    .await;
+
+    // From here the front's kept pages change only when an event clears them.
+    assert_eq!(front_price().await, Some(95_000));
+    reprice(120_000).await;
+    let repriced = until_listed(&front.api, tea.product, "a price change", |e| price(e) == Some(120_000)).await;
+
+    assert!(listed(&front.api, other.product).await.is_some());
+    let archive = format!("/api/v1/catalog/products/{}/archive", other.product);
+    app.api.post(&archive, Some(&staff), json!({})).await.expect(200);
+    let archived = until_listed(&front.api, other.product, "an archive", |e| e.is_none()).await;
+
+    assert_eq!(listed(&front.api, tea.product).await.expect("listed")["stock_available"], 3);
+    let shopper = app.shopper().await;
+    app.buy_now(&shopper.access, tea.variant, 3).await.expect(201);
+    let sold_out = until_listed(&front.api, tea.product, "a sell-out", |e| {
+        e.is_some_and(|e| e["stock_available"] == 0)
+    })
+    .await;
+    let page = front
+        .api
+        .get(&format!("/api/v1/catalog/products/{}", tea.product), None)
+        .await
+        .expect(200);
+    assert_eq!(page.get("stock_available"), 0, "the product page too");
+    eprintln!("shown on the other process after: price {repriced:?}, archive {archived:?}, sell-out {sold_out:?}");
+}
+
+#[tokio::test]
+async fn without_events_kept_pages_expire_after_their_time() {
+    let app = spawn_app_with(|config| config.catalog.read_model_ttl_ms = 500).await;
+    let staff = app.staff(&[Role::Catalog]).await;
+    let tea = app.tea(&staff, "Uva estate tea", 80_000, 7).await;
+    assert_eq!(listed(&app.api, tea.product).await.expect("listed")["stock_available"], 7);
+    app.set_stock(&staff, tea.variant, 4).await;
+    until_listed(&app.api, tea.product, "a new count", |e| {
+        e.is_some_and(|e| e["stock_available"] == 4)
+    })
+    .await;
 }

@@ -11,7 +11,6 @@ use std::{
 use async_trait::async_trait;
 use pola_core::{
     auth::Role,
-    config::Config,
     events::{
         Envelope,
         consume::{self, Failure, Handler, Subscription},
@@ -23,7 +22,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::harness::{OwnBroker, TestApp, spawn_app_with, thousand_orders_across_a_broker_restart, uuid};
+use crate::harness::{OwnBroker, TestApp, spawn_app_with, thousand_orders_across_a_broker_restart, uuid, with_events};
 
 /// A consumer that remembers what it handled, and fails the events of some customers on demand.
 #[derive(Default)]
@@ -77,17 +76,6 @@ impl Handler for Recorder {
         }
         self.handled.lock().expect("unpoisoned").push(event.clone());
         Ok(())
-    }
-}
-
-/// Events on to a RabbitMQ exchange of this test's own, quick retries.
-fn with_events(amqp_url: String) -> impl FnOnce(&mut Config) {
-    move |config: &mut Config| {
-        config.events.amqp_url = Some(amqp_url.into());
-        config.events.exchange = format!("pola.test.{}", Uuid::now_v7().simple());
-        config.events.relay_idle_ms = 20;
-        config.events.retry_delays_ms = vec![50, 100];
-        config.inventory.low_stock_threshold = 5;
     }
 }
 

@@ -113,6 +113,8 @@ async fn spawn(edge_binary: Option<std::ffi::OsString>, adjust: impl FnOnce(&mut
         .join("pii");
     // A queue of its own, for when a test turns events on.
     config.recommendations.queue = format!("recommendations-{}", databases.config.prefix);
+    // Tests read what they changed at once; the read model's own test turns it on.
+    config.catalog.read_model_ttl_ms = 0;
     adjust(&mut config);
     let keys = TokenKeys::generate(&config.auth.issuer).expect("a key");
     let services = Services::connect(&config, keys.clone(), true)
@@ -141,6 +143,17 @@ async fn spawn(edge_binary: Option<std::ffi::OsString>, adjust: impl FnOnce(&mut
         orders_client: services.orders_client.clone().expect(here),
         running: Some(running),
         _databases: databases,
+    }
+}
+
+/// Events on to a RabbitMQ exchange of this test's own, quick retries.
+pub fn with_events(amqp_url: String) -> impl FnOnce(&mut Config) {
+    move |config: &mut Config| {
+        config.events.amqp_url = Some(amqp_url.into());
+        config.events.exchange = format!("pola.test.{}", Uuid::now_v7().simple());
+        config.events.relay_idle_ms = 20;
+        config.events.retry_delays_ms = vec![50, 100];
+        config.inventory.low_stock_threshold = 5;
     }
 }
 
