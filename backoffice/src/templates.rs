@@ -63,7 +63,7 @@ pub fn environment(assets: Arc<Assets>) -> anyhow::Result<Environment<'static>> 
     env.add_filter("rupees", |minor: i64| i18n::rupees(Language::En, minor));
     env.add_filter("when", |at: &str| pola_storefront::templates::when(at));
     // Cents as a form's field shows rupees: `1250.00`.
-    env.add_filter("amount", |minor: i64| format!("{}.{:02}", minor / 100, (minor % 100).abs()));
+    env.add_filter("amount", pola_core::money::decimal);
     env.add_function("asset", move |name: &str| assets.url(name));
     // How payments are named on every page.
     env.add_global(

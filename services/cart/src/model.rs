@@ -148,10 +148,11 @@ pub struct CartQuery {
 }
 
 /// A stored line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct Line {
     pub id: Uuid,
     pub variant_id: Uuid,
+    #[sqlx(try_from = "i32")]
     pub quantity: u32,
 }
 

@@ -1,7 +1,7 @@
 //! Cart's SQL.
 
 use chrono::Utc;
-use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row};
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 use uuid::Uuid;
 
 use crate::model::Line;
@@ -62,21 +62,11 @@ pub async fn lock_cart(conn: &mut MySqlConnection, cart: Uuid) -> sqlx::Result<b
     Ok(found.is_some())
 }
 
-fn line_of(row: &sqlx::mysql::MySqlRow) -> sqlx::Result<Line> {
-    let quantity: i32 = row.try_get("quantity")?;
-    Ok(Line {
-        id: row.try_get("id")?,
-        variant_id: row.try_get("variant_id")?,
-        quantity: u32::try_from(quantity).unwrap_or(0),
-    })
-}
-
 pub async fn lines(conn: impl sqlx::MySqlExecutor<'_>, cart: Uuid) -> sqlx::Result<Vec<Line>> {
-    let rows = sqlx::query("SELECT id, variant_id, quantity FROM cart_lines WHERE cart_id = ? ORDER BY created_at, id")
+    sqlx::query_as("SELECT id, variant_id, quantity FROM cart_lines WHERE cart_id = ? ORDER BY created_at, id")
         .bind(cart)
         .fetch_all(conn)
-        .await?;
-    rows.iter().map(line_of).collect()
+        .await
 }
 
 pub async fn upsert_line(conn: &mut MySqlConnection, cart: Uuid, line: Line) -> sqlx::Result<()> {

@@ -61,6 +61,17 @@ impl Status {
     }
 }
 
+impl TryFrom<String> for Status {
+    type Error = String;
+
+    fn try_from(stored: String) -> Result<Self, String> {
+        [Status::Active, Status::Archived]
+            .into_iter()
+            .find(|s| s.as_str() == stored)
+            .ok_or_else(|| format!("unknown status `{stored}`"))
+    }
+}
+
 /// The type of one attribute's values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -85,11 +96,12 @@ pub struct AttributeDef {
 }
 
 /// A kind of product and its attributes (T-shirt: size, colour; tea: flavour, weight).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct ProductType {
     pub id: Uuid,
     pub code: String,
     pub name: String,
+    #[sqlx(json)]
     pub attributes: Vec<AttributeDef>,
 }
 
@@ -181,7 +193,7 @@ pub fn validate_attributes(defs: &[AttributeDef], values: &BTreeMap<String, Valu
 }
 
 /// A category of the shop.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 #[schema(example = json!({"id": "0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d", "slug": "batik", "name": "Batik", "parent": "clothing"}))]
 pub struct Category {
     pub id: Uuid,
@@ -556,6 +568,14 @@ pub fn bundle_available(components: &[BundleComponent], available: impl Fn(Uuid)
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_stored_status_reads_back_and_an_unknown_one_is_an_error() {
+        for status in [Status::Active, Status::Archived] {
+            assert_eq!(Status::try_from(status.as_str().to_owned()), Ok(status));
+        }
+        assert_eq!(Status::try_from("draft".to_owned()), Err("unknown status `draft`".to_owned()));
+    }
 
     fn shirt() -> ProductType {
         serde_json::from_value(json!({"id": Uuid::nil(), "code": "shirt", "name": "Shirt", "attributes": [

@@ -100,10 +100,6 @@ fn cents(text: &str) -> Option<i64> {
     whole.parse::<i64>().ok()?.checked_mul(100)?.checked_add(fraction)
 }
 
-fn rupees(cents: i64) -> String {
-    format!("{}.{:02}", cents / 100, cents % 100)
-}
-
 /// `size=M;colour=Maroon` as the product type's attribute values (numbers as numbers).
 fn attributes(text: &str, product_type: &ProductType) -> Result<BTreeMap<String, Value>, String> {
     let mut values = BTreeMap::new();
@@ -175,7 +171,7 @@ impl Catalog {
                 row.kind,
                 row.description,
                 row.sku,
-                rupees(row.price_minor),
+                pola_core::money::decimal(row.price_minor),
                 row.status,
                 row.weight_grams.to_string(),
                 attributes_text(&row.attributes.0),
@@ -543,7 +539,7 @@ mod tests {
         for bad in ["", "12.345", "-1", "abc", "1.2.3", "Rs. 100"] {
             assert_eq!(cents(bad), None, "{bad}");
         }
-        assert_eq!(rupees(125_050), "1250.50");
-        assert_eq!(cents(&rupees(99)), Some(99));
+        assert_eq!(pola_core::money::decimal(125_050), "1250.50");
+        assert_eq!(cents(&pola_core::money::decimal(99)), Some(99));
     }
 }

@@ -7,26 +7,27 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::Utc;
 use pola_core::Money;
 use serde_json::Value;
-use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row, mysql::MySqlRow};
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 use uuid::Uuid;
 
 use crate::model::{
-    AttributeDef, BundleComponent, Category, NewCategory, NewProduct, NewProductType, NewVariant, ProductFilter, ProductKind,
-    ProductType, Sort, Status,
+    BundleComponent, Category, NewCategory, NewProduct, NewProductType, NewVariant, ProductFilter, ProductKind, ProductType,
+    Sort, Status,
 };
 
 /// A product list row, before stock is known.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SummaryRow {
     pub id: Uuid,
     pub name: String,
+    #[sqlx(try_from = "String")]
     pub kind: ProductKind,
     pub category: String,
     pub product_type: String,
 }
 
 /// A variant row, with the bundle components it is sold as.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct VariantRow {
     pub id: Uuid,
     pub product_id: Uuid,
@@ -34,31 +35,37 @@ pub struct VariantRow {
     pub category_id: Uuid,
     pub weight_grams: u32,
     pub sku: String,
+    #[sqlx(rename = "price_minor", try_from = "i64")]
     pub price: Money,
+    #[sqlx(json)]
     pub attributes: BTreeMap<String, Value>,
     pub active: bool,
+    /// Read after the variant, from `bundle_components`.
+    #[sqlx(skip)]
     pub components: Vec<BundleComponent>,
 }
 
+/// A variant row with its product's kind, which tells whether it has components to read.
+#[derive(sqlx::FromRow)]
+struct KindedVariant {
+    #[sqlx(flatten)]
+    variant: VariantRow,
+    #[sqlx(try_from = "String")]
+    kind: ProductKind,
+}
+
 /// A product row for the detail page and for the client.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct ProductRow {
     pub id: Uuid,
     pub name: String,
     pub description: String,
+    #[sqlx(try_from = "String")]
     pub kind: ProductKind,
+    #[sqlx(try_from = "String")]
     pub status: Status,
     pub category: String,
     pub product_type: String,
-}
-
-fn kind_of(row: &MySqlRow) -> sqlx::Result<ProductKind> {
-    let kind: String = row.try_get("kind")?;
-    ProductKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("unknown product kind {kind}").into()))
-}
-
-fn status_of(s: &str) -> Status {
-    if s == "active" { Status::Active } else { Status::Archived }
 }
 
 pub async fn insert_category(conn: &mut MySqlConnection, id: Uuid, new: &NewCategory, parent: Option<Uuid>) -> sqlx::Result<()> {
@@ -93,22 +100,12 @@ pub async fn category_scope(pool: &MySqlPool, slug: &str) -> sqlx::Result<Option
 }
 
 pub async fn list_categories(pool: &MySqlPool) -> sqlx::Result<Vec<Category>> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT c.id, c.slug, c.name, p.slug AS parent FROM categories c LEFT JOIN categories p ON p.id = c.parent_id
          ORDER BY c.name",
     )
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Category {
-                id: row.try_get("id")?,
-                slug: row.try_get("slug")?,
-                name: row.try_get("name")?,
-                parent: row.try_get("parent")?,
-            })
-        })
-        .collect()
+    .await
 }
 
 pub async fn insert_product_type(conn: &mut MySqlConnection, id: Uuid, new: &NewProductType) -> sqlx::Result<()> {
@@ -122,40 +119,37 @@ pub async fn insert_product_type(conn: &mut MySqlConnection, id: Uuid, new: &New
         .map(drop)
 }
 
-fn product_type_of(row: &MySqlRow) -> sqlx::Result<ProductType> {
-    let sqlx::types::Json(attributes): sqlx::types::Json<Vec<AttributeDef>> = row.try_get("attributes")?;
-    Ok(ProductType {
-        id: row.try_get("id")?,
-        code: row.try_get("code")?,
-        name: row.try_get("name")?,
-        attributes,
-    })
-}
-
 pub async fn product_type_by_code(pool: &MySqlPool, code: &str) -> sqlx::Result<Option<ProductType>> {
-    let row = sqlx::query("SELECT id, code, name, attributes FROM product_types WHERE code = ?")
+    sqlx::query_as("SELECT id, code, name, attributes FROM product_types WHERE code = ?")
         .bind(code)
         .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(product_type_of).transpose()
+        .await
+}
+
+/// A product's type, with the product's kind.
+#[derive(sqlx::FromRow)]
+struct TypeOfProduct {
+    #[sqlx(flatten)]
+    product_type: ProductType,
+    #[sqlx(try_from = "String")]
+    kind: ProductKind,
 }
 
 pub async fn product_type_of_product(pool: &MySqlPool, product: Uuid) -> sqlx::Result<Option<(ProductType, ProductKind)>> {
-    let row = sqlx::query(
+    let found: Option<TypeOfProduct> = sqlx::query_as(
         "SELECT t.id, t.code, t.name, t.attributes, p.kind FROM product_types t JOIN products p ON p.product_type_id = t.id
          WHERE p.id = ?",
     )
     .bind(product)
     .fetch_optional(pool)
     .await?;
-    row.map(|row| Ok((product_type_of(&row)?, kind_of(&row)?))).transpose()
+    Ok(found.map(|f| (f.product_type, f.kind)))
 }
 
 pub async fn list_product_types(pool: &MySqlPool) -> sqlx::Result<Vec<ProductType>> {
-    let rows = sqlx::query("SELECT id, code, name, attributes FROM product_types ORDER BY code")
+    sqlx::query_as("SELECT id, code, name, attributes FROM product_types ORDER BY code")
         .fetch_all(pool)
-        .await?;
-    rows.iter().map(product_type_of).collect()
+        .await
 }
 
 /// Inserts products with their variants and bundle components, many rows to a statement. All
@@ -387,17 +381,7 @@ pub async fn list_products(
                 .push_bind(limit);
         }
     }
-    query.build().fetch_all(pool).await?.iter().map(summary_row).collect()
-}
-
-fn summary_row(row: &MySqlRow) -> sqlx::Result<SummaryRow> {
-    Ok(SummaryRow {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        kind: kind_of(row)?,
-        category: row.try_get("category")?,
-        product_type: row.try_get("product_type")?,
-    })
+    query.build_query_as().fetch_all(pool).await
 }
 
 /// The active products among `ids`, in no particular order.
@@ -417,7 +401,16 @@ pub async fn summary_rows(pool: &MySqlPool, ids: &[Uuid]) -> sqlx::Result<Vec<Su
         list.push_bind(*id);
     }
     query.push(")");
-    query.build().fetch_all(pool).await?.iter().map(summary_row).collect()
+    query.build_query_as().fetch_all(pool).await
+}
+
+/// A bundle's component as stored.
+#[derive(sqlx::FromRow)]
+struct ComponentRow {
+    bundle_variant_id: Uuid,
+    component_variant_id: Uuid,
+    #[sqlx(try_from = "i32")]
+    quantity: u32,
 }
 
 async fn components_of(pool: &MySqlPool, variants: &[Uuid]) -> sqlx::Result<HashMap<Uuid, Vec<BundleComponent>>> {
@@ -433,15 +426,11 @@ async fn components_of(pool: &MySqlPool, variants: &[Uuid]) -> sqlx::Result<Hash
         list.push_bind(*v);
     }
     query.push(") ORDER BY bundle_variant_id, component_variant_id");
-    for row in query.build().fetch_all(pool).await? {
-        let quantity: i32 = row.try_get("quantity")?;
-        by_bundle
-            .entry(row.try_get("bundle_variant_id")?)
-            .or_default()
-            .push(BundleComponent {
-                variant_id: row.try_get("component_variant_id")?,
-                quantity: u32::try_from(quantity).unwrap_or(0),
-            });
+    for row in query.build_query_as::<ComponentRow>().fetch_all(pool).await? {
+        by_bundle.entry(row.bundle_variant_id).or_default().push(BundleComponent {
+            variant_id: row.component_variant_id,
+            quantity: row.quantity,
+        });
     }
     Ok(by_bundle)
 }
@@ -464,64 +453,36 @@ pub async fn variants(pool: &MySqlPool, ids: &[Uuid], by_product: bool) -> sqlx:
     }
     // Sorted here rather than by MariaDB: a filesort doubled the query's cost.
     query.push(")");
-    let rows = query.build().fetch_all(pool).await?;
-    let mut bundles = vec![];
-    for row in &rows {
-        if kind_of(row)? == ProductKind::Bundle {
-            bundles.push(row.try_get("id")?);
-        }
-    }
+    let rows: Vec<KindedVariant> = query.build_query_as().fetch_all(pool).await?;
+    let bundles: Vec<Uuid> = rows
+        .iter()
+        .filter(|row| row.kind == ProductKind::Bundle)
+        .map(|row| row.variant.id)
+        .collect();
     let mut components = components_of(pool, &bundles).await?;
-    rows.iter()
-        .map(|row| {
-            let id: Uuid = row.try_get("id")?;
-            let sqlx::types::Json(attributes) = row.try_get("attributes")?;
-            let active: i64 = row.try_get("active")?;
-            Ok(VariantRow {
-                id,
-                product_id: row.try_get("product_id")?,
-                product_name: row.try_get("product_name")?,
-                category_id: row.try_get("category_id")?,
-                weight_grams: row.try_get("weight_grams")?,
-                sku: row.try_get("sku")?,
-                price: Money::lkr(row.try_get("price_minor")?),
-                attributes,
-                active: active == 1,
-                components: components.remove(&id).unwrap_or_default(),
-            })
+    let mut variants: Vec<VariantRow> = rows
+        .into_iter()
+        .map(|row| VariantRow {
+            components: components.remove(&row.variant.id).unwrap_or_default(),
+            ..row.variant
         })
-        .collect::<sqlx::Result<Vec<_>>>()
-        .map(|mut variants| {
-            variants
-                .sort_by(|a, b| (a.product_id, a.price.amount_minor, &a.sku).cmp(&(b.product_id, b.price.amount_minor, &b.sku)));
-            variants
-        })
+        .collect();
+    variants.sort_by(|a, b| (a.product_id, a.price.amount_minor, &a.sku).cmp(&(b.product_id, b.price.amount_minor, &b.sku)));
+    Ok(variants)
 }
 
 pub async fn product<'c, E>(executor: E, id: Uuid) -> sqlx::Result<Option<ProductRow>>
 where
     E: sqlx::Executor<'c, Database = MySql>,
 {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT p.id, p.name, p.description, p.kind, p.status, c.slug AS category, t.code AS product_type
          FROM products p JOIN categories c ON c.id = p.category_id JOIN product_types t ON t.id = p.product_type_id
          WHERE p.id = ?",
     )
     .bind(id)
     .fetch_optional(executor)
-    .await?;
-    row.map(|row| {
-        Ok(ProductRow {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            description: row.try_get("description")?,
-            kind: kind_of(&row)?,
-            status: status_of(row.try_get("status")?),
-            category: row.try_get("category")?,
-            product_type: row.try_get("product_type")?,
-        })
-    })
-    .transpose()
+    .await
 }
 
 /// Applies a patch; false when there is no such product.

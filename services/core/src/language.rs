@@ -24,15 +24,34 @@ impl Language {
         }
     }
 
-    /// A stored code; anything unknown reads as English.
-    pub fn from_code(code: &str) -> Self {
-        match code {
-            "si" => Language::Si,
-            "ta" => Language::Ta,
-            _ => Language::En,
-        }
-    }
-
     /// Every language, English first.
     pub const ALL: [Language; 3] = [Language::En, Language::Si, Language::Ta];
+}
+
+/// A stored code; an unknown one is an error.
+impl TryFrom<String> for Language {
+    type Error = String;
+
+    fn try_from(stored: String) -> Result<Self, String> {
+        Language::ALL
+            .into_iter()
+            .find(|l| l.code() == stored)
+            .ok_or_else(|| format!("unknown language code `{stored}`"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_code_reads_back_and_an_unknown_one_is_an_error() {
+        for language in Language::ALL {
+            assert_eq!(Language::try_from(language.code().to_owned()), Ok(language));
+        }
+        assert_eq!(
+            Language::try_from("fr".to_owned()),
+            Err("unknown language code `fr`".to_owned())
+        );
+    }
 }

@@ -72,12 +72,21 @@ impl fmt::Display for Money {
     }
 }
 
-/// An amount of cents as rupees with thousands grouped the Sri Lankan way: `-1,234,567.89`.
-/// Every place that writes money for people (pages, emails, SMS) starts from this.
-pub fn grouped(amount_minor: i64) -> String {
-    let sign = if amount_minor < 0 { "-" } else { "" };
+/// Rupees and cents of an amount, and its sign: every writer of money starts from this (an
+/// amount's absolute value as `u64`, so that `i64::MIN` writes too).
+fn parts(amount_minor: i64) -> (bool, u64, u64) {
     let abs = amount_minor.unsigned_abs();
-    let (major, minor) = (abs / 100, abs % 100);
+    (amount_minor < 0, abs / 100, abs % 100)
+}
+
+/// An amount of cents as rupees with thousands grouped the Sri Lankan way: `-1,234,567.89`.
+pub fn grouped(amount_minor: i64) -> String {
+    let (negative, _, _) = parts(amount_minor);
+    format!("{}{}", if negative { "-" } else { "" }, grouped_abs(amount_minor))
+}
+
+fn grouped_abs(amount_minor: i64) -> String {
+    let (_, major, minor) = parts(amount_minor);
     let digits = major.to_string();
     let mut grouped = String::with_capacity(digits.len() + digits.len() / 3 + 4);
     for (i, c) in digits.chars().enumerate() {
@@ -86,7 +95,37 @@ pub fn grouped(amount_minor: i64) -> String {
         }
         grouped.push(c);
     }
-    format!("{sign}{grouped}.{minor:02}")
+    format!("{grouped}.{minor:02}")
+}
+
+/// An amount as a form, a sheet or a payment gateway writes it: `-1234.50` (no grouping).
+pub fn decimal(amount_minor: i64) -> String {
+    let (negative, major, minor) = parts(amount_minor);
+    format!("{}{major}.{minor:02}", if negative { "-" } else { "" })
+}
+
+/// How a text writes rupees: its symbol, what separates it from the figure, its minus sign.
+#[derive(Debug, Clone, Copy)]
+pub struct Written {
+    pub symbol: &'static str,
+    pub space: &'static str,
+    pub minus: &'static str,
+}
+
+impl Written {
+    /// `Rs. 1,250.00` and `-Rs. 2.50`: plain characters, as emails and SMS (GSM 7-bit) carry.
+    pub const PLAIN: Self = Self {
+        symbol: "Rs.",
+        space: " ",
+        minus: "-",
+    };
+
+    /// The amount, grouped, after the symbol; the minus sign before both.
+    pub fn amount(self, amount_minor: i64) -> String {
+        let (negative, _, _) = parts(amount_minor);
+        let sign = if negative { self.minus } else { "" };
+        format!("{sign}{}{}{}", self.symbol, self.space, grouped_abs(amount_minor))
+    }
 }
 
 #[cfg(test)]

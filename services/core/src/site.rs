@@ -14,7 +14,7 @@ use std::{
 };
 
 use serde::Serialize;
-use sqlx::{ConnectOptions, MySqlConnection, Row, mysql::MySqlConnectOptions, mysql::MySqlRow};
+use sqlx::{ConnectOptions, FromRow, MySqlConnection, mysql::MySqlConnectOptions};
 use tokio::{sync::watch, task::JoinHandle};
 
 /// How often a process looks at its database.
@@ -78,12 +78,61 @@ impl Observed {
     }
 }
 
+/// The server's replication settings, as its global variables hold them.
+#[derive(sqlx::FromRow)]
+struct Globals {
+    #[sqlx(try_from = "u64")]
+    server_id: u32,
+    read_only: bool,
+    gtid_binlog_pos: String,
+    gtid_slave_pos: String,
+    semi_sync_primary: bool,
+    semi_sync_replica: bool,
+}
+
+/// A replica's state, as `SHOW SLAVE STATUS` names its columns.
+#[derive(sqlx::FromRow)]
+struct SlaveStatus {
+    #[sqlx(rename = "Master_Host")]
+    master_host: Option<String>,
+    #[sqlx(rename = "Master_Port")]
+    master_port: u32,
+    #[sqlx(rename = "Slave_IO_Running")]
+    slave_io_running: Option<String>,
+    #[sqlx(rename = "Slave_SQL_Running")]
+    slave_sql_running: Option<String>,
+    #[sqlx(rename = "Seconds_Behind_Master")]
+    seconds_behind_master: Option<u64>,
+    #[sqlx(rename = "Gtid_IO_Pos")]
+    gtid_io_pos: Option<String>,
+    #[sqlx(rename = "Last_IO_Error")]
+    last_io_error: Option<String>,
+    #[sqlx(rename = "Last_SQL_Error")]
+    last_sql_error: Option<String>,
+}
+
+impl From<SlaveStatus> for Replica {
+    fn from(status: SlaveStatus) -> Self {
+        Replica {
+            source: format!("{}:{}", status.master_host.unwrap_or_default(), status.master_port),
+            io_running: status.slave_io_running.unwrap_or_default(),
+            sql_running: status.slave_sql_running.as_deref() == Some("Yes"),
+            lag_seconds: status.seconds_behind_master,
+            gtid_io_pos: status.gtid_io_pos.unwrap_or_default(),
+            last_io_error: status.last_io_error.unwrap_or_default(),
+            last_sql_error: status.last_sql_error.unwrap_or_default(),
+        }
+    }
+}
+
 /// Reads `conn`'s server's replication state. Needs no privilege beyond `SLAVE MONITOR`
 /// (for `SHOW SLAVE STATUS`).
 pub async fn observe(conn: &mut MySqlConnection) -> sqlx::Result<Observed> {
-    let row = sqlx::query(
-        "SELECT @@global.server_id, @@global.read_only, @@global.gtid_binlog_pos, @@global.gtid_slave_pos, \
-         @@global.rpl_semi_sync_master_enabled, @@global.rpl_semi_sync_slave_enabled",
+    let globals: Globals = sqlx::query_as(
+        "SELECT @@global.server_id AS server_id, @@global.read_only AS read_only, \
+         @@global.gtid_binlog_pos AS gtid_binlog_pos, @@global.gtid_slave_pos AS gtid_slave_pos, \
+         @@global.rpl_semi_sync_master_enabled AS semi_sync_primary, \
+         @@global.rpl_semi_sync_slave_enabled AS semi_sync_replica",
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -100,36 +149,34 @@ pub async fn observe(conn: &mut MySqlConnection) -> sqlx::Result<Observed> {
             .map(|(_, v)| v.as_str())
             .unwrap_or_default()
     };
-    let count = |name: &str| status(name).parse().unwrap_or(0);
+    // Absent while the semi-sync plugin is not loaded: none counted yet.
+    let count = |name: &str| -> sqlx::Result<u64> {
+        match status(name) {
+            "" => Ok(0),
+            value => value.parse().map_err(|e| sqlx::Error::ColumnDecode {
+                index: name.into(),
+                source: format!("`{value}` is not a count: {e}").into(),
+            }),
+        }
+    };
     let replica = sqlx::raw_sql("SHOW SLAVE STATUS").fetch_optional(&mut *conn).await?;
     Ok(Observed {
-        server_id: row.try_get::<u64, _>(0)?.try_into().unwrap_or(u32::MAX),
-        read_only: row.try_get::<i64, _>(1)? != 0,
-        gtid_binlog_pos: row.try_get(2)?,
-        gtid_slave_pos: row.try_get(3)?,
+        server_id: globals.server_id,
+        read_only: globals.read_only,
+        gtid_binlog_pos: globals.gtid_binlog_pos,
+        gtid_slave_pos: globals.gtid_slave_pos,
         semi_sync: SemiSync {
-            primary_enabled: row.try_get::<i64, _>(4)? != 0,
+            primary_enabled: globals.semi_sync_primary,
             primary_active: status("Rpl_semi_sync_master_status") == "ON",
-            primary_clients: count("Rpl_semi_sync_master_clients"),
-            primary_yes_tx: count("Rpl_semi_sync_master_yes_tx"),
-            primary_no_tx: count("Rpl_semi_sync_master_no_tx"),
-            replica_enabled: row.try_get::<i64, _>(5)? != 0,
+            primary_clients: count("Rpl_semi_sync_master_clients")?,
+            primary_yes_tx: count("Rpl_semi_sync_master_yes_tx")?,
+            primary_no_tx: count("Rpl_semi_sync_master_no_tx")?,
+            replica_enabled: globals.semi_sync_replica,
             replica_active: status("Rpl_semi_sync_slave_status") == "ON",
         },
-        replica: replica.map(|row| replica_of(&row)).transpose()?,
-    })
-}
-
-fn replica_of(row: &MySqlRow) -> sqlx::Result<Replica> {
-    let text = |name: &str| -> sqlx::Result<String> { Ok(row.try_get::<Option<String>, _>(name)?.unwrap_or_default()) };
-    Ok(Replica {
-        source: format!("{}:{}", text("Master_Host")?, row.try_get::<u32, _>("Master_Port")?),
-        io_running: text("Slave_IO_Running")?,
-        sql_running: text("Slave_SQL_Running")? == "Yes",
-        lag_seconds: row.try_get("Seconds_Behind_Master")?,
-        gtid_io_pos: text("Gtid_IO_Pos")?,
-        last_io_error: text("Last_IO_Error")?,
-        last_sql_error: text("Last_SQL_Error")?,
+        replica: replica
+            .map(|row| SlaveStatus::from_row(&row).map(Replica::from))
+            .transpose()?,
     })
 }
 

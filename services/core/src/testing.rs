@@ -5,7 +5,7 @@
 use reqwest::{Method, RequestBuilder, header::HeaderMap};
 use secrecy::SecretString;
 use serde_json::Value;
-use sqlx::{AssertSqlSafe, Connection, Executor, Row};
+use sqlx::{AssertSqlSafe, Connection, Executor};
 
 use crate::{
     config::{AuthConfig, DatabaseConfig},
@@ -75,12 +75,12 @@ impl TestDatabases {
         for id in holders {
             let _ = conn.execute(AssertSqlSafe(format!("KILL CONNECTION {id}"))).await;
         }
-        let names = sqlx::query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?")
-            .bind(pattern)
-            .fetch_all(&mut conn)
-            .await?;
-        for row in names {
-            let name: String = row.try_get(0)?;
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?")
+                .bind(pattern)
+                .fetch_all(&mut conn)
+                .await?;
+        for name in names {
             conn.execute(AssertSqlSafe(format!("DROP DATABASE `{name}`"))).await?;
         }
         conn.close().await?;

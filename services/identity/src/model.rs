@@ -3,8 +3,8 @@
 pub mod staff;
 
 use chrono::{DateTime, Utc};
+use pola_core::FieldError;
 pub use pola_core::Language;
-use pola_core::{FieldError, auth::Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -321,11 +321,6 @@ pub struct LogoutRequest {
     pub refresh_token: String,
 }
 
-/// Parses a stored role list (`admin,catalog`).
-pub fn parse_roles(stored: &str) -> Vec<Role> {
-    stored.split(',').filter_map(Role::parse).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,13 +369,16 @@ mod tests {
 }
 
 /// How a customer wants to hear from the shop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 #[serde(deny_unknown_fields)]
 pub struct Preferences {
+    #[sqlx(try_from = "String")]
     pub language: Language,
     /// Order news by email.
+    #[sqlx(rename = "notify_email")]
     pub email: bool,
     /// Order news by SMS (to the phone on the account).
+    #[sqlx(rename = "notify_sms")]
     pub sms: bool,
 }
 

@@ -15,7 +15,7 @@ pub struct StockItem {
 }
 
 /// A stock row as locked for update.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct Level {
     pub on_hand: i64,
     pub reserved: i64,
@@ -31,7 +31,7 @@ impl Level {
 pub type Levels = BTreeMap<(Uuid, String), Level>;
 
 /// Units taken from one location.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Allocation {
     pub variant_id: Uuid,
     pub location: String,

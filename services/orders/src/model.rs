@@ -537,10 +537,12 @@ pub struct Basket {
 }
 
 /// A line of the order history.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct OrderSummary {
     pub id: Uuid,
+    #[sqlx(try_from = "String")]
     pub status: OrderStatus,
+    #[sqlx(rename = "total_minor", try_from = "i64")]
     pub total: Money,
     pub item_count: i64,
     pub created_at: DateTime<Utc>,

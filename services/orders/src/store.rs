@@ -2,9 +2,9 @@
 
 pub mod staff;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use pola_core::Money;
-use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row, mysql::MySqlRow};
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 use uuid::Uuid;
 
 use crate::model::{Basket, Order, OrderEvent, OrderLine, OrderStatus, OrderSummary, Pricing, Shipment, StatusChange};
@@ -31,6 +31,7 @@ pub async fn claim_idempotency_key(
 }
 
 /// A claimed idempotency key, locked.
+#[derive(sqlx::FromRow)]
 pub struct ClaimedKey {
     pub request_hash: Vec<u8>,
     pub order_id: Uuid,
@@ -40,41 +41,26 @@ pub struct ClaimedKey {
 
 /// Locks the key's row for the rest of the transaction; `None` if it is gone.
 pub async fn lock_idempotency_key(conn: &mut MySqlConnection, customer: Uuid, key: &str) -> sqlx::Result<Option<ClaimedKey>> {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT k.request_hash, k.order_id, EXISTS (SELECT 1 FROM orders o WHERE o.id = k.order_id) AS placed
          FROM idempotency_keys k WHERE k.customer_id = ? AND k.idem_key = ? FOR UPDATE",
     )
     .bind(customer)
     .bind(key)
     .fetch_optional(conn)
-    .await?;
-    row.map(|row| {
-        Ok(ClaimedKey {
-            request_hash: row.try_get("request_hash")?,
-            order_id: row.try_get("order_id")?,
-            placed: row.try_get::<i64, _>("placed")? == 1,
-        })
-    })
-    .transpose()
+    .await
 }
 
 /// Keys older than `before` whose order was never written: checkouts that died half-way.
-pub async fn abandoned_keys(
-    pool: &MySqlPool,
-    before: chrono::DateTime<Utc>,
-    limit: u32,
-) -> sqlx::Result<Vec<(Uuid, String, Uuid)>> {
-    let rows = sqlx::query(
+pub async fn abandoned_keys(pool: &MySqlPool, before: DateTime<Utc>, limit: u32) -> sqlx::Result<Vec<(Uuid, String, Uuid)>> {
+    sqlx::query_as(
         "SELECT k.customer_id, k.idem_key, k.order_id FROM idempotency_keys k
          WHERE k.created_at < ? AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = k.order_id) LIMIT ?",
     )
     .bind(before)
     .bind(limit)
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("customer_id")?, r.try_get("idem_key")?, r.try_get("order_id")?)))
-        .collect()
+    .await
 }
 
 /// Locks an abandoned key unless a checkout holds it; false when it is held, gone, or its order
@@ -189,11 +175,6 @@ async fn record_change(
     pola_core::events::record(conn, &event).await.map(drop)
 }
 
-fn status_of(row: &MySqlRow) -> sqlx::Result<OrderStatus> {
-    let s: String = row.try_get("status")?;
-    OrderStatus::parse(&s).ok_or_else(|| sqlx::Error::Decode(format!("unknown order status {s}").into()))
-}
-
 /// An order as stored: its delivery address still sealed.
 pub struct StoredOrder {
     /// With no delivery address yet.
@@ -210,10 +191,93 @@ pub async fn customer_orders(pool: &MySqlPool, customer: Uuid) -> sqlx::Result<V
         .await
 }
 
+/// An order's row, before its lines and history.
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    customer_id: Uuid,
+    #[sqlx(try_from = "String")]
+    status: OrderStatus,
+    #[sqlx(rename = "subtotal_minor", try_from = "i64")]
+    subtotal: Money,
+    #[sqlx(rename = "total_minor", try_from = "i64")]
+    total: Money,
+    delivery_sealed: Option<Vec<u8>>,
+    courier: Option<String>,
+    waybill: Option<String>,
+    tracking_url: Option<String>,
+    /// Absent on orders from before pricing was kept.
+    #[sqlx(json(nullable))]
+    pricing: Option<Pricing>,
+    created_at: DateTime<Utc>,
+}
+
+/// An order line as stored.
+#[derive(sqlx::FromRow)]
+struct LineRow {
+    variant_id: Uuid,
+    product_id: Uuid,
+    sku: String,
+    title: String,
+    unit_price_minor: i64,
+    #[sqlx(try_from = "i32")]
+    quantity: u32,
+    line_total_minor: i64,
+    discount_minor: i64,
+    vat_minor: Option<i64>,
+}
+
+impl From<LineRow> for OrderLine {
+    fn from(row: LineRow) -> Self {
+        OrderLine {
+            variant_id: row.variant_id,
+            product_id: row.product_id,
+            sku: row.sku,
+            title: row.title,
+            unit_price: Money::lkr(row.unit_price_minor),
+            quantity: row.quantity,
+            line_total: Money::lkr(row.line_total_minor),
+            discount: Money::lkr(row.discount_minor),
+            vat: row.vat_minor.map(Money::lkr),
+        }
+    }
+}
+
+/// A row of an order's status history.
+#[derive(sqlx::FromRow)]
+struct ChangeRow {
+    /// None for the first status.
+    from_status: Option<String>,
+    #[sqlx(try_from = "String")]
+    to_status: OrderStatus,
+    actor: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<ChangeRow> for StatusChange {
+    type Error = sqlx::Error;
+
+    fn try_from(row: ChangeRow) -> sqlx::Result<Self> {
+        let from = row
+            .from_status
+            .map(OrderStatus::try_from)
+            .transpose()
+            .map_err(|e| sqlx::Error::ColumnDecode {
+                index: "from_status".into(),
+                source: e.into(),
+            })?;
+        Ok(StatusChange {
+            from,
+            to: row.to_status,
+            actor: row.actor,
+            at: row.created_at,
+        })
+    }
+}
+
 /// The order, if it is `customer`'s (any customer's when `customer` is `None`: staff).
 pub async fn order(pool: &MySqlPool, id: Uuid, customer: Option<Uuid>) -> sqlx::Result<Option<StoredOrder>> {
-    let Some(row) = sqlx::query(
-        "SELECT id, customer_id, status, subtotal_minor, total_minor, delivery_sealed, courier, waybill, tracking_url,
+    let Some(row) = sqlx::query_as::<_, OrderRow>(
+        "SELECT customer_id, status, subtotal_minor, total_minor, delivery_sealed, courier, waybill, tracking_url,
                 pricing, created_at
          FROM orders WHERE id = ?",
     )
@@ -223,76 +287,45 @@ pub async fn order(pool: &MySqlPool, id: Uuid, customer: Option<Uuid>) -> sqlx::
     else {
         return Ok(None);
     };
-    let owner: Uuid = row.try_get("customer_id")?;
-    if customer.is_some_and(|c| c != owner) {
+    if customer.is_some_and(|c| c != row.customer_id) {
         return Ok(None);
     }
-    let lines = sqlx::query(
+    let lines: Vec<LineRow> = sqlx::query_as(
         "SELECT variant_id, product_id, sku, title, unit_price_minor, quantity, line_total_minor, discount_minor, vat_minor
          FROM order_lines WHERE order_id = ? ORDER BY line_no",
     )
     .bind(id)
     .fetch_all(pool)
-    .await?
-    .iter()
-    .map(|l| {
-        let quantity: i32 = l.try_get("quantity")?;
-        Ok(OrderLine {
-            variant_id: l.try_get("variant_id")?,
-            product_id: l.try_get("product_id")?,
-            sku: l.try_get("sku")?,
-            title: l.try_get("title")?,
-            unit_price: Money::lkr(l.try_get("unit_price_minor")?),
-            quantity: u32::try_from(quantity).unwrap_or(0),
-            line_total: Money::lkr(l.try_get("line_total_minor")?),
-            discount: Money::lkr(l.try_get("discount_minor")?),
-            vat: l.try_get::<Option<i64>, _>("vat_minor")?.map(Money::lkr),
-        })
-    })
-    .collect::<sqlx::Result<Vec<_>>>()?;
-    let history =
-        sqlx::query("SELECT from_status, to_status, actor, created_at FROM order_status_history WHERE order_id = ? ORDER BY id")
-            .bind(id)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|h| {
-                let from: Option<String> = h.try_get("from_status")?;
-                let to: String = h.try_get("to_status")?;
-                Ok(StatusChange {
-                    from: from.as_deref().and_then(OrderStatus::parse),
-                    to: OrderStatus::parse(&to).ok_or_else(|| sqlx::Error::Decode("unknown status".into()))?,
-                    actor: h.try_get("actor")?,
-                    at: h.try_get("created_at")?,
-                })
-            })
-            .collect::<sqlx::Result<Vec<_>>>()?;
+    .await?;
+    let history: Vec<ChangeRow> = sqlx::query_as(
+        "SELECT from_status, to_status, actor, created_at FROM order_status_history WHERE order_id = ? ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
     Ok(Some(StoredOrder {
         order: Order {
             id,
-            status: status_of(&row)?,
-            lines,
-            subtotal: Money::lkr(row.try_get("subtotal_minor")?),
-            total: Money::lkr(row.try_get("total_minor")?),
+            status: row.status,
+            lines: lines.into_iter().map(OrderLine::from).collect(),
+            subtotal: row.subtotal,
+            total: row.total,
             delivery: None,
             personal_data_erased: false,
-            created_at: row.try_get("created_at")?,
-            shipment: match (row.try_get("courier")?, row.try_get("waybill")?) {
+            created_at: row.created_at,
+            shipment: match (row.courier, row.waybill) {
                 (Some(courier), Some(waybill)) => Some(Shipment {
                     courier,
                     waybill,
-                    tracking_url: row.try_get("tracking_url")?,
+                    tracking_url: row.tracking_url,
                 }),
                 _ => None,
             },
-            history,
-            pricing: row
-                .try_get::<Option<sqlx::types::Json<Pricing>>, _>("pricing")?
-                .map(|p| p.0)
-                .unwrap_or_default(),
+            history: history.into_iter().map(StatusChange::try_from).collect::<sqlx::Result<_>>()?,
+            pricing: row.pricing.unwrap_or_default(),
         },
-        customer: owner,
-        delivery_sealed: row.try_get("delivery_sealed")?,
+        customer: row.customer_id,
+        delivery_sealed: row.delivery_sealed,
     }))
 }
 
@@ -306,7 +339,7 @@ pub async fn order_exists(conn: &mut MySqlConnection, id: Uuid) -> sqlx::Result<
 
 /// A page of a customer's orders, newest first.
 pub async fn list_orders(pool: &MySqlPool, customer: Uuid, after: Option<Uuid>, limit: u32) -> sqlx::Result<Vec<OrderSummary>> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT o.id, o.status, o.total_minor, o.created_at,
                 CAST((SELECT COALESCE(SUM(l.quantity), 0) FROM order_lines l WHERE l.order_id = o.id) AS SIGNED) AS item_count
          FROM orders o WHERE o.customer_id = ? AND (? IS NULL OR o.id < ?) ORDER BY o.id DESC LIMIT ?",
@@ -316,18 +349,17 @@ pub async fn list_orders(pool: &MySqlPool, customer: Uuid, after: Option<Uuid>, 
     .bind(after)
     .bind(limit)
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(OrderSummary {
-                id: row.try_get("id")?,
-                status: status_of(row)?,
-                total: Money::lkr(row.try_get("total_minor")?),
-                item_count: row.try_get("item_count")?,
-                created_at: row.try_get("created_at")?,
-            })
-        })
-        .collect()
+    .await
+}
+
+/// An order as a status change locks it.
+#[derive(sqlx::FromRow)]
+struct LockedOrder {
+    customer_id: Uuid,
+    #[sqlx(try_from = "String")]
+    status: OrderStatus,
+    #[sqlx(rename = "total_minor", try_from = "i64")]
+    total: Money,
 }
 
 /// What a status change found.
@@ -348,18 +380,18 @@ pub async fn transition(
     shipment: Option<&Shipment>,
 ) -> sqlx::Result<Transition> {
     let mut tx = pool.begin().await?;
-    let Some(row) = sqlx::query("SELECT customer_id, status, total_minor FROM orders WHERE id = ? FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
+    let Some(locked) =
+        sqlx::query_as::<_, LockedOrder>("SELECT customer_id, status, total_minor FROM orders WHERE id = ? FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
     else {
         return Ok(Transition::NotFound);
     };
-    let owner: Uuid = row.try_get("customer_id")?;
+    let (owner, from) = (locked.customer_id, locked.status);
     if customer.is_some_and(|c| c != owner) {
         return Ok(Transition::NotFound);
     }
-    let from = status_of(&row)?;
     if !from.can_become(to) {
         return Ok(Transition::Illegal { from });
     }
@@ -383,20 +415,14 @@ pub async fn transition(
         actor: actor.to_owned(),
         at: Utc::now(),
     };
-    let total = Money::lkr(row.try_get("total_minor")?);
-    record_change(&mut tx, id, owner, &total, &change).await?;
+    record_change(&mut tx, id, owner, &locked.total, &change).await?;
     tx.commit().await?;
     Ok(Transition::Done { from, customer: owner })
 }
 
 /// Orders still waiting for payment that were placed before `before`, oldest first (ids are
 /// time-ordered), after `after`.
-pub async fn unpaid_before(
-    pool: &MySqlPool,
-    before: chrono::DateTime<Utc>,
-    after: Option<Uuid>,
-    limit: u32,
-) -> sqlx::Result<Vec<Uuid>> {
+pub async fn unpaid_before(pool: &MySqlPool, before: DateTime<Utc>, after: Option<Uuid>, limit: u32) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar(
         "SELECT id FROM orders WHERE status = 'pending_payment' AND (? IS NULL OR id > ?) AND created_at < ?
          ORDER BY id LIMIT ?",
@@ -412,19 +438,16 @@ pub async fn unpaid_before(
 #[derive(sqlx::FromRow)]
 struct BasketLine {
     order_id: Uuid,
-    created_at: chrono::DateTime<Utc>,
-    status: String,
+    created_at: DateTime<Utc>,
+    #[sqlx(try_from = "String")]
+    status: OrderStatus,
     product_id: Uuid,
 }
 
 /// Folds lines, ordered by order, into baskets.
-fn baskets(lines: Vec<BasketLine>) -> sqlx::Result<Vec<Basket>> {
+fn baskets(lines: Vec<BasketLine>) -> Vec<Basket> {
     let mut out: Vec<Basket> = vec![];
     for line in lines {
-        let status = OrderStatus::parse(&line.status).ok_or_else(|| sqlx::Error::ColumnDecode {
-            index: "status".into(),
-            source: format!("unknown order status `{}`", line.status).into(),
-        })?;
         match out.last_mut() {
             Some(basket) if basket.order_id == line.order_id => {
                 if !basket.products.contains(&line.product_id) {
@@ -434,12 +457,12 @@ fn baskets(lines: Vec<BasketLine>) -> sqlx::Result<Vec<Basket>> {
             _ => out.push(Basket {
                 order_id: line.order_id,
                 placed_at: line.created_at,
-                bought: status.is_purchase(),
+                bought: line.status.is_purchase(),
                 products: vec![line.product_id],
             }),
         }
     }
-    Ok(out)
+    out
 }
 
 /// `status IN (…the statuses of a purchase…)`.
@@ -465,7 +488,7 @@ pub async fn purchases(pool: &MySqlPool, after: Option<Uuid>, limit: u32) -> sql
         .push(" ORDER BY id LIMIT ")
         .push_bind(limit)
         .push(") AS o JOIN order_lines l ON l.order_id = o.id ORDER BY o.id, l.line_no");
-    baskets(query.build_query_as().fetch_all(pool).await?)
+    Ok(baskets(query.build_query_as().fetch_all(pool).await?))
 }
 
 /// How many orders are purchases.
@@ -484,7 +507,7 @@ pub async fn basket(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<Basket>> 
     .bind(id)
     .fetch_all(pool)
     .await?;
-    Ok(baskets(lines)?.pop())
+    Ok(baskets(lines).pop())
 }
 
 /// How many of `customer`'s orders the courier failed to deliver at least once.
@@ -502,7 +525,7 @@ pub async fn failed_deliveries(pool: &MySqlPool, customer: Uuid) -> sqlx::Result
 pub struct SeedOrder {
     pub id: Uuid,
     pub customer: Uuid,
-    pub placed_at: chrono::DateTime<Utc>,
+    pub placed_at: DateTime<Utc>,
     /// Where it ended: delivered, cancelled, refunded, …
     pub status: OrderStatus,
     pub district: &'static str,
@@ -575,4 +598,25 @@ pub async fn seed_orders(pool: &MySqlPool, orders: &[SeedOrder]) -> sqlx::Result
 /// How many orders there are.
 pub async fn count_orders(pool: &MySqlPool) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(pool).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_earlier_status_is_a_decode_error_not_a_first_status() {
+        let row = ChangeRow {
+            from_status: Some("lost".into()),
+            to_status: OrderStatus::Paid,
+            actor: "system".into(),
+            created_at: Utc::now(),
+        };
+        let error = StatusChange::try_from(row).expect_err("refused");
+        assert!(
+            matches!(&error, sqlx::Error::ColumnDecode { index, .. } if index == "from_status"),
+            "{error}"
+        );
+        assert!(error.to_string().contains("unknown order status `lost`"), "{error}");
+    }
 }

@@ -13,7 +13,7 @@ use pola_core::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::model::{format_amount, json_text};
+use crate::model::json_text;
 
 /// What the courier needs to carry a parcel. Personal data: handed to the courier, never logged.
 #[derive(Debug, Clone)]
@@ -235,7 +235,7 @@ impl Courier for Koombiyo {
                     ("receiverPhone", parcel.phone.clone()),
                     ("description", parcel.description.clone()),
                     ("spclNote", String::new()),
-                    ("getCod", format_amount(parcel.cod.amount_minor)),
+                    ("getCod", pola_core::money::decimal(parcel.cod.amount_minor)),
                 ],
             )
             .await?;

@@ -108,13 +108,6 @@ pub fn parse_amount(text: &str) -> Option<i64> {
     whole.parse::<i64>().ok()?.checked_mul(100)?.checked_add(cents)
 }
 
-/// `1234.50` from cents: what gateways sign (two decimals, no separators).
-pub fn format_amount(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
-}
-
 /// A JSON number or string as gateways and couriers write ids and amounts, as text.
 pub fn json_text(value: &serde_json::Value) -> String {
     match value {
@@ -500,8 +493,8 @@ mod tests {
         ] {
             assert_eq!(parse_amount(bad), None, "{bad}");
         }
-        assert_eq!(format_amount(240_000), "2400.00");
-        assert_eq!(format_amount(5), "0.05");
+        assert_eq!(pola_core::money::decimal(240_000), "2400.00");
+        assert_eq!(pola_core::money::decimal(5), "0.05");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::{
-    model::{CheckoutFields, HostedCheckout, Method, Payer, PaymentStatus, format_amount, json_text, parse_amount},
+    model::{CheckoutFields, HostedCheckout, Method, Payer, PaymentStatus, json_text, parse_amount},
     provider::{Found, GatewayError, Notification, PaymentProvider, Refusal},
 };
 
@@ -215,7 +215,7 @@ impl PaymentProvider for PayHere {
 
     fn checkout(&self, payer: &Payer) -> HostedCheckout {
         let order_id = payer.order.to_string();
-        let amount = format_amount(payer.amount.amount_minor);
+        let amount = pola_core::money::decimal(payer.amount.amount_minor);
         let currency = payer.amount.currency.code().to_owned();
         let url = |template: &str| template.replace("{order_id}", &order_id);
         HostedCheckout {
@@ -330,7 +330,11 @@ impl PaymentProvider for PayHere {
         let url = format!("{}/payment/refund", api.base);
         let mut body = serde_json::json!({"payment_id": reference, "description": reason});
         if let Some(amount) = amount {
-            body["amount"] = serde_json::json!(format_amount(amount.amount_minor).parse::<f64>().unwrap_or_default());
+            body["amount"] = serde_json::json!(
+                pola_core::money::decimal(amount.amount_minor)
+                    .parse::<f64>()
+                    .unwrap_or_default()
+            );
         }
         let answer: Answer<serde_json::Value> = api.call(|token| api.http.post(&url).bearer_auth(token).json(&body)).await?;
         match (answer.status, answer.data) {

@@ -346,7 +346,7 @@ impl Payments {
                     order_ref: Some(&order.to_string()),
                     reference: Some(&found.reference),
                     status_code: Some(found.status.as_str()),
-                    amount: Some(&crate::model::format_amount(found.amount_minor)),
+                    amount: Some(&pola_core::money::decimal(found.amount_minor)),
                     currency: Some(&found.currency),
                     verdict: "refused",
                     reason: Some(&format!("retrieval: {why}")),

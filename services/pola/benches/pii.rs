@@ -22,7 +22,7 @@ use pola_core::{
 };
 use pola_identity::model::RegisterRequest;
 use secrecy::SecretString;
-use sqlx::{AssertSqlSafe, Executor, Row};
+use sqlx::{AssertSqlSafe, Executor};
 use uuid::Uuid;
 
 const PASSWORD: &str = "benchmark passphrase";
@@ -38,11 +38,11 @@ fn ms(d: Duration) -> f64 {
 
 /// Drops the bench's databases (left over from an earlier run, or this run's).
 async fn drop_databases(server: &mut sqlx::MySqlConnection) -> anyhow::Result<()> {
-    for row in sqlx::query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'benchpii\\_%'")
-        .fetch_all(&mut *server)
-        .await?
-    {
-        let name: String = row.try_get(0)?;
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'benchpii\\_%'")
+            .fetch_all(&mut *server)
+            .await?;
+    for name in names {
         server.execute(AssertSqlSafe(format!("DROP DATABASE `{name}`"))).await?;
     }
     Ok(())
@@ -114,11 +114,10 @@ async fn main() -> anyhow::Result<()> {
         login_with.push(started.elapsed());
 
         let started = Instant::now();
-        let row = sqlx::query("SELECT id, password_hash FROM plain_customers WHERE email = ?")
+        let (id, hash): (Uuid, String) = sqlx::query_as("SELECT id, password_hash FROM plain_customers WHERE email = ?")
             .bind(format!("plain-{i}@example.lk"))
             .fetch_one(&pool)
             .await?;
-        let (id, hash): (Uuid, String) = (row.try_get("id")?, row.try_get("password_hash")?);
         anyhow::ensure!(hashing.verify(PASSWORD.into(), hash).await?, "the password checks");
         let mut token = [0u8; 32];
         rand::fill(&mut token);

@@ -44,11 +44,13 @@ pub fn rupees(language: Language, amount_minor: i64) -> String {
         Language::Si => "රු.",
         Language::Ta => "ரூ.",
     };
-    let amount = pola_core::money::grouped(amount_minor);
-    match amount.strip_prefix('-') {
-        Some(positive) => format!("−{symbol}\u{a0}{positive}"),
-        None => format!("{symbol}\u{a0}{amount}"),
-    }
+    // A page keeps the symbol with its figure, and sets a true minus sign.
+    let written = pola_core::money::Written {
+        symbol,
+        space: "\u{a0}",
+        minus: "−",
+    };
+    written.amount(amount_minor)
 }
 
 /// The language a browser asked for in `Accept-Language`, if it is one the shop speaks.

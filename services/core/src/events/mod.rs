@@ -25,16 +25,18 @@ use sqlx::{MySqlConnection, migrate::Migrator};
 use uuid::Uuid;
 
 /// What travels: one event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Envelope {
     pub id: Uuid,
     /// `order.placed`, `customer.registered`, …: also the routing key.
     #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
     pub kind: String,
     pub occurred_at: DateTime<Utc>,
     /// The version of `data`'s shape for this type; a consumer refuses versions it does not
     /// know.
     pub version: u16,
+    #[sqlx(json)]
     pub data: serde_json::Value,
 }
 

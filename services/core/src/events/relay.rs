@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lapin::{Channel, types::FieldTable};
-use sqlx::{MySqlPool, QueryBuilder, Row};
+use sqlx::{MySqlPool, QueryBuilder};
 use tokio::sync::watch;
 
 use super::{Envelope, broker};
@@ -86,13 +86,21 @@ pub async fn writable(pool: &MySqlPool) -> sqlx::Result<bool> {
     Ok(read_only == 0)
 }
 
+/// An unsent event of the outbox.
+#[derive(sqlx::FromRow)]
+struct Unsent {
+    seq: u64,
+    #[sqlx(flatten)]
+    envelope: Envelope,
+}
+
 /// Publishes up to one batch of `service`'s unsent events; how many.
 pub async fn relay_batch(channel: &Channel, pool: &MySqlPool, service: &str, config: &EventsConfig) -> anyhow::Result<usize> {
     if !writable(pool).await? {
         return Ok(0);
     }
     let mut tx = pool.begin().await?;
-    let rows = sqlx::query(
+    let rows: Vec<Unsent> = sqlx::query_as(
         "SELECT seq, id, type, version, occurred_at, data FROM outbox WHERE sent_at IS NULL \
          ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED",
     )
@@ -106,15 +114,8 @@ pub async fn relay_batch(channel: &Channel, pool: &MySqlPool, service: &str, con
     }
     let mut confirms = Vec::with_capacity(rows.len());
     let mut sequence = Vec::with_capacity(rows.len());
-    let oldest: DateTime<Utc> = rows[0].try_get("occurred_at")?;
-    for row in &rows {
-        let envelope = Envelope {
-            id: row.try_get("id")?,
-            kind: row.try_get("type")?,
-            occurred_at: row.try_get("occurred_at")?,
-            version: row.try_get("version")?,
-            data: row.try_get::<sqlx::types::Json<serde_json::Value>, _>("data")?.0,
-        };
+    let oldest: DateTime<Utc> = rows[0].envelope.occurred_at;
+    for Unsent { seq, envelope } in rows {
         let payload = serde_json::to_vec(&envelope)?;
         let properties = broker::properties(&envelope.id.to_string(), &envelope.kind, FieldTable::default());
         let publishing = channel.basic_publish(
@@ -126,7 +127,7 @@ pub async fn relay_batch(channel: &Channel, pool: &MySqlPool, service: &str, con
         );
         let confirm = broker::within("publishing", publishing).await?;
         confirms.push((envelope.kind, confirm));
-        sequence.push(row.try_get::<u64, _>("seq")?);
+        sequence.push(seq);
     }
     // Every publish is on the wire; now wait for all the confirmations at once (the rows stay
     // locked meanwhile: a broker that stops answering must not hold them for ever).

@@ -1,6 +1,8 @@
-//! Staff accounts' SQL: two-factor secrets, recovery codes, lock-out and back-office sessions.
+//! Staff accounts' SQL: accounts and their roles, two-factor secrets, recovery codes, lock-out and
+//! back-office sessions.
 
 use chrono::{DateTime, Utc};
+use pola_core::auth::Role;
 use sqlx::{MySql, MySqlPool, Transaction};
 use uuid::Uuid;
 
@@ -14,6 +16,47 @@ macro_rules! select_accounts {
             $rest
         )
     };
+}
+
+/// Creates a staff account.
+pub async fn insert_staff<'c, E>(
+    executor: E,
+    id: Uuid,
+    email: &str,
+    name: &str,
+    roles: &[Role],
+    password_hash: &str,
+) -> sqlx::Result<()>
+where
+    E: sqlx::Executor<'c, Database = MySql>,
+{
+    let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    sqlx::query("INSERT INTO staff (id, email, name, roles, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(id)
+        .bind(email)
+        .bind(name)
+        .bind(roles.join(","))
+        .bind(password_hash)
+        .bind(Utc::now())
+        .execute(executor)
+        .await
+        .map(drop)
+}
+
+/// An account's roles as stored.
+#[derive(sqlx::FromRow)]
+struct StoredRoles {
+    #[sqlx(try_from = "String")]
+    roles: RoleList,
+}
+
+/// The current roles of a staff member (none for a customer, or a deleted staff member).
+pub async fn staff_roles(pool: &MySqlPool, id: Uuid) -> sqlx::Result<Option<Vec<Role>>> {
+    let stored: Option<StoredRoles> = sqlx::query_as("SELECT roles FROM staff WHERE id = ? AND disabled_at IS NULL")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(stored.map(|s| s.roles.0))
 }
 
 /// What signing in needs to know about an account.

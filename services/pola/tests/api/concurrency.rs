@@ -5,7 +5,6 @@ use std::{sync::Arc, time::Duration};
 use futures::future::join_all;
 use pola_core::auth::Role;
 use serde_json::json;
-use sqlx::Row;
 use uuid::Uuid;
 
 use crate::harness::{TestApp, spawn_app, spawn_app_with};
@@ -13,18 +12,19 @@ use crate::harness::{TestApp, spawn_app, spawn_app_with};
 /// (on_hand, reserved) summed over locations, and units sold, straight from inventory's tables.
 async fn stock_rows(app: &TestApp, variant: Uuid) -> (i64, i64, i64) {
     let pool = app.inventory.pool();
-    let row = sqlx::query("SELECT CAST(SUM(on_hand) AS SIGNED) AS on_hand, CAST(SUM(reserved) AS SIGNED) AS reserved FROM stock WHERE variant_id = ?")
-        .bind(variant)
-        .fetch_one(pool)
-        .await
-        .expect("stock");
+    let (on_hand, reserved): (i64, i64) =
+        sqlx::query_as("SELECT CAST(SUM(on_hand) AS SIGNED), CAST(SUM(reserved) AS SIGNED) FROM stock WHERE variant_id = ?")
+            .bind(variant)
+            .fetch_one(pool)
+            .await
+            .expect("stock");
     let sold: Option<i64> =
         sqlx::query_scalar("SELECT CAST(SUM(quantity) AS SIGNED) FROM sales WHERE variant_id = ? AND returned_at IS NULL")
             .bind(variant)
             .fetch_one(pool)
             .await
             .expect("sales");
-    (row.get("on_hand"), row.get("reserved"), sold.unwrap_or(0))
+    (on_hand, reserved, sold.unwrap_or(0))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
