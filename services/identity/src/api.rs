@@ -310,14 +310,28 @@ pub mod internal {
     use axum::extract::State;
     use pola_core::{Error, client::InternalCall, extract::Json};
 
-    use crate::{Identity, client::ContactQuery, model::Contact};
+    use crate::{
+        Identity,
+        client::{ContactQuery, ResetQuery},
+        model::Contact,
+        reset::ResetSecret,
+    };
 
-    /// A customer's contact, for a payment gateway's checkout.
+    /// A customer's contact, for a payment gateway's checkout and the notification worker.
     pub async fn contact(
         State(identity): State<Arc<Identity>>,
         _: InternalCall,
         Json(query): Json<ContactQuery>,
     ) -> Result<Json<Option<Contact>>, Error> {
         Ok(Json(identity.contact(query.customer).await?))
+    }
+
+    /// The secret of a password reset still pending, for the notification worker to send.
+    pub async fn reset_secret(
+        State(identity): State<Arc<Identity>>,
+        _: InternalCall,
+        Json(query): Json<ResetQuery>,
+    ) -> Result<Json<Option<ResetSecret>>, Error> {
+        Ok(Json(identity.reset_secret(query.customer, query.reset).await?))
     }
 }

@@ -93,6 +93,10 @@ impl Identity {
             .routes(routes!(api::reveals))
             .routes(routes!(api::jwks))
             .route("/internal/v1/identity/contact", axum::routing::post(api::internal::contact))
+            .route(
+                "/internal/v1/identity/reset-secret",
+                axum::routing::post(api::internal::reset_secret),
+            )
             .with_state(self.clone())
     }
 

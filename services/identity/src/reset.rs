@@ -41,7 +41,8 @@ fn secret_hash(reset: Uuid, secret: &str) -> Vec<u8> {
 }
 
 /// What the notification worker sends.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "secret")]
 pub enum ResetSecret {
     /// The token of the link, for email.
     Link(String),

@@ -29,7 +29,7 @@ use pola_core::{
 };
 use pola_identity::model::RegisterRequest;
 use secrecy::SecretString;
-use sqlx::{AssertSqlSafe, Executor, Row};
+use sqlx::{AssertSqlSafe, Executor};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -93,11 +93,11 @@ async fn main() -> anyhow::Result<()> {
     let mut server = connect_server(&config.database)
         .await
         .context("the bench MariaDB (make bench starts it)")?;
-    for row in sqlx::query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'benchev\\_%'")
-        .fetch_all(&mut server)
-        .await?
-    {
-        let name: String = row.try_get(0)?;
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'benchev\\_%'")
+            .fetch_all(&mut server)
+            .await?;
+    for name in names {
         server.execute(AssertSqlSafe(format!("DROP DATABASE `{name}`"))).await?;
     }
     let services = Services::connect(&config, TokenKeys::generate(&config.auth.issuer)?, true).await?;
@@ -207,7 +207,9 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     let started = Instant::now();
-    pola::start_notifications(&notify, &identity, &orders, true, stopped.clone()).await?;
+    let clients = services.identity_client.as_ref().zip(services.orders_client.as_ref());
+    let (identity_client, orders_client) = clients.context("identity and orders run here")?;
+    pola::start_notifications(&notify, identity_client, orders_client, true, stopped.clone()).await?;
     until("the welcome emails", Duration::from_secs(600), async || {
         let sent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'sent'")
             .fetch_one(&sent_pool)

@@ -199,6 +199,17 @@ impl Placement {
         }
         Self { routed, local, remote }
     }
+
+    /// A worker's placement: it serves nothing, and reaches the services it `needs` over HTTP
+    /// where their URL is configured, else runs them in its own process.
+    pub fn needing(config: &Config, needs: &[ServiceName]) -> Self {
+        let (remote, local) = needs.iter().partition(|need| need.url(config).is_some());
+        Self {
+            routed: vec![],
+            local,
+            remote,
+        }
+    }
 }
 
 /// The services this process runs, each connected to its own database (`None` for those it
@@ -215,6 +226,8 @@ pub struct Services {
     pub support: Option<Arc<pola_support::Support>>,
     /// Orders as the services here that need them reach them (here, or over HTTP).
     pub orders_client: Option<Arc<dyn OrdersClient>>,
+    /// Identity as the services here that need it reach it (here, or over HTTP).
+    pub identity_client: Option<Arc<dyn IdentityClient>>,
     pub keys: TokenKeys,
     placement: Placement,
 }
@@ -373,20 +386,20 @@ impl Services {
             None => None,
         };
         let needs_orders = || orders_client.clone().context("orders are neither here nor remote");
-        let payments = match here(ServiceName::Payments) {
-            true => {
-                let orders = needs_orders()?;
-                let identity: Arc<dyn IdentityClient> = match &identity {
-                    Some(local) => local.clone(),
-                    None => Arc::new(HttpIdentity(remote(ServiceName::Identity)?)),
-                };
-                Some(Payments::new(
-                    pool(pola_payments::SERVICE, &pola_payments::MIGRATOR).await?,
-                    orders,
-                    identity,
-                    payments_config(config).await?,
-                )?)
+        let identity_client: Option<Arc<dyn IdentityClient>> = match &identity {
+            Some(local) => Some(local.clone()),
+            None if placement.remote.contains(&ServiceName::Identity) => {
+                Some(Arc::new(HttpIdentity(remote(ServiceName::Identity)?)))
             }
+            None => None,
+        };
+        let payments = match here(ServiceName::Payments) {
+            true => Some(Payments::new(
+                pool(pola_payments::SERVICE, &pola_payments::MIGRATOR).await?,
+                needs_orders()?,
+                identity_client.clone().context("identity is neither here nor remote")?,
+                payments_config(config).await?,
+            )?),
             false => None,
         };
         let recommendations = match here(ServiceName::Recommendations) {
@@ -417,6 +430,7 @@ impl Services {
             recommendations,
             support,
             orders_client,
+            identity_client,
             keys,
             placement,
         })
@@ -639,11 +653,11 @@ async fn payments_config(config: &Config) -> anyhow::Result<pola_core::config::P
 }
 
 /// Starts the notification worker: events into email and SMS, until `stop`. It opens customers'
-/// data and orders in this process, so identity and orders must run here.
+/// contacts and orders through `identity` and `orders` (in this process, or over HTTP).
 pub async fn start_notifications(
     config: &Config,
-    identity: &Arc<Identity>,
-    orders: &Arc<Orders>,
+    identity: &Arc<dyn IdentityClient>,
+    orders: &Arc<dyn OrdersClient>,
     migrate: bool,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {

@@ -173,7 +173,8 @@ enum RecommendationsCommand {
 #[derive(Debug, Subcommand)]
 enum Worker {
     /// Email and SMS to customers and staff, from events (`notifications` queue). Needs
-    /// events.amqp_url, and runs identity and orders in its process to open what it sends.
+    /// events.amqp_url; reaches identity and orders over HTTP where services.identity_url and
+    /// services.orders_url say (with services.internal_token), else runs them in its process.
     Notifications,
     /// Alerts for the on-call staff (`[alerts]`): errors, latency, replication, semi-sync,
     /// outboxes, parked events, WAF blocks, the edge's site and disks, checked against APM in
@@ -362,15 +363,18 @@ async fn main() -> anyhow::Result<()> {
         Command::Worker {
             worker: Worker::Notifications,
         } => {
-            let services = connect(&config, true).await?;
+            let needs = [ServiceName::Identity, ServiceName::Orders];
+            let placement = Placement::needing(&config, &needs);
+            let over_http = placement.remote.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+            let services = connect_placed(&config, true, placement).await?;
             let (identity, orders) = services
-                .identity
+                .identity_client
                 .as_ref()
-                .zip(services.orders.as_ref())
-                .context("the notification worker needs identity and orders in its process")?;
+                .zip(services.orders_client.as_ref())
+                .context("the notification worker reaches identity and orders here or over HTTP")?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let tasks = pola::start_notifications(&config, identity, orders, true, stopped).await?;
-            tracing::info!("notification worker running");
+            tracing::info!(over_http, "notification worker running");
             shutdown_signal().await;
             tracing::info!("stopping: finishing the deliveries in hand");
             let _ = stop.send(true);

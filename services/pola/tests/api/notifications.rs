@@ -14,10 +14,13 @@ use std::{
 use axum::{Json, Router, http::StatusCode, routing::post};
 use pola_core::{
     auth::Role,
+    client::ServiceClient,
     config::Config,
     events::parking,
     testing::{MailServer, test_amqp_url},
 };
+use pola_identity::client::{HttpIdentity, IdentityClient};
+use pola_orders::client::{HttpOrders, OrdersClient};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -160,7 +163,18 @@ async fn shop_at(amqp_url: String, behind_edge: bool, adjust: impl FnOnce(&mut C
     // Each test its own queue, as it has its own exchange.
     let mut config = app.config.clone();
     config.notifications.queue = format!("notifications-{}", Uuid::now_v7().simple());
-    pola::start_notifications(&config, &app.identity, &app.orders, true, stopped)
+    // The worker reaches identity and orders as it does in production: over their internal API.
+    let internal = |service| {
+        let token = config
+            .services
+            .internal_token
+            .clone()
+            .expect("the test app has an internal token");
+        ServiceClient::new(service, &app.ops.base, token, Duration::from_secs(5)).expect("a client")
+    };
+    let identity: Arc<dyn IdentityClient> = Arc::new(HttpIdentity(internal("identity")));
+    let orders: Arc<dyn OrdersClient> = Arc::new(HttpOrders(internal("orders")));
+    pola::start_notifications(&config, &identity, &orders, true, stopped)
         .await
         .expect("the worker starts");
     Shop {
