@@ -1,4 +1,11 @@
-//! The proxy: what happens to each request on the public and the staff listener.
+//! The proxy: what happens to each request on the public and the staff listener. The hooks are
+//! here; what they screen (listeners, limits, the WAF), how they answer themselves (problems),
+//! how they pick a member (balance) and what they log (access) live beside.
+
+mod access;
+mod balance;
+mod problems;
+mod screen;
 
 use std::{
     net::IpAddr,
@@ -17,32 +24,17 @@ use pingora::{
     upstreams::peer::Peer,
 };
 use pingora_limits::rate::Rate;
-use pola_core::error::Problem;
 
 use crate::{
     cache::MicroCache,
     config::{Balance, EdgeConfig},
     pools::Pools,
     site::SiteState,
-    waf::{Inspected, Verdict, Waf},
+    waf::{Inspected, Waf},
 };
 
-/// How long a refused request's body is read and dropped before its connection closes.
-const LINGER: Duration = Duration::from_secs(2);
-
-/// Requests with bodies up to this size are inspected on the event loop, as nginx's module
-/// does (about 0.4 ms for a GET with the CRS at PL1): handing each to another thread and back
-/// cost a third of the throughput on two cores. Larger bodies go to the blocking pool.
-const INLINE_INSPECTION_BYTES: usize = 16 * 1024;
-
-/// What a client refused by the WAF is told: a body that does not parse as its content type
-/// says (400), or anything else the rules refuse.
-fn waf_refused(status: u16) -> &'static str {
-    match status {
-        400 => "The request body could not be read as its content type says.",
-        _ => "The shop's firewall refused this request.",
-    }
-}
+pub(crate) use problems::kind_of;
+use problems::security_headers;
 
 /// Which listener a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,312 +116,9 @@ pub struct Ctx {
     /// When the request came, for the edge's span.
     at: chrono::DateTime<chrono::Utc>,
 }
-
 /// The services' probes and metrics: for the health checks and for Prometheus on the
 /// application network, never forwarded from a listener (the admin listener has the edge's own).
 const OPS_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
-
-pub(crate) fn kind_of(status: u16) -> &'static str {
-    match status {
-        400 => "bad-request",
-        403 => "forbidden",
-        408 => "request-timeout",
-        404 => "not-found",
-        413 => "payload-too-large",
-        429 => "rate-limited",
-        502 => "bad-gateway",
-        503 => "unavailable",
-        _ => "error",
-    }
-}
-
-/// The headers every answer carries, proxied or made by the edge itself.
-fn security_headers(config: &EdgeConfig) -> Vec<(&'static str, String)> {
-    let mut headers = vec![
-        ("x-content-type-options", "nosniff".to_owned()),
-        ("x-frame-options", "DENY".to_owned()),
-        ("referrer-policy", "no-referrer".to_owned()),
-    ];
-    if let Some(tls) = &config.tls {
-        headers.push((
-            "strict-transport-security",
-            format!("max-age={}; includeSubDomains", tls.hsts_max_age_secs),
-        ));
-    }
-    headers
-}
-
-impl Edge {
-    /// An RFC 9457 problem from the edge itself, with the request id.
-    async fn problem(
-        &self,
-        session: &mut Session,
-        ctx: &Ctx,
-        status: u16,
-        detail: &str,
-        headers: &[(&str, String)],
-    ) -> Result<()> {
-        self.problem_of_kind(session, ctx, status, kind_of(status), detail, headers)
-            .await
-    }
-
-    /// A refusal by the WAF: `firewall`, or `bad-request` for a body that does not parse.
-    async fn waf_problem(&self, session: &mut Session, ctx: &Ctx, status: u16, headers: &[(&str, String)]) -> Result<()> {
-        let kind = if status == 403 { "firewall" } else { kind_of(status) };
-        self.problem_of_kind(session, ctx, status, kind, waf_refused(status), headers)
-            .await
-    }
-
-    async fn problem_of_kind(
-        &self,
-        session: &mut Session,
-        ctx: &Ctx,
-        status: u16,
-        kind: &str,
-        detail: &str,
-        headers: &[(&str, String)],
-    ) -> Result<()> {
-        let status_code = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        let problem = Problem::new(status_code, kind, Some(detail.to_owned()), Some(ctx.request_id.clone()));
-        let body = serde_json::to_vec(&problem).unwrap_or_default();
-        let mut response = ResponseHeader::build(status, Some(10))?;
-        response.insert_header("content-type", "application/problem+json")?;
-        response.insert_header("content-length", body.len().to_string())?;
-        response.insert_header("x-request-id", ctx.request_id.as_str())?;
-        response.insert_header("cache-control", "no-store")?;
-        for (name, value) in self.shared.security_headers.iter().chain(headers) {
-            response.insert_header(name.to_string(), value.as_str())?;
-        }
-        session.write_response_header(Box::new(response), false).await?;
-        session.write_response_body(Some(Bytes::from(body)), true).await
-    }
-}
-
-fn bearer(request: &RequestHeader) -> Option<&str> {
-    request
-        .headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-}
-
-fn http_version(version: http::Version) -> &'static str {
-    match version {
-        http::Version::HTTP_10 => "1.0",
-        http::Version::HTTP_2 => "2.0",
-        _ => "1.1",
-    }
-}
-
-impl Shared {
-    /// Moves this request's in-flight count to `to` (or nowhere).
-    fn count(&self, ctx: &mut Ctx, to: Option<String>) {
-        let mut in_flight = self.in_flight.lock().expect("unpoisoned");
-        if let Some(from) = ctx.counted.take()
-            && let Some(n) = in_flight.get_mut(&from)
-        {
-            *n = n.saturating_sub(1);
-        }
-        if let Some(to) = &to {
-            *in_flight.entry(to.clone()).or_default() += 1;
-        }
-        ctx.counted = to;
-    }
-
-    /// The healthy untried member with the fewest requests in flight.
-    fn least_loaded(&self, balancer: &crate::pools::Balancer, tried: &[String]) -> Option<pingora::lb::Backend> {
-        let in_flight = self.in_flight.lock().expect("unpoisoned");
-        crate::pools::members(balancer)
-            .into_iter()
-            .filter(|(b, healthy)| *healthy && !tried.contains(&b.addr.to_string()))
-            .min_by_key(|(b, _)| in_flight.get(&b.addr.to_string()).copied().unwrap_or(0))
-            .map(|(b, _)| b)
-    }
-}
-
-impl Edge {
-    /// What the WAF sees of this request (the body comes later, if there is one).
-    fn inspected(&self, session: &Session, ctx: &Ctx) -> Inspected {
-        let request = session.req_header();
-        Inspected {
-            client: ctx.client.unwrap_or(IpAddr::from([0, 0, 0, 0])),
-            client_port: session.client_addr().and_then(|a| a.as_inet()).map_or(0, |a| a.port()),
-            method: request.method.to_string(),
-            uri: request
-                .uri
-                .path_and_query()
-                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
-            http_version: http_version(request.version).to_owned(),
-            headers: request
-                .headers
-                .iter()
-                .map(|(name, value)| {
-                    (
-                        name.as_str().to_owned(),
-                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            body: Bytes::new(),
-        }
-    }
-
-    /// Runs the WAF on a whole request; the status to refuse it with, if
-    /// it is refused. Every match is an audit line with the rule ids.
-    async fn inspect(&self, request: Inspected, ctx: &mut Ctx) -> Result<Option<u16>> {
-        let Some(waf) = &self.shared.waf else {
-            return Ok(None);
-        };
-        let engine = waf.engine();
-        let (method, path) = (request.method.clone(), request.uri.split('?').next().unwrap_or("").to_owned());
-        let verdict = if request.body.len() <= INLINE_INSPECTION_BYTES {
-            engine.inspect(&request)
-        } else {
-            let _slot = self
-                .shared
-                .waf_slots
-                .acquire()
-                .await
-                .map_err(|e| Error::because(ErrorType::InternalError, "the WAF is closed", e))?;
-            tokio::task::spawn_blocking(move || engine.inspect(&request))
-                .await
-                .map_err(|e| Error::because(ErrorType::InternalError, "the WAF task failed", e))?
-        }
-        .map_err(|e| Error::explain(ErrorType::InternalError, format!("the WAF failed: {e}")))?;
-        let (refusal, rules) = match verdict {
-            Verdict::Pass => return Ok(None),
-            Verdict::Matched(rules) => (None, rules),
-            Verdict::Blocked { status, rules } => (Some(status), rules),
-        };
-        let blocked = refusal.is_some();
-        let ids = rules.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-        tracing::warn!(
-            target: "waf",
-            request_id = %ctx.request_id,
-            client = ctx.client.map(|c| c.to_string()).unwrap_or_default(),
-            method = %method,
-            path = %path,
-            rules = %ids,
-            action = if blocked { "blocked" } else { "detected" },
-            "WAF match"
-        );
-        for rule in &rules {
-            metrics::counter!("edge_waf_matches_total", "rule" => rule.to_string(), "blocked" => blocked.to_string())
-                .increment(1);
-        }
-        ctx.waf_rules = rules;
-        if blocked {
-            ctx.refused = Some("waf");
-        }
-        Ok(refusal)
-    }
-
-    /// The first limit this request goes over, with the seconds to wait.
-    fn over_limit(&self, ctx: &Ctx, request: &RequestHeader) -> Option<(&'static str, u64)> {
-        let limits = &self.shared.config.limits;
-        let client = ctx.client?;
-        if self.shared.per_second.observe(&client, 1) > isize::try_from(limits.per_ip_per_sec).unwrap_or(isize::MAX) {
-            return Some(("too many requests from this address", 1));
-        }
-        if let Some(token) = bearer(request)
-            && self.shared.per_second.observe(&token, 1) > isize::try_from(limits.per_token_per_sec).unwrap_or(isize::MAX)
-        {
-            return Some(("too many requests with this token", 1));
-        }
-        let path = request.uri.path();
-        // Only attempts count: reading the sign-in page is not one.
-        if request.method == http::Method::POST
-            && limits.auth_paths.iter().any(|p| p == path)
-            && self.shared.per_minute.observe(&("auth", client), 1)
-                > isize::try_from(limits.auth_per_ip_per_min).unwrap_or(isize::MAX)
-        {
-            return Some(("too many sign-in or registration attempts from this address", 60));
-        }
-        None
-    }
-
-    /// Answers the request itself (true) or lets it through (false).
-    async fn screen(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let config = &self.shared.config;
-        let path = session.req_header().uri.path().to_owned();
-        match self.listener {
-            Listener::Staff => {
-                let inside = ctx
-                    .client
-                    .is_some_and(|ip| config.staff.vpn_ranges.iter().any(|r| r.contains(&ip)));
-                if !inside {
-                    tracing::warn!(client = ?ctx.client, request_id = %ctx.request_id, "staff listener refused a client outside the VPN ranges");
-                    ctx.refused = Some("outside-vpn");
-                    self.problem(
-                        session,
-                        ctx,
-                        403,
-                        "The staff entrance is only open from the company VPN.",
-                        &[],
-                    )
-                    .await?;
-                    return Ok(true);
-                }
-            }
-            Listener::Public => {
-                if !config.public.allows(&session.req_header().method, &path) {
-                    ctx.refused = Some("not-public");
-                    self.problem(session, ctx, 404, "No such page.", &[]).await?;
-                    return Ok(true);
-                }
-            }
-        }
-        if OPS_PATHS.contains(&path.as_str()) {
-            ctx.refused = Some("ops-path");
-            self.problem(session, ctx, 404, "No such page.", &[]).await?;
-            return Ok(true);
-        }
-        if let Some((why, wait)) = self.over_limit(ctx, session.req_header()) {
-            ctx.refused = Some("rate-limited");
-            metrics::counter!("edge_rate_limited_total", "listener" => self.listener.as_str()).increment(1);
-            self.problem(
-                session,
-                ctx,
-                429,
-                &format!("Slow down: {why}."),
-                &[("retry-after", wait.to_string())],
-            )
-            .await?;
-            return Ok(true);
-        }
-        let declared = session
-            .req_header()
-            .headers
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > config.limits.body_bytes) {
-            ctx.refused = Some("body-too-large");
-            self.problem(
-                session,
-                ctx,
-                413,
-                "The request body is too large.",
-                &[("connection", "close".to_owned())],
-            )
-            .await?;
-            // Closing on a client still sending would reset the connection before it reads the
-            // answer: take in (and drop) what it sends for a moment first, as nginx lingers.
-            session.set_keepalive(None);
-            let _ = tokio::time::timeout(LINGER, session.drain_request_body()).await;
-            return Ok(true);
-        }
-        match self.shared.pools.route(&path) {
-            Some((index, _)) => ctx.pool = Some(index),
-            None => {
-                ctx.refused = Some("no-route");
-                self.problem(session, ctx, 404, "No such page.", &[]).await?;
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-}
 
 #[async_trait]
 impl ProxyHttp for Edge {
@@ -744,63 +433,6 @@ impl ProxyHttp for Edge {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
-        self.shared.count(ctx, None);
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let request = session.req_header();
-        let pool = ctx.pool.map(|i| self.shared.pools.get(i).name.clone()).unwrap_or_default();
-        let elapsed = ctx.started.elapsed();
-        // The path only: a query string can carry personal data.
-        tracing::info!(
-            target: "access",
-            request_id = %ctx.request_id,
-            listener = self.listener.as_str(),
-            client = ctx.client.map(|c| c.to_string()).unwrap_or_default(),
-            method = %request.method,
-            path = request.uri.path(),
-            status,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            pool = %pool,
-            site = self.shared.site.active().as_str(),
-            upstream = ctx.tried.last().map(String::as_str).unwrap_or(""),
-            tries = ctx.tried.len(),
-            refused = ctx.refused.unwrap_or(""),
-            waf_rules = ctx.waf_rules.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
-            error = e.map(|e| e.to_string()).unwrap_or_default(),
-            "request"
-        );
-        let labels = [
-            ("listener", self.listener.as_str().to_owned()),
-            ("status", status.to_string()),
-            ("pool", pool),
-        ];
-        metrics::counter!("edge_requests_total", &labels).increment(1);
-        metrics::histogram!("edge_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
-        if !ctx.trace.0.is_empty() {
-            let (trace_id, span_id, parent_id) = std::mem::take(&mut ctx.trace);
-            let mut fields = serde_json::Map::new();
-            fields.insert("request_id".into(), ctx.request_id.clone().into());
-            fields.insert("http.method".into(), request.method.as_str().into());
-            fields.insert("http.path".into(), request.uri.path().into());
-            fields.insert("http.status".into(), status.into());
-            fields.insert("edge.listener".into(), self.listener.as_str().into());
-            fields.insert("edge.pool".into(), labels[2].1.clone().into());
-            fields.insert("edge.upstream".into(), ctx.tried.last().cloned().unwrap_or_default().into());
-            if !ctx.waf_rules.is_empty() {
-                fields.insert(
-                    "waf.rules".into(),
-                    ctx.waf_rules.iter().map(|r| serde_json::json!(r)).collect(),
-                );
-            }
-            pola_apm::ship_span(pola_apm::SpanDocument {
-                start: ctx.at,
-                trace_id,
-                span_id,
-                parent_id,
-                name: "edge.request".into(),
-                kind: "server",
-                duration_ms: elapsed.as_secs_f64() * 1000.0,
-                fields,
-            });
-        }
+        self.log_request(session, e, ctx);
     }
 }
