@@ -1084,7 +1084,7 @@ impl Drop for PolaServe {
 async fn the_readme_tour_and_the_staff_tour_pass_through_the_edge_and_its_waf_with_no_false_positive() {
     // The tour pays with PayHere: payhere-sim's checkout page posts its signed notification to
     // the shop through the edge, as PayHere would.
-    let sim = pola_payments::testing::Simulator::start("1221149", "pola-edge-tour-secret");
+    let sim = pola_payments::testing::Simulator::started("1221149", "pola-edge-tour-secret").await;
     let public = pola_core::testing::free_port();
     let shop = format!("http://127.0.0.1:{public}");
     let (checkout, notify, back) = (

@@ -250,7 +250,7 @@ impl Catalog {
                         filter
                             .attributes
                             .iter()
-                            .all(|(code, _)| t.attributes.iter().any(|a| &a.code == code))
+                            .all(|(code, _)| t.attributes.iter().any(|a| a.code == code.as_str()))
                     })
                     .map(|t| t.id)
                     .collect();

@@ -120,6 +120,26 @@ pub fn is_code(s: &str) -> bool {
     (1..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// An attribute's code as a filter names it (`size` in `attr=size:M`): only ever made by
+/// [`AttributeCode::parse`], so what a SQL JSON path is built from is `a-z`, `0-9` and `_`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AttributeCode(String);
+
+impl AttributeCode {
+    pub fn parse(code: &str) -> Option<Self> {
+        is_code(code).then(|| Self(code.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The JSON path of this attribute in a variant's `attributes` (`$."size"`).
+    pub fn json_path(&self) -> String {
+        format!("$.\"{}\"", self.0)
+    }
+}
+
 fn check_name(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) {
     let n = value.trim().chars().count();
     if n == 0 || n > max {
@@ -462,7 +482,7 @@ pub struct ProductFilter {
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,
     pub in_stock: bool,
-    pub attributes: Vec<(String, String)>,
+    pub attributes: Vec<(AttributeCode, String)>,
     pub sort: Sort,
 }
 
@@ -519,9 +539,12 @@ impl ProductQuery {
         }
         let mut attributes = vec![];
         for pair in self.attr.as_deref().unwrap_or("").split(',').filter(|p| !p.is_empty()) {
-            match pair.split_once(':') {
-                Some((code, value)) if is_code(code) && !value.is_empty() && value.len() <= 60 => {
-                    attributes.push((code.to_owned(), value.to_owned()));
+            match pair
+                .split_once(':')
+                .and_then(|(code, value)| Some((AttributeCode::parse(code)?, value)))
+            {
+                Some((code, value)) if !value.is_empty() && value.len() <= 60 => {
+                    attributes.push((code, value.to_owned()));
                 }
                 _ => errors.push(FieldError::new("attr", "must be code:value pairs separated by commas")),
             }
@@ -657,5 +680,16 @@ mod tests {
         };
         assert!(variant.check(0, ProductKind::Product, &t).is_ok());
         assert!(variant.check(0, ProductKind::Bundle, &t).is_err());
+    }
+
+    #[test]
+    fn an_attribute_code_is_plain_before_it_becomes_a_json_path() {
+        assert_eq!(
+            AttributeCode::parse("size").map(|c| c.json_path()),
+            Some("$.\"size\"".to_owned())
+        );
+        for refused in ["", "Size", "size\"", "a.b", "a\\b", "colour\") OR 1=1 --"] {
+            assert_eq!(AttributeCode::parse(refused), None, "{refused}");
+        }
     }
 }

@@ -314,10 +314,10 @@ fn push_page_select(query: &mut QueryBuilder<MySql>, scope: &Scope<'_>, category
             query.push(" AND v.price_minor <= ").push_bind(max);
         }
         for (code, value) in &filter.attributes {
-            // `code` is validated as [a-z0-9_]+, and is bound, not spliced.
+            // The path is bound, not spliced, and an attribute code cannot quote its way out.
             query
                 .push(" AND JSON_UNQUOTE(JSON_EXTRACT(v.attributes, ")
-                .push_bind(format!("$.\"{code}\""))
+                .push_bind(code.json_path())
                 .push(")) = ")
                 .push_bind(value.clone());
         }

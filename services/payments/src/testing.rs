@@ -372,6 +372,16 @@ pub struct Simulator {
 }
 
 impl Simulator {
+    /// [`Simulator::start`] from async code: the wait for its port runs off the runtime.
+    pub async fn started(merchant_id: &str, merchant_secret: &str) -> Self {
+        let (merchant_id, merchant_secret) = (merchant_id.to_owned(), merchant_secret.to_owned());
+        tokio::task::spawn_blocking(move || Self::start(&merchant_id, &merchant_secret))
+            .await
+            .expect("payhere-sim starts")
+    }
+
+    /// Starts payhere-sim on a port of its own and waits until it listens (a blocking wait:
+    /// from async code, [`Simulator::started`]).
     pub fn start(merchant_id: &str, merchant_secret: &str) -> Self {
         let port = pola_core::testing::free_port();
         let child = std::process::Command::new(pola_core::testing::venv_python())

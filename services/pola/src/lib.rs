@@ -753,7 +753,8 @@ impl Running {
 /// `net.core.somaxconn`). The standard 128 overflowed when an edge opened a thousand
 /// connections at once while the process was busy, and the kernel reset the connections that
 /// did not fit (the edge's 502s in the sign-in flood test).
-fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+/// A listener on `addr` (port 0: a free one), as `pola serve` binds it.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     let socket = match addr {
         std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
@@ -767,6 +768,12 @@ fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
 /// abandoned-checkout reaper and the payments jobs running.
 pub async fn start(config: &Config, services: &Services) -> anyhow::Result<Running> {
     let listener = listen(config.http.addr).with_context(|| format!("binding {}", config.http.addr))?;
+    start_on(listener, config, services).await
+}
+
+/// The same on a listener bound already (a test binds port 0 and knows its port before it
+/// starts the app, with no moment when another process could take it).
+pub async fn start_on(listener: TcpListener, config: &Config, services: &Services) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (shutdown, mut stopped) = watch::channel(false);
     // Every service here uses the same server: any pool tells whether this site takes writes.

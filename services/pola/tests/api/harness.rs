@@ -100,12 +100,14 @@ async fn spawn(edge_binary: Option<std::ffi::OsString>, adjust: impl FnOnce(&mut
     config.database = databases.config.clone();
     config.auth = test_auth_config();
     // Where customers (and PayHere's notifications) reach the shop is known before it starts:
-    // the edge's public listener, or the app itself.
-    let public_port = pola_core::testing::free_port();
-    config.http.addr = match edge_binary {
-        Some(_) => "127.0.0.1:0".parse().expect("an address"),
-        None => std::net::SocketAddr::from(([127, 0, 0, 1], public_port)),
+    // the edge's public listener (a port the edge process binds), or the app's own listener,
+    // bound here and handed to it.
+    let listener = pola::listen("127.0.0.1:0".parse().expect("an address")).expect("a free port");
+    let public_port = match edge_binary {
+        Some(_) => pola_core::testing::free_port(),
+        None => listener.local_addr().expect("bound").port(),
     };
+    config.http.addr = listener.local_addr().expect("bound");
     config.notifications.shop_url = format!("http://127.0.0.1:{public_port}");
     config.services.internal_token = Some("test-service-token".into());
     config.pii.keyring_dir = std::env::temp_dir()
@@ -120,7 +122,7 @@ async fn spawn(edge_binary: Option<std::ffi::OsString>, adjust: impl FnOnce(&mut
     let services = Services::connect(&config, keys.clone(), true)
         .await
         .expect("the test MariaDB (make test starts it)");
-    let running = pola::start(&config, &services).await.expect("the app starts");
+    let running = pola::start_on(listener, &config, &services).await.expect("the app starts");
     let here = "every service runs in a test app";
     let edge = edge_binary.map(|binary| EdgeFront::start(binary.as_ref(), running.addr, public_port));
     TestApp {

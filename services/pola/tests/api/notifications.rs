@@ -511,7 +511,7 @@ async fn a_broker_restart_in_a_burst_of_a_thousand_orders_loses_and_doubles_no_e
 #[tokio::test]
 async fn each_way_to_pay_goes_from_checkout_to_delivered_with_a_message_at_each_step() {
     use pola_payments::testing::{KoombiyoApi, MerchantApi, Simulator};
-    let sim = Simulator::start("1221149", "NDA0MjQ0ODQ3OTIxNTk1NDgzNjQ2ODEyNTg1MDg3MjEwNTg1");
+    let sim = Simulator::started("1221149", "NDA0MjQ0ODQ3OTIxNTk1NDgzNjQ2ODEyNTg1MDg3MjEwNTg1").await;
     let merchant = MerchantApi::start("4OVx33RVOPg4DzdZUzq4A94D2", "8n4VCj25MXp4JLDFyvsE9h4a8").await;
     let courier = KoombiyoApi::start("koombiyo-test-key").await;
     let shop = shop_with(test_amqp_url(), |config| {

@@ -87,7 +87,7 @@ pub(crate) async fn paying_shop_behind_edge() -> PayingShop {
 }
 
 async fn paying_shop_at(behind_edge: bool, adjust: impl FnOnce(&mut Config)) -> PayingShop {
-    let sim = Simulator::start(MERCHANT_ID, SECRET);
+    let sim = Simulator::started(MERCHANT_ID, SECRET).await;
     let merchant = MerchantApi::start(APP_ID, APP_SECRET).await;
     let courier = KoombiyoApi::start(COURIER_KEY).await;
     let configure = |config: &mut Config| {
