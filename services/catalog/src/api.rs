@@ -43,7 +43,7 @@ pub async fn list_products(State(catalog): AppState, Query(query): Query<Product
     }
     .parse()?;
     let filter = query.filter().map_err(Error::Validation)?;
-    Ok(catalog.list(&filter, page).await?.as_ref().into_response())
+    Ok(catalog.list(&filter, page).await?.into_response())
 }
 
 /// One product with its variants, their prices and stock.
@@ -54,7 +54,7 @@ pub async fn list_products(State(catalog): AppState, Query(query): Query<Product
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_product(State(catalog): AppState, Path(id): Path<Uuid>) -> Result<Response, Error> {
-    Ok(catalog.product_page(id).await?.as_ref().into_response())
+    Ok(catalog.product_page(id).await?.into_response())
 }
 
 /// One product as staff edit it: archived ones too, with their archived variants (role `catalog`).

@@ -29,7 +29,7 @@ use crate::model::{
     NewCategory, NewProduct, NewProductType, ProductDetail, ProductFilter, ProductKind, ProductSummary, ProductType, Sort,
     VariantView, bundle_available,
 };
-use crate::read_model::{Cached, ReadModel};
+use crate::read_model::{PageJson, ReadModel};
 
 /// Commits `tx` with `change` in the audit trail, when a staff member made it (the demo seed
 /// is no one's).
@@ -218,13 +218,13 @@ impl Catalog {
     }
 
     /// A page of products as customers browse them, from the read model.
-    pub async fn list(&self, filter: &ProductFilter, page: PageRequest) -> Result<Arc<Cached<Page<ProductSummary>>>, Error> {
+    pub async fn list(&self, filter: &ProductFilter, page: PageRequest) -> Result<PageJson, Error> {
         let key = (filter.clone(), page);
         self.read_model.list(key, || self.read_list(filter, page)).await
     }
 
     /// A product as customers see it (archived ones are not found), from the read model.
-    pub async fn product_page(&self, id: Uuid) -> Result<Arc<Cached<ProductDetail>>, Error> {
+    pub async fn product_page(&self, id: Uuid) -> Result<PageJson, Error> {
         self.read_model.product(id, || self.detail(id, false)).await
     }
 

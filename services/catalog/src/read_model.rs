@@ -1,7 +1,8 @@
 //! The read model: listing pages and product pages answered from memory, cache-aside.
 //!
-//! A page is read from the database (and inventory) on its first request, kept as the value and
-//! as the JSON a customer gets, and answered from memory until one of these comes first:
+//! A page is read from the database (and inventory) on its first request, kept as the JSON a
+//! customer gets (what is weighed against the memory bound), and answered from memory until one
+//! of these comes first:
 //!
 //! - an event says what it shows changed: `catalog.changed` (a price, a name, an archive, a new
 //!   product or variant, pictures) from the catalog, `stock.out`, `stock.in` and `stock.low` (a
@@ -46,52 +47,50 @@ use crate::model::{ProductDetail, ProductFilter, ProductSummary};
 /// The events that clear the read model.
 pub const CLEARED_BY: [&str; 4] = ["catalog.changed", "stock.out", "stock.in", "stock.low"];
 
-/// A page as it is kept: the value (for callers in this process) and its JSON (for HTTP).
-pub struct Cached<V> {
-    pub value: V,
-    pub json: Bytes,
-}
+/// A page as it is kept: the JSON a customer gets (shared, not copied, by each answer).
+#[derive(Debug, Clone)]
+pub struct PageJson(Bytes);
 
-impl<V> IntoResponse for &Cached<V> {
+impl IntoResponse for PageJson {
     fn into_response(self) -> Response {
-        ([(header::CONTENT_TYPE, "application/json")], self.json.clone()).into_response()
+        ([(header::CONTENT_TYPE, "application/json")], self.0).into_response()
     }
 }
 
 /// One kind of page, keyed by what asks for it and the read model's generation.
-struct Pages<K, V> {
-    cache: Cache<(u64, K), Arc<Cached<V>>>,
+struct Pages<K> {
+    cache: Cache<(u64, K), PageJson>,
 }
 
-impl<K, V> Pages<K, V>
+impl<K> Pages<K>
 where
     K: Hash + Eq + Send + Sync + 'static,
-    V: Serialize + Send + Sync + 'static,
 {
     fn new(config: &CatalogConfig) -> Self {
         Self {
             cache: Cache::builder()
                 .max_capacity(config.read_model_max_bytes / 2)
-                .weigher(|_, page: &Arc<Cached<V>>| u32::try_from(page.json.len()).unwrap_or(u32::MAX))
+                .weigher(|_, page: &PageJson| u32::try_from(page.0.len()).unwrap_or(u32::MAX))
                 .time_to_live(Duration::from_millis(config.read_model_ttl_ms))
                 .build(),
         }
     }
 
     /// The page under `key`, read by `read` when it is not kept (by one request at a time).
-    async fn get<F, Fut>(&self, generation: u64, key: K, read: F) -> Result<Arc<Cached<V>>, Error>
+    async fn get<V, F, Fut>(&self, generation: u64, key: K, read: F) -> Result<PageJson, Error>
     where
+        V: Serialize,
         F: Fn() -> Fut,
         Fut: Future<Output = Result<V, Error>>,
     {
-        let reading = async { kept(read().await?) };
+        let reading = async { kept(&read().await?) };
         match self.cache.try_get_with((generation, key), reading).await {
             Ok(page) => Ok(page),
             // The reader's own error is its; one that waited on it reads again to learn why
             // (a 404 and a database error answer differently).
             Err(shared) => match Arc::try_unwrap(shared) {
                 Ok(error) => Err(error),
-                Err(_) => kept(read().await?),
+                Err(_) => kept(&read().await?),
             },
         }
     }
@@ -105,7 +104,7 @@ where
 type ListKey = (ProductFilter, PageRequest);
 
 /// Listing pages and product pages.
-type Kept = (Pages<ListKey, Page<ProductSummary>>, Pages<Uuid, ProductDetail>);
+type Kept = (Pages<ListKey>, Pages<Uuid>);
 
 /// Listing and product pages of one process (None: the read model is off).
 pub struct ReadModel {
@@ -124,26 +123,26 @@ impl ReadModel {
     }
 
     /// A listing page, from memory or read by `read`.
-    pub async fn list<F, Fut>(&self, key: ListKey, read: F) -> Result<Arc<Cached<Page<ProductSummary>>>, Error>
+    pub async fn list<F, Fut>(&self, key: ListKey, read: F) -> Result<PageJson, Error>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Page<ProductSummary>, Error>>,
     {
         match &self.pages {
             Some((lists, _)) => lists.get(self.generation.load(Ordering::Acquire), key, read).await,
-            None => kept(read().await?),
+            None => kept(&read().await?),
         }
     }
 
     /// A product page, from memory or read by `read`.
-    pub async fn product<F, Fut>(&self, id: Uuid, read: F) -> Result<Arc<Cached<ProductDetail>>, Error>
+    pub async fn product<F, Fut>(&self, id: Uuid, read: F) -> Result<PageJson, Error>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<ProductDetail, Error>>,
     {
         match &self.pages {
             Some((_, products)) => products.get(self.generation.load(Ordering::Acquire), id, read).await,
-            None => kept(read().await?),
+            None => kept(&read().await?),
         }
     }
 
@@ -157,13 +156,10 @@ impl ReadModel {
     }
 }
 
-/// A page as it is kept, JSON included.
-fn kept<V: Serialize>(value: V) -> Result<Arc<Cached<V>>, Error> {
-    let json = serde_json::to_vec(&value).map_err(|e| Error::Internal(e.into()))?;
-    Ok(Arc::new(Cached {
-        value,
-        json: Bytes::from(json),
-    }))
+/// A page as it is kept.
+fn kept<V: Serialize>(value: &V) -> Result<PageJson, Error> {
+    let json = serde_json::to_vec(value).map_err(|e| Error::Internal(e.into()))?;
+    Ok(PageJson(Bytes::from(json)))
 }
 
 impl Follower for ReadModel {
@@ -185,7 +181,7 @@ mod tests {
 
     use super::*;
 
-    fn pages(ttl_ms: u64) -> Pages<u32, String> {
+    fn pages(ttl_ms: u64) -> Pages<u32> {
         Pages::new(&CatalogConfig {
             read_model_ttl_ms: ttl_ms,
             read_model_max_bytes: 1 << 20,
@@ -203,7 +199,7 @@ mod tests {
         };
         // Twenty requests at once for a page no one has read: one read.
         let all = futures_util::future::join_all((0..20).map(|_| pages.get(0, 1, read))).await;
-        assert!(all.iter().all(|page| page.as_ref().is_ok_and(|p| &p.json[..] == b"\"page\"")));
+        assert!(all.iter().all(|page| page.as_ref().is_ok_and(|p| &p.0[..] == b"\"page\"")));
         assert_eq!(reads.load(Ordering::SeqCst), 1);
         pages.get(0, 1, read).await.expect("kept");
         assert_eq!(reads.load(Ordering::SeqCst), 1, "kept");
@@ -220,7 +216,7 @@ mod tests {
         let missing = || async { Err::<String, _>(Error::not_found("No such product.")) };
         assert!(matches!(pages.get(0, 1, missing).await, Err(Error::NotFound(_))));
         let found = || async { Ok::<_, Error>("found".to_owned()) };
-        assert_eq!(&pages.get(0, 1, found).await.expect("read").value, "found");
+        assert_eq!(&pages.get(0, 1, found).await.expect("read").0[..], b"\"found\"");
     }
 
     #[tokio::test]

@@ -90,10 +90,8 @@ pub fn parking_queue(queue: &str) -> String {
     format!("{queue}.parking")
 }
 
-/// Declares a consumer's queue, its bindings, its delay queues and its parking queue.
-pub async fn declare_queue(channel: &Channel, config: &EventsConfig, queue: &str, bindings: &[String]) -> lapin::Result<()> {
-    let (options, arguments) = durable(FieldTable::default());
-    channel.queue_declare(ShortString::from(queue), options, arguments).await?;
+/// Binds `queue` to the events exchange for each of `bindings` (event types, `order.*`).
+pub async fn bind(channel: &Channel, config: &EventsConfig, queue: &str, bindings: &[String]) -> lapin::Result<()> {
     for key in bindings {
         channel
             .queue_bind(
@@ -105,6 +103,14 @@ pub async fn declare_queue(channel: &Channel, config: &EventsConfig, queue: &str
             )
             .await?;
     }
+    Ok(())
+}
+
+/// Declares a consumer's queue, its bindings, its delay queues and its parking queue.
+pub async fn declare_queue(channel: &Channel, config: &EventsConfig, queue: &str, bindings: &[String]) -> lapin::Result<()> {
+    let (options, arguments) = durable(FieldTable::default());
+    channel.queue_declare(ShortString::from(queue), options, arguments).await?;
+    bind(channel, config, queue, bindings).await?;
     for &delay in &config.retry_delays_ms {
         let mut arguments = FieldTable::default();
         arguments.insert(

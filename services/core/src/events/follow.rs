@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
 use lapin::{
-    options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
+    options::{BasicConsumeOptions, QueueDeclareOptions},
     types::{FieldTable, ShortString},
 };
 use tokio::sync::watch;
@@ -71,16 +71,7 @@ async fn follow(
         channel.queue_declare(ShortString::from(""), own, FieldTable::default()),
     )
     .await?;
-    for key in bindings {
-        let binding = channel.queue_bind(
-            queue.name().clone(),
-            ShortString::from(config.exchange.as_str()),
-            ShortString::from(key.as_str()),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        );
-        broker::within("binding", binding).await?;
-    }
+    broker::within("binding", broker::bind(&channel, config, queue.name().as_str(), bindings)).await?;
     let consuming = channel.basic_consume(
         queue.name().clone(),
         ShortString::from(""),
