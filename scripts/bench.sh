@@ -167,8 +167,17 @@ aim() { # NAME MIN_REQ_PER_SEC [MAX_P99_MS]: whether NAME's medians meet the iss
     | tee -a "$out/summary.txt"
 }
 
-edge() { # MODE CACHE: pola-edge on 127.0.0.1:8095 in front of the bench server, WAF MODE (off|on), micro-cache CACHE (true|false)
+edge() { # MODE CACHE [tls]: pola-edge on 127.0.0.1:8095 in front of the bench server, WAF MODE (off|on),
+  # micro-cache CACHE (true|false); with tls, HTTPS (h2 and http/1.1) with a self-signed certificate
+  local scheme=http tls=''
   stop_front
+  if [ "${3:-}" = tls ]; then
+    mkdir -p "$out/tls"
+    [ -f "$out/tls/cert.pem" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj /CN=localhost \
+      -addext subjectAltName=DNS:localhost -keyout "$out/tls/key.pem" -out "$out/tls/cert.pem" 2>/dev/null
+    scheme=https
+    tls=$(printf '[tls]\ncert = "%s"\nkey = "%s"' "$out/tls/cert.pem" "$out/tls/key.pem")
+  fi
   cat >"$out/edge-$1.toml" <<TOML
 [listen]
 public = "127.0.0.1:8095"
@@ -184,6 +193,7 @@ mode = "$1"
 work_dir = "$out/edge-waf"
 [cache]
 enabled = $2
+$tls
 [log]
 filter = "warn"
 [[pools]]
@@ -194,7 +204,7 @@ TOML
   target/release/pola-edge serve --config "$out/edge-$1.toml" >>"$out/edge.log" 2>&1 &
   front=$!
   for _ in $(seq 1 100); do
-    curl -sf -H "Host: localhost" "http://127.0.0.1:8095$list" >/dev/null && return 0
+    curl -ksf -H "Host: localhost" "$scheme://127.0.0.1:8095$list" >/dev/null && return 0
     sleep 0.1
   done
   echo "pola-edge did not start; see $out/edge.log" >&2
@@ -405,6 +415,14 @@ if want storefront; then
   edge on false
   run page-listing-edge-waf -H "Host: localhost" "http://127.0.0.1:8095/categories/$category"
   run page-product-edge-waf -H "Host: localhost" "http://127.0.0.1:8095/products/$product"
+  # A phone's first visit to the home page through the edge over HTTPS: HTTP/2 (one connection)
+  # against HTTP/1.1 (up to six), in Chromium on an emulated slow link.
+  edge on false tls
+  bash scripts/pageload.sh "https://localhost:8095/?lang=si" "$RUNS" >"$out/pageload.txt"
+  awk '{ ms[$1] = $2; used[$1] = $3; n[$1] = $4 }
+    END { printf "first home page load over a slow link (load event, median of %s): h1 %d ms (%s), h2 %d ms (%s), %d resources; h2 / h1 %.2f×\n",
+          "'"$RUNS"'", ms["h1"], used["h1"], ms["h2"], used["h2"], n["h2"], ms["h2"] / ms["h1"] }' "$out/pageload.txt" \
+    | tee -a "$out/summary.txt"
   stop_front
   bytes() { curl -s -o /dev/null -w '%{size_download}' "$API$1"; }
   home=$(curl -s "$API/?lang=si")

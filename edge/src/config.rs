@@ -50,10 +50,25 @@ pub struct TlsConfig {
     /// `max-age` of Strict-Transport-Security, in seconds. Default one year.
     #[serde(default = "one_year")]
     pub hsts_max_age_secs: u64,
+    /// Offer HTTP/2 (ALPN `h2`, then `http/1.1`): a phone loads a page and its assets over one
+    /// connection. Default true.
+    #[serde(default = "yes")]
+    pub http2: bool,
+    /// An HTTP/2 connection with no request open is closed after this long. Default 60000 ms.
+    #[serde(default = "one_minute_ms")]
+    pub http2_idle_timeout_ms: u64,
 }
 
 fn one_year() -> u64 {
     365 * 24 * 3600
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one_minute_ms() -> u64 {
+    60_000
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

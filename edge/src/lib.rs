@@ -16,6 +16,8 @@ pub mod waf;
 use std::sync::{Arc, atomic::AtomicBool};
 
 use pingora::{
+    apps::HttpServerOptions,
+    listeners::tls::TlsSettings,
     server::{Server, configuration::ServerConf},
     services::background::background_service,
 };
@@ -62,17 +64,24 @@ pub fn server(config: EdgeConfig) -> anyhow::Result<Server> {
         };
         let mut proxy = pingora::proxy::HttpProxy::new(edge, server.configuration.clone());
         proxy.handle_init_modules();
+        if let Some(tls) = config.tls.as_ref().filter(|tls| tls.http2) {
+            let mut options = HttpServerOptions::default();
+            options.h2_idle_timeout = Some(std::time::Duration::from_millis(tls.http2_idle_timeout_ms));
+            proxy.server_options = Some(options);
+        }
         let app = slow::SlowClients {
             inner: Arc::new(proxy),
             header_timeout: std::time::Duration::from_millis(config.limits.header_read_timeout_ms),
         };
         let mut service = pingora::services::listening::Service::new(name.to_owned(), app);
         match &config.tls {
-            Some(tls) => service.add_tls(
-                &addr.to_string(),
-                &tls.cert.display().to_string(),
-                &tls.key.display().to_string(),
-            )?,
+            Some(tls) => {
+                let mut settings = TlsSettings::intermediate(&tls.cert.display().to_string(), &tls.key.display().to_string())?;
+                if tls.http2 {
+                    settings.enable_h2();
+                }
+                service.add_tls_with_settings(&addr.to_string(), None, settings);
+            }
             None => service.add_tcp(&addr.to_string()),
         }
         server.add_service(service);

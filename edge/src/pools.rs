@@ -161,6 +161,8 @@ pub struct Pools {
     pools: Vec<Pool>,
     writability: Writability,
     answered: Answered,
+    /// Each member's health at the last round (pool, site, member), to log the changes.
+    last_health: Mutex<HashMap<(String, Site, String), bool>>,
 }
 
 /// A member's health, for the admin status.
@@ -194,6 +196,7 @@ impl Pools {
             pools,
             writability: seen.writability,
             answered: seen.answered,
+            last_health: Mutex::default(),
         })
     }
 
@@ -281,8 +284,19 @@ impl Pools {
         for round in rounds.collect::<Vec<_>>() {
             round.await;
         }
+        let mut last = self.last_health.lock().expect("unpoisoned");
         for status in self.status() {
             for member in status.members {
+                let before = last.insert((status.name.clone(), member.site, member.addr.clone()), member.healthy);
+                match (before, member.healthy) {
+                    (Some(true), false) => {
+                        tracing::warn!(pool = %status.name, site = member.site.as_str(), member = %member.addr, "member left the pool: its readiness check failed")
+                    }
+                    (Some(false), true) => {
+                        tracing::info!(pool = %status.name, site = member.site.as_str(), member = %member.addr, "member back in the pool")
+                    }
+                    _ => {}
+                }
                 metrics::gauge!("edge_upstream_healthy", "pool" => status.name.clone(), "site" => member.site.as_str(), "member" => member.addr)
                     .set(f64::from(u8::from(member.healthy)));
             }

@@ -6,6 +6,10 @@
 //! `limits.body_read_timeout_ms` per read, set on the session; an idle keep-alive connection,
 //! Pingora's keep-alive timeout.)
 //!
+//! HTTP/2 connections (over TLS, by ALPN) are not read through the clock: their headers come in
+//! frames, bounded by the h2 codec's own limits, and a connection with no stream open closes after
+//! `tls.http2_idle_timeout_ms`.
+//!
 //! A request whose head does not parse (a bad request line, a malformed header, conflicting
 //! lengths) Pingora refuses itself, before any hook of the proxy runs, with a bare `400` (and
 //! `CONNECT` with a bare `405`). The clock writes those as every other refusal is written: an
@@ -154,8 +158,10 @@ impl AsyncRead for HeaderClock {
         }
         let before = buf.filled().len();
         ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
-        let filled = buf.filled()[before..].to_vec();
-        self.saw(&filled);
+        // A body (or the response's time) needs no look: the clock is off until the next write.
+        if self.phase != Phase::Rest {
+            self.saw(&buf.filled()[before..]);
+        }
         Poll::Ready(Ok(()))
     }
 }
@@ -255,11 +261,13 @@ pub struct SlowClients<A> {
 #[async_trait]
 impl<A: ServerApp + Send + Sync + 'static> ServerApp for SlowClients<A> {
     async fn process_new(self: &Arc<Self>, session: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
-        // A kept-alive connection comes back already on the clock.
-        let session: Stream = match session.as_any().is::<HeaderClock>() {
-            true => session,
-            false => Box::new(HeaderClock::new(session, self.header_timeout)),
-        };
+        // A kept-alive connection comes back already on the clock. HTTP/2 frames its headers
+        // itself (and has no blank line to wait for): its connections are not clocked.
+        let session: Stream =
+            match session.as_any().is::<HeaderClock>() || session.selected_alpn_proto() == Some(pingora::protocols::ALPN::H2) {
+                true => session,
+                false => Box::new(HeaderClock::new(session, self.header_timeout)),
+            };
         self.inner.process_new(session, shutdown).await
     }
 

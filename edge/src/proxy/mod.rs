@@ -19,6 +19,7 @@ use pingora::{
     Error, ErrorType, Result,
     cache::{CacheKey, RespCacheable},
     http::{RequestHeader, ResponseHeader},
+    modules::http::HttpModules,
     prelude::HttpPeer,
     proxy::{FailToProxy, ProxyHttp, Session},
     upstreams::peer::Peer,
@@ -124,6 +125,10 @@ const OPS_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 impl ProxyHttp for Edge {
     type CTX = Ctx;
 
+    /// No downstream modules: Pingora's default is a response-compression module switched off,
+    /// which is still set up for every request.
+    fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
+
     fn new_ctx(&self) -> Ctx {
         Ctx {
             request_id: String::new(),
@@ -143,6 +148,15 @@ impl ProxyHttp for Edge {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         ctx.client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        // HTTP/2 names the host in `:authority` only; the WAF, the micro-cache's key and the
+        // services read Host, as nginx gives it to ModSecurity.
+        let request = session.req_header();
+        if request.version == http::Version::HTTP_2
+            && !request.headers.contains_key(http::header::HOST)
+            && let Some(authority) = request.uri.authority().map(|a| a.as_str().to_owned())
+        {
+            session.req_header_mut().insert_header(http::header::HOST, authority)?;
+        }
         // The WAF judges what the client sent, not the ids the edge adds (which would only
         // give every rule more to read).
         let inspected = self.shared.waf.is_some().then(|| self.inspected(session, ctx));
