@@ -35,6 +35,7 @@ API: http://127.0.0.1:8080/api/v1/catalog/products   docs: http://127.0.0.1:8080
 staff back-office: http://127.0.0.1:8081/backoffice/ (the first sign-in sets up an authenticator app)
 primary site: $primary   both sites: target/release/pola status --site dc=mysql://pola:pola-local-only@127.0.0.1:3307 --site dr=mysql://pola:pola-local-only@127.0.0.1:3308 --edge 127.0.0.1:9180
 switch sites: $ansible_playbook -i ansible/inventories/local ansible/playbooks/switchover.yml   (runbooks/)
-logs: var/sites/*/*.log — following pola serve at both sites and the edge; Ctrl-C stops everything
+logs: var/sites/*/*.log — following both pola serve at each site and the edge; Ctrl-C stops everything
 INFO
-tail -n 0 -F var/sites/dc/pola-serve.log var/sites/dr/pola-serve.log var/sites/edge/pola-edge.log
+tail -n 0 -F var/sites/dc/pola-serve.log var/sites/dc/pola-serve-2.log var/sites/dr/pola-serve.log \
+  var/sites/dr/pola-serve-2.log var/sites/edge/pola-edge.log

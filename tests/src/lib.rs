@@ -100,6 +100,7 @@ impl Sites {
             "pola_ports": {
                 "dc_db": sites.db_port[0], "dr_db": sites.db_port[1],
                 "dc_app": sites.app_port[0], "dr_app": sites.app_port[1],
+                "dc_app_2": port(), "dr_app_2": port(),
                 "edge_public": sites.edge_port, "edge_staff": port(), "edge_admin": sites.edge_admin_port,
                 "mq": mq_port,
             },

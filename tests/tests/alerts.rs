@@ -218,12 +218,15 @@ async fn each_alert_fires_once_when_its_cause_comes_and_resolves_once_when_it_go
         .expect("the alert worker starts");
     browse(&sites).await;
 
-    // A failing upstream: both sites' pola serve die, and the edge answers 5xx (it may also
-    // leave DC, which cannot serve, and come back: that is told too). The playbook brings them
-    // back.
+    // A failing upstream: every pola serve of both sites dies, and the edge answers 5xx (it may
+    // also leave DC, which cannot serve, and come back: that is told too). The playbook brings
+    // them back.
     let start = told.counts();
-    sites.kill(Site::Dc, "pola-serve");
-    sites.kill(Site::Dr, "pola-serve");
+    for site in [Site::Dc, Site::Dr] {
+        for process in ["pola-serve", "pola-serve-2"] {
+            sites.kill(site, process);
+        }
+    }
     told.until(&["errors:pola-edge"], 1, 0, "the errors alert", async || browse(&sites).await)
         .await;
     sites.playbook("site.yml", &[]).await;

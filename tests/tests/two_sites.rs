@@ -145,6 +145,66 @@ async fn switchover_to_dr_and_back_under_load_loses_nothing_and_fails_no_checkou
     assert!(missing.is_empty(), "DR misses {missing:?}");
 }
 
+/// A file of each `pola serve` of both sites (two per site in the `local` inventory): its
+/// `pid` or its `log`.
+fn serve_files(sites: &Sites, extension: &str) -> Vec<String> {
+    [Site::Dc, Site::Dr]
+        .iter()
+        .flat_map(|site| {
+            ["pola-serve", "pola-serve-2"].map(|name| sites.dir.join(site.name()).join(format!("{name}.{extension}")))
+        })
+        .map(|file| std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display())))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolling_restart_of_every_pola_serve_under_load_fails_no_request() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (sites, shop) = Shop::up("rolling_restart", 8, 150).await;
+    let before = serve_files(&sites, "pid");
+    let load = Load::running(&sites, &shop, 60).await;
+
+    let started = Instant::now();
+    let took = sites.playbook("restart.yml", &[]).await;
+    load.until_acked_after(Instant::now(), 60).await;
+    let done = Instant::now();
+    let outcome = load.finish().await;
+
+    let after = serve_files(&sites, "pid");
+    assert!(
+        before.iter().zip(&after).all(|(b, a)| b != a),
+        "every pola serve restarted: {before:?} -> {after:?}"
+    );
+    // Each drained before it stopped, and the edge took each out of its pool and back.
+    for log in serve_files(&sites, "log") {
+        assert!(
+            log.contains("draining: readyz answers 503"),
+            "{}",
+            log.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+        );
+    }
+    let edge_log = std::fs::read_to_string(sites.dir.join("edge/pola-edge.log")).expect("the edge's log");
+    for said in ["member left the pool", "member back in the pool"] {
+        assert!(
+            edge_log.matches(said).count() >= 4,
+            "the edge said \"{said}\" of each pola serve"
+        );
+    }
+    let audit = Audit::of(&sites.db(Site::Dc).await, &outcome.acks, &shop).await;
+    println!(
+        "ROLLING RESTART: restart.yml took {:.2} s for four pola serve; longest wait between checkouts {:.2} s; \
+         acknowledged {}; failed {}; client retries {}; {audit:?}",
+        took.as_secs_f64(),
+        outcome.longest_gap(started, done).as_secs_f64(),
+        outcome.acks.len(),
+        outcome.failed.len(),
+        outcome.retries,
+    );
+    audit.assert_sound(&shop);
+    assert!(outcome.failed.is_empty(), "checkouts that failed: {:?}", outcome.failed);
+    assert_eq!(outcome.retries, 0, "no checkout was answered 5xx or cut off");
+}
+
 /// The acknowledged orders DR still lacks after up to 30 s of catching up.
 async fn missing_at_replica(sites: &Sites, acks: &[pola_e2e::Ack], shop: &Shop) -> Vec<Uuid> {
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -579,6 +579,10 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// Time a handler may take before the client gets 503. Default 30 s.
     pub request_timeout_secs: u64,
+    /// On SIGTERM or SIGINT, how long the server keeps serving while `/readyz` answers 503, so
+    /// that every edge takes it out of its pool before it stops accepting: at least two of the
+    /// edge's check intervals plus a check's timeout. Default 2500 ms.
+    pub drain_ms: u64,
 }
 
 impl Default for HttpConfig {
@@ -587,6 +591,7 @@ impl Default for HttpConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit_bytes: 256 * 1024,
             request_timeout_secs: 30,
+            drain_ms: 2_500,
         }
     }
 }

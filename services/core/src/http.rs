@@ -31,9 +31,13 @@ pub fn current_request_id() -> Option<String> {
 
 /// Work a server's requests started with `run_to_completion` and that has not finished yet:
 /// a server that stops waits for it ([`InFlight::finish`]), so a checkout whose client went away
-/// is not cut between its sale and its order.
+/// is not cut between its sale and its order. Also whether the server is draining: leaving its
+/// load balancers before it stops ([`InFlight::drain`]).
 #[derive(Debug, Clone, Default)]
-pub struct InFlight(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+pub struct InFlight {
+    unfinished: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
 
 /// Counts one unit of unfinished work while it lives.
 struct Unfinished(std::sync::Arc<std::sync::atomic::AtomicUsize>);
@@ -46,15 +50,27 @@ impl Drop for Unfinished {
 
 impl InFlight {
     fn start(&self) -> Unfinished {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Unfinished(self.0.clone())
+        self.unfinished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Unfinished(self.unfinished.clone())
+    }
+
+    /// From now on `/readyz` answers 503 (draining) while requests are still served: an edge's
+    /// next check takes this server out of its pool; then it can stop accepting with nothing
+    /// on its way to it.
+    pub async fn drain(&self, period: Duration) {
+        self.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(period).await;
+    }
+
+    fn draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Waits (up to `limit`) for the work to finish; how much was left.
     pub async fn finish(&self, limit: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let left = self.0.load(std::sync::atomic::Ordering::SeqCst);
+            let left = self.unfinished.load(std::sync::atomic::Ordering::SeqCst);
             if left == 0 || tokio::time::Instant::now() >= deadline {
                 return left;
             }
@@ -213,8 +229,8 @@ pub fn finish(
     router
         .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
         .route("/readyz", {
-            let writable = writable.clone();
-            get(move || ready(writable.clone()))
+            let (writable, in_flight) = (writable.clone(), in_flight.clone());
+            get(move || ready(writable.clone(), in_flight.clone()))
         })
         .route("/metrics", get(move || async move { metrics.render() }))
         .route_layer(middleware::from_fn(record_route))
@@ -261,11 +277,15 @@ async fn refuse_changes_while_read_only(State(writable): State<Writable>, reques
 }
 
 /// 200 while every database answers (this process serves reads, at least), with whether its
-/// site's database takes writes: the edge sends traffic where writes can happen.
+/// site's database takes writes: the edge sends traffic where writes can happen. 503 while the
+/// server drains before it stops.
 /// `/readyz` is 200 while this site's database answered the watch within this long.
 const READY_WITHIN: Duration = Duration::from_secs(3);
 
-async fn ready(writable: Writable) -> Result<Json<serde_json::Value>, Error> {
+async fn ready(writable: Writable, in_flight: InFlight) -> Result<Json<serde_json::Value>, Error> {
+    if in_flight.draining() {
+        return Err(Error::Unavailable("This server is stopping: draining.".into()));
+    }
     if !writable.answering(READY_WITHIN) {
         tracing::warn!("readiness check failed: the database has not answered for {READY_WITHIN:?}");
         return Err(Error::Unavailable("The database is not answering.".into()));

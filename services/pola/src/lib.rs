@@ -730,9 +730,17 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting, finishes requests in flight (and work whose client went away, for up
-    /// to 10 s), and stops the background tasks.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    /// Drains for `drain` (`/readyz` answers 503 while requests are still served, so that the
+    /// edge stops sending any), then stops accepting, finishes requests in flight (and work
+    /// whose client went away, for up to 10 s), and stops the background tasks.
+    pub async fn stop(self, drain: std::time::Duration) -> anyhow::Result<()> {
+        if !drain.is_zero() {
+            tracing::info!(
+                drain_ms = drain.as_millis(),
+                "draining: readyz answers 503 until the edge stops sending here"
+            );
+            self.in_flight.drain(drain).await;
+        }
         self.shutdown.send_replace(true);
         self.task.await??;
         let left = self.in_flight.finish(std::time::Duration::from_secs(10)).await;

@@ -616,8 +616,8 @@ async fn serve(config: &Config, only: &[ServiceName], migrate: bool) -> anyhow::
     let running = pola::start(config, &services).await?;
     tracing::info!(http.addr = %running.addr, services.routed = %routed, services.local = %local, services.remote = %remote, "pola is serving");
     shutdown_signal().await;
-    tracing::info!("shutting down: finishing requests in flight");
-    running.stop().await
+    tracing::info!("shutting down: leaving the edge's pool, then finishing requests in flight");
+    running.stop(std::time::Duration::from_millis(config.http.drain_ms)).await
 }
 
 async fn shutdown_signal() {

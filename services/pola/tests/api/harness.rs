@@ -117,6 +117,8 @@ async fn spawn(edge_binary: Option<std::ffi::OsString>, adjust: impl FnOnce(&mut
     config.recommendations.queue = format!("recommendations-{}", databases.config.prefix);
     // Tests read what they changed at once; the read model's own test turns it on.
     config.catalog.read_model_ttl_ms = 0;
+    // No edge checks a test app: it stops at once unless a test says otherwise.
+    config.http.drain_ms = 0;
     adjust(&mut config);
     let keys = TokenKeys::generate(&config.auth.issuer).expect("a key");
     let services = Services::connect(&config, keys.clone(), true)
@@ -260,11 +262,18 @@ pub struct Front {
 }
 
 impl TestApp {
-    /// Stops the server (the databases stay).
+    /// Stops the server (the databases stay), draining for `http.drain_ms` first.
     pub async fn stop(&mut self) {
-        if let Some(running) = self.running.take() {
-            running.stop().await.expect("stopped");
+        if let Some(stopping) = self.stopping() {
+            stopping.await.expect("stopped");
         }
+    }
+
+    /// Starts stopping the server as SIGTERM does (draining first), in the background.
+    pub fn stopping(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        let running = self.running.take()?;
+        let drain = std::time::Duration::from_millis(self.config.http.drain_ms);
+        Some(tokio::spawn(async move { running.stop(drain).await.expect("stopped") }))
     }
 
     /// Starts another process on the same databases that serves `only`, reaching this app for

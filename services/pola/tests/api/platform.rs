@@ -3,7 +3,7 @@
 use pola_core::{auth::LISTENER_HEADER, auth::Role, testing::Reply};
 use serde_json::json;
 
-use crate::harness::{SendReply, spawn_app};
+use crate::harness::{SendReply, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
@@ -16,6 +16,37 @@ async fn health_readiness_and_metrics_answer() {
     let text = metrics.body.as_str().expect("text");
     assert!(text.contains("http_requests_total"), "{text}");
     assert!(text.contains("route=\"/api/v1/catalog/categories\""), "{text}");
+}
+
+/// A server told to stop first leaves the edge's pool: `/readyz` answers 503 for `drain_ms`
+/// while requests are still served; then it stops accepting.
+#[tokio::test]
+async fn a_stopping_server_fails_its_readiness_check_while_it_still_serves_then_stops_accepting() {
+    let mut app = spawn_app_with(|config| config.http.drain_ms = 5_000).await;
+    app.ops.get("/readyz", None).await.expect(200);
+    let stopping = app.stopping().expect("running");
+    let started = std::time::Instant::now();
+    let draining = loop {
+        let ready = app.ops.get("/readyz", None).await;
+        if ready.status == 503 {
+            break ready;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "readyz never said draining"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert!(
+        draining.get("detail").as_str().is_some_and(|d| d.contains("draining")),
+        "{:?}",
+        draining.body
+    );
+    app.ops.get("/api/v1/catalog/categories", None).await.expect(200);
+    assert!(!stopping.is_finished(), "still draining while it serves");
+    stopping.await.expect("stopped");
+    let after = app.ops.client.get(format!("{}/readyz", app.ops.base)).send().await;
+    assert!(after.is_err(), "no longer accepting: {after:?}");
 }
 
 #[tokio::test]
