@@ -23,9 +23,14 @@ pub fn test_server_url() -> String {
 /// once found its port taken by another test's app, and the test talked to that app), and below
 /// the ports `OwnBroker` uses.
 pub fn free_port() -> u16 {
+    // A port is free again once it is released, before its user binds it: never hand one out
+    // twice in a process (two of a test's processes were given the same one).
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     loop {
         let port = 10_000 + rand::random::<u16>() % 10_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
             return port;
         }
     }
