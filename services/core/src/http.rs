@@ -276,12 +276,12 @@ async fn refuse_changes_while_read_only(State(writable): State<Writable>, reques
     Error::NotWritable.into_response()
 }
 
-/// 200 while every database answers (this process serves reads, at least), with whether its
-/// site's database takes writes: the edge sends traffic where writes can happen. 503 while the
-/// server drains before it stops.
 /// `/readyz` is 200 while this site's database answered the watch within this long.
 const READY_WITHIN: Duration = Duration::from_secs(3);
 
+/// 200 while every database answers (this process serves reads, at least), with whether its
+/// site's database takes writes: the edge sends traffic where writes can happen. 503 while the
+/// server drains before it stops.
 async fn ready(writable: Writable, in_flight: InFlight) -> Result<Json<serde_json::Value>, Error> {
     if in_flight.draining() {
         return Err(Error::Unavailable("This server is stopping: draining.".into()));
