@@ -30,9 +30,8 @@ test: deps
 	bash scripts/browser.sh >/dev/null # Chromium, ChromeDriver and axe-core: the storefront's browser tests
 	bash scripts/fonts.sh >/dev/null # the storefront's fonts as WOFF2, for the two sites the end-to-end tests run
 	$(MAKE) --no-print-directory lint
-	$(TEST_ENV) cargo test --workspace --locked
-	@echo "The API suite again, through pola-edge and its WAF (the same test binary, from its package's directory as cargo runs it):"
-	api=$$(bash scripts/test-binary.sh api) && cd services/pola && $(TEST_ENV) POLA_TEST_EDGE=$(CURDIR)/target/debug/pola-edge "$$api"
+	@echo "Every test cargo test --workspace runs, one binary after another, and the API suite again through pola-edge and its WAF:"
+	$(TEST_ENV) bash scripts/test-all.sh
 
 lint:
 	cargo fmt --all --check

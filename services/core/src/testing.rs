@@ -21,14 +21,29 @@ pub fn test_server_url() -> String {
 /// the kernel's ephemeral range (32768–60999), where a server binding port 0 or an outgoing
 /// connection could take it between this call and the server's bind (an edge's staff listener
 /// once found its port taken by another test's app, and the test talked to that app), and below
-/// the ports `OwnBroker` uses.
+/// the ports `OwnBroker` uses. Test binaries that run at once are given ranges of their own in
+/// `POLA_TEST_PORTS` (`first-last`, by `scripts/test-all.sh`), so one never takes a port another
+/// has handed out and not yet bound.
 pub fn free_port() -> u16 {
     // A port is free again once it is released, before its user binds it: never hand one out
     // twice in a process (two of a test's processes were given the same one).
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    static RANGE: std::sync::LazyLock<std::ops::RangeInclusive<u16>> = std::sync::LazyLock::new(|| {
+        let Ok(range) = std::env::var("POLA_TEST_PORTS") else {
+            return 10_000..=19_999;
+        };
+        let parsed = range
+            .split_once('-')
+            .and_then(|(first, last)| Some(first.parse().ok()?..=last.parse().ok()?));
+        match parsed {
+            Some(range) if range.end() >= range.start() && *range.start() > 1024 => range,
+            _ => panic!("POLA_TEST_PORTS={range:?}: expected first-last, above 1024"),
+        }
+    });
     let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (first, count) = (*RANGE.start(), RANGE.end() - RANGE.start() + 1);
     loop {
-        let port = 10_000 + rand::random::<u16>() % 10_000;
+        let port = first + rand::random::<u16>() % count;
         if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             given.push(port);
             return port;

@@ -649,10 +649,7 @@ struct Instance {
 
 impl Instance {
     fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = pola_core::testing::free_port();
         let name = format!("restore-{}", Uuid::now_v7().simple());
         let status = Command::new("bash")
             .arg(script())
