@@ -13,7 +13,14 @@ use axum::{
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
-use crate::{Error, auth::TokenKeys, client::ServiceToken, config::HttpConfig, extract::Json, site::Writable};
+use crate::{
+    Error,
+    auth::TokenKeys,
+    client::ServiceToken,
+    config::HttpConfig,
+    extract::Json,
+    site::{ANSWER_WITHIN, Writable},
+};
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -276,9 +283,6 @@ async fn refuse_changes_while_read_only(State(writable): State<Writable>, reques
     Error::NotWritable.into_response()
 }
 
-/// `/readyz` is 200 while this site's database answered the watch within this long.
-const READY_WITHIN: Duration = Duration::from_secs(3);
-
 /// 200 while every database answers (this process serves reads, at least), with whether its
 /// site's database takes writes: the edge sends traffic where writes can happen. 503 while the
 /// server drains before it stops.
@@ -286,8 +290,8 @@ async fn ready(writable: Writable, in_flight: InFlight) -> Result<Json<serde_jso
     if in_flight.draining() {
         return Err(Error::Unavailable("This server is stopping: draining.".into()));
     }
-    if !writable.answering(READY_WITHIN) {
-        tracing::warn!("readiness check failed: the database has not answered for {READY_WITHIN:?}");
+    if !writable.answering(ANSWER_WITHIN) {
+        tracing::warn!("readiness check failed: the database has not answered for {ANSWER_WITHIN:?}");
         return Err(Error::Unavailable("The database is not answering.".into()));
     }
     Ok(Json(serde_json::json!({"status": "ready", "writable": writable.get()})))

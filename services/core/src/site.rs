@@ -20,6 +20,11 @@ use tokio::{sync::watch, task::JoinHandle};
 /// How often a process looks at its database.
 pub const WATCH_PERIOD: Duration = Duration::from_millis(500);
 
+/// A database that has not answered a look for this long is lost: the process stops taking
+/// writes and its readiness check fails. A look that does not answer sooner (a busy machine, a
+/// first connection slow to open) leaves the role last seen in place.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(3);
+
 /// What one MariaDB server says about its part in replication.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Observed {
@@ -226,7 +231,14 @@ pub async fn watch(pool: sqlx::MySqlPool, mut stop: watch::Receiver<bool>) -> (W
     };
     let options = pool.connect_options();
     let mut conn = None;
+    let started = std::time::Instant::now();
     let mut last = look(&options, &mut conn, &writable, None).await;
+    // Nothing was seen yet to keep: look again for a moment before serving, so that a first
+    // connection slow to open does not start the process refusing writes.
+    while last == "unreachable" && started.elapsed() < ANSWER_WITHIN {
+        tokio::time::sleep(WATCH_PERIOD / 5).await;
+        last = look(&options, &mut conn, &writable, Some(last)).await;
+    }
     let task = {
         let writable = writable.clone();
         tokio::spawn(async move {
@@ -272,6 +284,13 @@ async fn look(
     } else {
         // A connection that failed or hung half-way is not used again.
         *conn = None;
+        if let Some(last) = last.filter(|_| writable.answering(ANSWER_WITHIN)) {
+            tracing::debug!(
+                role = last,
+                "the database did not answer this look; keeping the role it last showed"
+            );
+            return last;
+        }
     }
     writable.writable.store(role == "primary", Ordering::Relaxed);
     record(observed.as_ref());
