@@ -3,6 +3,7 @@
 pub mod staff;
 
 use chrono::{DateTime, Utc};
+pub use pola_contracts::identity::{Contact, Preferences};
 use pola_core::FieldError;
 pub use pola_core::Language;
 use serde::{Deserialize, Serialize};
@@ -366,41 +367,6 @@ mod tests {
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["email", "password", "name", "phone", "nic"]);
     }
-}
-
-/// How a customer wants to hear from the shop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
-#[serde(deny_unknown_fields)]
-pub struct Preferences {
-    #[sqlx(try_from = "String")]
-    pub language: Language,
-    /// Order news by email.
-    #[sqlx(rename = "notify_email")]
-    pub email: bool,
-    /// Order news by SMS (to the phone on the account).
-    #[sqlx(rename = "notify_sms")]
-    pub sms: bool,
-}
-
-impl Default for Preferences {
-    fn default() -> Self {
-        Self {
-            language: Language::En,
-            email: true,
-            sms: true,
-        }
-    }
-}
-
-/// What a notification needs to reach a customer, opened at the time of sending.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Contact {
-    pub id: Uuid,
-    pub name: String,
-    pub email: String,
-    /// E.164 (`+94771234567`).
-    pub phone: Option<String>,
-    pub preferences: Preferences,
 }
 
 /// How a reset reaches the customer.

@@ -23,7 +23,9 @@ use crate::{
 pub const RESETS_PER_HOUR: i64 = 3;
 pub const CODE_ATTEMPTS: i32 = 5;
 /// How long a link or code works.
-pub const LIFETIME: Duration = Duration::minutes(15);
+pub use pola_contracts::identity::RESET_LIFETIME as LIFETIME;
+/// What the notification worker sends.
+pub use pola_contracts::identity::ResetSecret;
 
 fn place(id: Uuid) -> Place<'static> {
     Place {
@@ -38,16 +40,6 @@ fn secret_hash(reset: Uuid, secret: &str) -> Vec<u8> {
     hasher.update(reset.as_bytes());
     hasher.update(secret.as_bytes());
     hasher.finalize().to_vec()
-}
-
-/// What the notification worker sends.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "secret")]
-pub enum ResetSecret {
-    /// The token of the link, for email.
-    Link(String),
-    /// The six digits, for SMS.
-    Code(String),
 }
 
 fn invalid() -> Error {

@@ -18,18 +18,17 @@ use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveTime, Utc};
+use pola_contracts::{
+    identity::{Contact, IdentityClient, RESET_LIFETIME, ResetSecret},
+    orders::{OrderBriefs, order_number},
+};
+use pola_core::Language;
 use pola_core::{
     config::NotificationsConfig,
     events::{
         Envelope,
         consume::{Failure, Handler, Subscription},
     },
-};
-use pola_identity::{client::IdentityClient, model::Contact, reset::ResetSecret};
-use pola_orders::{
-    Viewer,
-    client::OrdersClient,
-    model::{OrderStatus, order_number},
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -138,7 +137,7 @@ pub struct Notifications {
     mailer: Mailer,
     sms: SmsGateway,
     identity: Arc<dyn IdentityClient>,
-    orders: Arc<dyn OrdersClient>,
+    orders: Arc<dyn OrderBriefs>,
     quiet: (NaiveTime, NaiveTime),
 }
 
@@ -163,7 +162,7 @@ impl Notifications {
         pool: MySqlPool,
         config: NotificationsConfig,
         identity: Arc<dyn IdentityClient>,
-        orders: Arc<dyn OrdersClient>,
+        orders: Arc<dyn OrderBriefs>,
     ) -> anyhow::Result<Self> {
         let pause = Duration::from_millis(config.pause_ms);
         Ok(Self {
@@ -271,41 +270,25 @@ impl Notifications {
         if let Some(order) = event.data["order_id"].as_str().and_then(|s| s.parse::<Uuid>().ok()) {
             let order = self
                 .orders
-                .order(order, Viewer::Customer)
+                .brief(order)
                 .await
                 .map_err(Failure::from)?
-                .filter(|owned| owned.customer == contact.id)
-                .ok_or_else(|| Failure::Reject(anyhow::anyhow!("{} names an order of another customer, or none", event.kind)))?
-                .order;
+                .filter(|order| order.customer == contact.id)
+                .ok_or_else(|| Failure::Reject(anyhow::anyhow!("{} names an order of another customer, or none", event.kind)))?;
             context["order"] = json!(order_number(order.id));
-            context["total"] = json!(rupees(order.total.amount_minor));
-            let pricing = &order.pricing;
-            let free_delivery: i64 = pricing
-                .adjustments
-                .iter()
-                .filter(|a| a.kind == pola_promotions::pricing::Kind::FreeDelivery)
-                .map(|a| a.amount.amount_minor)
-                .sum();
-            let savings: i64 = pricing.adjustments.iter().map(|a| a.amount.amount_minor).sum::<i64>() - free_delivery;
-            let delivery = pricing.delivery_fee.amount_minor + free_delivery;
+            context["total"] = json!(rupees(order.total_minor));
             let shown = |minor: i64| (minor != 0).then(|| rupees(minor.abs()));
-            context["savings"] = json!(shown(savings));
-            context["delivery"] = json!(shown(delivery));
-            context["vat"] = json!(pricing.vat.as_ref().and_then(|v| shown(v.amount.amount_minor)));
-            context["items"] = json!(
-                order
-                    .lines
-                    .iter()
-                    .map(|l| json!({"title": l.title, "quantity": l.quantity}))
-                    .collect::<Vec<_>>()
-            );
-            context["city"] = json!(order.delivery.as_ref().map(|d| d.city.clone()));
+            context["savings"] = json!(shown(order.savings_minor));
+            context["delivery"] = json!(shown(order.delivery_minor));
+            context["vat"] = json!(order.vat_minor.and_then(shown));
+            context["items"] = json!(order.items);
+            context["city"] = json!(order.city);
             let shipment = order.shipment.as_ref();
             context["courier"] = json!(shipment.map(|s| &s.courier));
             context["waybill"] = json!(shipment.map(|s| &s.waybill));
             context["tracking_url"] = json!(shipment.and_then(|s| s.tracking_url.as_ref()));
-            context["cod"] = json!(order.history.iter().any(|h| h.to == OrderStatus::Confirmed));
-            let amount = event.data["amount_minor"].as_i64().unwrap_or(order.total.amount_minor);
+            context["cod"] = json!(order.cash_on_delivery);
+            let amount = event.data["amount_minor"].as_i64().unwrap_or(order.total_minor);
             context["amount"] = json!(rupees(amount));
         }
         Ok(context)
@@ -373,7 +356,7 @@ impl Notifications {
         let Some(secret) = self.identity.reset_secret(customer, reset).await.map_err(Failure::from)? else {
             return Ok(());
         };
-        let minutes = pola_identity::reset::LIFETIME.num_minutes();
+        let minutes = RESET_LIFETIME.num_minutes();
         let (link, code) = match &secret {
             ResetSecret::Link(token) => (
                 format!("{}/reset-password?token={token}", self.config.shop_url),
@@ -437,7 +420,7 @@ impl Notifications {
         });
         let message = self
             .templates
-            .render(pola_identity::model::Language::En, &event.kind, &context)
+            .render(Language::En, &event.kind, &context)
             .map_err(Failure::Reject)?;
         let addresses = match self.config.oncall_emails.is_empty() {
             true => &self.config.staff_emails,
@@ -462,7 +445,7 @@ impl Notifications {
         context["shop_url"] = json!(self.config.shop_url);
         let message = self
             .templates
-            .render(pola_identity::model::Language::En, &event.kind, &context)
+            .render(Language::En, &event.kind, &context)
             .map_err(Failure::Reject)?;
         let addresses = match self.config.manager_emails.is_empty() {
             true => &self.config.staff_emails,
@@ -488,7 +471,7 @@ impl Notifications {
         });
         let message = self
             .templates
-            .render(pola_identity::model::Language::En, &event.kind, &context)
+            .render(Language::En, &event.kind, &context)
             .map_err(Failure::Reject)?;
         let leads = &self.config.support_emails;
         let addresses = match event.kind.as_str() {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use minijinja::{AutoEscape, Environment};
-use pola_identity::model::Language;
+use pola_core::Language;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize)]

@@ -132,10 +132,10 @@ pub mod internal {
     use crate::{
         Orders,
         client::{
-            BasketQuery, FailedDeliveriesQuery, MoveOrder, OrderQuery, OrdersClient, OwnedOrder, PersonalDataQuery,
-            PurchasesQuery, UnpaidQuery,
+            BasketQuery, BriefQuery, FailedDeliveriesQuery, MoveOrder, OrderBriefs, OrderQuery, OrdersClient, OwnedOrder,
+            PersonalDataQuery, PurchasesQuery, UnpaidQuery,
         },
-        model::{Basket, Moved},
+        model::{Basket, Moved, OrderBrief},
     };
 
     type AppState = State<Arc<Orders>>;
@@ -155,6 +155,14 @@ pub mod internal {
         Json(query): Json<OrderQuery>,
     ) -> Result<Json<Option<OwnedOrder>>, Error> {
         Ok(Json(orders.order(query.id, query.viewer).await?))
+    }
+
+    pub async fn brief(
+        State(orders): AppState,
+        _: InternalCall,
+        Json(query): Json<BriefQuery>,
+    ) -> Result<Json<Option<OrderBrief>>, Error> {
+        Ok(Json(orders.brief(query.id).await?))
     }
 
     pub async fn move_order(State(orders): AppState, _: InternalCall, Json(m): Json<MoveOrder>) -> Result<Json<Moved>, Error> {

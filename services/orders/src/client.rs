@@ -12,8 +12,9 @@ use uuid::Uuid;
 
 use crate::{
     Orders, Viewer,
-    model::{Basket, Moved, Order, OrderStatus, Shipment},
+    model::{self, Basket, Moved, Order, OrderBrief, OrderStatus, Shipment},
 };
+pub use pola_contracts::orders::{BriefQuery, HttpOrderBriefs, OrderBriefs};
 
 /// An order with the customer it belongs to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,6 +87,14 @@ impl OrdersClient for Arc<Orders> {
 
     async fn basket(&self, id: Uuid) -> Result<Option<Basket>, Error> {
         Ok(crate::store::basket(self.pool(), id).await?)
+    }
+}
+
+#[async_trait]
+impl OrderBriefs for Orders {
+    async fn brief(&self, id: Uuid) -> Result<Option<OrderBrief>, Error> {
+        let owned = self.order(id, Viewer::Customer).await?;
+        Ok(owned.map(|owned| model::brief(owned.customer, &owned.order)))
     }
 }
 

@@ -158,6 +158,7 @@ impl Orders {
                 axum::routing::post(api::internal::personal_data),
             )
             .route("/internal/v1/orders/order", axum::routing::post(api::internal::order))
+            .route("/internal/v1/orders/brief", axum::routing::post(api::internal::brief))
             .route("/internal/v1/orders/move", axum::routing::post(api::internal::move_order))
             .route("/internal/v1/orders/unpaid", axum::routing::post(api::internal::unpaid))
             .route(

@@ -5,6 +5,7 @@ pub mod staff;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+pub use pola_contracts::orders::{BriefItem, OrderBrief, Shipment, order_number};
 use pola_core::{FieldError, Money};
 use pola_promotions::{
     delivery::district,
@@ -373,11 +374,36 @@ impl DeliveryAddress {
     }
 }
 
-/// How customers, staff and messages name an order: the last eight hex digits of its id, upper
-/// case. (Its first ones are a timestamp, the same for every order of the same minute.)
-pub fn order_number(id: Uuid) -> String {
-    let simple = id.simple().to_string();
-    simple[simple.len() - 8..].to_uppercase()
+/// The order as a message to its customer tells it: what promotions took off (free delivery
+/// shown on the delivery line instead), the items, the city, the parcel.
+pub fn brief(customer: Uuid, order: &Order) -> OrderBrief {
+    let pricing = &order.pricing;
+    let free_delivery: i64 = pricing
+        .adjustments
+        .iter()
+        .filter(|a| a.kind == pola_promotions::pricing::Kind::FreeDelivery)
+        .map(|a| a.amount.amount_minor)
+        .sum();
+    let adjusted: i64 = pricing.adjustments.iter().map(|a| a.amount.amount_minor).sum();
+    OrderBrief {
+        id: order.id,
+        customer,
+        total_minor: order.total.amount_minor,
+        savings_minor: adjusted - free_delivery,
+        delivery_minor: pricing.delivery_fee.amount_minor + free_delivery,
+        vat_minor: pricing.vat.as_ref().map(|v| v.amount.amount_minor),
+        items: order
+            .lines
+            .iter()
+            .map(|l| BriefItem {
+                title: l.title.clone(),
+                quantity: l.quantity,
+            })
+            .collect(),
+        city: order.delivery.as_ref().map(|d| d.city.clone()),
+        shipment: order.shipment.clone(),
+        cash_on_delivery: order.history.iter().any(|h| h.to == OrderStatus::Confirmed),
+    }
 }
 
 /// Most lines in one order.
@@ -559,18 +585,6 @@ pub enum Moved {
     Already,
     /// That move is not legal from `from`.
     Illegal { from: OrderStatus },
-}
-
-/// How a shipped order travels.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"courier": "koombiyo", "waybill": "KB10023456", "tracking_url": "https://koombiyodelivery.lk/Track/track_id?id=KB10023456"}))]
-pub struct Shipment {
-    /// The courier's code in Pola's configuration (`koombiyo`, `domex`, …).
-    pub courier: String,
-    /// The courier's number for the parcel.
-    pub waybill: String,
-    /// Where the customer follows the parcel, when the courier has such a page.
-    pub tracking_url: Option<String>,
 }
 
 #[cfg(test)]

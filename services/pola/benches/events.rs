@@ -207,9 +207,9 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     let started = Instant::now();
-    let clients = services.identity_client.as_ref().zip(services.orders_client.as_ref());
-    let (identity_client, orders_client) = clients.context("identity and orders run here")?;
-    pola::start_notifications(&notify, identity_client, orders_client, true, stopped.clone()).await?;
+    let clients = services.identity_client.as_ref().zip(services.order_briefs.as_ref());
+    let (identity_client, order_briefs) = clients.context("identity and orders run here")?;
+    pola::start_notifications(&notify, identity_client, order_briefs, true, stopped.clone()).await?;
     until("the welcome emails", Duration::from_secs(600), async || {
         let sent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'sent'")
             .fetch_one(&sent_pool)

@@ -39,7 +39,7 @@ use pola_inventory::{
 };
 use pola_orders::{
     Orders,
-    client::{HttpOrders, OrdersClient},
+    client::{HttpOrderBriefs, HttpOrders, OrderBriefs, OrdersClient},
 };
 use pola_payments::Payments;
 use pola_pii::KeyService;
@@ -226,6 +226,8 @@ pub struct Services {
     pub support: Option<Arc<pola_support::Support>>,
     /// Orders as the services here that need them reach them (here, or over HTTP).
     pub orders_client: Option<Arc<dyn OrdersClient>>,
+    /// Orders as the notification worker tells them (here, or over HTTP).
+    pub order_briefs: Option<Arc<dyn OrderBriefs>>,
     /// Identity as the services here that need it reach it (here, or over HTTP).
     pub identity_client: Option<Arc<dyn IdentityClient>>,
     pub keys: TokenKeys,
@@ -385,6 +387,13 @@ impl Services {
             None if placement.remote.contains(&ServiceName::Orders) => Some(Arc::new(HttpOrders(remote(ServiceName::Orders)?))),
             None => None,
         };
+        let order_briefs: Option<Arc<dyn OrderBriefs>> = match &orders {
+            Some(local) => Some(local.clone()),
+            None if placement.remote.contains(&ServiceName::Orders) => {
+                Some(Arc::new(HttpOrderBriefs(remote(ServiceName::Orders)?)))
+            }
+            None => None,
+        };
         let needs_orders = || orders_client.clone().context("orders are neither here nor remote");
         let identity_client: Option<Arc<dyn IdentityClient>> = match &identity {
             Some(local) => Some(local.clone()),
@@ -430,6 +439,7 @@ impl Services {
             recommendations,
             support,
             orders_client,
+            order_briefs,
             identity_client,
             keys,
             placement,
@@ -657,7 +667,7 @@ async fn payments_config(config: &Config) -> anyhow::Result<pola_core::config::P
 pub async fn start_notifications(
     config: &Config,
     identity: &Arc<dyn IdentityClient>,
-    orders: &Arc<dyn OrdersClient>,
+    orders: &Arc<dyn OrderBriefs>,
     migrate: bool,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {

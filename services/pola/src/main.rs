@@ -370,7 +370,7 @@ async fn main() -> anyhow::Result<()> {
             let (identity, orders) = services
                 .identity_client
                 .as_ref()
-                .zip(services.orders_client.as_ref())
+                .zip(services.order_briefs.as_ref())
                 .context("the notification worker reaches identity and orders here or over HTTP")?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let tasks = pola::start_notifications(&config, identity, orders, true, stopped).await?;

@@ -20,7 +20,7 @@ use pola_core::{
     testing::{MailServer, test_amqp_url},
 };
 use pola_identity::client::{HttpIdentity, IdentityClient};
-use pola_orders::client::{HttpOrders, OrdersClient};
+use pola_orders::client::{HttpOrderBriefs, OrderBriefs};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -173,7 +173,7 @@ async fn shop_at(amqp_url: String, behind_edge: bool, adjust: impl FnOnce(&mut C
         ServiceClient::new(service, &app.ops.base, token, Duration::from_secs(5)).expect("a client")
     };
     let identity: Arc<dyn IdentityClient> = Arc::new(HttpIdentity(internal("identity")));
-    let orders: Arc<dyn OrdersClient> = Arc::new(HttpOrders(internal("orders")));
+    let orders: Arc<dyn OrderBriefs> = Arc::new(HttpOrderBriefs(internal("orders")));
     pola::start_notifications(&config, &identity, &orders, true, stopped)
         .await
         .expect("the worker starts");
