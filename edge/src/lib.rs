@@ -62,26 +62,31 @@ pub fn server(config: EdgeConfig) -> anyhow::Result<Server> {
             shared: shared.clone(),
             listener,
         };
+        // Over TLS, ALPN may choose h2, whose idle connections the server options time out.
+        let (tls, server_options) = match &config.tls {
+            Some(tls) => {
+                let mut settings = TlsSettings::intermediate(&tls.cert.display().to_string(), &tls.key.display().to_string())?;
+                let mut options = None;
+                if tls.http2 {
+                    settings.enable_h2();
+                    let mut h2 = HttpServerOptions::default();
+                    h2.h2_idle_timeout = Some(std::time::Duration::from_millis(tls.http2_idle_timeout_ms));
+                    options = Some(h2);
+                }
+                (Some(settings), options)
+            }
+            None => (None, None),
+        };
         let mut proxy = pingora::proxy::HttpProxy::new(edge, server.configuration.clone());
         proxy.handle_init_modules();
-        if let Some(tls) = config.tls.as_ref().filter(|tls| tls.http2) {
-            let mut options = HttpServerOptions::default();
-            options.h2_idle_timeout = Some(std::time::Duration::from_millis(tls.http2_idle_timeout_ms));
-            proxy.server_options = Some(options);
-        }
+        proxy.server_options = server_options;
         let app = slow::SlowClients {
             inner: Arc::new(proxy),
             header_timeout: std::time::Duration::from_millis(config.limits.header_read_timeout_ms),
         };
         let mut service = pingora::services::listening::Service::new(name.to_owned(), app);
-        match &config.tls {
-            Some(tls) => {
-                let mut settings = TlsSettings::intermediate(&tls.cert.display().to_string(), &tls.key.display().to_string())?;
-                if tls.http2 {
-                    settings.enable_h2();
-                }
-                service.add_tls_with_settings(&addr.to_string(), None, settings);
-            }
+        match tls {
+            Some(settings) => service.add_tls_with_settings(&addr.to_string(), None, settings),
             None => service.add_tcp(&addr.to_string()),
         }
         server.add_service(service);

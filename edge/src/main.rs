@@ -7,6 +7,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pola_edge::{config::EdgeConfig, site::Site};
 
+/// mimalloc for Rust's allocations; the `override` feature gives the C and C++ libraries
+/// (libmodsecurity, libstdc++) its malloc and free too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "pola-edge", about = "Pola's edge: the only way in, for customers and staff")]
 struct Cli {
