@@ -223,25 +223,31 @@ impl Writable {
 
 /// Looks at `pool`'s server now and every [`WATCH_PERIOD`] until `stop`, on a connection of
 /// its own (reopened after a failure): keeps the answer in the returned [`Writable`] and in the
-/// `db_*` metrics, and logs each change of role.
+/// `db_*` metrics, and logs each change of role. The looks run on a thread and a runtime of
+/// their own: a runtime busy with a flood of requests (or a test's single thread) does not make
+/// a look late and a reachable database look lost. The returned task ends when the thread does.
 pub async fn watch(pool: sqlx::MySqlPool, mut stop: watch::Receiver<bool>) -> (Writable, JoinHandle<()>) {
     let writable = Writable {
         writable: Arc::new(AtomicBool::new(false)),
         answered_at: Arc::new(AtomicI64::new(0)),
     };
     let options = pool.connect_options();
-    let mut conn = None;
-    let started = std::time::Instant::now();
-    let mut last = look(&options, &mut conn, &writable, None).await;
-    // Nothing was seen yet to keep: look again for a moment before serving, so that a first
-    // connection slow to open does not start the process refusing writes.
-    while last == "unreachable" && started.elapsed() < ANSWER_WITHIN {
-        tokio::time::sleep(WATCH_PERIOD / 5).await;
-        last = look(&options, &mut conn, &writable, Some(last)).await;
-    }
-    let task = {
+    let (first_seen, seen) = tokio::sync::oneshot::channel();
+    let (ended, end) = tokio::sync::oneshot::channel::<()>();
+    let looking = {
         let writable = writable.clone();
-        tokio::spawn(async move {
+        async move {
+            let _ended = ended;
+            let mut conn = None;
+            let started = std::time::Instant::now();
+            let mut last = look(&options, &mut conn, &writable, None).await;
+            // Nothing was seen yet to keep: look again for a moment before serving, so that a
+            // first connection slow to open does not start the process refusing writes.
+            while last == "unreachable" && started.elapsed() < ANSWER_WITHIN {
+                tokio::time::sleep(WATCH_PERIOD / 5).await;
+                last = look(&options, &mut conn, &writable, Some(last)).await;
+            }
+            let _ = first_seen.send(());
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(WATCH_PERIOD) => {}
@@ -249,8 +255,21 @@ pub async fn watch(pool: sqlx::MySqlPool, mut stop: watch::Receiver<bool>) -> (W
                 }
                 last = look(&options, &mut conn, &writable, Some(last)).await;
             }
-        })
+        }
     };
+    let started = std::thread::Builder::new().name("site-watch".into()).spawn(move || {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(looking),
+            Err(e) => tracing::error!(error = %e, "the site watch has no runtime: this process takes no writes"),
+        }
+    });
+    if let Err(e) = started {
+        tracing::error!(error = %e, "the site watch has no thread: this process takes no writes");
+    }
+    let _ = seen.await;
+    let task = tokio::spawn(async move {
+        let _ = end.await;
+    });
     (writable, task)
 }
 
