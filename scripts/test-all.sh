@@ -10,6 +10,8 @@
 #                     load made a database look at the API suite's app miss its 3 s bound twice
 #                     in two runs (a 503 where a 201 was due), so it is for machines with more.
 #   TEST_LANE_SITES   test targets of that second lane (default: the end-to-end suites of tests/)
+#   API_TEST_THREADS  tests of the API suite run at once (default 4): they mostly wait on MariaDB,
+#                     and two at a time (cargo's default here) left the two cores a third idle
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -18,6 +20,7 @@ rm -rf "$logs"
 mkdir -p "$logs"
 sites_lane=" ${TEST_LANE_SITES:-two_sites alerts apm reports terraform} "
 lanes=${TEST_LANES:-1}
+api_threads=${API_TEST_THREADS:-4}
 
 echo "building every test binary"
 cargo test --workspace --locked --no-run --message-format=json-render-diagnostics >"$logs/build.json"
@@ -59,12 +62,14 @@ lane() {
         case "$sites_lane" in *" $name "*) theirs=sites ;; *) theirs=main ;; esac
         [ "$lanes" = 2 ] || theirs=main
         if [ "$theirs" = "$lane" ]; then
-            run "$lane" "$name" "$dir" "$exe" POLA_TEST_PORTS="$ports" || failed=1
+            threads=()
+            [ "$name" != api ] || threads=(RUST_TEST_THREADS="$api_threads")
+            run "$lane" "$name" "$dir" "$exe" POLA_TEST_PORTS="$ports" "${threads[@]}" || failed=1
         fi
     done 3<"$logs/binaries.tsv"
     if [ "$lane" = main ]; then
         IFS=$'\t' read -r _ dir exe < <(grep -P '^api\t' "$logs/binaries.tsv")
-        run main api-through-edge "$dir" "$exe" POLA_TEST_PORTS="$ports" POLA_TEST_EDGE="$root/target/debug/pola-edge" || failed=1
+        run main api-through-edge "$dir" "$exe" POLA_TEST_PORTS="$ports" RUST_TEST_THREADS="$api_threads" POLA_TEST_EDGE="$root/target/debug/pola-edge" || failed=1
     fi
     return $failed
 }

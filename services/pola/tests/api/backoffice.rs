@@ -844,7 +844,9 @@ async fn index_telemetry(url: &str, documents: &[(String, serde_json::Value)]) {
 #[tokio::test]
 async fn an_sre_reads_latency_by_route_a_slow_requests_waterfall_its_log_lines_and_what_is_firing() {
     // Telemetry as the shippers write it (the end-to-end test ships it for real), in indices of
-    // this test's own.
+    // this test's own. The OpenSearch client wants the process's TLS provider, which the app
+    // would install only later.
+    pola_core::install_crypto_provider();
     let url = pola_core::testing::test_opensearch_url();
     let apm = pola_apm::ApmConfig {
         url: Some(url.clone()),
@@ -855,7 +857,10 @@ async fn an_sre_reads_latency_by_route_a_slow_requests_waterfall_its_log_lines_a
     let prefix = apm.index_prefix.clone();
     let day = chrono::Utc::now().format("%Y.%m.%d");
     let (traces, logs) = (format!("{prefix}-traces-{day}"), format!("{prefix}-logs-{day}"));
-    let at = |ms_ago: i64| (chrono::Utc::now() - chrono::Duration::milliseconds(ms_ago)).to_rfc3339();
+    // One clock reading for every document: offsets between spans are exactly as written, however
+    // slowly a busy machine builds them.
+    let now = chrono::Utc::now();
+    let at = |ms_ago: i64| (now - chrono::Duration::milliseconds(ms_ago)).to_rfc3339();
     let trace = format!("{:032x}", rand::random::<u128>());
     let request = format!("req-{}", uuid::Uuid::now_v7().simple());
     let span = |id: &str, parent: Option<&str>, ms_ago: i64, extra: serde_json::Value| {
