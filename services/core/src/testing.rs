@@ -23,7 +23,8 @@ pub fn test_server_url() -> String {
 /// once found its port taken by another test's app, and the test talked to that app), and below
 /// the ports `OwnBroker` uses. Test binaries that run at once are given ranges of their own in
 /// `POLA_TEST_PORTS` (`first-last`, by `scripts/test-all.sh`), so one never takes a port another
-/// has handed out and not yet bound.
+/// has handed out and not yet bound. Never one of the ports browsers refuse to open
+/// ([`BROWSERS_REFUSE`]).
 pub fn free_port() -> u16 {
     // A port is free again once it is released, before its user binds it: never hand one out
     // twice in a process (two of a test's processes were given the same one).
@@ -44,12 +45,19 @@ pub fn free_port() -> u16 {
     let (first, count) = (*RANGE.start(), RANGE.end() - RANGE.start() + 1);
     loop {
         let port = first + rand::random::<u16>() % count;
-        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if !given.contains(&port) && !BROWSERS_REFUSE.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+        {
             given.push(port);
             return port;
         }
     }
 }
+
+/// Ports above 1024 that Chromium (and Firefox) will not open, whatever listens there
+/// (`ERR_UNSAFE_PORT`): a browser test whose edge listened on 10080 saw no page at all.
+pub const BROWSERS_REFUSE: [u16; 19] = [
+    1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+];
 
 /// The test RabbitMQ (`make test` starts a private node on 5674).
 pub fn test_amqp_url() -> String {
