@@ -8,8 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# BENCH_ONLY=shop, promotions, payments, edge, storefront, events, pii, flood, apm or reports
-# (comma-separated) runs only those parts. BENCH_REPORT_ORDERS (default 1000000) sizes the
+# BENCH_ONLY=build, shop, promotions, payments, edge, storefront, events, pii, flood, apm or
+# reports (comma-separated) runs only those parts. `build` times a cold release build of what
+# ships, the `pola` and `pola-edge` binaries (every crate of the workspace but the end-to-end
+# harness, whose `testing` feature of pola-core would build every service crate a second
+# time): it removes target/release first, and the other parts then use that build. BENCH_REPORT_ORDERS (default 1000000) sizes the
 # history the reports part reads on a replica.
 # BENCH_BASELINE=<git revision> also measures checkouts with that revision's `pola`, side by
 # side in this run (on the same databases, served with --no-migrate), and prints the ratios.
@@ -21,6 +24,14 @@ out=var/bench
 mkdir -p "$out"
 db=(mariadb -h127.0.0.1 -P3327 -uroot -N)
 
+if want build; then
+  rm -rf target/release
+  start=$(date +%s.%N)
+  cargo build --release --locked -p pola -p pola-edge --timings # a chart in target/cargo-timings
+  awk -v s="$start" -v e="$(date +%s.%N)" -v c="$(nproc)" \
+    'BEGIN { t = e - s; printf "cold release build of pola and pola-edge: %d min %02d s on %d cores (aim <= 8 min): %s\n", t / 60, t % 60, c, (t <= 480 ? "met" : "NOT met") }' \
+    >"$out/build.txt"
+fi
 bash scripts/mariadb.sh start bench-mariadb 3327
 baseline=
 if [ -n "${BENCH_BASELINE:-}" ]; then
@@ -213,6 +224,7 @@ TOML
 : >"$out/edge.log"
 : >"$out/summary.txt"
 echo "pola bench $(date -u +%FT%TZ), $(nproc) cores, wrk -t2 -c$CONNECTIONS -d$DURATION, $RUNS runs each" | tee -a "$out/summary.txt"
+want build && tee -a "$out/summary.txt" <"$out/build.txt"
 if want shop; then
   # The catalogue read from MariaDB on every request (the read model off), then from memory.
   filtered="$API/api/v1/catalog/products?limit=20&category=clothing&attr=size:M&in_stock=true"
