@@ -277,35 +277,36 @@ impl Cart {
     /// now, before any code: each priced alone, as the pricing step would in a cart.
     pub async fn unit_prices(&self, customer: Option<Uuid>, variants: &[Uuid]) -> Result<Vec<UnitPrice>, Error> {
         let infos = self.catalog.variants(variants).await?;
-        let mut prices = vec![];
-        for info in variants.iter().filter_map(|v| infos.get(v)).filter(|i| i.purchasable) {
-            let request = PriceRequest {
-                customer,
-                items: vec![price_item(info, 1)],
-                codes: vec![],
-                destination: None,
-                at: None,
-            };
-            let priced = self.promotions.price(&request).await?;
-            let because = priced
-                .adjustments
-                .iter()
-                .filter_map(|a| {
-                    let share = a.lines.iter().find(|l| l.variant_id == info.id)?;
-                    Some(Saving {
-                        promotion: a.label.clone(),
-                        amount: share.amount,
+        let sold: Vec<&VariantInfo> = variants
+            .iter()
+            .filter_map(|v| infos.get(v))
+            .filter(|i| i.purchasable)
+            .collect();
+        let items: Vec<Item> = sold.iter().map(|info| price_item(info, 1)).collect();
+        let priced = self.promotions.price_alone(customer, &items).await?;
+        Ok(sold
+            .into_iter()
+            .zip(priced)
+            .map(|(info, priced)| {
+                let because = priced
+                    .adjustments
+                    .iter()
+                    .filter_map(|a| {
+                        let share = a.lines.iter().find(|l| l.variant_id == info.id)?;
+                        Some(Saving {
+                            promotion: a.label.clone(),
+                            amount: share.amount,
+                        })
                     })
-                })
-                .collect();
-            prices.push(UnitPrice {
-                variant_id: info.id,
-                price: info.price,
-                pays: priced.lines.first().map_or(info.price, |l| l.total),
-                because,
-            });
-        }
-        Ok(prices)
+                    .collect();
+                UnitPrice {
+                    variant_id: info.id,
+                    price: info.price,
+                    pays: priced.lines.first().map_or(info.price, |l| l.total),
+                    because,
+                }
+            })
+            .collect())
     }
 
     /// The cart as the customer sees it, priced now: promotions, its codes, and the delivery

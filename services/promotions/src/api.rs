@@ -599,7 +599,7 @@ pub mod internal {
 
     use crate::{
         Promotions,
-        client::{OrderRef, PaidRequest, PriceRequest, RedeemRequest},
+        client::{OrderRef, PaidRequest, PriceAloneRequest, PriceRequest, RedeemRequest},
         pricing::Priced,
     };
 
@@ -607,6 +607,14 @@ pub mod internal {
 
     pub async fn price(State(p): AppState, _: InternalCall, Json(request): Json<PriceRequest>) -> Result<Json<Priced>, Error> {
         Ok(Json(p.price(&request).await?))
+    }
+
+    pub async fn price_alone(
+        State(p): AppState,
+        _: InternalCall,
+        Json(r): Json<PriceAloneRequest>,
+    ) -> Result<Json<Vec<Priced>>, Error> {
+        Ok(Json(p.price_alone(r.customer, &r.items).await?))
     }
 
     pub async fn redeem(State(p): AppState, _: InternalCall, Json(r): Json<RedeemRequest>) -> Result<Json<()>, Error> {

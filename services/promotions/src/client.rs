@@ -30,6 +30,9 @@ pub struct PriceRequest {
 pub trait PromotionsClient: Send + Sync {
     /// The price of a basket and why (see `pricing`).
     async fn price(&self, request: &PriceRequest) -> Result<Priced, Error>;
+    /// Each item priced as a basket of its own, now and without codes (a product page's prices
+    /// of its variants), in the items' order.
+    async fn price_alone(&self, customer: Option<Uuid>, items: &[Item]) -> Result<Vec<Priced>, Error>;
     /// Records an order's uses, exactly within every limit; idempotent per order. A use past a
     /// limit is a 409 `promotion-unavailable` problem whose `code` member names the code.
     async fn redeem(&self, order: Uuid, customer: Uuid, uses: &[Use]) -> Result<(), Error>;
@@ -43,6 +46,10 @@ pub trait PromotionsClient: Send + Sync {
 impl PromotionsClient for Promotions {
     async fn price(&self, request: &PriceRequest) -> Result<Priced, Error> {
         Promotions::price(self, request).await
+    }
+
+    async fn price_alone(&self, customer: Option<Uuid>, items: &[Item]) -> Result<Vec<Priced>, Error> {
+        Promotions::price_alone(self, customer, items).await
     }
 
     async fn redeem(&self, order: Uuid, customer: Uuid, uses: &[Use]) -> Result<(), Error> {
@@ -60,6 +67,12 @@ impl PromotionsClient for Promotions {
 
 /// Promotions in another process.
 pub struct HttpPromotions(pub ServiceClient);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PriceAloneRequest {
+    pub customer: Option<Uuid>,
+    pub items: Vec<Item>,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RedeemRequest {
@@ -84,6 +97,14 @@ pub struct PaidRequest {
 impl PromotionsClient for HttpPromotions {
     async fn price(&self, request: &PriceRequest) -> Result<Priced, Error> {
         self.0.post("/internal/v1/promotions/price", request).await
+    }
+
+    async fn price_alone(&self, customer: Option<Uuid>, items: &[Item]) -> Result<Vec<Priced>, Error> {
+        let request = PriceAloneRequest {
+            customer,
+            items: items.to_vec(),
+        };
+        self.0.post("/internal/v1/promotions/price-alone", &request).await
     }
 
     async fn redeem(&self, order: Uuid, customer: Uuid, uses: &[Use]) -> Result<(), Error> {

@@ -18,12 +18,12 @@ pub mod store;
 pub mod vat;
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use pola_core::{
     Error,
     audit::{self, Change},
@@ -36,7 +36,7 @@ use uuid::Uuid;
 use crate::{
     client::PriceRequest,
     delivery::DeliveryRules,
-    pricing::{Basket, Left, Offer, PriceError, Priced, Rules, Use, describe, normalize_code},
+    pricing::{Basket, Destination, Item, Left, Offer, PriceError, Priced, Rules, Use, describe, normalize_code},
     store::Refusal,
     vat::VatRate,
 };
@@ -55,6 +55,41 @@ const RATES_TTL: Duration = Duration::from_secs(30);
 const CODES_TTL: Duration = Duration::from_secs(1);
 /// Most codes remembered at once (typed codes, good or not, from any customer).
 const CODES_KEPT: usize = 10_000;
+
+/// What baskets are priced with (see `Promotions::terms`).
+struct Terms {
+    rates: Arc<Rates>,
+    offers: Vec<Offer>,
+    groups: BTreeSet<String>,
+}
+
+impl Terms {
+    fn price(
+        &self,
+        items: &[Item],
+        codes: &[String],
+        destination: Option<&Destination>,
+        at: DateTime<Utc>,
+    ) -> Result<Priced, Error> {
+        let basket = Basket {
+            items,
+            groups: &self.groups,
+            codes,
+            destination,
+            at,
+        };
+        let rules = Rules {
+            offers: &self.offers,
+            vat: &self.rates.vat,
+            delivery: &self.rates.delivery,
+        };
+        pricing::price(&basket, &rules).map_err(|e| match e {
+            PriceError::UnknownDistrict(_) | PriceError::NoZone(_) => Error::field("delivery.district", e.to_string()),
+            PriceError::Overflow => Error::field("lines", e.to_string()),
+            PriceError::NoVatRate(_) => Error::Internal(anyhow::anyhow!("{e}")),
+        })
+    }
+}
 
 /// Delivery rules and VAT rates, as read.
 pub struct Rates {
@@ -129,6 +164,10 @@ impl Promotions {
             .routes(routes!(api::get_delivery_rules, api::put_delivery_rules))
             .routes(routes!(api::get_vat_rates, api::put_vat_rate))
             .route("/internal/v1/promotions/price", axum::routing::post(api::internal::price))
+            .route(
+                "/internal/v1/promotions/price-alone",
+                axum::routing::post(api::internal::price_alone),
+            )
             .route("/internal/v1/promotions/redeem", axum::routing::post(api::internal::redeem))
             .route("/internal/v1/promotions/release", axum::routing::post(api::internal::release))
             .route("/internal/v1/promotions/paid", axum::routing::post(api::internal::paid))
@@ -197,17 +236,36 @@ impl Promotions {
     /// Prices a basket: what each promotion running now and each code typed does to it, for
     /// this customer (a guest belongs to no group), with the limits' state as of now.
     pub async fn price(&self, request: &PriceRequest) -> Result<Priced, Error> {
-        let now = request.at.unwrap_or_else(Utc::now);
+        let at = request.at.unwrap_or_else(Utc::now);
+        let terms = self.terms(request.customer, &request.codes, at).await?;
+        terms.price(&request.items, &request.codes, request.destination.as_ref(), at)
+    }
+
+    /// Each item priced as a basket of its own, now and without codes (a product page's prices
+    /// of its variants): as `price` prices each, with what applies read once for all.
+    pub async fn price_alone(&self, customer: Option<Uuid>, items: &[Item]) -> Result<Vec<Priced>, Error> {
+        let at = Utc::now();
+        let terms = self.terms(customer, &[], at).await?;
+        items
+            .iter()
+            .map(|item| terms.price(std::slice::from_ref(item), &[], None, at))
+            .collect()
+    }
+
+    /// What a basket of this customer's with these codes is priced with at `at`: the rates, the
+    /// automatic promotions running and the codes' promotions with their limits' state, and the
+    /// customer's groups.
+    async fn terms(&self, customer: Option<Uuid>, typed: &[String], at: DateTime<Utc>) -> Result<Terms, Error> {
         let rates = self.rates().await?;
-        let codes: Vec<String> = request.codes.iter().map(|c| normalize_code(c)).collect();
-        let automatic = store::running_automatic(&self.pool, now).await?;
+        let codes: Vec<String> = typed.iter().map(|c| normalize_code(c)).collect();
+        let automatic = store::running_automatic(&self.pool, at).await?;
         let coded = self.by_codes(&codes).await?;
         let candidates = || automatic.iter().chain(coded.iter().map(|c| &c.promotion));
-        let (groups, customer_uses) = match request.customer {
+        let (groups, customer_uses) = match customer {
             Some(customer) => {
                 // Groups and per-customer uses are read only when a promotion asks for them.
                 let groups = match candidates().any(|p| !p.eligibility.0.customer_groups.is_empty()) {
-                    true => store::groups(&mut *self.pool.acquire().await?, customer, now, None).await?,
+                    true => store::groups(&mut *self.pool.acquire().await?, customer, at, None).await?,
                     false => Default::default(),
                 };
                 let limited: Vec<Uuid> = candidates()
@@ -242,23 +300,7 @@ impl Promotions {
                 ..left(&c.promotion)
             },
         }));
-        let basket = Basket {
-            items: &request.items,
-            groups: &groups,
-            codes: &request.codes,
-            destination: request.destination.as_ref(),
-            at: now,
-        };
-        let rules = Rules {
-            offers: &offers,
-            vat: &rates.vat,
-            delivery: &rates.delivery,
-        };
-        pricing::price(&basket, &rules).map_err(|e| match e {
-            PriceError::UnknownDistrict(_) | PriceError::NoZone(_) => Error::field("delivery.district", e.to_string()),
-            PriceError::Overflow => Error::field("lines", e.to_string()),
-            PriceError::NoVatRate(_) => Error::Internal(anyhow::anyhow!("{e}")),
-        })
+        Ok(Terms { rates, offers, groups })
     }
 
     /// Records `order`'s uses, every limit checked exactly; once per order. A use past a limit

@@ -13,6 +13,7 @@ async fn cart_and_orders_in_another_process_sell_through_the_internal_api() {
     let mut app = spawn_app().await;
     let staff = app.staff(&[Role::Catalog]).await;
     let tea = app.tea(&staff, "Split-brewed", 20_000, 3).await;
+    let dearer = app.tea(&staff, "Split-steeped", 30_000, 3).await;
     let front = app
         .front(
             &[ServiceName::Cart, ServiceName::Orders],
@@ -49,6 +50,24 @@ async fn cart_and_orders_in_another_process_sell_through_the_internal_api() {
     assert_eq!(order.get("total")["amount_minor"], 40_000);
     assert_eq!(app.available(tea.product, tea.variant).await, 1);
     front.api.get("/api/v1/catalog/products", None).await.expect_problem(404);
+    // A product page's unit prices: every variant priced by promotions' process in one call,
+    // in the order asked.
+    let prices = front
+        .api
+        .get(
+            &format!("/api/v1/cart/prices?variants={},{}", dearer.variant, tea.variant),
+            Some(&token),
+        )
+        .await
+        .expect(200);
+    let pays: Vec<&serde_json::Value> = prices
+        .body
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|p| &p["pays"]["amount_minor"])
+        .collect();
+    assert_eq!(pays, [30_000, 20_000], "{}", prices.body);
 
     // The internal API needs the service token.
     let internal = app
