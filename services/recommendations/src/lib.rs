@@ -6,17 +6,21 @@
 //! (then the shop's) fill what co-purchases cannot, which is what a new product gets.
 //!
 //! The counts are kept current from order events by the worker (`learn.rs`) and rebuilt in full
-//! from orders by `pola recommendations rebuild` (`Recommendations::rebuild`). A failure here
-//! never fails a page: the pages leave the suggestions out.
+//! from orders by `pola recommendations rebuild` (`Recommendations::rebuild`). A process keeps
+//! the products it ranked for a basket for `RANKING_TTL` (a product page asks the same every
+//! time), so suggestions follow new purchases within that time; what is in stock, and the
+//! products' names and prices, are read afresh for every answer. A failure here never fails a
+//! page: the pages leave the suggestions out.
 
 pub mod api;
 pub mod learn;
 pub mod model;
 pub mod store;
 
-use std::{collections::HashSet, sync::Arc};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use chrono::Utc;
+use moka::future::Cache;
 use pola_catalog::{client::CatalogClient, model::ProductSummary};
 use pola_core::{Error, config::RecommendationsConfig};
 use pola_orders::{client::OrdersClient, model::Basket};
@@ -34,10 +38,17 @@ pub const MAX_BASKET: usize = 20;
 /// The most suggestions asked at once.
 pub const MAX_SUGGESTIONS: usize = 12;
 
+/// How long a process suggests from the products it ranked for a basket.
+const RANKING_TTL: Duration = Duration::from_secs(30);
+/// The most baskets whose ranking is kept at once.
+const RANKINGS_KEPT: u64 = 10_000;
+
 pub struct Recommendations {
     pool: MySqlPool,
     catalog: Arc<dyn CatalogClient>,
     config: RecommendationsConfig,
+    /// Candidates ranked best first, by (basket, how many were asked).
+    rankings: Cache<(Vec<Uuid>, usize), Arc<Vec<Uuid>>>,
 }
 
 /// What a rebuild did.
@@ -51,7 +62,13 @@ pub struct Rebuilt {
 
 impl Recommendations {
     pub fn new(pool: MySqlPool, catalog: Arc<dyn CatalogClient>, config: RecommendationsConfig) -> Arc<Self> {
-        Arc::new(Self { pool, catalog, config })
+        let rankings = Cache::builder().max_capacity(RANKINGS_KEPT).time_to_live(RANKING_TTL).build();
+        Arc::new(Self {
+            pool,
+            catalog,
+            config,
+            rankings,
+        })
     }
 
     pub fn pool(&self) -> &MySqlPool {
@@ -74,12 +91,30 @@ impl Recommendations {
         if basket.is_empty() || k == 0 {
             return Ok(vec![]);
         }
-        let pairs = store::pairs(&self.pool, &basket, self.config.min_support).await?;
-        let ranked = model::rank(&basket, pairs, |_| false);
+        let key = (basket, k);
+        let candidates = match self.rankings.get(&key).await {
+            Some(ranked) => ranked,
+            None => {
+                let ranked = Arc::new(self.rank(&key.0, k).await?);
+                self.rankings.insert(key, ranked.clone()).await;
+                ranked
+            }
+        };
+        let mut shown = self.catalog.products(&candidates).await?;
+        shown.retain(|p| p.stock_available > 0);
+        shown.truncate(k);
+        Ok(shown)
+    }
+
+    /// The `3 * k` products to suggest beside `basket`, best first: co-purchases, then the
+    /// bestsellers of the basket's categories, then the shop's.
+    async fn rank(&self, basket: &[Uuid], k: usize) -> Result<Vec<Uuid>, Error> {
+        let pairs = store::pairs(&self.pool, basket, self.config.min_support).await?;
+        let ranked = model::rank(basket, pairs, |_| false);
         // The basket's categories as the catalog has them now: a new product has no purchases.
         let categories: Vec<String> = self
             .catalog
-            .products(&basket)
+            .products(basket)
             .await?
             .into_iter()
             .map(|p| p.category)
@@ -90,11 +125,7 @@ impl Recommendations {
         let mut fill = store::bestsellers(&self.pool, Some(&categories), room).await?;
         fill.extend(store::bestsellers(&self.pool, None, room).await?);
         // Three times as many as shown, so that some may be out of stock or archived.
-        let candidates = model::suggest(&basket, ranked, fill, 3 * k, |_| false);
-        let mut shown = self.catalog.products(&candidates).await?;
-        shown.retain(|p| p.stock_available > 0);
-        shown.truncate(k);
-        Ok(shown)
+        Ok(model::suggest(basket, ranked, fill, 3 * k, |_| false))
     }
 
     /// Makes the counts agree with what `basket` is now: counted once while it is a purchase,
@@ -180,6 +211,7 @@ impl Recommendations {
         store::lock(&mut tx).await?;
         store::recount(&mut tx).await?;
         tx.commit().await?;
+        self.rankings.invalidate_all();
         tracing::info!(
             purchases = done.purchases,
             forgotten = done.forgotten,
