@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 # reports (comma-separated) runs only those parts. `build` times a cold release build of what
 # ships, the `pola` and `pola-edge` binaries (every crate of the workspace but the end-to-end
 # harness, whose `testing` feature of pola-core would build every service crate a second
-# time): it removes target/release first, and the other parts then use that build. BENCH_REPORT_ORDERS (default 1000000) sizes the
-# history the reports part reads on a replica.
+# time): it removes target/release first, and the other parts then use that build.
+# BENCH_REPORT_ORDERS (default 1000000) sizes the history the reports part reads on a replica.
 # BENCH_BASELINE=<git revision> also measures checkouts with that revision's `pola`, side by
 # side in this run (on the same databases, served with --no-migrate), and prints the ratios.
 DURATION=${BENCH_DURATION:-10s}

@@ -284,6 +284,13 @@ impl Cart {
             .collect();
         let items: Vec<Item> = sold.iter().map(|info| price_item(info, 1)).collect();
         let priced = self.promotions.price_alone(customer, &items).await?;
+        if priced.len() != items.len() {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "promotions priced {} of {} variants",
+                priced.len(),
+                items.len()
+            )));
+        }
         Ok(sold
             .into_iter()
             .zip(priced)

@@ -91,14 +91,15 @@ impl Recommendations {
         if basket.is_empty() || k == 0 {
             return Ok(vec![]);
         }
-        let key = (basket, k);
-        let candidates = match self.rankings.get(&key).await {
-            Some(ranked) => ranked,
-            None => {
-                let ranked = Arc::new(self.rank(&key.0, k).await?);
-                self.rankings.insert(key, ranked.clone()).await;
-                ranked
-            }
+        // Requests for a basket being ranked wait for that one ranking.
+        let ranking = async { self.rank(&basket, k).await.map(Arc::new) };
+        let candidates = match self.rankings.try_get_with((basket.clone(), k), ranking).await {
+            Ok(ranked) => ranked,
+            // The ranker's own error is its; one that waited on it ranks again to learn why.
+            Err(shared) => match Arc::try_unwrap(shared) {
+                Ok(error) => return Err(error),
+                Err(_) => Arc::new(self.rank(&basket, k).await?),
+            },
         };
         let mut shown = self.catalog.products(&candidates).await?;
         shown.retain(|p| p.stock_available > 0);
