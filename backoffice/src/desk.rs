@@ -8,7 +8,6 @@ use axum::{
     http::{HeaderMap, HeaderName, HeaderValue, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use cookie::{Cookie, SameSite};
 use hmac::{Hmac, Mac};
 use http::Method;
@@ -94,9 +93,7 @@ impl Desk {
 }
 
 fn anonymous_id() -> String {
-    let mut bytes = [0u8; 24];
-    rand::fill(&mut bytes);
-    format!("an_{}", URL_SAFE_NO_PAD.encode(bytes))
+    pola_core::token::random::<24>("an")
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Desk {
@@ -207,7 +204,7 @@ impl Backoffice {
 
     /// The CSRF token of the desk's forms: an HMAC of its cookie's id.
     pub(crate) fn csrf_token(&self, desk: &Desk) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac(desk).finalize().into_bytes())
+        pola_core::token::encode("cs", &self.mac(desk).finalize().into_bytes())
     }
 
     fn mac(&self, desk: &Desk) -> Hmac<Sha256> {
@@ -227,9 +224,7 @@ impl Backoffice {
 
     /// 403 unless `token` is the desk's CSRF token.
     pub(crate) fn check_csrf(&self, desk: &Desk, token: &str) -> Result<(), Error> {
-        let valid = URL_SAFE_NO_PAD
-            .decode(token)
-            .is_ok_and(|bytes| self.mac(desk).verify_slice(&bytes).is_ok());
+        let valid = pola_core::token::decode("cs", token).is_some_and(|bytes| self.mac(desk).verify_slice(&bytes).is_ok());
         if !valid {
             tracing::warn!(path = %desk.path, "a back-office form without its CSRF token was refused");
             return Err(Error::Csrf);

@@ -8,7 +8,6 @@ pub mod store;
 
 use std::{collections::HashMap, net::IpAddr, sync::Arc};
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use pola_catalog::client::{CatalogClient, VariantInfo};
 use pola_core::{Error, FieldError, Money, config::CartConfig};
 use pola_inventory::{
@@ -67,9 +66,7 @@ fn hash_token(token: &str) -> [u8; 32] {
 }
 
 fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    format!("ct_{}", URL_SAFE_NO_PAD.encode(bytes))
+    pola_core::token::random::<32>("ct")
 }
 
 /// A variant as pricing takes it.

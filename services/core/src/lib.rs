@@ -22,6 +22,7 @@ pub mod site;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod token;
 
 pub use error::{Error, FieldError, Result};
 pub use language::Language;

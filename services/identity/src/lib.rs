@@ -10,7 +10,6 @@ pub mod store;
 
 use std::{sync::Arc, time::Duration};
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::Utc;
 use pola_core::{
     Error,
@@ -236,9 +235,7 @@ fn invalid_grant(description: &str) -> Error {
 
 /// A new opaque refresh token and its hash (only the hash is stored).
 fn new_refresh_token() -> (String, [u8; 32]) {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    let token = format!("rt_{}", URL_SAFE_NO_PAD.encode(bytes));
+    let token = pola_core::token::random::<32>("rt");
     let hash = hash_token(&token);
     (token, hash)
 }

@@ -65,10 +65,7 @@ impl Identity {
         let secret = match request.channel {
             // The link's token names its reset, so that it can be found and then checked.
             ResetChannel::Email => {
-                let mut bytes = [0u8; 32];
-                rand::fill(&mut bytes);
-                let random = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
-                format!("{}.{random}", id.simple())
+                format!("{}.{}", id.simple(), pola_core::token::random::<32>("rs"))
             }
             ResetChannel::Sms => format!("{:06}", rand::rng().random_range(0..1_000_000)),
         };

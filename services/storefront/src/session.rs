@@ -7,7 +7,6 @@
 //! Forms carry a CSRF token: an HMAC of the session's random id, so a page from another site can
 //! neither read nor forge it, and it changes when the session does (sign-in, sign-out).
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use cookie::{Cookie, SameSite};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -20,6 +19,10 @@ pub const LANGUAGE_COOKIE: &str = "pola_lang";
 
 /// Associated data of every sealed session: a session opens only as a session.
 const AAD: &[u8] = b"pola storefront session v1";
+
+/// Tags of the cookie's sealed session and of the CSRF tokens (see `pola_core::token`).
+const COOKIE_TAG: &str = "sf";
+const CSRF_TAG: &str = "cs";
 
 /// How long a browser keeps its session (and its guest cart): 30 days.
 const MAX_AGE_DAYS: i64 = 30;
@@ -71,9 +74,7 @@ impl Session {
 }
 
 fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::fill(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    pola_core::token::random::<16>("sid")
 }
 
 /// Seals and opens sessions, and makes and checks CSRF tokens.
@@ -92,7 +93,7 @@ impl Sessions {
     /// The session in a cookie's value; `None` when it was not sealed by this shop (or is
     /// damaged), so the browser starts afresh.
     pub fn open(&self, value: &str) -> Option<Session> {
-        let sealed = URL_SAFE_NO_PAD.decode(value).ok()?;
+        let sealed = pola_core::token::decode(COOKIE_TAG, value)?;
         let json = pola_pii::seal::decrypt(&self.key, AAD, &sealed).ok()?;
         serde_json::from_slice(&json).ok()
     }
@@ -100,7 +101,7 @@ impl Sessions {
     /// The session as a cookie.
     pub fn cookie(&self, session: &Session) -> Cookie<'static> {
         let json = serde_json::to_vec(session).expect("a session serialises");
-        let value = URL_SAFE_NO_PAD.encode(pola_pii::seal::encrypt(&self.key, AAD, &json));
+        let value = pola_core::token::encode(COOKIE_TAG, &pola_pii::seal::encrypt(&self.key, AAD, &json));
         self.cookie_named(SESSION_COOKIE, value)
     }
 
@@ -121,15 +122,12 @@ impl Sessions {
 
     /// The CSRF token of `session`'s forms.
     pub fn csrf_token(&self, session: &Session) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac(session).finalize().into_bytes())
+        pola_core::token::encode(CSRF_TAG, &self.mac(session).finalize().into_bytes())
     }
 
     /// Whether `token` is `session`'s CSRF token (compared in constant time).
     pub fn csrf_ok(&self, session: &Session, token: &str) -> bool {
-        match URL_SAFE_NO_PAD.decode(token) {
-            Ok(bytes) => self.mac(session).verify_slice(&bytes).is_ok(),
-            Err(_) => false,
-        }
+        pola_core::token::decode(CSRF_TAG, token).is_some_and(|bytes| self.mac(session).verify_slice(&bytes).is_ok())
     }
 
     fn mac(&self, session: &Session) -> Hmac<Sha256> {

@@ -1,6 +1,5 @@
 //! Staff accounts, two-factor sign-in (RFC 6238 TOTP) and back-office sessions: types and rules.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use pola_core::auth::Role;
 use serde::{Deserialize, Serialize};
@@ -114,9 +113,7 @@ impl<'a> SecondFactor<'a> {
 
 /// A new opaque session id (what the browser's cookie holds) and its stored hash.
 pub fn new_session_id() -> (String, [u8; 32]) {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    let id = format!("ss_{}", URL_SAFE_NO_PAD.encode(bytes));
+    let id = pola_core::token::random::<32>("ss");
     let hash = session_hash(&id);
     (id, hash)
 }
